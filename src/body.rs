@@ -1,0 +1,92 @@
+//! The response body shared by the layer's own answers and the inner
+//! service's responses.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+pin_project! {
+    /// The body of every response that leaves a
+    /// [`WellKnownService`](crate::WellKnownService): either the layer's own
+    /// bytes (a well-known endpoint's answer) or the inner service's body,
+    /// passed through frame by frame.
+    ///
+    /// Its data is [`Bytes`] and its error is the inner body's error: the
+    /// layer's own bytes cannot fail. `is_end_stream` and `size_hint` are
+    /// forwarded, so servers can still send `Content-Length`.
+    pub struct ResponseBody<B> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B> {
+        Own { data: Option<Bytes> },
+        Inner { #[pin] body: B },
+    }
+}
+
+impl<B> ResponseBody<B> {
+    pub(crate) fn own(data: Option<Bytes>) -> Self {
+        Self {
+            kind: Kind::Own {
+                data: data.filter(|d| !d.is_empty()),
+            },
+        }
+    }
+
+    pub(crate) fn inner(body: B) -> Self {
+        Self {
+            kind: Kind::Inner { body },
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Kind::Own { data } => f
+                .debug_struct("ResponseBody::Own")
+                .field("len", &data.as_ref().map_or(0, Bytes::len))
+                .finish(),
+            Kind::Inner { .. } => f.write_str("ResponseBody::Inner"),
+        }
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.project().kind.project() {
+            KindProj::Own { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            KindProj::Inner { body } => body.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Own { data } => data.is_none(),
+            Kind::Inner { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Own { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            Kind::Inner { body } => body.size_hint(),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Finding the bearer token of a request: the `Authorization` header first,
+//! then the `rstream.token` query parameter.
+
+use http::HeaderMap;
+use http::header::AUTHORIZATION;
+
+use crate::token::TokenSource;
+
+/// The query parameter that carries a token when a header cannot.
+pub(crate) const TOKEN_QUERY_PARAMETER: &str = "rstream.token";
+
+/// The token a request presents.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PresentedToken {
+    /// No token at all.
+    Absent,
+    /// A token was presented but is malformed or ambiguous: it is not
+    /// verified, and it counts as an invalid token.
+    Malformed,
+    /// A well-formed token, to verify.
+    Token(String, TokenSource),
+}
+
+/// The request's token. The header is used when present: a request with a
+/// `Bearer` authorization never has its query parameter read, even when the
+/// header's token is malformed.
+///
+/// - `Authorization` with another scheme (`Basic`, …) is the application's
+///   business and is not a token.
+/// - More than one `Authorization` field with the `Bearer` scheme is
+///   ambiguous, hence malformed; so is more than one `rstream.token` parameter.
+/// - A `Bearer` credential must be one RFC 6750 `b64token` after one or more
+///   spaces (`Bearer` without one, with an empty one, or with bytes outside
+///   that grammar is malformed).
+pub(crate) fn presented_token(headers: &HeaderMap, query: Option<&str>) -> PresentedToken {
+    match header_token(headers) {
+        PresentedToken::Absent => query.map_or(PresentedToken::Absent, query_token),
+        presented => presented,
+    }
+}
+
+fn header_token(headers: &HeaderMap) -> PresentedToken {
+    let mut bearer = None;
+    for value in headers.get_all(AUTHORIZATION) {
+        let bytes = value.as_bytes();
+        let scheme_end = bytes
+            .iter()
+            .position(|&b| b == b' ' || b == b'\t')
+            .unwrap_or(bytes.len());
+        if !bytes[..scheme_end].eq_ignore_ascii_case(b"bearer") {
+            continue;
+        }
+        if bearer.is_some() {
+            return PresentedToken::Malformed;
+        }
+        bearer = Some(&bytes[scheme_end..]);
+    }
+    let Some(rest) = bearer else {
+        return PresentedToken::Absent;
+    };
+    if rest.first() != Some(&b' ') {
+        return PresentedToken::Malformed;
+    }
+    let mut token = rest;
+    while let [b' ', tail @ ..] = token {
+        token = tail;
+    }
+    let token = trim_trailing_ows(token);
+    if !is_b64token(token) {
+        return PresentedToken::Malformed;
+    }
+    match std::str::from_utf8(token) {
+        Ok(token) => PresentedToken::Token(token.to_owned(), TokenSource::Header),
+        Err(_) => PresentedToken::Malformed,
+    }
+}
+
+fn trim_trailing_ows(mut bytes: &[u8]) -> &[u8] {
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
+/// RFC 6750: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &[u8]) -> bool {
+    let body_len = token
+        .iter()
+        .position(|&b| b == b'=')
+        .unwrap_or(token.len());
+    body_len > 0
+        && token[..body_len]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && token[body_len..].iter().all(|&b| b == b'=')
+}
+
+fn query_token(query: &str) -> PresentedToken {
+    let mut found = None;
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let is_token_name = if name.contains(['%', '+']) {
+            form_decode(name).as_deref() == Some(TOKEN_QUERY_PARAMETER)
+        } else {
+            name == TOKEN_QUERY_PARAMETER
+        };
+        if !is_token_name {
+            continue;
+        }
+        if found.is_some() {
+            return PresentedToken::Malformed;
+        }
+        found = Some(value);
+    }
+    let Some(raw) = found else {
+        return PresentedToken::Absent;
+    };
+    match form_decode(raw) {
+        Some(token) if !token.is_empty() => PresentedToken::Token(token, TokenSource::Query),
+        _ => PresentedToken::Malformed,
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a
+/// byte. A `%` not followed by two hex digits, or a result that is not UTF-8,
+/// is refused rather than guessed at.
+fn form_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = hex_value(*bytes.get(i + 1)?)?;
+                let lo = hex_value(*bytes.get(i + 2)?)?;
+                out.push(hi << 4 | lo);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+pub(crate) fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn auth(values: &[&[u8]]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
+        }
+        map
+    }
+
+    fn token(t: &str, source: TokenSource) -> PresentedToken {
+        PresentedToken::Token(t.to_owned(), source)
+    }
+
+    #[test]
+    fn header_scheme_is_case_insensitive_and_wins_over_query() {
+        for v in [&b"Bearer abc"[..], b"bearer abc", b"BEARER abc  ", b"Bearer   abc"] {
+            assert_eq!(presented_token(&auth(&[v]), Some("rstream.token=q")), token("abc", TokenSource::Header));
+        }
+    }
+
+    #[test]
+    fn malformed_bearer_never_falls_to_the_query() {
+        for v in [&b"Bearer"[..], b"Bearer ", b"Bearer\tabc", b"Bearer a b", b"Bearer a=b", b"Bearer \xff"] {
+            assert_eq!(presented_token(&auth(&[v]), Some("rstream.token=q")), PresentedToken::Malformed, "{v:?}");
+        }
+        let two = auth(&[b"Bearer a", b"Bearer a"]);
+        assert_eq!(presented_token(&two, None), PresentedToken::Malformed);
+    }
+
+    #[test]
+    fn other_schemes_are_not_tokens() {
+        let basic = auth(&[b"Basic dXNlcjpwYXNz"]);
+        assert_eq!(presented_token(&basic, None), PresentedToken::Absent);
+        assert_eq!(presented_token(&basic, Some("rstream.token=q")), token("q", TokenSource::Query));
+        let mixed = auth(&[b"Basic x", b"Bearer t"]);
+        assert_eq!(presented_token(&mixed, None), token("t", TokenSource::Header));
+        assert_eq!(presented_token(&auth(&[b"Bearerabc"]), None), PresentedToken::Absent);
+    }
+
+    #[test]
+    fn query_parameter_is_form_decoded() {
+        let none = HeaderMap::new();
+        let q = |s| presented_token(&none, Some(s));
+        assert_eq!(q("a=1&rstream.token=a%2Bb%3D&c"), token("a+b=", TokenSource::Query));
+        assert_eq!(q("rstream%2Etoken=x"), token("x", TokenSource::Query));
+        assert_eq!(q("rstream.token=a+b"), token("a b", TokenSource::Query));
+        assert_eq!(q("rstream.token="), PresentedToken::Malformed);
+        assert_eq!(q("rstream.token"), PresentedToken::Malformed);
+        assert_eq!(q("rstream.token=%zz"), PresentedToken::Malformed);
+        assert_eq!(q("rstream.token=%ff"), PresentedToken::Malformed);
+        assert_eq!(q("rstream.token=a&rstream.token=a"), PresentedToken::Malformed);
+        assert_eq!(q("rstream.tokens=a&xrstream.token=b"), PresentedToken::Absent);
+        assert_eq!(q(""), PresentedToken::Absent);
+    }
+}

@@ -1,0 +1,78 @@
+//! The response future of [`WellKnownService`](crate::WellKnownService).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::Response;
+use pin_project_lite::pin_project;
+
+use crate::body::ResponseBody;
+
+/// A well-known endpoint's answer, still to be computed. Boxed because it
+/// awaits the verifier and the store; only well-known requests pay for it.
+pub(crate) type Answer = Pin<Box<dyn Future<Output = Response<Option<Bytes>>> + Send>>;
+
+pin_project! {
+    /// The future returned by [`WellKnownService`](crate::WellKnownService):
+    /// either the inner service's response future (for requests the layer
+    /// forwards) or the layer's own answer to a well-known request.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Forward { #[pin] future: F },
+        Answer { answer: Answer },
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn forward(future: F) -> Self {
+        Self {
+            state: State::Forward { future },
+        }
+    }
+
+    pub(crate) fn answer(answer: Answer) -> Self {
+        Self {
+            state: State::Answer { answer },
+        }
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Forward { .. } => "Forward",
+            State::Answer { .. } => "Answer",
+        };
+        f.debug_struct("ResponseFuture").field("state", &state).finish()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Forward { future } => {
+                let response = ready!(future.poll(cx))?;
+                Poll::Ready(Ok(response.map(ResponseBody::inner)))
+            }
+            StateProj::Answer { answer } => {
+                let response = ready!(answer.as_mut().poll(cx));
+                Poll::Ready(Ok(response.map(ResponseBody::own)))
+            }
+        }
+    }
+}

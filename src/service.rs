@@ -1,0 +1,103 @@
+//! [`WellKnownService`]: the path check that decides between forwarding a
+//! request and answering it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::endpoint;
+use crate::future::ResponseFuture;
+use crate::layer::Config;
+use crate::memory::MemoryStore;
+use crate::path::{Route, route};
+use crate::store::SessionStore;
+use crate::token::{StaticTokenVerifier, TokenVerifier};
+
+/// The service made by [`WellKnownLayer`](crate::WellKnownLayer).
+///
+/// A request whose path is not a well-known path, or whose host is not an
+/// active tunnel, goes to the inner service untouched (same method, URI,
+/// headers, extensions and body). Well-known requests on a tunnel host are
+/// answered here and never reach the inner service.
+pub struct WellKnownService<S, V = StaticTokenVerifier, St = MemoryStore> {
+    inner: S,
+    config: Arc<Config<V, St>>,
+}
+
+impl<S, V, St> WellKnownService<S, V, St> {
+    pub(crate) fn new(inner: S, config: Arc<Config<V, St>>) -> Self {
+        Self { inner, config }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, V, St> Clone for WellKnownService<S, V, St> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<S: fmt::Debug, V, St> fmt::Debug for WellKnownService<S, V, St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WellKnownService")
+            .field("inner", &self.inner)
+            .field("tunnels", &self.config.tunnels)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, V, St, ReqBody, ResBody> Service<Request<ReqBody>> for WellKnownService<S, V, St>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Data: Send,
+    V: TokenVerifier,
+    St: SessionStore,
+{
+    type Response = Response<crate::ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let endpoint = match route(request.uri().path()) {
+            Route::Forward => return ResponseFuture::forward(self.inner.call(request)),
+            Route::Session => endpoint::Endpoint::Session,
+            Route::Logout => endpoint::Endpoint::Logout,
+            Route::NotFound => endpoint::Endpoint::NotFound,
+        };
+        match self.config.tunnels.for_request(&request) {
+            None => ResponseFuture::forward(self.inner.call(request)),
+            Some(tunnel) => ResponseFuture::answer(Box::pin(endpoint::answer(
+                Arc::clone(&self.config),
+                tunnel,
+                endpoint,
+                request,
+            ))),
+        }
+    }
+}
