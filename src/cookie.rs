@@ -323,7 +323,7 @@ fn trim_ows(mut bytes: &[u8]) -> &[u8] {
 /// # futures::executor::block_on(async {
 /// let layer = WellKnownLayer::builder()
 ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
-///     .session_store(MemoryStore::new())
+///     .with_session_store(MemoryStore::new())
 ///     .build()?;
 /// let sessions = layer.session_manager().expect("sessions are enabled");
 /// let signed_in = sessions.sign_in(User::new("ada")).await?;

@@ -55,7 +55,7 @@ struct Entry {
 /// The memory store's only failure: the operating system's random source did
 /// not produce a session id.
 #[derive(Debug)]
-pub struct MemoryStoreError(getrandom::Error);
+pub struct MemoryStoreError(std::io::Error);
 
 impl fmt::Display for MemoryStoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -63,7 +63,11 @@ impl fmt::Display for MemoryStoreError {
     }
 }
 
-impl std::error::Error for MemoryStoreError {}
+impl std::error::Error for MemoryStoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
 
 impl Default for MemoryStore {
     fn default() -> Self {

@@ -25,9 +25,9 @@ impl SessionId {
     ///
     /// When the operating system's random source fails; a session must not be
     /// created with a weaker id.
-    pub fn generate() -> Result<Self, getrandom::Error> {
+    pub fn generate() -> Result<Self, std::io::Error> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)?;
+        getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
         let mut hex = String::with_capacity(64);
         for byte in bytes {
             hex.push(char::from(HEX[usize::from(byte >> 4)]));

@@ -1,0 +1,282 @@
+//! Shared fixtures for the outside-in tests: a recording inner service, the
+//! layer configurations the tests use, and backends that can be made to fail.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use rstream_well_known::{
+    MemoryStore, SessionId, SessionStore, StaticTokenVerifier, TokenContext,
+    TokenSource, TokenVerdict, TokenVerifier, Tunnel, User, WellKnownLayer,
+};
+use tower::{Layer, Service, ServiceExt};
+
+pub const HOST: &str = "app.example.com";
+pub const ORIGIN: &str = "https://app.example.com";
+pub const TOKEN: &str = "valid-token.0123";
+pub const SESSION: &str = "/.well-known/rstream/session";
+pub const LOGOUT: &str = "/.well-known/rstream/logout";
+
+pub fn ada() -> User {
+    User::new("user-id")
+        .with_name("Ada Lovelace")
+        .with_email("ada@example.com")
+}
+
+pub fn tunnel() -> Tunnel {
+    Tunnel::new(HOST, "workspace-id", "project-id").unwrap()
+}
+
+/// What the inner service saw.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// An inner service that records every request and answers 200 "inner".
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Recorder {
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    pub fn last(&self) -> Seen {
+        self.seen.lock().unwrap().last().cloned().expect("inner service was called")
+    }
+}
+
+impl<B> Service<Request<B>> for Recorder
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: fmt::Debug,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let seen = Arc::clone(&self.seen);
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let body = body.collect().await.expect("body").to_bytes();
+            seen.lock().unwrap().push(Seen {
+                method: parts.method,
+                uri: parts.uri,
+                headers: parts.headers,
+                body,
+            });
+            let mut response = Response::new(Full::new(Bytes::from_static(b"inner")));
+            response.headers_mut().insert("x-inner", "1".parse().unwrap());
+            Ok(response)
+        })
+    }
+}
+
+/// A response, collected.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    pub fn authenticated_as(&self) -> Option<String> {
+        let json = self.json();
+        if json["auth"]["authenticated"] == true {
+            Some(json["auth"]["method"].as_str().unwrap().to_owned())
+        } else {
+            None
+        }
+    }
+
+    /// Everything the client received, as text, to look for leaked secrets.
+    pub fn everything(&self) -> String {
+        let mut all = String::new();
+        for (name, value) in &self.headers {
+            all.push_str(name.as_str());
+            all.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        }
+        all.push_str(&self.text());
+        all
+    }
+}
+
+/// Sends `request` through `layer` in front of `recorder`.
+pub async fn send<L, B>(layer: &L, recorder: &Recorder, request: Request<B>) -> Answer
+where
+    L: Layer<Recorder>,
+    L::Service: Service<Request<B>, Response = Response<rstream_well_known::ResponseBody<Full<Bytes>>>>,
+    <L::Service as Service<Request<B>>>::Error: fmt::Debug,
+{
+    let response = layer.layer(recorder.clone()).oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+/// A request builder for `HOST`.
+pub fn request(method: &str, path: &str) -> http::request::Builder {
+    Request::builder().method(method).uri(path).header("host", HOST)
+}
+
+pub fn get(path: &str) -> http::request::Builder {
+    request("GET", path)
+}
+
+pub fn empty() -> Full<Bytes> {
+    Full::default()
+}
+
+/// The spec's browser logout call.
+pub fn logout_request() -> http::request::Builder {
+    request("POST", LOGOUT)
+        .header("origin", ORIGIN)
+        .header("content-type", "application/json")
+}
+
+pub fn verifier() -> StaticTokenVerifier {
+    StaticTokenVerifier::new().with_token(TOKEN, ada())
+}
+
+/// Token auth and rstream Auth on one tunnel, with `store`.
+pub fn layer_with<St: SessionStore>(store: St) -> WellKnownLayer<StaticTokenVerifier, St> {
+    WellKnownLayer::builder()
+        .tunnel(tunnel())
+        .with_token_verifier(verifier())
+        .with_session_store(store)
+        .build()
+        .unwrap()
+}
+
+pub fn layer() -> WellKnownLayer {
+    layer_with(MemoryStore::new())
+}
+
+/// Signs Ada in and returns the `Cookie` header value carrying her session.
+pub async fn sign_in<V, St: SessionStore>(layer: &WellKnownLayer<V, St>, user: User) -> String
+where
+    St::Error: fmt::Debug,
+{
+    let signed_in = layer.session_manager().unwrap().sign_in(user).await.unwrap();
+    let set_cookie = signed_in.set_cookie().to_str().unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The value part of a `name=value` cookie pair.
+pub fn cookie_value(pair: &str) -> &str {
+    pair.split_once('=').unwrap().1
+}
+
+#[derive(Debug)]
+pub struct Down;
+
+impl fmt::Display for Down {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("backend down")
+    }
+}
+
+impl std::error::Error for Down {}
+
+/// A memory store whose loads and revocations can be made to fail.
+#[derive(Clone, Default)]
+pub struct FlakyStore {
+    pub inner: MemoryStore,
+    pub fail_load: Arc<AtomicBool>,
+    pub fail_revoke: Arc<AtomicBool>,
+}
+
+impl SessionStore for FlakyStore {
+    type Error = Down;
+
+    async fn create(&self, user: User, ttl: Duration) -> Result<SessionId, Down> {
+        self.inner.create(user, ttl).await.map_err(|_| Down)
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<User>, Down> {
+        if self.fail_load.load(Ordering::SeqCst) {
+            return Err(Down);
+        }
+        self.inner.load(id).await.map_err(|_| Down)
+    }
+
+    async fn revoke(&self, id: &SessionId) -> Result<(), Down> {
+        if self.fail_revoke.load(Ordering::SeqCst) {
+            return Err(Down);
+        }
+        self.inner.revoke(id).await.map_err(|_| Down)
+    }
+}
+
+/// What a verifier was asked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Asked {
+    pub token: String,
+    pub host: String,
+    pub method: Method,
+    pub path: String,
+    pub source: TokenSource,
+}
+
+/// A verifier that records its calls, accepts `TOKEN`, and can be made to fail.
+#[derive(Clone, Default)]
+pub struct RecordingVerifier {
+    pub asked: Arc<Mutex<Vec<Asked>>>,
+    pub fail: Arc<AtomicBool>,
+}
+
+impl TokenVerifier for RecordingVerifier {
+    type Error = Down;
+
+    async fn verify(&self, token: &str, cx: TokenContext<'_>) -> Result<TokenVerdict, Down> {
+        self.asked.lock().unwrap().push(Asked {
+            token: token.to_owned(),
+            host: cx.tunnel().host().to_owned(),
+            method: cx.method().clone(),
+            path: cx.path().to_owned(),
+            source: cx.source(),
+        });
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(Down);
+        }
+        Ok(if token == TOKEN {
+            TokenVerdict::Accepted(ada())
+        } else {
+            TokenVerdict::Refused
+        })
+    }
+}
