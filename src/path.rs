@@ -32,7 +32,7 @@ pub(crate) enum Route {
 ///
 /// Cost on a path that is not the layer's: a prefix comparison and one scan
 /// of the path for `%`, `//` and `/.`; only paths containing one of those are
-/// decoded (into a temporary buffer) to be checked.
+/// walked once more, segment by segment. Nothing is allocated.
 #[inline]
 pub(crate) fn route(path: &str) -> Route {
     if let Some(rest) = path.strip_prefix(NAMESPACE) {
@@ -57,46 +57,157 @@ fn needs_normalisation(path: &[u8]) -> bool {
         .any(|(i, &b)| b == b'%' || (b == b'/' && matches!(path.get(i + 1), Some(b'/' | b'.'))))
 }
 
+/// Whether `path` lands in the namespace once normalised, without allocating:
+/// segments are walked from the end, counting the `..` segments still to be
+/// applied, so the survivors are known in one pass. Decoded `/` (`%2F`)
+/// separates segments like `/` does; an escape can never straddle a
+/// separator, so each segment can be decoded on its own, lazily.
 #[cold]
 fn normalises_into_namespace(path: &[u8]) -> bool {
-    let decoded = percent_decode(path);
-    let mut segments: Vec<&[u8]> = Vec::new();
-    for segment in decoded.split(|&b| b == b'/') {
-        match segment {
-            b"" | b"." => {}
-            b".." => {
-                segments.pop();
-            }
-            segment => segments.push(segment),
+    let mut pending_parents = 0usize;
+    let mut first = None;
+    let mut second = None;
+    for segment in Segments::new(path) {
+        if segment.is_empty() || decodes_to(segment, b".") {
+            continue;
+        }
+        if decodes_to(segment, b"..") {
+            pending_parents += 1;
+        } else if pending_parents > 0 {
+            pending_parents -= 1;
+        } else {
+            second = first;
+            first = Some(segment);
         }
     }
-    matches!(segments.as_slice(), [b".well-known", b"rstream", ..])
+    first.is_some_and(|s| decodes_to(s, b".well-known"))
+        && second.is_some_and(|s| decodes_to(s, b"rstream"))
 }
 
-/// Decodes every valid `%XX`; an invalid escape stays as it is.
-fn percent_decode(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        if input[i] == b'%' {
-            if let (Some(hi), Some(lo)) = (
-                input.get(i + 1).copied().and_then(hex_value),
-                input.get(i + 2).copied().and_then(hex_value),
-            ) {
-                out.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(input[i]);
-        i += 1;
+/// The raw segments of a path, last first; `/` and `%2F` (any case) separate.
+struct Segments<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Segments<'a> {
+    fn new(path: &'a [u8]) -> Self {
+        Self { rest: Some(path) }
     }
-    out
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest?;
+        let mut end = rest.len();
+        while end > 0 {
+            if rest[end - 1] == b'/' {
+                self.rest = Some(&rest[..end - 1]);
+                return Some(&rest[end..]);
+            }
+            if end >= 3 && rest[end - 3] == b'%' && rest[end - 2] == b'2' && rest[end - 1] | 0x20 == b'f' {
+                self.rest = Some(&rest[..end - 3]);
+                return Some(&rest[end..]);
+            }
+            end -= 1;
+        }
+        self.rest = None;
+        Some(rest)
+    }
+}
+
+/// Whether `raw`, percent-decoded (invalid escapes kept as they are), is
+/// `expected`.
+fn decodes_to(raw: &[u8], expected: &[u8]) -> bool {
+    let mut i = 0;
+    let mut matched = 0;
+    while i < raw.len() {
+        let byte = match (
+            raw[i],
+            raw.get(i + 1).copied().and_then(hex_value),
+            raw.get(i + 2).copied().and_then(hex_value),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                i += 3;
+                hi << 4 | lo
+            }
+            (byte, _, _) => {
+                i += 1;
+                byte
+            }
+        };
+        if expected.get(matched) != Some(&byte) {
+            return false;
+        }
+        matched += 1;
+    }
+    matched == expected.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The obvious, allocating normaliser the real one must agree with.
+    fn reference(path: &str) -> bool {
+        let bytes = path.as_bytes();
+        let mut decoded = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                if let (Some(hi), Some(lo)) = (
+                    bytes.get(i + 1).copied().and_then(hex_value),
+                    bytes.get(i + 2).copied().and_then(hex_value),
+                ) {
+                    decoded.push(hi << 4 | lo);
+                    i += 3;
+                    continue;
+                }
+            }
+            decoded.push(bytes[i]);
+            i += 1;
+        }
+        let mut stack: Vec<&[u8]> = Vec::new();
+        for segment in decoded.split(|&b| b == b'/') {
+            match segment {
+                b"" | b"." => {}
+                b".." => {
+                    stack.pop();
+                }
+                s => stack.push(s),
+            }
+        }
+        matches!(stack.as_slice(), [b".well-known", b"rstream", ..])
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn agrees_with_the_reference_normaliser(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::Just("/"), proptest::prelude::Just("%2F"), proptest::prelude::Just("%2f"),
+                    proptest::prelude::Just("."), proptest::prelude::Just(".."), proptest::prelude::Just("%2E"),
+                    proptest::prelude::Just("%2e%2E"), proptest::prelude::Just(".well-known"),
+                    proptest::prelude::Just("%2Ewell-known"), proptest::prelude::Just("rstream"),
+                    proptest::prelude::Just("%72stream"), proptest::prelude::Just("session"),
+                    proptest::prelude::Just("%"), proptest::prelude::Just("%2"), proptest::prelude::Just("a"),
+                    proptest::prelude::Just("%%2F"),
+                ],
+                0..12,
+            )
+        ) {
+            let path = format!("/{}", parts.concat());
+            let expected = reference(&path);
+            let routed = route(&path);
+            if expected {
+                proptest::prop_assert_ne!(routed, Route::Forward, "{}", path);
+            } else if !path.starts_with("/.well-known/rstream/") && path != "/.well-known/rstream" {
+                proptest::prop_assert_eq!(routed, Route::Forward, "{}", path);
+            }
+        }
+    }
 
     #[test]
     fn endpoints_at_their_literal_paths() {

@@ -1,0 +1,69 @@
+//! The pass-through path allocates nothing: a request that is not for a
+//! well-known path goes from the layer to the inner service and back without
+//! a single heap allocation made by the layer, whatever its path looks like.
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+
+use bytes::Bytes;
+use futures::FutureExt;
+use http::{Request, Response};
+use http_body_util::Empty;
+use rstream_well_known::{MemoryStore, StaticTokenVerifier, Tunnel, User, WellKnownLayer};
+use tower::{Layer, Service};
+
+#[derive(Clone)]
+struct Bare;
+
+impl Service<Request<Empty<Bytes>>> for Bare {
+    type Response = Response<Empty<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, _: Request<Empty<Bytes>>) -> Self::Future {
+        ready(Ok(Response::new(Empty::new())))
+    }
+}
+
+#[test]
+fn pass_through_requests_allocate_nothing() {
+    let layer = WellKnownLayer::builder()
+        .tunnel(Tunnel::new("app.example.com", "w", "p").unwrap())
+        .with_token_verifier(StaticTokenVerifier::new().with_token("t", User::new("u")))
+        .with_session_store(MemoryStore::new())
+        .build()
+        .unwrap();
+    // The counter works: a boxed value is one allocation.
+    let control = allocation_counter::measure(|| {
+        std::hint::black_box(Box::new(42u64));
+    });
+    assert_eq!(control.count_total, 1);
+
+    let mut service = layer.layer(Bare);
+    for path in [
+        "/",
+        "/api/users/42?x=1",
+        "/.well-known/openid-configuration",
+        "/static/app.js",
+        "/.well-known/rstreamer",
+        "/files/my%20report.pdf",
+        "//double//slashes",
+        "/a/./b/../c",
+        "/.well-known%2Fother",
+    ] {
+        let request = Request::get(path)
+            .header("host", "app.example.com")
+            .header("authorization", "Bearer t")
+            .header("cookie", "rstream_session=abc")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let mut response = None;
+        let info = allocation_counter::measure(|| {
+            response = Some(service.call(request).now_or_never().unwrap().unwrap());
+        });
+        assert!(response.is_some());
+        assert_eq!(info.count_total, 0, "{path} allocated on the pass-through path");
+    }
+}
