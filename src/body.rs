@@ -47,6 +47,14 @@ impl<B> ResponseBody<B> {
     }
 }
 
+/// An empty body. Middleware that answers on its own with a default body
+/// (tower-http's `TimeoutLayer`, for one) needs this.
+impl<B> Default for ResponseBody<B> {
+    fn default() -> Self {
+        Self::own(None)
+    }
+}
+
 impl<B> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
