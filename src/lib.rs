@@ -153,6 +153,11 @@
 #![deny(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![warn(clippy::dbg_macro, clippy::todo, clippy::unimplemented, rust_2018_idioms)]
 
+/// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod body;
 mod cookie;
 mod credentials;
