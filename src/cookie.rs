@@ -160,9 +160,14 @@ impl SessionCookie {
             return Err(bad("the name must be a non-empty HTTP token"));
         }
         if !self.path.starts_with('/')
-            || !self.path.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b';')
+            || !self
+                .path
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b';')
         {
-            return Err(bad("the path must start with '/' and hold no ';' or control bytes"));
+            return Err(bad(
+                "the path must start with '/' and hold no ';' or control bytes",
+            ));
         }
         if let Some(domain) = &self.domain {
             let domain = domain.strip_prefix('.').unwrap_or(domain);
@@ -186,7 +191,9 @@ impl SessionCookie {
         if self.name.starts_with("__Host-")
             && (!self.secure || self.domain.is_some() || self.path != "/")
         {
-            return Err(bad("a __Host- cookie requires Secure, Path=/ and no Domain"));
+            return Err(bad(
+                "a __Host- cookie requires Secure, Path=/ and no Domain",
+            ));
         }
         Ok(())
     }
@@ -491,10 +498,17 @@ mod tests {
 
     #[test]
     fn finds_the_cookie_across_fields_and_pairs() {
-        let h = headers(&[b"a=1; rstream_session=abc", b"other=\xff\xfe", b"rstream_session=abc"]);
+        let h = headers(&[
+            b"a=1; rstream_session=abc",
+            b"other=\xff\xfe",
+            b"rstream_session=abc",
+        ]);
         assert_eq!(session_cookie_values(&h, "rstream_session"), ids(&["abc"]));
         let h = headers(&[b"x=1;rstream_session=\"q\";y", b"rstream_session=r"]);
-        assert_eq!(session_cookie_values(&h, "rstream_session"), ids(&["q", "r"]));
+        assert_eq!(
+            session_cookie_values(&h, "rstream_session"),
+            ids(&["q", "r"])
+        );
     }
 
     #[test]
@@ -509,13 +523,22 @@ mod tests {
 
     #[test]
     fn removal_mirrors_issue_attributes() {
-        let c = SessionCookie::new("sid").domain("example.com").path("/app").same_site(SameSite::Strict);
+        let c = SessionCookie::new("sid")
+            .domain("example.com")
+            .path("/app")
+            .same_site(SameSite::Strict);
         let id = SessionId::new("v").unwrap();
         let issued = c.issue(&id).unwrap();
         let removed = c.removal().unwrap();
         let issued = issued.to_str().unwrap();
         let removed = removed.to_str().unwrap();
-        for attr in ["Path=/app", "Domain=example.com", "Secure", "HttpOnly", "SameSite=Strict"] {
+        for attr in [
+            "Path=/app",
+            "Domain=example.com",
+            "Secure",
+            "HttpOnly",
+            "SameSite=Strict",
+        ] {
             assert!(issued.contains(attr), "{issued}");
             assert!(removed.contains(attr), "{removed}");
         }
@@ -528,11 +551,37 @@ mod tests {
     #[test]
     fn prefixed_names_are_enforced() {
         assert!(SessionCookie::new("__Host-s").validate().is_ok());
-        assert!(SessionCookie::new("__Host-s").secure(false).validate().is_err());
-        assert!(SessionCookie::new("__Host-s").path("/a").validate().is_err());
-        assert!(SessionCookie::new("__Secure-s").secure(false).validate().is_err());
-        assert!(SessionCookie::new("s").same_site(SameSite::None).secure(false).validate().is_err());
+        assert!(
+            SessionCookie::new("__Host-s")
+                .secure(false)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            SessionCookie::new("__Host-s")
+                .path("/a")
+                .validate()
+                .is_err()
+        );
+        assert!(
+            SessionCookie::new("__Secure-s")
+                .secure(false)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            SessionCookie::new("s")
+                .same_site(SameSite::None)
+                .secure(false)
+                .validate()
+                .is_err()
+        );
         assert!(SessionCookie::new("a b").validate().is_err());
-        assert!(SessionCookie::new("s").max_age(Duration::from_millis(10)).validate().is_err());
+        assert!(
+            SessionCookie::new("s")
+                .max_age(Duration::from_millis(10))
+                .validate()
+                .is_err()
+        );
     }
 }

@@ -84,14 +84,11 @@ fn trim_trailing_ows(mut bytes: &[u8]) -> &[u8] {
 
 /// RFC 6750: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn is_b64token(token: &[u8]) -> bool {
-    let body_len = token
-        .iter()
-        .position(|&b| b == b'=')
-        .unwrap_or(token.len());
+    let body_len = token.iter().position(|&b| b == b'=').unwrap_or(token.len());
     body_len > 0
-        && token[..body_len]
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && token[..body_len].iter().all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
         && token[body_len..].iter().all(|&b| b == b'=')
 }
 
@@ -172,15 +169,34 @@ mod tests {
 
     #[test]
     fn header_scheme_is_case_insensitive_and_wins_over_query() {
-        for v in [&b"Bearer abc"[..], b"bearer abc", b"BEARER abc  ", b"Bearer   abc"] {
-            assert_eq!(presented_token(&auth(&[v]), Some("rstream.token=q")), token("abc", TokenSource::Header));
+        for v in [
+            &b"Bearer abc"[..],
+            b"bearer abc",
+            b"BEARER abc  ",
+            b"Bearer   abc",
+        ] {
+            assert_eq!(
+                presented_token(&auth(&[v]), Some("rstream.token=q")),
+                token("abc", TokenSource::Header)
+            );
         }
     }
 
     #[test]
     fn malformed_bearer_never_falls_to_the_query() {
-        for v in [&b"Bearer"[..], b"Bearer ", b"Bearer\tabc", b"Bearer a b", b"Bearer a=b", b"Bearer \xff"] {
-            assert_eq!(presented_token(&auth(&[v]), Some("rstream.token=q")), PresentedToken::Malformed, "{v:?}");
+        for v in [
+            &b"Bearer"[..],
+            b"Bearer ",
+            b"Bearer\tabc",
+            b"Bearer a b",
+            b"Bearer a=b",
+            b"Bearer \xff",
+        ] {
+            assert_eq!(
+                presented_token(&auth(&[v]), Some("rstream.token=q")),
+                PresentedToken::Malformed,
+                "{v:?}"
+            );
         }
         let two = auth(&[b"Bearer a", b"Bearer a"]);
         assert_eq!(presented_token(&two, None), PresentedToken::Malformed);
@@ -190,25 +206,43 @@ mod tests {
     fn other_schemes_are_not_tokens() {
         let basic = auth(&[b"Basic dXNlcjpwYXNz"]);
         assert_eq!(presented_token(&basic, None), PresentedToken::Absent);
-        assert_eq!(presented_token(&basic, Some("rstream.token=q")), token("q", TokenSource::Query));
+        assert_eq!(
+            presented_token(&basic, Some("rstream.token=q")),
+            token("q", TokenSource::Query)
+        );
         let mixed = auth(&[b"Basic x", b"Bearer t"]);
-        assert_eq!(presented_token(&mixed, None), token("t", TokenSource::Header));
-        assert_eq!(presented_token(&auth(&[b"Bearerabc"]), None), PresentedToken::Absent);
+        assert_eq!(
+            presented_token(&mixed, None),
+            token("t", TokenSource::Header)
+        );
+        assert_eq!(
+            presented_token(&auth(&[b"Bearerabc"]), None),
+            PresentedToken::Absent
+        );
     }
 
     #[test]
     fn query_parameter_is_form_decoded() {
         let none = HeaderMap::new();
         let q = |s| presented_token(&none, Some(s));
-        assert_eq!(q("a=1&rstream.token=a%2Bb%3D&c"), token("a+b=", TokenSource::Query));
+        assert_eq!(
+            q("a=1&rstream.token=a%2Bb%3D&c"),
+            token("a+b=", TokenSource::Query)
+        );
         assert_eq!(q("rstream%2Etoken=x"), token("x", TokenSource::Query));
         assert_eq!(q("rstream.token=a+b"), token("a b", TokenSource::Query));
         assert_eq!(q("rstream.token="), PresentedToken::Malformed);
         assert_eq!(q("rstream.token"), PresentedToken::Malformed);
         assert_eq!(q("rstream.token=%zz"), PresentedToken::Malformed);
         assert_eq!(q("rstream.token=%ff"), PresentedToken::Malformed);
-        assert_eq!(q("rstream.token=a&rstream.token=a"), PresentedToken::Malformed);
-        assert_eq!(q("rstream.tokens=a&xrstream.token=b"), PresentedToken::Absent);
+        assert_eq!(
+            q("rstream.token=a&rstream.token=a"),
+            PresentedToken::Malformed
+        );
+        assert_eq!(
+            q("rstream.tokens=a&xrstream.token=b"),
+            PresentedToken::Absent
+        );
         assert_eq!(q(""), PresentedToken::Absent);
     }
 }

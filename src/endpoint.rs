@@ -71,7 +71,14 @@ where
     if !matches!(request.method, Method::GET | Method::HEAD) {
         return method_not_allowed("GET, HEAD");
     }
-    let resolution = resolve(config, tunnel, &request.method, &request.uri, &request.headers).await;
+    let resolution = resolve(
+        config,
+        tunnel,
+        &request.method,
+        &request.uri,
+        &request.headers,
+    )
+    .await;
     let body = match resolution {
         Resolution::Authenticated { identity, .. } => {
             session_document(&identity, tunnel, &config.policies)
@@ -148,7 +155,9 @@ where
     if !is_json(&parts.headers) {
         match is_empty(body).await {
             Ok(true) => {}
-            Ok(false) => return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            Ok(false) => {
+                return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+            }
             Err(()) => return error(StatusCode::BAD_REQUEST, "unreadable_body"),
         }
     }
@@ -191,7 +200,11 @@ fn is_json(headers: &HeaderMap) -> bool {
     let (Some(value), None) = (values.next(), values.next()) else {
         return false;
     };
-    let media_type = value.as_bytes().split(|&b| b == b';').next().unwrap_or_default();
+    let media_type = value
+        .as_bytes()
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default();
     trim(media_type).eq_ignore_ascii_case(b"application/json")
 }
 

@@ -53,7 +53,9 @@ impl<F> fmt::Debug for ResponseFuture<F> {
             State::Forward { .. } => "Forward",
             State::Answer { .. } => "Answer",
         };
-        f.debug_struct("ResponseFuture").field("state", &state).finish()
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
     }
 }
 

@@ -151,7 +151,12 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub, missing_debug_implementations)]
-#![warn(clippy::dbg_macro, clippy::todo, clippy::unimplemented, rust_2018_idioms)]
+#![warn(
+    clippy::dbg_macro,
+    clippy::todo,
+    clippy::unimplemented,
+    rust_2018_idioms
+)]
 
 /// The README's examples are compiled and run as doctests.
 #[cfg(doctest)]
@@ -185,5 +190,7 @@ pub use crate::layer::{WellKnownBuilder, WellKnownLayer};
 pub use crate::memory::{MemoryStore, MemoryStoreError};
 pub use crate::service::WellKnownService;
 pub use crate::store::{SessionId, SessionStore};
-pub use crate::token::{StaticTokenVerifier, TokenContext, TokenSource, TokenVerdict, TokenVerifier};
+pub use crate::token::{
+    StaticTokenVerifier, TokenContext, TokenSource, TokenVerdict, TokenVerifier,
+};
 pub use crate::tunnel::{Tunnel, TunnelResolver};

@@ -152,7 +152,9 @@ impl SessionStore for MemoryStore {
             state.sessions.retain(|_, entry| entry.expires_at > now);
             state.next_sweep = now + self.shared.sweep_interval;
         }
-        state.sessions.insert(id.clone(), Entry { user, expires_at });
+        state
+            .sessions
+            .insert(id.clone(), Entry { user, expires_at });
         Ok(id)
     }
 

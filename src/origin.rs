@@ -177,7 +177,10 @@ mod tests {
 
     #[test]
     fn default_ports_are_normalised() {
-        assert_eq!(origin("https://App.Example.com"), origin("https://app.example.com:443"));
+        assert_eq!(
+            origin("https://App.Example.com"),
+            origin("https://app.example.com:443")
+        );
         assert_eq!(origin("http://a.b:"), origin("http://a.b:80"));
         assert_ne!(origin("https://a.b"), origin("http://a.b"));
         assert_ne!(origin("https://a.b"), origin("https://a.b:8443"));
@@ -207,10 +210,18 @@ mod tests {
     #[test]
     fn referer_origin_ignores_path_query_and_fragment() {
         let expected = origin("https://a.b");
-        for url in ["https://a.b/", "https://a.b/x?y#z", "https://a.b?q", "https://A.B:443/p"] {
+        for url in [
+            "https://a.b/",
+            "https://a.b/x?y#z",
+            "https://a.b?q",
+            "https://A.B:443/p",
+        ] {
             assert_eq!(Origin::of_url(url).as_ref(), Some(&expected), "{url}");
         }
-        assert_eq!(Origin::of_url("https://a.b.evil/x"), Some(origin("https://a.b.evil")));
+        assert_eq!(
+            Origin::of_url("https://a.b.evil/x"),
+            Some(origin("https://a.b.evil"))
+        );
         assert_eq!(Origin::of_url("https://a.b@evil/x"), None);
     }
 

@@ -106,7 +106,11 @@ impl<'a> Iterator for Segments<'a> {
                 self.rest = Some(&rest[..end - 1]);
                 return Some(&rest[end..]);
             }
-            if end >= 3 && rest[end - 3] == b'%' && rest[end - 2] == b'2' && rest[end - 1] | 0x20 == b'f' {
+            if end >= 3
+                && rest[end - 3] == b'%'
+                && rest[end - 2] == b'2'
+                && rest[end - 1] | 0x20 == b'f'
+            {
                 self.rest = Some(&rest[..end - 3]);
                 return Some(&rest[end..]);
             }

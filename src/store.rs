@@ -98,7 +98,10 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// The user of a live session, or `None` when the id is unknown, expired
     /// or revoked.
-    fn load(&self, id: &SessionId) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send;
+    fn load(
+        &self,
+        id: &SessionId,
+    ) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send;
 
     /// Ends a session for good. Revoking an unknown id is not an error.
     fn revoke(&self, id: &SessionId) -> impl Future<Output = Result<(), Self::Error>> + Send;
@@ -120,7 +123,16 @@ mod tests {
 
     #[test]
     fn ids_must_be_cookie_safe() {
-        for bad in ["", "a b", "a;b", "a,b", "a\"b", "a\\b", "é", &"x".repeat(257)] {
+        for bad in [
+            "",
+            "a b",
+            "a;b",
+            "a,b",
+            "a\"b",
+            "a\\b",
+            "é",
+            &"x".repeat(257),
+        ] {
             assert!(SessionId::new(bad).is_none(), "{bad:?}");
         }
         assert!(SessionId::new("abc-DEF_123.~!").is_some());

@@ -252,7 +252,10 @@ impl Tunnels {
 impl fmt::Debug for Tunnels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tunnels")
-            .field("tunnels", &self.by_name.values().flatten().collect::<Vec<_>>())
+            .field(
+                "tunnels",
+                &self.by_name.values().flatten().collect::<Vec<_>>(),
+            )
             .field("resolver", &self.resolver.is_some())
             .finish()
     }

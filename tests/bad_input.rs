@@ -33,18 +33,42 @@ async fn malformed_authorization_headers_are_not_tokens() {
             .unwrap();
         let answer = send(&layer, &Recorder::default(), request).await;
         assert_eq!(answer.status, 200, "{value:?}");
-        assert_eq!(answer.authenticated_as(), None, "{:?}", String::from_utf8_lossy(value));
+        assert_eq!(
+            answer.authenticated_as(),
+            None,
+            "{:?}",
+            String::from_utf8_lossy(value)
+        );
     }
 }
 
 #[tokio::test]
 async fn repeated_bearer_headers_are_ambiguous_even_if_both_are_valid() {
     let bearer = format!("Bearer {TOKEN}");
-    let request = get(SESSION).header("authorization", &bearer).header("authorization", &bearer).body(empty()).unwrap();
-    assert_eq!(send(&layer(), &Recorder::default(), request).await.authenticated_as(), None);
+    let request = get(SESSION)
+        .header("authorization", &bearer)
+        .header("authorization", &bearer)
+        .body(empty())
+        .unwrap();
+    assert_eq!(
+        send(&layer(), &Recorder::default(), request)
+            .await
+            .authenticated_as(),
+        None
+    );
     // A Basic field beside the Bearer one is the application's business.
-    let request = get(SESSION).header("authorization", "Basic eDp5").header("authorization", &bearer).body(empty()).unwrap();
-    assert_eq!(send(&layer(), &Recorder::default(), request).await.authenticated_as().as_deref(), Some("token-auth"));
+    let request = get(SESSION)
+        .header("authorization", "Basic eDp5")
+        .header("authorization", &bearer)
+        .body(empty())
+        .unwrap();
+    assert_eq!(
+        send(&layer(), &Recorder::default(), request)
+            .await
+            .authenticated_as()
+            .as_deref(),
+        Some("token-auth")
+    );
 }
 
 #[tokio::test]
@@ -80,9 +104,25 @@ async fn non_ascii_and_odd_cookie_headers_do_not_break_resolution() {
         .header("cookie", HeaderValue::from_bytes(&raw).unwrap())
         .body(empty())
         .unwrap();
-    assert_eq!(send(&layer, &Recorder::default(), request).await.authenticated_as().as_deref(), Some("rstream-auth"));
-    for junk in [&b"rstream_session"[..], b"rstream_session=", b";;;", b"=", b"rstream_session=\"", b"rstream_session=a\xffb"] {
-        let request = get(SESSION).header("cookie", HeaderValue::from_bytes(junk).unwrap()).body(empty()).unwrap();
+    assert_eq!(
+        send(&layer, &Recorder::default(), request)
+            .await
+            .authenticated_as()
+            .as_deref(),
+        Some("rstream-auth")
+    );
+    for junk in [
+        &b"rstream_session"[..],
+        b"rstream_session=",
+        b";;;",
+        b"=",
+        b"rstream_session=\"",
+        b"rstream_session=a\xffb",
+    ] {
+        let request = get(SESSION)
+            .header("cookie", HeaderValue::from_bytes(junk).unwrap())
+            .body(empty())
+            .unwrap();
         let answer = send(&layer, &Recorder::default(), request).await;
         assert_eq!(answer.status, 200);
         assert_eq!(answer.authenticated_as(), None);
@@ -105,7 +145,10 @@ async fn huge_headers_get_ordinary_answers() {
     assert!(answer.body.len() < 100);
 
     let request = logout_request()
-        .header("referer", format!("https://app.example.com/{}", "p".repeat(64 * 1024)))
+        .header(
+            "referer",
+            format!("https://app.example.com/{}", "p".repeat(64 * 1024)),
+        )
         .header("cookie", &huge_cookie)
         .body(empty())
         .unwrap();
@@ -114,8 +157,14 @@ async fn huge_headers_get_ordinary_answers() {
     assert_eq!(answer.header("set-cookie"), None);
 
     let many_cookies: String = (0..10_000).map(|i| format!("c{i}=v; ")).collect();
-    let request = get(SESSION).header("cookie", many_cookies).body(empty()).unwrap();
-    assert_eq!(send(&layer, &Recorder::default(), request).await.status, 200);
+    let request = get(SESSION)
+        .header("cookie", many_cookies)
+        .body(empty())
+        .unwrap();
+    assert_eq!(
+        send(&layer, &Recorder::default(), request).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -142,21 +191,52 @@ async fn no_answer_ever_echoes_a_credential() {
             if let Some(origin) = origin {
                 builder = builder.header("origin", origin);
             }
-            let answer = send(&layer, &Recorder::default(), builder.body(Full::new(Bytes::from_static(b"x"))).unwrap()).await;
+            let answer = send(
+                &layer,
+                &Recorder::default(),
+                builder.body(Full::new(Bytes::from_static(b"x"))).unwrap(),
+            )
+            .await;
             let everything = answer.everything();
-            assert!(!everything.contains(secret_token), "{method} {path}: {everything}");
-            assert!(!everything.contains(secret_cookie), "{method} {path}: {everything}");
-            assert!(!everything.contains(cookie_value(&live)), "{method} {path}: {everything}");
+            assert!(
+                !everything.contains(secret_token),
+                "{method} {path}: {everything}"
+            );
+            assert!(
+                !everything.contains(secret_cookie),
+                "{method} {path}: {everything}"
+            );
+            assert!(
+                !everything.contains(cookie_value(&live)),
+                "{method} {path}: {everything}"
+            );
         }
     }
 }
 
 #[tokio::test]
 async fn bad_host_headers_are_not_tunnels() {
-    for host in [&b"app.example.com:99999"[..], b"app.example.com:abc", b"user@app.example.com", b"app.example.com/x", b"", b"app.ex\xe4mple.com", b"[::1", b"app.example.com:443:443"] {
+    for host in [
+        &b"app.example.com:99999"[..],
+        b"app.example.com:abc",
+        b"user@app.example.com",
+        b"app.example.com/x",
+        b"",
+        b"app.ex\xe4mple.com",
+        b"[::1",
+        b"app.example.com:443:443",
+    ] {
         let recorder = Recorder::default();
-        let request = http::Request::get(SESSION).header("host", HeaderValue::from_bytes(host).unwrap()).body(empty()).unwrap();
+        let request = http::Request::get(SESSION)
+            .header("host", HeaderValue::from_bytes(host).unwrap())
+            .body(empty())
+            .unwrap();
         let answer = send(&layer(), &recorder, request).await;
-        assert_eq!(answer.text(), "inner", "{:?}", String::from_utf8_lossy(host));
+        assert_eq!(
+            answer.text(),
+            "inner",
+            "{:?}",
+            String::from_utf8_lossy(host)
+        );
     }
 }

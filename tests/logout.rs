@@ -10,8 +10,19 @@ use common::*;
 use http_body_util::{Full, StreamBody};
 use rstream_well_known::{MemoryStore, SameSite, SessionCookie, WellKnownLayer};
 
-async fn session_of(layer: &WellKnownLayer<impl rstream_well_known::TokenVerifier, impl rstream_well_known::SessionStore>, cookie: &str) -> Option<String> {
-    let answer = send(layer, &Recorder::default(), get(SESSION).header("cookie", cookie).body(empty()).unwrap()).await;
+async fn session_of(
+    layer: &WellKnownLayer<
+        impl rstream_well_known::TokenVerifier,
+        impl rstream_well_known::SessionStore,
+    >,
+    cookie: &str,
+) -> Option<String> {
+    let answer = send(
+        layer,
+        &Recorder::default(),
+        get(SESSION).header("cookie", cookie).body(empty()).unwrap(),
+    )
+    .await;
     answer.authenticated_as()
 }
 
@@ -28,29 +39,68 @@ async fn cookie_session_is_revoked_and_the_cookie_cleared() {
     let layer = layer();
     let recorder = Recorder::default();
     let cookie = sign_in(&layer, ada()).await;
-    assert_eq!(session_of(&layer, &cookie).await.as_deref(), Some("rstream-auth"));
+    assert_eq!(
+        session_of(&layer, &cookie).await.as_deref(),
+        Some("rstream-auth")
+    );
 
-    let answer = send(&layer, &recorder, logout_request().header("cookie", &cookie).body(empty()).unwrap()).await;
+    let answer = send(
+        &layer,
+        &recorder,
+        logout_request()
+            .header("cookie", &cookie)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
     assert_bare_204(&answer);
     let removal = answer.header("set-cookie").expect("the cookie is cleared");
     assert!(removal.starts_with("rstream_session=;"), "{removal}");
-    for attribute in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax", "Max-Age=0", "Expires=Thu, 01 Jan 1970 00:00:00 GMT"] {
-        assert!(removal.contains(attribute), "{attribute} missing from {removal}");
+    for attribute in [
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Max-Age=0",
+        "Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+    ] {
+        assert!(
+            removal.contains(attribute),
+            "{attribute} missing from {removal}"
+        );
     }
-    assert!(!removal.contains(cookie_value(&cookie)), "the old value is not echoed");
+    assert!(
+        !removal.contains(cookie_value(&cookie)),
+        "the old value is not echoed"
+    );
     assert_eq!(recorder.count(), 0);
 
     // The old cookie value stops working everywhere.
     assert_eq!(session_of(&layer, &cookie).await, None);
-    let again = send(&layer, &recorder, logout_request().header("cookie", &cookie).body(empty()).unwrap()).await;
+    let again = send(
+        &layer,
+        &recorder,
+        logout_request()
+            .header("cookie", &cookie)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
     assert_bare_204(&again);
-    assert_eq!(again.header("set-cookie"), None, "an unknown session is unauthenticated: no-op");
+    assert_eq!(
+        again.header("set-cookie"),
+        None,
+        "an unknown session is unauthenticated: no-op"
+    );
 }
 
 #[tokio::test]
 async fn the_removal_cookie_mirrors_a_custom_configuration() {
     let configs = [
-        SessionCookie::new("sid").domain("example.com").path("/app").same_site(SameSite::Strict),
+        SessionCookie::new("sid")
+            .domain("example.com")
+            .path("/app")
+            .same_site(SameSite::Strict),
         SessionCookie::new("__Host-rstream-session"),
         SessionCookie::new("dev").secure(false).http_only(false),
     ];
@@ -61,10 +111,23 @@ async fn the_removal_cookie_mirrors_a_custom_configuration() {
             .session_cookie(config.clone())
             .build()
             .unwrap();
-        let signed_in = layer.session_manager().unwrap().sign_in(ada()).await.unwrap();
+        let signed_in = layer
+            .session_manager()
+            .unwrap()
+            .sign_in(ada())
+            .await
+            .unwrap();
         let issued = signed_in.set_cookie().to_str().unwrap().to_owned();
         let pair = issued.split(';').next().unwrap();
-        let answer = send(&layer, &Recorder::default(), logout_request().header("cookie", pair).body(empty()).unwrap()).await;
+        let answer = send(
+            &layer,
+            &Recorder::default(),
+            logout_request()
+                .header("cookie", pair)
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
         let removal = answer.header("set-cookie").expect("cleared").to_owned();
         let attributes = |v: &str| -> Vec<String> {
             let mut a: Vec<String> = v
@@ -94,12 +157,19 @@ async fn token_authenticated_logout_is_a_no_op_even_with_a_valid_cookie() {
     let answer = send(&layer, &Recorder::default(), request).await;
     assert_bare_204(&answer);
     assert_eq!(answer.header("set-cookie"), None);
-    assert_eq!(session_of(&layer, &cookie).await.as_deref(), Some("rstream-auth"), "session kept");
+    assert_eq!(
+        session_of(&layer, &cookie).await.as_deref(),
+        Some("rstream-auth"),
+        "session kept"
+    );
 
     let query = request_with_query_token(&cookie);
     let answer = send(&layer, &Recorder::default(), query).await;
     assert_eq!(answer.header("set-cookie"), None);
-    assert_eq!(session_of(&layer, &cookie).await.as_deref(), Some("rstream-auth"));
+    assert_eq!(
+        session_of(&layer, &cookie).await.as_deref(),
+        Some("rstream-auth")
+    );
 }
 
 fn request_with_query_token(cookie: &str) -> http::Request<Full<Bytes>> {
@@ -111,11 +181,21 @@ fn request_with_query_token(cookie: &str) -> http::Request<Full<Bytes>> {
 
 #[tokio::test]
 async fn unauthenticated_logout_is_a_no_op() {
-    let answer = send(&layer(), &Recorder::default(), logout_request().body(empty()).unwrap()).await;
+    let answer = send(
+        &layer(),
+        &Recorder::default(),
+        logout_request().body(empty()).unwrap(),
+    )
+    .await;
     assert_bare_204(&answer);
     assert_eq!(answer.header("set-cookie"), None);
     // With neither Origin nor Content-Type, an empty POST is accepted too.
-    let answer = send(&layer(), &Recorder::default(), request("POST", LOGOUT).body(empty()).unwrap()).await;
+    let answer = send(
+        &layer(),
+        &Recorder::default(),
+        request("POST", LOGOUT).body(empty()).unwrap(),
+    )
+    .await;
     assert_bare_204(&answer);
 }
 
@@ -124,7 +204,15 @@ async fn other_methods_get_405_with_allow_post() {
     let layer = layer();
     let cookie = sign_in(&layer, ada()).await;
     for method in ["GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"] {
-        let answer = send(&layer, &Recorder::default(), request(method, LOGOUT).header("cookie", &cookie).body(empty()).unwrap()).await;
+        let answer = send(
+            &layer,
+            &Recorder::default(),
+            request(method, LOGOUT)
+                .header("cookie", &cookie)
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(answer.status, 405, "{method}");
         assert_eq!(answer.header("allow"), Some("POST"));
         assert_eq!(answer.header("cache-control"), Some("no-store"));
@@ -132,15 +220,26 @@ async fn other_methods_get_405_with_allow_post() {
         if method == "HEAD" {
             assert!(answer.body.is_empty());
         } else {
-            assert_eq!(answer.json(), serde_json::json!({"error": "method_not_allowed"}));
+            assert_eq!(
+                answer.json(),
+                serde_json::json!({"error": "method_not_allowed"})
+            );
         }
     }
-    assert_eq!(session_of(&layer, &cookie).await.as_deref(), Some("rstream-auth"));
+    assert_eq!(
+        session_of(&layer, &cookie).await.as_deref(),
+        Some("rstream-auth")
+    );
 }
 
 #[tokio::test]
 async fn json_content_types_are_accepted_in_any_case_with_parameters() {
-    for content_type in ["application/json", "Application/JSON", "application/json; charset=utf-8", " application/json ;charset=UTF-8"] {
+    for content_type in [
+        "application/json",
+        "Application/JSON",
+        "application/json; charset=utf-8",
+        " application/json ;charset=UTF-8",
+    ] {
         let layer = layer();
         let cookie = sign_in(&layer, ada()).await;
         let request = request("POST", LOGOUT)
@@ -169,15 +268,29 @@ async fn non_json_bodies_get_415_and_clear_nothing() {
     for (content_type, body) in cases {
         let layer = layer();
         let cookie = sign_in(&layer, ada()).await;
-        let mut builder = request("POST", LOGOUT).header("origin", ORIGIN).header("cookie", &cookie);
+        let mut builder = request("POST", LOGOUT)
+            .header("origin", ORIGIN)
+            .header("cookie", &cookie);
         if let Some(ct) = content_type {
             builder = builder.header("content-type", ct);
         }
-        let answer = send(&layer, &Recorder::default(), builder.body(Full::new(Bytes::from_static(body))).unwrap()).await;
+        let answer = send(
+            &layer,
+            &Recorder::default(),
+            builder.body(Full::new(Bytes::from_static(body))).unwrap(),
+        )
+        .await;
         assert_eq!(answer.status, 415, "{content_type:?}");
-        assert_eq!(answer.json(), serde_json::json!({"error": "unsupported_media_type"}));
+        assert_eq!(
+            answer.json(),
+            serde_json::json!({"error": "unsupported_media_type"})
+        );
         assert_eq!(answer.header("set-cookie"), None);
-        assert_eq!(session_of(&layer, &cookie).await.as_deref(), Some("rstream-auth"), "{content_type:?}");
+        assert_eq!(
+            session_of(&layer, &cookie).await.as_deref(),
+            Some("rstream-auth"),
+            "{content_type:?}"
+        );
     }
     // Two Content-Type fields are ambiguous.
     let request = request("POST", LOGOUT)
@@ -185,7 +298,10 @@ async fn non_json_bodies_get_415_and_clear_nothing() {
         .header("content-type", "text/plain")
         .body(Full::new(Bytes::from_static(b"{}")))
         .unwrap();
-    assert_eq!(send(&layer(), &Recorder::default(), request).await.status, 415);
+    assert_eq!(
+        send(&layer(), &Recorder::default(), request).await.status,
+        415
+    );
 }
 
 #[tokio::test]
@@ -202,7 +318,9 @@ async fn empty_bodies_are_accepted_whatever_their_declared_type() {
     assert!(answer.header("set-cookie").is_some());
 }
 
-type Chunks = StreamBody<futures::stream::Iter<std::vec::IntoIter<Result<http_body::Frame<Bytes>, std::io::Error>>>>;
+type Chunks = StreamBody<
+    futures::stream::Iter<std::vec::IntoIter<Result<http_body::Frame<Bytes>, std::io::Error>>>,
+>;
 
 fn streamed(chunks: Vec<Result<&'static [u8], ()>>) -> Chunks {
     let frames: Vec<Result<http_body::Frame<Bytes>, std::io::Error>> = chunks
@@ -215,13 +333,28 @@ fn streamed(chunks: Vec<Result<&'static [u8], ()>>) -> Chunks {
     StreamBody::new(futures::stream::iter(frames))
 }
 
-async fn send_streamed(layer: &rstream_well_known::WellKnownLayer, cookie: &str, body: Chunks) -> Answer {
-    use tower::{Layer, ServiceExt};
+async fn send_streamed(
+    layer: &rstream_well_known::WellKnownLayer,
+    cookie: &str,
+    body: Chunks,
+) -> Answer {
     use http_body_util::BodyExt;
-    let request = request("POST", LOGOUT).header("cookie", cookie).body(body).unwrap();
-    let response = layer.layer(Recorder::default()).oneshot(request).await.unwrap();
+    use tower::{Layer, ServiceExt};
+    let request = request("POST", LOGOUT)
+        .header("cookie", cookie)
+        .body(body)
+        .unwrap();
+    let response = layer
+        .layer(Recorder::default())
+        .oneshot(request)
+        .await
+        .unwrap();
     let (parts, body) = response.into_parts();
-    Answer { status: parts.status, headers: parts.headers, body: body.collect().await.unwrap().to_bytes() }
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
 }
 
 #[tokio::test]
@@ -230,11 +363,20 @@ async fn bodies_of_unknown_length_are_checked_for_emptiness() {
     let cookie = sign_in(&layer, ada()).await;
     let answer = send_streamed(&layer, &cookie, streamed(vec![Ok(b""), Ok(b"x")])).await;
     assert_eq!(answer.status, 415);
-    assert_eq!(session_of(&layer, &cookie).await.as_deref(), Some("rstream-auth"));
+    assert_eq!(
+        session_of(&layer, &cookie).await.as_deref(),
+        Some("rstream-auth")
+    );
     let answer = send_streamed(&layer, &cookie, streamed(vec![Err(())])).await;
     assert_eq!(answer.status, 400);
-    assert_eq!(answer.json(), serde_json::json!({"error": "unreadable_body"}));
-    assert_eq!(session_of(&layer, &cookie).await.as_deref(), Some("rstream-auth"));
+    assert_eq!(
+        answer.json(),
+        serde_json::json!({"error": "unreadable_body"})
+    );
+    assert_eq!(
+        session_of(&layer, &cookie).await.as_deref(),
+        Some("rstream-auth")
+    );
     let answer = send_streamed(&layer, &cookie, streamed(vec![Ok(b""), Ok(b"")])).await;
     assert_eq!(answer.status, 204);
     assert!(answer.header("set-cookie").is_some());
@@ -246,7 +388,10 @@ async fn same_origin_requests_pass() {
         (Some("https://app.example.com"), None),
         (Some("https://APP.example.com:443"), None),
         (None, Some("https://app.example.com/settings?tab=1#x")),
-        (Some("https://app.example.com"), Some("https://app.example.com/")),
+        (
+            Some("https://app.example.com"),
+            Some("https://app.example.com/"),
+        ),
     ] {
         let layer = layer();
         let cookie = sign_in(&layer, ada()).await;
@@ -299,10 +444,17 @@ async fn cross_origin_requests_get_403_and_clear_nothing() {
         let answer = send(&layer, &Recorder::default(), request).await;
         let shown = String::from_utf8_lossy(value);
         assert_eq!(answer.status, 403, "{name}: {shown}");
-        assert_eq!(answer.json(), serde_json::json!({"error": "origin_mismatch"}));
+        assert_eq!(
+            answer.json(),
+            serde_json::json!({"error": "origin_mismatch"})
+        );
         assert_eq!(answer.header("cache-control"), Some("no-store"));
         assert_eq!(answer.header("set-cookie"), None);
-        assert_eq!(session_of(&layer, &cookie).await.as_deref(), Some("rstream-auth"), "{name}: {shown}");
+        assert_eq!(
+            session_of(&layer, &cookie).await.as_deref(),
+            Some("rstream-auth"),
+            "{name}: {shown}"
+        );
     }
 }
 
@@ -314,16 +466,27 @@ fn logout_request_without_origin() -> http::request::Builder {
 async fn both_origin_and_referer_must_match_and_neither_may_repeat() {
     let cases = [
         vec![("origin", ORIGIN), ("referer", "https://evil.com/")],
-        vec![("origin", "https://evil.com"), ("referer", "https://app.example.com/")],
+        vec![
+            ("origin", "https://evil.com"),
+            ("referer", "https://app.example.com/"),
+        ],
         vec![("origin", ORIGIN), ("origin", ORIGIN)],
-        vec![("referer", "https://app.example.com/"), ("referer", "https://app.example.com/")],
+        vec![
+            ("referer", "https://app.example.com/"),
+            ("referer", "https://app.example.com/"),
+        ],
     ];
     for headers in cases {
         let mut builder = logout_request_without_origin();
         for (k, v) in &headers {
             builder = builder.header(*k, *v);
         }
-        let answer = send(&layer(), &Recorder::default(), builder.body(empty()).unwrap()).await;
+        let answer = send(
+            &layer(),
+            &Recorder::default(),
+            builder.body(empty()).unwrap(),
+        )
+        .await;
         assert_eq!(answer.status, 403, "{headers:?}");
     }
 }
@@ -337,13 +500,21 @@ async fn forwarding_headers_never_change_the_expected_origin() {
         .header("forwarded", "host=evil.com;proto=https")
         .body(empty())
         .unwrap();
-    assert_eq!(send(&layer(), &Recorder::default(), request).await.status, 403);
+    assert_eq!(
+        send(&layer(), &Recorder::default(), request).await.status,
+        403
+    );
 }
 
 #[tokio::test]
 async fn the_origin_check_follows_the_configured_origin() {
     let layer = WellKnownLayer::builder()
-        .tunnel(rstream_well_known::Tunnel::new("localhost:3000", "w", "p").unwrap().with_origin("http://localhost:3000").unwrap())
+        .tunnel(
+            rstream_well_known::Tunnel::new("localhost:3000", "w", "p")
+                .unwrap()
+                .with_origin("http://localhost:3000")
+                .unwrap(),
+        )
         .with_session_store(MemoryStore::new())
         .session_cookie(SessionCookie::default().secure(false))
         .build()
@@ -357,9 +528,32 @@ async fn the_origin_check_follows_the_configured_origin() {
             .body(empty())
             .unwrap()
     };
-    assert_eq!(send(&layer, &Recorder::default(), send_with("http://localhost:3001")).await.status, 403);
-    assert_eq!(send(&layer, &Recorder::default(), send_with("https://localhost:3000")).await.status, 403);
-    let answer = send(&layer, &Recorder::default(), send_with("http://localhost:3000")).await;
+    assert_eq!(
+        send(
+            &layer,
+            &Recorder::default(),
+            send_with("http://localhost:3001")
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        send(
+            &layer,
+            &Recorder::default(),
+            send_with("https://localhost:3000")
+        )
+        .await
+        .status,
+        403
+    );
+    let answer = send(
+        &layer,
+        &Recorder::default(),
+        send_with("http://localhost:3000"),
+    )
+    .await;
     assert_eq!(answer.status, 204);
     assert!(answer.header("set-cookie").is_some());
 }
@@ -372,18 +566,41 @@ async fn a_store_that_cannot_load_still_gets_the_session_revoked() {
     store.fail_load.store(true, Ordering::SeqCst);
 
     // The session endpoint says "not authenticated", never 500.
-    let answer = send(&layer, &Recorder::default(), get(SESSION).header("cookie", &cookie).body(empty()).unwrap()).await;
+    let answer = send(
+        &layer,
+        &Recorder::default(),
+        get(SESSION)
+            .header("cookie", &cookie)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.authenticated_as(), None);
-    assert!(!answer.everything().contains("backend down"), "internals are not leaked");
+    assert!(
+        !answer.everything().contains("backend down"),
+        "internals are not leaked"
+    );
 
     // Logout cannot tell whether the session is live: it revokes it anyway.
-    let answer = send(&layer, &Recorder::default(), logout_request().header("cookie", &cookie).body(empty()).unwrap()).await;
+    let answer = send(
+        &layer,
+        &Recorder::default(),
+        logout_request()
+            .header("cookie", &cookie)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(answer.status, 204);
     assert!(answer.header("set-cookie").is_some());
 
     store.fail_load.store(false, Ordering::SeqCst);
-    assert_eq!(session_of(&layer, &cookie).await, None, "the old cookie is dead after recovery");
+    assert_eq!(
+        session_of(&layer, &cookie).await,
+        None,
+        "the old cookie is dead after recovery"
+    );
 }
 
 #[tokio::test]
@@ -394,18 +611,44 @@ async fn a_store_that_cannot_revoke_answers_503_and_keeps_the_cookie() {
         let cookie = sign_in(&layer, ada()).await;
         store.fail_revoke.store(true, Ordering::SeqCst);
         store.fail_load.store(fail_load, Ordering::SeqCst);
-        let answer = send(&layer, &Recorder::default(), logout_request().header("cookie", &cookie).body(empty()).unwrap()).await;
+        let answer = send(
+            &layer,
+            &Recorder::default(),
+            logout_request()
+                .header("cookie", &cookie)
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(answer.status, 503, "fail_load={fail_load}");
-        assert_eq!(answer.json(), serde_json::json!({"error": "session_store_unavailable"}));
-        assert_eq!(answer.header("set-cookie"), None, "never told they are signed out");
+        assert_eq!(
+            answer.json(),
+            serde_json::json!({"error": "session_store_unavailable"})
+        );
+        assert_eq!(
+            answer.header("set-cookie"),
+            None,
+            "never told they are signed out"
+        );
         assert_eq!(answer.header("cache-control"), Some("no-store"));
         assert!(!answer.everything().contains("backend down"));
 
         // Once the store recovers, a retry signs the user out for real.
         store.fail_revoke.store(false, Ordering::SeqCst);
         store.fail_load.store(false, Ordering::SeqCst);
-        assert_eq!(session_of(&layer, &cookie).await.as_deref(), Some("rstream-auth"));
-        let answer = send(&layer, &Recorder::default(), logout_request().header("cookie", &cookie).body(empty()).unwrap()).await;
+        assert_eq!(
+            session_of(&layer, &cookie).await.as_deref(),
+            Some("rstream-auth")
+        );
+        let answer = send(
+            &layer,
+            &Recorder::default(),
+            logout_request()
+                .header("cookie", &cookie)
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
         assert_eq!(answer.status, 204);
         assert!(answer.header("set-cookie").is_some());
         assert_eq!(session_of(&layer, &cookie).await, None);
@@ -414,8 +657,20 @@ async fn a_store_that_cannot_revoke_answers_503_and_keeps_the_cookie() {
 
 #[tokio::test]
 async fn layers_without_session_auth_answer_logout_with_a_bare_204() {
-    let layer = WellKnownLayer::builder().tunnel(tunnel()).with_token_verifier(verifier()).build().unwrap();
-    let answer = send(&layer, &Recorder::default(), logout_request().header("cookie", "rstream_session=abc").body(empty()).unwrap()).await;
+    let layer = WellKnownLayer::builder()
+        .tunnel(tunnel())
+        .with_token_verifier(verifier())
+        .build()
+        .unwrap();
+    let answer = send(
+        &layer,
+        &Recorder::default(),
+        logout_request()
+            .header("cookie", "rstream_session=abc")
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
     assert_bare_204(&answer);
     assert_eq!(answer.header("set-cookie"), None);
 }

@@ -19,7 +19,10 @@ impl Service<Request<Empty<Bytes>>> for Bare {
     type Response = Response<Empty<Bytes>>;
     type Error = Infallible;
     type Future = Ready<Result<Self::Response, Infallible>>;
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
         std::task::Poll::Ready(Ok(()))
     }
     fn call(&mut self, _: Request<Empty<Bytes>>) -> Self::Future {
@@ -64,6 +67,9 @@ fn pass_through_requests_allocate_nothing() {
             response = Some(service.call(request).now_or_never().unwrap().unwrap());
         });
         assert!(response.is_some());
-        assert_eq!(info.count_total, 0, "{path} allocated on the pass-through path");
+        assert_eq!(
+            info.count_total, 0,
+            "{path} allocated on the pass-through path"
+        );
     }
 }

@@ -17,12 +17,21 @@ fn both(verifier: RecordingVerifier) -> WellKnownLayer<RecordingVerifier, Memory
         .unwrap()
 }
 
-async fn who(layer: &WellKnownLayer<impl rstream_well_known::TokenVerifier, impl rstream_well_known::SessionStore>, path: &str, headers: &[(&str, &str)]) -> Option<String> {
+async fn who(
+    layer: &WellKnownLayer<
+        impl rstream_well_known::TokenVerifier,
+        impl rstream_well_known::SessionStore,
+    >,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Option<String> {
     let mut builder = get(path);
     for (k, v) in headers {
         builder = builder.header(*k, *v);
     }
-    send(layer, &Recorder::default(), builder.body(empty()).unwrap()).await.authenticated_as()
+    send(layer, &Recorder::default(), builder.body(empty()).unwrap())
+        .await
+        .authenticated_as()
 }
 
 #[tokio::test]
@@ -30,7 +39,12 @@ async fn header_token_is_used_and_the_verifier_sees_the_request() {
     let verifier = RecordingVerifier::default();
     let layer = both(verifier.clone());
     let bearer = format!("Bearer {TOKEN}");
-    assert_eq!(who(&layer, SESSION, &[("authorization", &bearer)]).await.as_deref(), Some("token-auth"));
+    assert_eq!(
+        who(&layer, SESSION, &[("authorization", &bearer)])
+            .await
+            .as_deref(),
+        Some("token-auth")
+    );
     assert_eq!(
         verifier.asked.lock().unwrap().as_slice(),
         [Asked {
@@ -50,9 +64,18 @@ async fn query_token_is_used_when_there_is_no_bearer_header() {
     let path = format!("{SESSION}?a=1&rstream.token={TOKEN}");
     assert_eq!(who(&layer, &path, &[]).await.as_deref(), Some("token-auth"));
     // Basic auth is the application's, not a token: the query still counts.
-    assert_eq!(who(&layer, &path, &[("authorization", "Basic dXNlcjpwYXNz")]).await.as_deref(), Some("token-auth"));
+    assert_eq!(
+        who(&layer, &path, &[("authorization", "Basic dXNlcjpwYXNz")])
+            .await
+            .as_deref(),
+        Some("token-auth")
+    );
     let asked = verifier.asked.lock().unwrap();
-    assert!(asked.iter().all(|a| a.source == TokenSource::Query && a.token == TOKEN));
+    assert!(
+        asked
+            .iter()
+            .all(|a| a.source == TokenSource::Query && a.token == TOKEN)
+    );
     assert_eq!(asked.len(), 2);
 }
 
@@ -70,10 +93,21 @@ async fn the_header_wins_over_the_query_even_when_it_is_invalid() {
     let verifier = RecordingVerifier::default();
     let layer = both(verifier.clone());
     let path = format!("{SESSION}?rstream.token={TOKEN}");
-    assert_eq!(who(&layer, &path, &[("authorization", "Bearer wrong")]).await, None);
-    assert_eq!(who(&layer, &path, &[("authorization", "Bearer")]).await, None, "malformed bearer");
+    assert_eq!(
+        who(&layer, &path, &[("authorization", "Bearer wrong")]).await,
+        None
+    );
+    assert_eq!(
+        who(&layer, &path, &[("authorization", "Bearer")]).await,
+        None,
+        "malformed bearer"
+    );
     let asked = verifier.asked.lock().unwrap();
-    assert_eq!(asked.len(), 1, "the malformed header is not verified, the query is never read");
+    assert_eq!(
+        asked.len(),
+        1,
+        "the malformed header is not verified, the query is never read"
+    );
     assert_eq!(asked[0].token, "wrong");
     assert_eq!(asked[0].source, TokenSource::Header);
 }
@@ -83,20 +117,39 @@ async fn invalid_token_falls_back_to_a_valid_cookie() {
     let layer = both(RecordingVerifier::default());
     let cookie = sign_in(&layer, ada()).await;
     for auth in ["Bearer wrong", "Bearer", "Bearer a b", "bearer \u{7f}"] {
-        let Ok(value) = http::HeaderValue::from_str(auth) else { continue };
-        let request = get(SESSION).header("authorization", value).header("cookie", &cookie).body(empty()).unwrap();
+        let Ok(value) = http::HeaderValue::from_str(auth) else {
+            continue;
+        };
+        let request = get(SESSION)
+            .header("authorization", value)
+            .header("cookie", &cookie)
+            .body(empty())
+            .unwrap();
         let answer = send(&layer, &Recorder::default(), request).await;
-        assert_eq!(answer.authenticated_as().as_deref(), Some("rstream-auth"), "{auth}");
+        assert_eq!(
+            answer.authenticated_as().as_deref(),
+            Some("rstream-auth"),
+            "{auth}"
+        );
     }
     let path = format!("{SESSION}?rstream.token=wrong");
-    assert_eq!(who(&layer, &path, &[("cookie", &cookie)]).await.as_deref(), Some("rstream-auth"));
+    assert_eq!(
+        who(&layer, &path, &[("cookie", &cookie)]).await.as_deref(),
+        Some("rstream-auth")
+    );
 }
 
 #[tokio::test]
 async fn invalid_token_without_a_cookie_is_unauthenticated() {
     let layer = both(RecordingVerifier::default());
-    assert_eq!(who(&layer, SESSION, &[("authorization", "Bearer wrong")]).await, None);
-    assert_eq!(who(&layer, &format!("{SESSION}?rstream.token=wrong"), &[]).await, None);
+    assert_eq!(
+        who(&layer, SESSION, &[("authorization", "Bearer wrong")]).await,
+        None
+    );
+    assert_eq!(
+        who(&layer, &format!("{SESSION}?rstream.token=wrong"), &[]).await,
+        None
+    );
 }
 
 #[tokio::test]
@@ -106,8 +159,25 @@ async fn a_failing_verifier_falls_back_to_the_cookie() {
     let layer = both(verifier);
     let cookie = sign_in(&layer, ada()).await;
     let bearer = format!("Bearer {TOKEN}");
-    assert_eq!(who(&layer, SESSION, &[("authorization", &bearer), ("cookie", &cookie)]).await.as_deref(), Some("rstream-auth"));
-    let answer = send(&layer, &Recorder::default(), get(SESSION).header("authorization", &bearer).body(empty()).unwrap()).await;
+    assert_eq!(
+        who(
+            &layer,
+            SESSION,
+            &[("authorization", &bearer), ("cookie", &cookie)]
+        )
+        .await
+        .as_deref(),
+        Some("rstream-auth")
+    );
+    let answer = send(
+        &layer,
+        &Recorder::default(),
+        get(SESSION)
+            .header("authorization", &bearer)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.authenticated_as(), None);
 }
@@ -117,7 +187,11 @@ async fn a_valid_token_wins_over_a_valid_cookie() {
     let layer = both(RecordingVerifier::default());
     let cookie = sign_in(&layer, rstream_well_known::User::new("cookie-user")).await;
     let bearer = format!("Bearer {TOKEN}");
-    let request = get(SESSION).header("authorization", &bearer).header("cookie", &cookie).body(empty()).unwrap();
+    let request = get(SESSION)
+        .header("authorization", &bearer)
+        .header("cookie", &cookie)
+        .body(empty())
+        .unwrap();
     let answer = send(&layer, &Recorder::default(), request).await;
     assert_eq!(answer.json()["auth"]["method"], "token-auth");
     assert_eq!(answer.json()["user"]["userId"], "user-id");
@@ -125,27 +199,63 @@ async fn a_valid_token_wins_over_a_valid_cookie() {
 
 #[tokio::test]
 async fn token_auth_only_ignores_cookies() {
-    let layer = WellKnownLayer::builder().tunnel(tunnel()).with_token_verifier(verifier()).build().unwrap();
+    let layer = WellKnownLayer::builder()
+        .tunnel(tunnel())
+        .with_token_verifier(verifier())
+        .build()
+        .unwrap();
     assert!(layer.session_manager().is_none());
-    assert_eq!(who(&layer, SESSION, &[("cookie", "rstream_session=anything")]).await, None);
+    assert_eq!(
+        who(&layer, SESSION, &[("cookie", "rstream_session=anything")]).await,
+        None
+    );
     let bearer = format!("Bearer {TOKEN}");
-    assert_eq!(who(&layer, SESSION, &[("authorization", &bearer)]).await.as_deref(), Some("token-auth"));
+    assert_eq!(
+        who(&layer, SESSION, &[("authorization", &bearer)])
+            .await
+            .as_deref(),
+        Some("token-auth")
+    );
 }
 
 #[tokio::test]
 async fn session_auth_only_ignores_tokens() {
-    let layer = WellKnownLayer::builder().tunnel(tunnel()).with_session_store(MemoryStore::new()).build().unwrap();
+    let layer = WellKnownLayer::builder()
+        .tunnel(tunnel())
+        .with_session_store(MemoryStore::new())
+        .build()
+        .unwrap();
     let cookie = sign_in(&layer, ada()).await;
     let bearer = format!("Bearer {TOKEN}");
-    assert_eq!(who(&layer, SESSION, &[("authorization", &bearer)]).await, None);
-    assert_eq!(who(&layer, SESSION, &[("authorization", &bearer), ("cookie", &cookie)]).await.as_deref(), Some("rstream-auth"));
+    assert_eq!(
+        who(&layer, SESSION, &[("authorization", &bearer)]).await,
+        None
+    );
+    assert_eq!(
+        who(
+            &layer,
+            SESSION,
+            &[("authorization", &bearer), ("cookie", &cookie)]
+        )
+        .await
+        .as_deref(),
+        Some("rstream-auth")
+    );
 }
 
 #[tokio::test]
 async fn no_mechanism_enabled_is_always_unauthenticated() {
     let layer = WellKnownLayer::builder().tunnel(tunnel()).build().unwrap();
     let bearer = format!("Bearer {TOKEN}");
-    let answer = send(&layer, &Recorder::default(), get(SESSION).header("authorization", bearer).body(empty()).unwrap()).await;
+    let answer = send(
+        &layer,
+        &Recorder::default(),
+        get(SESSION)
+            .header("authorization", bearer)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(answer.text(), r#"{"auth":{"authenticated":false}}"#);
 }
 
@@ -160,9 +270,20 @@ async fn the_cookie_is_found_in_any_cookie_field() {
         .header("cookie", "lang=en")
         .body(empty())
         .unwrap();
-    assert_eq!(send(&layer, &Recorder::default(), request).await.authenticated_as().as_deref(), Some("rstream-auth"));
+    assert_eq!(
+        send(&layer, &Recorder::default(), request)
+            .await
+            .authenticated_as()
+            .as_deref(),
+        Some("rstream-auth")
+    );
     let combined = format!("theme=dark; {cookie}; lang=en");
-    assert_eq!(who(&layer, SESSION, &[("cookie", &combined)]).await.as_deref(), Some("rstream-auth"));
+    assert_eq!(
+        who(&layer, SESSION, &[("cookie", &combined)])
+            .await
+            .as_deref(),
+        Some("rstream-auth")
+    );
 }
 
 #[tokio::test]
@@ -173,19 +294,34 @@ async fn duplicate_session_cookies_authenticate_only_when_exactly_one_is_live() 
 
     // A stale or garbage duplicate does not hide the live session.
     let stale = format!("rstream_session=0000; {ada_cookie}");
-    assert_eq!(who(&layer, SESSION, &[("cookie", &stale)]).await.as_deref(), Some("rstream-auth"));
+    assert_eq!(
+        who(&layer, SESSION, &[("cookie", &stale)]).await.as_deref(),
+        Some("rstream-auth")
+    );
     // The same value twice is one session.
     let twice = format!("{ada_cookie}; {ada_cookie}");
-    assert_eq!(who(&layer, SESSION, &[("cookie", &twice)]).await.as_deref(), Some("rstream-auth"));
+    assert_eq!(
+        who(&layer, SESSION, &[("cookie", &twice)]).await.as_deref(),
+        Some("rstream-auth")
+    );
     // Two live sessions: a planted cookie must not decide who the user is.
     let planted = format!("{other_cookie}; {ada_cookie}");
     assert_eq!(who(&layer, SESSION, &[("cookie", &planted)]).await, None);
-    let request = logout_request().header("cookie", &planted).body(empty()).unwrap();
+    let request = logout_request()
+        .header("cookie", &planted)
+        .body(empty())
+        .unwrap();
     let answer = send(&layer, &Recorder::default(), request).await;
     assert_eq!(answer.status, 204);
-    assert_eq!(answer.header("set-cookie"), None, "ambiguous: nothing is cleared");
+    assert_eq!(
+        answer.header("set-cookie"),
+        None,
+        "ambiguous: nothing is cleared"
+    );
     // Too many values are not looked up at all.
-    let many = format!("rstream_session=1; rstream_session=2; rstream_session=3; rstream_session=4; {ada_cookie}");
+    let many = format!(
+        "rstream_session=1; rstream_session=2; rstream_session=3; rstream_session=4; {ada_cookie}"
+    );
     assert_eq!(who(&layer, SESSION, &[("cookie", &many)]).await, None);
 }
 
@@ -197,7 +333,10 @@ async fn expired_sessions_do_not_authenticate() {
         .build()
         .unwrap();
     let store = layer.session_manager().unwrap();
-    let id = rstream_well_known::SessionStore::create(store.store(), ada(), std::time::Duration::ZERO).await.unwrap();
+    let id =
+        rstream_well_known::SessionStore::create(store.store(), ada(), std::time::Duration::ZERO)
+            .await
+            .unwrap();
     let cookie = format!("rstream_session={}", id.expose());
     assert_eq!(who(&layer, SESSION, &[("cookie", &cookie)]).await, None);
 }
@@ -209,6 +348,14 @@ async fn every_sign_in_gets_a_fresh_session() {
     let second = sign_in(&layer, ada()).await;
     assert_ne!(first, second);
     assert!(cookie_value(&first).len() >= 32, "at least 128 bits");
-    assert_eq!(who(&layer, SESSION, &[("cookie", &first)]).await.as_deref(), Some("rstream-auth"));
-    assert_eq!(who(&layer, SESSION, &[("cookie", &second)]).await.as_deref(), Some("rstream-auth"));
+    assert_eq!(
+        who(&layer, SESSION, &[("cookie", &first)]).await.as_deref(),
+        Some("rstream-auth")
+    );
+    assert_eq!(
+        who(&layer, SESSION, &[("cookie", &second)])
+            .await
+            .as_deref(),
+        Some("rstream-auth")
+    );
 }

@@ -12,7 +12,10 @@ fn assert_json_headers(answer: &Answer) {
     assert_eq!(answer.header("cache-control"), Some("no-store"));
     assert_eq!(answer.header("content-type"), Some("application/json"));
     assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
-    assert_eq!(answer.header("content-length"), Some(answer.body.len().to_string().as_str()));
+    assert_eq!(
+        answer.header("content-length"),
+        Some(answer.body.len().to_string().as_str())
+    );
     assert_eq!(answer.header("clear-site-data"), None);
 }
 
@@ -23,7 +26,11 @@ async fn unauthenticated_is_exactly_the_spec_document() {
     assert_eq!(answer.status, 200);
     assert_eq!(answer.text(), UNAUTHENTICATED);
     assert_json_headers(&answer);
-    assert_eq!(recorder.count(), 0, "well-known requests are never forwarded");
+    assert_eq!(
+        recorder.count(),
+        0,
+        "well-known requests are never forwarded"
+    );
 }
 
 #[tokio::test]
@@ -52,7 +59,10 @@ async fn token_authenticated_document_has_the_spec_shape_and_order() {
 async fn cookie_authenticated_document_names_rstream_auth_and_keeps_nulls() {
     let layer = layer();
     let cookie = sign_in(&layer, User::new("u-2")).await;
-    let request = get(SESSION).header("cookie", &cookie).body(empty()).unwrap();
+    let request = get(SESSION)
+        .header("cookie", &cookie)
+        .body(empty())
+        .unwrap();
     let answer = send(&layer, &Recorder::default(), request).await;
     assert_eq!(
         answer.json(),
@@ -69,8 +79,16 @@ async fn cookie_authenticated_document_names_rstream_auth_and_keeps_nulls() {
 async fn image_is_reported_when_known() {
     let layer = layer();
     let cookie = sign_in(&layer, ada().with_image("https://img.example.com/ada.png")).await;
-    let answer = send(&layer, &Recorder::default(), get(SESSION).header("cookie", cookie).body(empty()).unwrap()).await;
-    assert_eq!(answer.json()["user"]["image"], "https://img.example.com/ada.png");
+    let answer = send(
+        &layer,
+        &Recorder::default(),
+        get(SESSION).header("cookie", cookie).body(empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        answer.json()["user"]["image"],
+        "https://img.example.com/ada.png"
+    );
 }
 
 #[tokio::test]
@@ -102,11 +120,21 @@ async fn head_mirrors_get_without_a_body() {
 #[tokio::test]
 async fn other_methods_get_405_with_allow() {
     let recorder = Recorder::default();
-    for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "PURGE"] {
-        let answer = send(&layer(), &recorder, request(method, SESSION).body(empty()).unwrap()).await;
+    for method in [
+        "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "PURGE",
+    ] {
+        let answer = send(
+            &layer(),
+            &recorder,
+            request(method, SESSION).body(empty()).unwrap(),
+        )
+        .await;
         assert_eq!(answer.status, 405, "{method}");
         assert_eq!(answer.header("allow"), Some("GET, HEAD"), "{method}");
-        assert_eq!(answer.json(), serde_json::json!({"error": "method_not_allowed"}));
+        assert_eq!(
+            answer.json(),
+            serde_json::json!({"error": "method_not_allowed"})
+        );
         assert_json_headers(&answer);
     }
     assert_eq!(recorder.count(), 0);
@@ -120,9 +148,17 @@ async fn policies_list_enabled_mechanisms_then_the_apps() {
         .policy("ip-allowlist")
         .build()
         .unwrap();
-    let request = || get(SESSION).header("authorization", format!("Bearer {TOKEN}")).body(empty()).unwrap();
+    let request = || {
+        get(SESSION)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(empty())
+            .unwrap()
+    };
     let answer = send(&token_only, &Recorder::default(), request()).await;
-    assert_eq!(answer.json()["policies"], serde_json::json!(["token-auth", "ip-allowlist"]));
+    assert_eq!(
+        answer.json()["policies"],
+        serde_json::json!(["token-auth", "ip-allowlist"])
+    );
 
     let sessions_only = WellKnownLayer::builder()
         .tunnel(tunnel())
@@ -130,8 +166,16 @@ async fn policies_list_enabled_mechanisms_then_the_apps() {
         .build()
         .unwrap();
     let cookie = sign_in(&sessions_only, ada()).await;
-    let answer = send(&sessions_only, &Recorder::default(), get(SESSION).header("cookie", cookie).body(empty()).unwrap()).await;
-    assert_eq!(answer.json()["policies"], serde_json::json!(["rstream-auth"]));
+    let answer = send(
+        &sessions_only,
+        &Recorder::default(),
+        get(SESSION).header("cookie", cookie).body(empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        answer.json()["policies"],
+        serde_json::json!(["rstream-auth"])
+    );
     assert_eq!(sessions_only.policies(), ["rstream-auth"]);
 }
 
@@ -172,36 +216,70 @@ async fn namespace_paths_that_are_not_endpoints_get_404_and_are_not_forwarded() 
         "/.well-known/./rstream/session",
     ] {
         for method in ["GET", "POST", "HEAD"] {
-            let answer = send(&layer(), &recorder, request(method, path).body(empty()).unwrap()).await;
+            let answer = send(
+                &layer(),
+                &recorder,
+                request(method, path).body(empty()).unwrap(),
+            )
+            .await;
             assert_eq!(answer.status, 404, "{method} {path}");
             assert_eq!(answer.header("cache-control"), Some("no-store"));
             if method != "HEAD" {
-                assert_eq!(answer.json(), serde_json::json!({"error": "not_found"}), "{path}");
+                assert_eq!(
+                    answer.json(),
+                    serde_json::json!({"error": "not_found"}),
+                    "{path}"
+                );
             }
         }
     }
-    assert_eq!(recorder.count(), 0, "no spelling of a well-known path reaches the app");
+    assert_eq!(
+        recorder.count(),
+        0,
+        "no spelling of a well-known path reaches the app"
+    );
 }
 
 #[tokio::test]
 async fn query_strings_do_not_change_the_endpoint() {
-    let answer = send(&layer(), &Recorder::default(), get("/.well-known/rstream/session?x=1").body(empty()).unwrap()).await;
+    let answer = send(
+        &layer(),
+        &Recorder::default(),
+        get("/.well-known/rstream/session?x=1")
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.text(), UNAUTHENTICATED);
 }
 
 #[tokio::test]
 async fn hosts_that_are_not_tunnels_are_forwarded_untouched() {
-    for host in ["other.example.com", "app.example.com.evil", "evil-app.example.com", "app.example.com:80", "app.example.com:8443"] {
+    for host in [
+        "other.example.com",
+        "app.example.com.evil",
+        "evil-app.example.com",
+        "app.example.com:80",
+        "app.example.com:8443",
+    ] {
         let recorder = Recorder::default();
-        let request = http::Request::get(SESSION).header("host", host).body(empty()).unwrap();
+        let request = http::Request::get(SESSION)
+            .header("host", host)
+            .body(empty())
+            .unwrap();
         let answer = send(&layer(), &recorder, request).await;
         assert_eq!(answer.text(), "inner", "{host}");
         assert_eq!(recorder.last().uri.path(), SESSION);
     }
     // No host at all, or two of them: no tunnel.
     let recorder = Recorder::default();
-    let answer = send(&layer(), &recorder, http::Request::get(SESSION).body(empty()).unwrap()).await;
+    let answer = send(
+        &layer(),
+        &recorder,
+        http::Request::get(SESSION).body(empty()).unwrap(),
+    )
+    .await;
     assert_eq!(answer.text(), "inner");
     let request = http::Request::get(SESSION)
         .header("host", HOST)
@@ -215,7 +293,10 @@ async fn hosts_that_are_not_tunnels_are_forwarded_untouched() {
 async fn tunnel_hosts_match_case_insensitively_with_default_ports() {
     for host in ["APP.Example.COM", "app.example.com:443", "app.example.com:"] {
         let recorder = Recorder::default();
-        let request = http::Request::get(SESSION).header("host", host).body(empty()).unwrap();
+        let request = http::Request::get(SESSION)
+            .header("host", host)
+            .body(empty())
+            .unwrap();
         let answer = send(&layer(), &recorder, request).await;
         assert_eq!(answer.status, 200, "{host}");
         assert_eq!(answer.text(), UNAUTHENTICATED, "{host}");
@@ -229,7 +310,10 @@ async fn the_uri_authority_is_the_host_for_http2_and_absolute_form() {
     let request = http::Request::get("https://app.example.com/.well-known/rstream/session")
         .body(empty())
         .unwrap();
-    assert_eq!(send(&layer(), &recorder, request).await.text(), UNAUTHENTICATED);
+    assert_eq!(
+        send(&layer(), &recorder, request).await.text(),
+        UNAUTHENTICATED
+    );
     // The authority wins over a Host header naming another host.
     let request = http::Request::get("https://other.example.com/.well-known/rstream/session")
         .header("host", HOST)
@@ -242,7 +326,12 @@ async fn the_uri_authority_is_the_host_for_http2_and_absolute_form() {
 async fn each_tunnel_reports_its_own_identifiers() {
     let layer = WellKnownLayer::builder()
         .tunnel(tunnel())
-        .tunnel(Tunnel::new("127.0.0.1:3000", "ws-local", "proj-local").unwrap().with_origin("http://127.0.0.1:3000").unwrap())
+        .tunnel(
+            Tunnel::new("127.0.0.1:3000", "ws-local", "proj-local")
+                .unwrap()
+                .with_origin("http://127.0.0.1:3000")
+                .unwrap(),
+        )
         .with_token_verifier(verifier())
         .build()
         .unwrap();
@@ -257,8 +346,14 @@ async fn each_tunnel_reports_its_own_identifiers() {
         serde_json::json!({"host": "127.0.0.1:3000", "workspaceId": "ws-local", "projectId": "proj-local"})
     );
     // The same host on another port is not that tunnel.
-    let request = http::Request::get(SESSION).header("host", "127.0.0.1:3001").body(empty()).unwrap();
-    assert_eq!(send(&layer, &Recorder::default(), request).await.text(), "inner");
+    let request = http::Request::get(SESSION)
+        .header("host", "127.0.0.1:3001")
+        .body(empty())
+        .unwrap();
+    assert_eq!(
+        send(&layer, &Recorder::default(), request).await.text(),
+        "inner"
+    );
 }
 
 #[tokio::test]
@@ -281,14 +376,24 @@ async fn a_tunnel_resolver_serves_dynamic_hosts() {
     assert_eq!(answer.json()["tunnel"]["projectId"], "shop");
     assert_eq!(answer.json()["tunnel"]["host"], "shop.apps.example.net");
     let recorder = Recorder::default();
-    let request = http::Request::get(SESSION).header("host", "shop.example.org").body(empty()).unwrap();
+    let request = http::Request::get(SESSION)
+        .header("host", "shop.example.org")
+        .body(empty())
+        .unwrap();
     assert_eq!(send(&layer, &recorder, request).await.text(), "inner");
 }
 
 #[tokio::test]
 async fn configuration_mistakes_are_reported_at_build() {
     assert!(WellKnownLayer::builder().build().is_err(), "no tunnel");
-    assert!(WellKnownLayer::builder().tunnel(tunnel()).tunnel(tunnel()).build().is_err(), "duplicate");
+    assert!(
+        WellKnownLayer::builder()
+            .tunnel(tunnel())
+            .tunnel(tunnel())
+            .build()
+            .is_err(),
+        "duplicate"
+    );
     assert!(Tunnel::new("user@host", "w", "p").is_err());
     assert!(Tunnel::new("host/path", "w", "p").is_err());
     assert!(tunnel().with_origin("ftp://app.example.com").is_err());

@@ -18,12 +18,16 @@ use tower::ServiceBuilder;
 async fn server() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = ServiceBuilder::new().layer(layer()).service_fn(|_req: http::Request<hyper::body::Incoming>| async {
-        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"app"))))
-    });
+    let service = ServiceBuilder::new().layer(layer()).service_fn(
+        |_req: http::Request<hyper::body::Incoming>| async {
+            Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"app"))))
+        },
+    );
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let service = TowerToHyperService::new(service.clone());
             tokio::spawn(async move {
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
@@ -45,7 +49,9 @@ async fn exchange(addr: SocketAddr, raw: &str) -> String {
 }
 
 fn split(response: &str) -> (String, String) {
-    let (head, body) = response.split_once("\r\n\r\n").expect("a complete response");
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .expect("a complete response");
     (head.to_ascii_lowercase(), body.to_owned())
 }
 
@@ -59,10 +65,20 @@ async fn head_keeps_the_get_content_length_and_sends_no_body() {
     assert!(get_head.starts_with("http/1.1 200"), "{get}");
     assert!(head_head.starts_with("http/1.1 200"), "{head}");
     assert_eq!(get_body, r#"{"auth":{"authenticated":false}}"#);
-    assert!(get_head.contains(&format!("content-length: {}", get_body.len())), "{get_head}");
-    assert!(head_head.contains(&format!("content-length: {}", get_body.len())), "{head_head}");
+    assert!(
+        get_head.contains(&format!("content-length: {}", get_body.len())),
+        "{get_head}"
+    );
+    assert!(
+        head_head.contains(&format!("content-length: {}", get_body.len())),
+        "{head_head}"
+    );
     assert_eq!(head_body, "");
-    for header in ["cache-control: no-store", "content-type: application/json", "x-content-type-options: nosniff"] {
+    for header in [
+        "cache-control: no-store",
+        "content-type: application/json",
+        "x-content-type-options: nosniff",
+    ] {
         assert!(head_head.contains(header), "{header} in {head_head}");
     }
 }
@@ -103,12 +119,19 @@ async fn a_chunked_form_body_is_refused_over_the_wire() {
 #[tokio::test]
 async fn other_paths_reach_the_app_over_http1_and_http2() {
     let addr = server().await;
-    let response = exchange(addr, "GET /anything HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n").await;
+    let response = exchange(
+        addr,
+        "GET /anything HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(split(&response).1, "app");
 
     // HTTP/2 (prior knowledge): the tunnel comes from :authority.
     let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(connection);
     let request = http::Request::get("http://app.example.com/.well-known/rstream/session")
         .header("cookie", "a=1")
@@ -118,8 +141,13 @@ async fn other_paths_reach_the_app_over_http1_and_http2() {
     let response = sender.send_request(request).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
-    let request = http::Request::get("http://app.example.com/x").body(Full::<Bytes>::default()).unwrap();
+    let request = http::Request::get("http://app.example.com/x")
+        .body(Full::<Bytes>::default())
+        .unwrap();
     let response = sender.send_request(request).await.unwrap();
     use http_body_util::BodyExt;
-    assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "app");
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "app"
+    );
 }

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use rstream_well_known::{
-    MemoryStore, SessionId, SessionStore, StaticTokenVerifier, TokenContext,
-    TokenSource, TokenVerdict, TokenVerifier, Tunnel, User, WellKnownLayer,
+    MemoryStore, SessionId, SessionStore, StaticTokenVerifier, TokenContext, TokenSource,
+    TokenVerdict, TokenVerifier, Tunnel, User, WellKnownLayer,
 };
 use tower::{Layer, Service, ServiceExt};
 
@@ -54,7 +54,12 @@ impl Recorder {
     }
 
     pub fn last(&self) -> Seen {
-        self.seen.lock().unwrap().last().cloned().expect("inner service was called")
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("inner service was called")
     }
 }
 
@@ -66,9 +71,13 @@ where
 {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
-    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
         std::task::Poll::Ready(Ok(()))
     }
 
@@ -84,7 +93,9 @@ where
                 body,
             });
             let mut response = Response::new(Full::new(Bytes::from_static(b"inner")));
-            response.headers_mut().insert("x-inner", "1".parse().unwrap());
+            response
+                .headers_mut()
+                .insert("x-inner", "1".parse().unwrap());
             Ok(response)
         })
     }
@@ -100,7 +111,8 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
     }
 
     pub fn text(&self) -> String {
@@ -136,10 +148,15 @@ impl Answer {
 pub async fn send<L, B>(layer: &L, recorder: &Recorder, request: Request<B>) -> Answer
 where
     L: Layer<Recorder>,
-    L::Service: Service<Request<B>, Response = Response<rstream_well_known::ResponseBody<Full<Bytes>>>>,
+    L::Service:
+        Service<Request<B>, Response = Response<rstream_well_known::ResponseBody<Full<Bytes>>>>,
     <L::Service as Service<Request<B>>>::Error: fmt::Debug,
 {
-    let response = layer.layer(recorder.clone()).oneshot(request).await.unwrap();
+    let response = layer
+        .layer(recorder.clone())
+        .oneshot(request)
+        .await
+        .unwrap();
     let (parts, body) = response.into_parts();
     Answer {
         status: parts.status,
@@ -150,7 +167,10 @@ where
 
 /// A request builder for `HOST`.
 pub fn request(method: &str, path: &str) -> http::request::Builder {
-    Request::builder().method(method).uri(path).header("host", HOST)
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", HOST)
 }
 
 pub fn get(path: &str) -> http::request::Builder {
@@ -191,7 +211,12 @@ pub async fn sign_in<V, St: SessionStore>(layer: &WellKnownLayer<V, St>, user: U
 where
     St::Error: fmt::Debug,
 {
-    let signed_in = layer.session_manager().unwrap().sign_in(user).await.unwrap();
+    let signed_in = layer
+        .session_manager()
+        .unwrap()
+        .sign_in(user)
+        .await
+        .unwrap();
     let set_cookie = signed_in.set_cookie().to_str().unwrap();
     set_cookie.split(';').next().unwrap().to_owned()
 }
