@@ -1,0 +1,254 @@
+//! A browser demo of the well-known endpoints, served by axum.
+//!
+//! ```text
+//! cargo run --example demo
+//! ```
+//!
+//! Then open the printed address: the page asks
+//! `/.well-known/rstream/session` who is calling, offers to sign in as Ada
+//! Lovelace (a browser session, `rstream-auth`) and logs out through
+//! `/.well-known/rstream/logout`, exactly as an application behind rstream's
+//! edge would. Automated clients use the printed token instead (`token-auth`).
+//!
+//! The tunnel is the demo's own address, reachable as `127.0.0.1:<port>` and
+//! as `localhost:<port>` (each with its own origin for logout's check).
+//!
+//! Environment:
+//!
+//! - `DEMO_ADDR`: the address to listen on (default `127.0.0.1:3000`; port 0
+//!   picks a free port). The tunnels are on the loopback names, so listen on
+//!   a loopback or unspecified address.
+//! - `DEMO_TOKEN`: the bearer token to accept (default: a random one per run).
+//!
+//! The first two lines on stdout are always
+//! `listening on http://127.0.0.1:<port>` and `demo token: <token>`.
+
+use std::error::Error;
+use std::future::Future;
+use std::io::Write;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, LOCATION, ORIGIN, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use rstream_well_known::{
+    MemoryStore, SessionCookie, SessionId, SessionManager, StaticTokenVerifier, Tunnel, User,
+    WellKnownLayer,
+};
+use tokio::net::TcpListener;
+
+/// Where the demo listens unless `DEMO_ADDR` says otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+/// The tunnel's `workspaceId`.
+pub const WORKSPACE_ID: &str = "demo-workspace";
+/// The tunnel's `projectId`.
+pub const PROJECT_ID: &str = "demo-project";
+/// The session cookie's name.
+pub const COOKIE_NAME: &str = "rstream_session";
+
+/// The page: plain HTML and a few lines of JavaScript, no external resources.
+const PAGE: &str = include_str!("demo/index.html");
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+/// The user the demo's sign-in button signs in.
+pub fn ada() -> User {
+    User::new("user-ada")
+        .with_name("Ada Lovelace")
+        .with_email("ada@example.com")
+}
+
+/// The user the demo token authenticates.
+pub fn token_user() -> User {
+    User::new("demo-client").with_name("Demo API client")
+}
+
+/// The token to accept: `DEMO_TOKEN` when set (and non-empty), else a fresh
+/// random one (256 bits, hex).
+///
+/// # Errors
+///
+/// When the given token cannot travel in an `Authorization: Bearer` header
+/// (it must be an RFC 6750 `b64token`), or the random source fails.
+pub fn demo_token(from_env: Option<String>) -> Result<String, BoxError> {
+    match from_env.filter(|token| !token.is_empty()) {
+        Some(token) if is_b64token(&token) => Ok(token),
+        Some(_) => {
+            Err("DEMO_TOKEN must be letters, digits and - . _ ~ + / (then = padding)".into())
+        }
+        None => Ok(SessionId::generate()?.expose().to_owned()),
+    }
+}
+
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// What the demo prints first: the address and the token, one line each,
+/// then how to try it.
+pub fn banner(port: u16, token: &str) -> String {
+    format!(
+        "listening on http://127.0.0.1:{port}\n\
+         demo token: {token}\n\
+         \n\
+         Open http://127.0.0.1:{port}/ (or http://localhost:{port}/) in a browser, or:\n  \
+         curl -s http://127.0.0.1:{port}/.well-known/rstream/session -H 'Authorization: Bearer {token}'\n"
+    )
+}
+
+/// The origins a request to the demo can come from.
+fn origins(port: u16) -> [String; 2] {
+    [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+    ]
+}
+
+/// The layer: both loopback names as tunnels of one project, token auth with
+/// `token`, and rstream Auth with an in-memory store.
+///
+/// # Errors
+///
+/// Only for a configuration the layer refuses, which this one is not.
+pub fn layer(port: u16, token: &str) -> Result<WellKnownLayer, BoxError> {
+    let mut builder = WellKnownLayer::builder();
+    for origin in origins(port) {
+        let host = origin.trim_start_matches("http://");
+        builder =
+            builder.tunnel(Tunnel::new(host, WORKSPACE_ID, PROJECT_ID)?.with_origin(&origin)?);
+    }
+    let layer = builder
+        .with_token_verifier(StaticTokenVerifier::new().with_token(token, token_user()))
+        .with_session_store(MemoryStore::new())
+        // The demo runs on plain HTTP, where browsers drop `Secure` cookies.
+        // Keep the default (`Secure`) anywhere served over HTTPS. HttpOnly,
+        // SameSite=Lax and Path=/ stay at their defaults.
+        .session_cookie(SessionCookie::new(COOKIE_NAME).secure(false))
+        .build()?;
+    Ok(layer)
+}
+
+#[derive(Clone)]
+struct Demo {
+    sessions: SessionManager<MemoryStore>,
+    origins: [String; 2],
+}
+
+/// The demo application, wrapped in the layer: `GET /` serves the page,
+/// `POST /demo/login` signs in Ada, and the layer answers the well-known
+/// endpoints.
+///
+/// # Errors
+///
+/// As [`layer`].
+pub fn app(port: u16, token: &str) -> Result<Router, BoxError> {
+    let layer = layer(port, token)?;
+    let sessions = layer
+        .session_manager()
+        .ok_or("session auth is not enabled")?;
+    let demo = Demo {
+        sessions,
+        origins: origins(port),
+    };
+    Ok(Router::new()
+        .route("/", get(page))
+        .route("/demo/login", post(login))
+        .with_state(demo)
+        .layer(layer))
+}
+
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+/// Signs in Ada and sends the browser back to the page.
+///
+/// A real sign-in handler checks credentials (or completes an OAuth flow)
+/// before calling `sign_in`. Like this one, it refuses cross-site posts, so
+/// another site cannot sign a visitor into an account of its choosing.
+async fn login(State(demo): State<Demo>, headers: HeaderMap) -> Response {
+    let foreign = headers.get(ORIGIN).is_some_and(|origin| {
+        !demo
+            .origins
+            .iter()
+            .any(|o| origin.as_bytes() == o.as_bytes())
+    });
+    if foreign {
+        return (StatusCode::FORBIDDEN, "cross-site sign-in refused\n").into_response();
+    }
+    match demo.sessions.sign_in(ada()).await {
+        Ok(signed_in) => (
+            StatusCode::SEE_OTHER,
+            [
+                (LOCATION, HeaderValue::from_static("/")),
+                (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                (SET_COOKIE, signed_in.into_set_cookie()),
+            ],
+        )
+            .into_response(),
+        Err(error) => {
+            eprintln!("sign-in failed: {error}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sign-in is unavailable, try again\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Serves the demo on `listener` until `shutdown` completes, then finishes
+/// the requests in flight.
+///
+/// # Errors
+///
+/// When the listener's address cannot be read or serving fails.
+pub async fn serve(
+    listener: TcpListener,
+    token: String,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BoxError> {
+    let port = listener.local_addr()?.port();
+    let app = app(port, &token)?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Serves the demo on `listener` until ctrl-c.
+///
+/// # Errors
+///
+/// As [`serve`].
+pub async fn run(listener: TcpListener, token: String) -> Result<(), BoxError> {
+    serve(listener, token, async {
+        // If the signal cannot be installed, serve until killed.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
+    .await
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let addr = std::env::var("DEMO_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
+    let token = demo_token(std::env::var("DEMO_TOKEN").ok())?;
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let port = listener.local_addr()?.port();
+    {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(banner(port, &token).as_bytes())?;
+        stdout.flush()?;
+    }
+    run(listener, token).await
+}

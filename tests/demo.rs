@@ -1,0 +1,473 @@
+//! The demo (`cargo run --example demo`), driven over loopback HTTP/1.1 the
+//! way a browser and a command-line client would use it.
+
+#[allow(dead_code)]
+#[path = "../examples/demo.rs"]
+mod demo;
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+const SESSION: &str = "/.well-known/rstream/session";
+const LOGOUT: &str = "/.well-known/rstream/logout";
+const TOKEN: &str = "demo-test-token.0123";
+
+/// The exact call the spec tells applications to make.
+const LOGOUT_CALL: &str = r#"await fetch("/.well-known/rstream/logout", { method: "POST", headers: { "Content-Type": "application/json" }, credentials: "include" });"#;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A running demo on a free loopback port.
+struct Running {
+    port: u16,
+    client: Client<HttpConnector, Full<Bytes>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), BoxError>>,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        assert_eq!(self.headers["content-type"], "application/json");
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+
+    fn set_cookies(&self) -> Vec<&str> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    }
+
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap()
+    }
+}
+
+async fn start() -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(demo::serve(listener, TOKEN.to_owned(), async {
+        let _ = stopped.await;
+    }));
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    Running {
+        port,
+        client,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Running {
+    fn ip_host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn localhost(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
+
+    /// Sends a request over the socket to 127.0.0.1, naming `host` in the
+    /// `Host` header.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        host: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("http://127.0.0.1:{}{path}", self.port))
+            .header("host", host);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self
+            .client
+            .request(request.body(Full::default()).unwrap())
+            .await
+            .expect("the demo answers");
+        let (parts, body) = response.into_parts();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.collect().await.unwrap().to_bytes(),
+        }
+    }
+
+    async fn session(&self, host: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send(Method::GET, SESSION, host, headers).await
+    }
+
+    /// Signs in Ada like the page's form does, and returns the `Cookie`
+    /// header a browser would send afterwards.
+    async fn sign_in(&self) -> String {
+        let origin = format!("http://{}", self.ip_host());
+        let reply = self
+            .send(
+                Method::POST,
+                "/demo/login",
+                &self.ip_host(),
+                &[("origin", &origin)],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        let set_cookie = reply.set_cookies();
+        assert_eq!(set_cookie.len(), 1);
+        cookie_pair(set_cookie[0]).to_owned()
+    }
+}
+
+/// The `name=value` part of a `Set-Cookie` value.
+fn cookie_pair(set_cookie: &str) -> &str {
+    set_cookie.split(';').next().unwrap().trim()
+}
+
+/// The attributes of a `Set-Cookie` value, lower-cased.
+fn cookie_attributes(set_cookie: &str) -> Vec<String> {
+    set_cookie
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect()
+}
+
+fn signed_out() -> Value {
+    json!({ "auth": { "authenticated": false } })
+}
+
+fn signed_in_as_ada(host: &str) -> Value {
+    json!({
+        "auth": { "authenticated": true, "method": "rstream-auth" },
+        "user": {
+            "userId": "user-ada",
+            "name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "image": null
+        },
+        "tunnel": { "host": host, "workspaceId": "demo-workspace", "projectId": "demo-project" },
+        "policies": ["token-auth", "rstream-auth"]
+    })
+}
+
+#[tokio::test]
+async fn the_page_is_self_contained_html_with_the_spec_logout_call() {
+    let demo = start().await;
+    let reply = demo.send(Method::GET, "/", &demo.ip_host(), &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.headers["content-type"], "text/html; charset=utf-8");
+    let html = reply.text();
+    assert!(
+        html.contains(LOGOUT_CALL),
+        "the page must make the spec's logout call"
+    );
+    assert!(html.contains(r#"<form method="post" action="/demo/login"><button id="login">Sign in as Ada Lovelace</button></form>"#));
+    assert!(html.contains(
+        r#"fetch("/.well-known/rstream/session", { credentials: "include", cache: "no-store" })"#
+    ));
+    assert!(html.contains(r#"data-state="loading""#));
+    for id in [
+        "state",
+        "user-name",
+        "user-email",
+        "user-image",
+        "method",
+        "logout",
+        "login",
+        "error-message",
+    ] {
+        assert!(html.contains(&format!(r#"id="{id}""#)), "missing #{id}");
+    }
+    // Data goes into the DOM as text, and nothing is loaded from elsewhere.
+    assert!(!html.contains("innerHTML"));
+    for external in ["http://", "https://", "//cdn", "@import"] {
+        assert!(!html.contains(external), "the page references {external}");
+    }
+}
+
+#[tokio::test]
+async fn both_loopback_names_are_tunnels_and_start_signed_out() {
+    let demo = start().await;
+    for host in [demo.ip_host(), demo.localhost()] {
+        let reply = demo.session(&host, &[]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{host}");
+        assert_eq!(reply.headers["cache-control"], "no-store");
+        assert_eq!(reply.json(), signed_out(), "{host}");
+    }
+    // Another name for the same socket is not a tunnel: the app answers.
+    let reply = demo.session("example.com", &[]).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn sign_in_session_and_logout_work_like_in_a_browser() {
+    let demo = start().await;
+    let host = demo.ip_host();
+    let origin = format!("http://{host}");
+
+    // The form post signs Ada in and sends the browser back to the page.
+    let reply = demo
+        .send(Method::POST, "/demo/login", &host, &[("origin", &origin)])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.headers["location"], "/");
+    let set_cookie = reply.set_cookies();
+    assert_eq!(set_cookie.len(), 1);
+    let issued = set_cookie[0];
+    assert!(issued.starts_with("rstream_session="), "{issued}");
+    let attributes = cookie_attributes(issued);
+    for expected in ["httponly", "samesite=lax", "path=/"] {
+        assert!(
+            attributes.iter().any(|a| a == expected),
+            "{expected} missing in {issued}"
+        );
+    }
+    // Plain-HTTP demo: a Secure cookie would be dropped by the browser.
+    assert!(!attributes.iter().any(|a| a == "secure"), "{issued}");
+    let cookie = cookie_pair(issued).to_owned();
+
+    // The cookie authenticates Ada on the session endpoint.
+    let reply = demo.session(&host, &[("cookie", &cookie)]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json(), signed_in_as_ada(&host));
+
+    // A logout posted from another origin is refused and signs nobody out.
+    let other = format!("http://127.0.0.1:{}", demo.port ^ 1);
+    let reply = demo
+        .send(
+            Method::POST,
+            LOGOUT,
+            &host,
+            &[
+                ("cookie", &cookie),
+                ("origin", &other),
+                ("content-type", "application/json"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply.set_cookies().is_empty());
+    assert_eq!(
+        demo.session(&host, &[("cookie", &cookie)]).await.json(),
+        signed_in_as_ada(&host)
+    );
+
+    // The page's logout: 204 and a cookie that clears the session cookie.
+    let reply = demo
+        .send(
+            Method::POST,
+            LOGOUT,
+            &host,
+            &[
+                ("cookie", &cookie),
+                ("origin", &origin),
+                ("content-type", "application/json"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    let set_cookie = reply.set_cookies();
+    assert_eq!(set_cookie.len(), 1);
+    let removal = set_cookie[0];
+    assert_eq!(cookie_pair(removal), "rstream_session=");
+    let attributes = cookie_attributes(removal);
+    for expected in ["max-age=0", "httponly", "samesite=lax", "path=/"] {
+        assert!(
+            attributes.iter().any(|a| a == expected),
+            "{expected} missing in {removal}"
+        );
+    }
+
+    // The old cookie no longer authenticates, on either name.
+    for name in [demo.ip_host(), demo.localhost()] {
+        let reply = demo.session(&name, &[("cookie", &cookie)]).await;
+        assert_eq!(reply.json(), signed_out(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn each_loopback_name_checks_logout_against_its_own_origin() {
+    let demo = start().await;
+    let host = demo.localhost();
+    let cookie = demo.sign_in().await;
+    let reply = demo.session(&host, &[("cookie", &cookie)]).await;
+    assert_eq!(reply.json(), signed_in_as_ada(&host));
+
+    // On localhost, the 127.0.0.1 origin is a different origin.
+    let ip_origin = format!("http://{}", demo.ip_host());
+    let reply = demo
+        .send(
+            Method::POST,
+            LOGOUT,
+            &host,
+            &[("cookie", &cookie), ("origin", &ip_origin)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+
+    let origin = format!("http://{host}");
+    let reply = demo
+        .send(
+            Method::POST,
+            LOGOUT,
+            &host,
+            &[("cookie", &cookie), ("origin", &origin)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert_eq!(reply.set_cookies().len(), 1);
+    assert_eq!(
+        demo.session(&host, &[("cookie", &cookie)]).await.json(),
+        signed_out()
+    );
+}
+
+#[tokio::test]
+async fn the_token_authenticates_and_its_logout_is_a_no_op() {
+    let demo = start().await;
+    let host = demo.ip_host();
+    let bearer = format!("Bearer {TOKEN}");
+    let expected = json!({
+        "auth": { "authenticated": true, "method": "token-auth" },
+        "user": { "userId": "demo-client", "name": "Demo API client", "email": null, "image": null },
+        "tunnel": { "host": host, "workspaceId": "demo-workspace", "projectId": "demo-project" },
+        "policies": ["token-auth", "rstream-auth"]
+    });
+    assert_eq!(
+        demo.session(&host, &[("authorization", &bearer)])
+            .await
+            .json(),
+        expected
+    );
+    // The query parameter, for clients that cannot set headers.
+    let by_query = demo
+        .send(
+            Method::GET,
+            &format!("{SESSION}?rstream.token={TOKEN}"),
+            &host,
+            &[],
+        )
+        .await;
+    assert_eq!(by_query.json(), expected);
+    // A wrong token is not an identity.
+    let wrong = demo
+        .session(&host, &[("authorization", "Bearer not-the-demo-token")])
+        .await;
+    assert_eq!(wrong.json(), signed_out());
+
+    let reply = demo
+        .send(Method::POST, LOGOUT, &host, &[("authorization", &bearer)])
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert!(reply.set_cookies().is_empty());
+    assert_eq!(
+        demo.session(&host, &[("authorization", &bearer)])
+            .await
+            .json(),
+        expected
+    );
+}
+
+#[tokio::test]
+async fn a_cross_site_sign_in_post_is_refused() {
+    let demo = start().await;
+    let reply = demo
+        .send(
+            Method::POST,
+            "/demo/login",
+            &demo.ip_host(),
+            &[("origin", "http://evil.example")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply.set_cookies().is_empty());
+    // Both of the demo's own origins may sign in.
+    for host in [demo.ip_host(), demo.localhost()] {
+        let origin = format!("http://{host}");
+        let reply = demo
+            .send(Method::POST, "/demo/login", &host, &[("origin", &origin)])
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn every_sign_in_gets_a_fresh_session() {
+    let demo = start().await;
+    let first = demo.sign_in().await;
+    let second = demo.sign_in().await;
+    assert_ne!(first, second);
+    // Logging out one browser leaves the other signed in.
+    let origin = format!("http://{}", demo.ip_host());
+    let reply = demo
+        .send(
+            Method::POST,
+            LOGOUT,
+            &demo.ip_host(),
+            &[("cookie", &first), ("origin", &origin)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        demo.session(&demo.ip_host(), &[("cookie", &second)])
+            .await
+            .json(),
+        signed_in_as_ada(&demo.ip_host())
+    );
+}
+
+#[tokio::test]
+async fn serve_returns_once_shut_down() {
+    let mut demo = start().await;
+    assert_eq!(
+        demo.session(&demo.ip_host(), &[]).await.status,
+        StatusCode::OK
+    );
+    drop(demo.client);
+    demo.stop.take().unwrap().send(()).unwrap();
+    let result = tokio::time::timeout(std::time::Duration::from_secs(5), demo.task)
+        .await
+        .expect("serve stops after the shutdown signal")
+        .unwrap();
+    assert!(result.is_ok());
+}
+
+#[test]
+fn the_banner_starts_with_the_address_and_token_lines() {
+    let banner = demo::banner(41234, "abc.123");
+    let mut lines = banner.lines();
+    assert_eq!(lines.next(), Some("listening on http://127.0.0.1:41234"));
+    assert_eq!(lines.next(), Some("demo token: abc.123"));
+    assert!(banner.contains("Authorization: Bearer abc.123"));
+}
+
+#[test]
+fn the_token_comes_from_the_environment_or_is_random() {
+    assert_eq!(
+        demo::demo_token(Some("my-token".into())).unwrap(),
+        "my-token"
+    );
+    let random = demo::demo_token(None).unwrap();
+    assert_eq!(random.len(), 64);
+    assert!(random.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_ne!(random, demo::demo_token(Some(String::new())).unwrap());
+    // A token that cannot travel in a Bearer header is refused up front.
+    assert!(demo::demo_token(Some("two words".into())).is_err());
+}
