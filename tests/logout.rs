@@ -338,23 +338,11 @@ async fn send_streamed(
     cookie: &str,
     body: Chunks,
 ) -> Answer {
-    use http_body_util::BodyExt;
-    use tower::{Layer, ServiceExt};
     let request = request("POST", LOGOUT)
         .header("cookie", cookie)
         .body(body)
         .unwrap();
-    let response = layer
-        .layer(Recorder::default())
-        .oneshot(request)
-        .await
-        .unwrap();
-    let (parts, body) = response.into_parts();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
+    send(layer, &Recorder::default(), request).await
 }
 
 #[tokio::test]
