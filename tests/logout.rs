@@ -26,6 +26,21 @@ async fn session_of(
     answer.authenticated_as()
 }
 
+/// The spec's browser logout call, carrying `cookie`.
+async fn logout_with(
+    layer: &WellKnownLayer<
+        impl rstream_well_known::TokenVerifier,
+        impl rstream_well_known::SessionStore,
+    >,
+    cookie: &str,
+) -> Answer {
+    let request = logout_request()
+        .header("cookie", cookie)
+        .body(empty())
+        .unwrap();
+    send(layer, &Recorder::default(), request).await
+}
+
 fn assert_bare_204(answer: &Answer) {
     assert_eq!(answer.status, 204);
     assert_eq!(answer.header("cache-control"), Some("no-store"));
@@ -119,15 +134,7 @@ async fn the_removal_cookie_mirrors_a_custom_configuration() {
             .unwrap();
         let issued = signed_in.set_cookie().to_str().unwrap().to_owned();
         let pair = issued.split(';').next().unwrap();
-        let answer = send(
-            &layer,
-            &Recorder::default(),
-            logout_request()
-                .header("cookie", pair)
-                .body(empty())
-                .unwrap(),
-        )
-        .await;
+        let answer = logout_with(&layer, pair).await;
         let removal = answer.header("set-cookie").expect("cleared").to_owned();
         let attributes = |v: &str| -> Vec<String> {
             let mut a: Vec<String> = v
@@ -571,15 +578,7 @@ async fn a_store_that_cannot_load_still_gets_the_session_revoked() {
     );
 
     // Logout cannot tell whether the session is live: it revokes it anyway.
-    let answer = send(
-        &layer,
-        &Recorder::default(),
-        logout_request()
-            .header("cookie", &cookie)
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let answer = logout_with(&layer, &cookie).await;
     assert_eq!(answer.status, 204);
     assert!(answer.header("set-cookie").is_some());
 
@@ -599,15 +598,7 @@ async fn a_store_that_cannot_revoke_answers_503_and_keeps_the_cookie() {
         let cookie = sign_in(&layer, ada()).await;
         store.fail_revoke.store(true, Ordering::SeqCst);
         store.fail_load.store(fail_load, Ordering::SeqCst);
-        let answer = send(
-            &layer,
-            &Recorder::default(),
-            logout_request()
-                .header("cookie", &cookie)
-                .body(empty())
-                .unwrap(),
-        )
-        .await;
+        let answer = logout_with(&layer, &cookie).await;
         assert_eq!(answer.status, 503, "fail_load={fail_load}");
         assert_eq!(
             answer.json(),
@@ -628,15 +619,7 @@ async fn a_store_that_cannot_revoke_answers_503_and_keeps_the_cookie() {
             session_of(&layer, &cookie).await.as_deref(),
             Some("rstream-auth")
         );
-        let answer = send(
-            &layer,
-            &Recorder::default(),
-            logout_request()
-                .header("cookie", &cookie)
-                .body(empty())
-                .unwrap(),
-        )
-        .await;
+        let answer = logout_with(&layer, &cookie).await;
         assert_eq!(answer.status, 204);
         assert!(answer.header("set-cookie").is_some());
         assert_eq!(session_of(&layer, &cookie).await, None);
@@ -650,15 +633,7 @@ async fn layers_without_session_auth_answer_logout_with_a_bare_204() {
         .with_token_verifier(verifier())
         .build()
         .unwrap();
-    let answer = send(
-        &layer,
-        &Recorder::default(),
-        logout_request()
-            .header("cookie", "rstream_session=abc")
-            .body(empty())
-            .unwrap(),
-    )
-    .await;
+    let answer = logout_with(&layer, "rstream_session=abc").await;
     assert_bare_204(&answer);
     assert_eq!(answer.header("set-cookie"), None);
 }
