@@ -1,0 +1,93 @@
+//! Backend failures are logged (feature `tracing`), and the log never holds a
+//! token, a cookie or a session id.
+#![cfg(feature = "tracing")]
+
+mod common;
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use rstream_well_known::WellKnownLayer;
+
+/// Collects everything the subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn failures_are_logged_without_secrets() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let verifier = RecordingVerifier::default();
+    let store = FlakyStore::default();
+    let layer = WellKnownLayer::builder()
+        .tunnel(tunnel())
+        .with_token_verifier(verifier.clone())
+        .with_session_store(store.clone())
+        .build()
+        .unwrap();
+    let cookie = sign_in(&layer, ada()).await;
+    verifier.fail.store(true, Ordering::SeqCst);
+    store.fail_load.store(true, Ordering::SeqCst);
+    store.fail_revoke.store(true, Ordering::SeqCst);
+
+    let session = get(SESSION)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("cookie", &cookie)
+        .body(empty())
+        .unwrap();
+    assert_eq!(
+        send(&layer, &Recorder::default(), session)
+            .await
+            .authenticated_as(),
+        None
+    );
+    let logout = logout_request()
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("cookie", &cookie)
+        .body(empty())
+        .unwrap();
+    assert_eq!(send(&layer, &Recorder::default(), logout).await.status, 503);
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for component in [
+        "token verifier",
+        "session store (load)",
+        "session store (revoke)",
+    ] {
+        assert!(
+            log.contains(component),
+            "{component} failure not logged:\n{log}"
+        );
+    }
+    assert!(
+        log.contains("backend down"),
+        "the error text is logged:\n{log}"
+    );
+    assert!(
+        !log.contains(TOKEN),
+        "the token leaked into the log:\n{log}"
+    );
+    assert!(
+        !log.contains(cookie_value(&cookie)),
+        "the session id leaked into the log:\n{log}"
+    );
+}
