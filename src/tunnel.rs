@@ -165,8 +165,9 @@ impl Eq for Tunnel {}
 /// wait on a query. Closures `Fn(&str, Option<u16>) -> Option<Tunnel>`
 /// implement it.
 ///
-/// `host` is the request's host, lower-cased, without brackets removed from
-/// IPv6 literals; `port` is the port the request named, if any.
+/// `host` is the request's host, lower-cased, without the trailing dot of a
+/// fully qualified name (IPv6 literals keep their brackets); `port` is the
+/// port the request named, if any.
 ///
 /// ```
 /// use rstream_well_known::{Tunnel, WellKnownLayer};
@@ -224,7 +225,9 @@ impl Tunnels {
 
     /// The tunnel a request is for: the authority of the request URI
     /// (HTTP/2's `:authority`, or an absolute-form target), else the single
-    /// `Host` header. A missing, repeated or malformed host is no tunnel.
+    /// `Host` header, compared without case and without the trailing dot of
+    /// a fully qualified name. A missing, repeated or malformed host (userinfo
+    /// included) is no tunnel.
     pub(crate) fn for_request<B>(&self, request: &Request<B>) -> Option<Tunnel> {
         let authority = match request.uri().authority() {
             Some(authority) => authority.as_str(),
@@ -237,7 +240,11 @@ impl Tunnels {
                 host.to_str().ok()?
             }
         };
-        let (name, port) = parse_authority(authority)?;
+        let (mut name, port) = parse_authority(authority)?;
+        // `app.example.com.` is the same DNS name as `app.example.com`.
+        if name.len() > 1 && name.ends_with('.') {
+            name.pop();
+        }
         if let Some(tunnel) = self
             .by_name
             .get(&name)

@@ -291,7 +291,13 @@ async fn hosts_that_are_not_tunnels_are_forwarded_untouched() {
 
 #[tokio::test]
 async fn tunnel_hosts_match_case_insensitively_with_default_ports() {
-    for host in ["APP.Example.COM", "app.example.com:443", "app.example.com:"] {
+    for host in [
+        "APP.Example.COM",
+        "app.example.com:443",
+        "app.example.com:",
+        "app.example.com.",
+        "App.Example.Com.:443",
+    ] {
         let recorder = Recorder::default();
         let request = http::Request::get(SESSION)
             .header("host", host)
