@@ -55,13 +55,16 @@ impl Tunnel {
     /// # Errors
     ///
     /// [`ConfigError::InvalidTunnelHost`] when `host` is not a plain
-    /// `host[:port]` authority.
+    /// `host[:port]` authority. Write names without the trailing dot of a
+    /// fully qualified name; requests that use it still match.
     pub fn new(
         host: &str,
         workspace_id: impl Into<String>,
         project_id: impl Into<String>,
     ) -> Result<Self, ConfigError> {
-        let (name, port) = parse_authority(host).ok_or(ConfigError::InvalidTunnelHost)?;
+        let (name, port) = parse_authority(host)
+            .filter(|(name, _)| !name.ends_with('.'))
+            .ok_or(ConfigError::InvalidTunnelHost)?;
         let host = host.to_ascii_lowercase();
         let origin =
             Origin::parse(&format!("https://{host}")).ok_or(ConfigError::InvalidTunnelHost)?;

@@ -402,6 +402,7 @@ async fn configuration_mistakes_are_reported_at_build() {
     );
     assert!(Tunnel::new("user@host", "w", "p").is_err());
     assert!(Tunnel::new("host/path", "w", "p").is_err());
+    assert!(Tunnel::new("app.example.com.", "w", "p").is_err());
     assert!(tunnel().with_origin("ftp://app.example.com").is_err());
     assert!(tunnel().with_origin("https://app.example.com/").is_err());
     let bad_cookie = WellKnownLayer::builder()
