@@ -65,8 +65,11 @@
 //!
 //! **Which requests are answered.** Only requests for an active tunnel: the
 //! request's host (the URI authority, as HTTP/2 sends it, else the single
-//! `Host` header) compared case-insensitively with each configured [`Tunnel`],
-//! a missing port meaning the default port of the tunnel origin's scheme.
+//! `Host` header) compared case-insensitively, and without the trailing dot
+//! of a fully qualified name, with each configured [`Tunnel`] (then the
+//! [`TunnelResolver`], if any), a missing port meaning the default port of
+//! the tunnel origin's scheme. A host with userinfo, a repeated `Host` or an
+//! unparsable one names no tunnel.
 //! Requests for other hosts are forwarded untouched, well-known paths
 //! included. On a tunnel, `/.well-known/rstream/session` and
 //! `/.well-known/rstream/logout` are served at those exact paths; every other
