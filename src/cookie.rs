@@ -214,7 +214,8 @@ impl SessionCookie {
         builder
     }
 
-    /// The `Set-Cookie` value that issues `id`.
+    /// The `Set-Cookie` value that issues `id`, marked sensitive (its `Debug`
+    /// output hides it, and HTTP/2 never compresses it into a shared table).
     ///
     /// Returns `None` only for a configuration that [`validate`](Self::validate)
     /// refuses.
@@ -225,7 +226,11 @@ impl SessionCookie {
             .build(id.expose())
             .max_age(cookie::time::Duration::seconds(secs))
             .build();
-        HeaderValue::try_from(cookie.to_string()).ok()
+        let mut value = HeaderValue::try_from(cookie.to_string()).ok()?;
+        // It carries the session id: keep it out of `Debug` output and out of
+        // HTTP/2 header compression tables.
+        value.set_sensitive(true);
+        Some(value)
     }
 
     /// The `Set-Cookie` value that removes the cookie: same name, path,
@@ -546,6 +551,14 @@ mod tests {
         assert!(removed.contains("Max-Age=0"));
         assert!(removed.contains("Expires=Thu, 01 Jan 1970 00:00:00 GMT"));
         assert!(issued.contains("Max-Age=86400"));
+    }
+
+    #[test]
+    fn issued_cookies_are_sensitive() {
+        let id = SessionId::new("secret-session-id").unwrap();
+        let issued = SessionCookie::default().issue(&id).unwrap();
+        assert!(issued.is_sensitive());
+        assert!(!format!("{issued:?}").contains("secret-session-id"));
     }
 
     #[test]

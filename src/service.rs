@@ -23,6 +23,37 @@ use crate::token::{StaticTokenVerifier, TokenVerifier};
 /// active tunnel, goes to the inner service untouched (same method, URI,
 /// headers, extensions and body). Well-known requests on a tunnel host are
 /// answered here and never reach the inner service.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{Request, Response, StatusCode};
+/// use http_body_util::Full;
+/// use rstream_well_known::{Tunnel, WellKnownLayer};
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// let layer = WellKnownLayer::builder()
+///     .tunnel(Tunnel::new("app.example.com", "workspace-id", "project-id")?)
+///     .build()?;
+/// let service = layer.layer(service_fn(|_: Request<Full<Bytes>>| async {
+///     Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from("app"))))
+/// }));
+///
+/// // The layer answers its endpoints itself, methods included.
+/// let request = Request::delete("/.well-known/rstream/session")
+///     .header("host", "app.example.com")
+///     .body(Full::default())?;
+/// let response = service.clone().oneshot(request).await?;
+/// assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+/// assert_eq!(response.headers()["allow"], "GET, HEAD");
+///
+/// // Other paths go to the app.
+/// let request = Request::get("/orders").header("host", "app.example.com").body(Full::default())?;
+/// assert_eq!(service.oneshot(request).await?.status(), StatusCode::OK);
+/// # Ok(())
+/// # }
+/// ```
 pub struct WellKnownService<S, V = StaticTokenVerifier, St = MemoryStore> {
     inner: S,
     config: Arc<Config<V, St>>,
