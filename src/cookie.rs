@@ -12,6 +12,7 @@ use http::header::COOKIE;
 use crate::error::ConfigError;
 use crate::identity::User;
 use crate::store::{SessionId, SessionStore, is_valid_id};
+use crate::syntax::trim_ows;
 
 /// The `SameSite` attribute of the session cookie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -308,16 +309,6 @@ pub(crate) fn session_cookie_values(headers: &HeaderMap, name: &str) -> CookieVa
         }
     }
     CookieValues::Candidates(found)
-}
-
-fn trim_ows(mut bytes: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = bytes {
-        bytes = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = bytes {
-        bytes = rest;
-    }
-    bytes
 }
 
 /// Signs users in: creates a session in the store and issues the session

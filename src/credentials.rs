@@ -4,6 +4,7 @@
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
+use crate::syntax::{percent_escape, trim_end_ows};
 use crate::token::TokenSource;
 
 /// The query parameter that carries a token when a header cannot.
@@ -65,7 +66,7 @@ fn header_token(headers: &HeaderMap) -> PresentedToken {
     while let [b' ', tail @ ..] = token {
         token = tail;
     }
-    let token = trim_trailing_ows(token);
+    let token = trim_end_ows(token);
     if !is_b64token(token) {
         return PresentedToken::Malformed;
     }
@@ -73,13 +74,6 @@ fn header_token(headers: &HeaderMap) -> PresentedToken {
         Ok(token) => PresentedToken::Token(token.to_owned(), TokenSource::Header),
         Err(_) => PresentedToken::Malformed,
     }
-}
-
-fn trim_trailing_ows(mut bytes: &[u8]) -> &[u8] {
-    while let [rest @ .., b' ' | b'\t'] = bytes {
-        bytes = rest;
-    }
-    bytes
 }
 
 /// RFC 6750: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -129,9 +123,7 @@ fn form_decode(value: &str) -> Option<String> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hi = hex_value(*bytes.get(i + 1)?)?;
-                let lo = hex_value(*bytes.get(i + 2)?)?;
-                out.push(hi << 4 | lo);
+                out.push(percent_escape(bytes, i)?);
                 i += 2;
             }
             b => out.push(b),
@@ -139,15 +131,6 @@ fn form_decode(value: &str) -> Option<String> {
         i += 1;
     }
     String::from_utf8(out).ok()
-}
-
-pub(crate) fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use crate::log::backend_failure;
 use crate::origin::same_origin;
 use crate::resolver::{Resolution, resolve};
 use crate::store::{SessionId, SessionStore};
+use crate::syntax::trim_ows;
 use crate::token::TokenVerifier;
 use crate::tunnel::Tunnel;
 
@@ -205,17 +206,7 @@ fn is_json(headers: &HeaderMap) -> bool {
         .split(|&b| b == b';')
         .next()
         .unwrap_or_default();
-    trim(media_type).eq_ignore_ascii_case(b"application/json")
-}
-
-fn trim(mut bytes: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = bytes {
-        bytes = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = bytes {
-        bytes = rest;
-    }
-    bytes
+    trim_ows(media_type).eq_ignore_ascii_case(b"application/json")
 }
 
 /// Whether a request body is empty. The size hint answers for bodies of known

@@ -181,6 +181,7 @@ mod path;
 mod resolver;
 mod service;
 mod store;
+mod syntax;
 mod token;
 mod tunnel;
 

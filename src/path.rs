@@ -1,7 +1,7 @@
 //! Which requests are the layer's: the path classification that runs on
 //! every request, and so is kept to a prefix check on the common path.
 
-use crate::credentials::hex_value;
+use crate::syntax::percent_escape;
 
 /// The well-known namespace the layer owns.
 pub(crate) const NAMESPACE: &str = "/.well-known/rstream";
@@ -127,18 +127,14 @@ fn decodes_to(raw: &[u8], expected: &[u8]) -> bool {
     let mut i = 0;
     let mut matched = 0;
     while i < raw.len() {
-        let byte = match (
-            raw[i],
-            raw.get(i + 1).copied().and_then(hex_value),
-            raw.get(i + 2).copied().and_then(hex_value),
-        ) {
-            (b'%', Some(hi), Some(lo)) => {
+        let byte = match percent_escape(raw, i) {
+            Some(byte) => {
                 i += 3;
-                hi << 4 | lo
-            }
-            (byte, _, _) => {
-                i += 1;
                 byte
+            }
+            None => {
+                i += 1;
+                raw[i - 1]
             }
         };
         if expected.get(matched) != Some(&byte) {
@@ -159,15 +155,10 @@ mod tests {
         let mut decoded = Vec::new();
         let mut i = 0;
         while i < bytes.len() {
-            if bytes[i] == b'%' {
-                if let (Some(hi), Some(lo)) = (
-                    bytes.get(i + 1).copied().and_then(hex_value),
-                    bytes.get(i + 2).copied().and_then(hex_value),
-                ) {
-                    decoded.push(hi << 4 | lo);
-                    i += 3;
-                    continue;
-                }
+            if let Some(byte) = percent_escape(bytes, i) {
+                decoded.push(byte);
+                i += 3;
+                continue;
             }
             decoded.push(bytes[i]);
             i += 1;
