@@ -116,6 +116,16 @@ impl Running {
         self.send(Method::GET, SESSION, host, headers).await
     }
 
+    /// The page's logout call, with `cookie`, sent from `origin`.
+    async fn logout(&self, host: &str, cookie: &str, origin: &str) -> Reply {
+        let headers = [
+            ("cookie", cookie),
+            ("origin", origin),
+            ("content-type", "application/json"),
+        ];
+        self.send(Method::POST, LOGOUT, host, &headers).await
+    }
+
     /// Signs in Ada like the page's form does, and returns the `Cookie`
     /// header a browser would send afterwards.
     async fn sign_in(&self) -> String {
@@ -250,18 +260,7 @@ async fn sign_in_session_and_logout_work_like_in_a_browser() {
 
     // A logout posted from another origin is refused and signs nobody out.
     let other = format!("http://127.0.0.1:{}", demo.port ^ 1);
-    let reply = demo
-        .send(
-            Method::POST,
-            LOGOUT,
-            &host,
-            &[
-                ("cookie", &cookie),
-                ("origin", &other),
-                ("content-type", "application/json"),
-            ],
-        )
-        .await;
+    let reply = demo.logout(&host, &cookie, &other).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert!(reply.set_cookies().is_empty());
     assert_eq!(
@@ -270,18 +269,7 @@ async fn sign_in_session_and_logout_work_like_in_a_browser() {
     );
 
     // The page's logout: 204 and a cookie that clears the session cookie.
-    let reply = demo
-        .send(
-            Method::POST,
-            LOGOUT,
-            &host,
-            &[
-                ("cookie", &cookie),
-                ("origin", &origin),
-                ("content-type", "application/json"),
-            ],
-        )
-        .await;
+    let reply = demo.logout(&host, &cookie, &origin).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
     let set_cookie = reply.set_cookies();
     assert_eq!(set_cookie.len(), 1);
@@ -312,25 +300,11 @@ async fn each_loopback_name_checks_logout_against_its_own_origin() {
 
     // On localhost, the 127.0.0.1 origin is a different origin.
     let ip_origin = format!("http://{}", demo.ip_host());
-    let reply = demo
-        .send(
-            Method::POST,
-            LOGOUT,
-            &host,
-            &[("cookie", &cookie), ("origin", &ip_origin)],
-        )
-        .await;
+    let reply = demo.logout(&host, &cookie, &ip_origin).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
 
     let origin = format!("http://{host}");
-    let reply = demo
-        .send(
-            Method::POST,
-            LOGOUT,
-            &host,
-            &[("cookie", &cookie), ("origin", &origin)],
-        )
-        .await;
+    let reply = demo.logout(&host, &cookie, &origin).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
     assert_eq!(reply.set_cookies().len(), 1);
     assert_eq!(
@@ -416,14 +390,7 @@ async fn every_sign_in_gets_a_fresh_session() {
     assert_ne!(first, second);
     // Logging out one browser leaves the other signed in.
     let origin = format!("http://{}", demo.ip_host());
-    let reply = demo
-        .send(
-            Method::POST,
-            LOGOUT,
-            &demo.ip_host(),
-            &[("cookie", &first), ("origin", &origin)],
-        )
-        .await;
+    let reply = demo.logout(&demo.ip_host(), &first, &origin).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
     assert_eq!(
         demo.session(&demo.ip_host(), &[("cookie", &second)])
