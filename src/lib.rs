@@ -104,6 +104,15 @@
 //! cookie is token-authenticated, and clears nothing. `Clear-Site-Data` is
 //! never sent.
 //!
+//! **Cross-site logout.** `SameSite=Lax` keeps the cookie off requests from
+//! other *sites*, but another origin of the same site (another port, a
+//! sibling subdomain) gets it attached to a plain form post or a `no-cors`
+//! `fetch`. Such requests carry that origin's `Origin` and are refused with
+//! `403` by the check above, even with an empty body. The layer speaks no
+//! CORS: a preflight `OPTIONS` is just another method (`405`), so a browser
+//! never sends a cross-origin JSON logout at all. The crate's `tests/browser`
+//! shows each of the three in headless Chromium.
+//!
 //! **Failing backends.** A verifier error counts as "no valid token" and a
 //! store error as "no live session": the session endpoint then says
 //! `{"auth":{"authenticated":false}}`, never `500`. Logout is stricter,

@@ -15,7 +15,8 @@
 //! 5. With the demo token, a `fetch` with `Authorization: Bearer` shows
 //!    `token-auth`, and logout with the token is a no-op `204`.
 //!
-//! The page's image and error states are checked too. Screenshots go to
+//! The page's image and error states (a failed fetch, a refused logout)
+//! are checked too. Screenshots go to
 //! `target/browser/` (signed-in, signed-out, error), next to
 //! chromedriver's log.
 //!
@@ -310,6 +311,28 @@ async fn scenario(
     screenshot(browser, artifacts, "error.png").await?;
     browser.find(Locator::Id("retry")).await?.click().await?;
     wait_for_state(browser, "signed-in").await?;
+
+    // A logout the server refuses says why and leaves no doubt she is
+    // still signed in (here the answer a failing session store gives).
+    browser
+        .execute(
+            r#"
+            const real = window.fetch;
+            window.fetch = async () => new Response('{"error":"session_store_unavailable"}', { status: 503, headers: { "Content-Type": "application/json" } });
+            document.getElementById("logout").click();
+            return new Promise((resolve) => setTimeout(resolve, 0)).finally(() => { window.fetch = real; });
+            "#,
+            vec![],
+        )
+        .await?;
+    wait_for_state(browser, "error").await?;
+    assert_eq!(
+        text(browser, "#error-message").await?,
+        "Could not log out: the logout endpoint answered 503 (session_store_unavailable)"
+    );
+    browser.find(Locator::Id("retry")).await?.click().await?;
+    wait_for_state(browser, "signed-in").await?;
+    assert_eq!(text(browser, "#user-name").await?, "Ada Lovelace");
     Ok(())
 }
 
