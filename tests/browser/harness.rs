@@ -18,7 +18,7 @@ use fantoccini::{Client, ClientBuilder};
 use futures::channel::oneshot;
 use http::{Method, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -361,7 +361,6 @@ pub async fn browser(driver: &Driver, chromium: &Path, profile: &Profile) -> Cli
         "goog:chromeOptions".to_owned(),
         json!({ "binary": chromium, "args": args }),
     );
-    capabilities.insert("pageLoadStrategy".to_owned(), Value::from("normal"));
     ClientBuilder::new(HttpConnector::new())
         .capabilities(capabilities)
         .connect(&driver.url())
