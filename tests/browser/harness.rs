@@ -109,8 +109,8 @@ pub fn artifacts() -> PathBuf {
 }
 
 /// One request the demo answered.
-#[derive(Clone, Debug)]
-pub struct Hit {
+#[derive(Debug)]
+struct Hit {
     pub method: Method,
     pub path: String,
     pub origin: Option<String>,
@@ -235,13 +235,17 @@ impl Demo {
         format!("127.0.0.1:{}", self.server.port)
     }
 
-    /// The requests to `path` answered so far.
-    pub fn hits(&self, path: &str) -> Vec<Hit> {
+    /// The requests to `path` sent from `origin` and answered so far, as
+    /// (method, carried the session cookie, status), sorted.
+    pub fn hits_from(&self, path: &str, origin: &str) -> Vec<(String, bool, StatusCode)> {
         let hits = self.hits.lock().unwrap();
-        hits.iter()
-            .filter(|hit| hit.path == path)
-            .cloned()
-            .collect()
+        let mut seen: Vec<_> = hits
+            .iter()
+            .filter(|hit| hit.path == path && hit.origin.as_deref() == Some(origin))
+            .map(|hit| (hit.method.to_string(), hit.with_cookie, hit.status))
+            .collect();
+        seen.sort();
+        seen
     }
 }
 

@@ -36,7 +36,7 @@ use bytes::Bytes;
 use cookie::SameSite;
 use fantoccini::{Client, Locator};
 use futures::FutureExt;
-use http::{Method, Request, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
@@ -176,14 +176,8 @@ async fn scenario(
         .for_element(Locator::Css("body[data-done]"))
         .await
         .map_err(|e| format!("the hostile page never finished its attempts: {e}"))?;
-    let from_hostile: Vec<_> = demo
-        .hits(LOGOUT)
-        .into_iter()
-        .filter(|hit| hit.origin.as_deref() == Some(hostile.origin().as_str()))
-        .map(|hit| (hit.method.to_string(), hit.with_cookie, hit.status))
-        .collect();
     assert_eq!(
-        sorted(from_hostile),
+        demo.hits_from(LOGOUT, &hostile.origin()),
         [
             ("OPTIONS".to_owned(), false, StatusCode::METHOD_NOT_ALLOWED),
             ("POST".to_owned(), true, StatusCode::FORBIDDEN),
@@ -206,7 +200,7 @@ async fn scenario(
     assert_eq!(settled_state(browser).await?, "signed-in");
     assert_eq!(text(browser, "#user-name").await?, "Ada Lovelace");
     assert_eq!(
-        cookie(browser).await?.map(|c| c.value().to_owned()),
+        jar_value(browser).await?,
         Some(jar.value().to_owned()),
         "the same session cookie is still in the jar"
     );
@@ -223,13 +217,10 @@ async fn scenario(
         cookie(browser).await?.is_none(),
         "the session cookie is gone from the jar"
     );
-    let own_logouts: Vec<_> = demo
-        .hits(LOGOUT)
-        .into_iter()
-        .filter(|hit| hit.origin.as_deref() == Some(demo.origin().as_str()))
-        .map(|hit| (hit.method, hit.with_cookie, hit.status))
-        .collect();
-    assert_eq!(own_logouts, [(Method::POST, true, StatusCode::NO_CONTENT)]);
+    assert_eq!(
+        demo.hits_from(LOGOUT, &demo.origin()),
+        [("POST".to_owned(), true, StatusCode::NO_CONTENT)]
+    );
     screenshot(browser, artifacts, "signed-out.png").await?;
     assert_eq!(
         http.session(&ada_cookie).await,
@@ -265,7 +256,7 @@ async fn scenario(
     assert_eq!(text(browser, "#user-name").await?, "Demo API client");
     assert_eq!(with_token["logout"], 204, "{with_token}");
     assert_eq!(
-        cookie(browser).await?.map(|c| c.value().to_owned()),
+        jar_value(browser).await?,
         Some(second.value().to_owned()),
         "logout with a token leaves the browser session alone"
     );
@@ -378,6 +369,11 @@ async fn cookie(browser: &Client) -> Result<Option<cookie::Cookie<'static>>, Fai
         .find(|c| c.name() == demo::COOKIE_NAME))
 }
 
+/// The session cookie's value in the browser's jar, if any.
+async fn jar_value(browser: &Client) -> Result<Option<String>, Failure> {
+    Ok(cookie(browser).await?.map(|c| c.value().to_owned()))
+}
+
 async fn screenshot(browser: &Client, artifacts: &Path, name: &str) -> Result<(), Failure> {
     let png = browser.screenshot().await?;
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
@@ -385,11 +381,6 @@ async fn screenshot(browser: &Client, artifacts: &Path, name: &str) -> Result<()
     std::fs::write(&path, png)?;
     eprintln!("screenshot: {}", path.display());
     Ok(())
-}
-
-fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
-    items.sort();
-    items
 }
 
 fn unix_now() -> i64 {
