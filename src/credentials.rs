@@ -1,10 +1,12 @@
-//! Finding the bearer token of a request: the `Authorization` header first,
-//! then the `rstream.token` query parameter.
+//! Finding a request's credentials: the bearer token (the `Authorization`
+//! header first, then the `rstream.token` query parameter) and the values of
+//! the session cookie.
 
 use http::HeaderMap;
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, COOKIE};
 
-use crate::syntax::{percent_escape, trim_end_ows};
+use crate::store::{SessionId, is_valid_id};
+use crate::syntax::{percent_escape, trim_end_ows, trim_ows};
 use crate::token::TokenSource;
 
 /// The query parameter that carries a token when a header cannot.
@@ -133,6 +135,62 @@ fn form_decode(value: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// At most this many distinct values of the session cookie are looked up in
+/// the store for one request; more than that is treated as an attack and
+/// authenticates nobody.
+pub(crate) const MAX_COOKIE_CANDIDATES: usize = 4;
+
+/// The values of the session cookie in a request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum CookieValues {
+    /// Distinct, well-formed values, in the order sent (at most
+    /// [`MAX_COOKIE_CANDIDATES`]). Empty when the cookie is absent or none of
+    /// its values could be a session id.
+    Candidates(Vec<SessionId>),
+    /// More distinct values than [`MAX_COOKIE_CANDIDATES`].
+    TooMany,
+}
+
+/// Reads every `Cookie` field (HTTP/2 sends one per cookie) and collects the
+/// values of the cookie called `name`.
+///
+/// Parsing works on bytes, so a non-UTF-8 cookie elsewhere in the header does
+/// not hide the session cookie. Values that cannot be session ids (empty,
+/// too long, bytes outside RFC 6265 `cookie-octet`) are skipped; a value in
+/// double quotes is unquoted.
+pub(crate) fn session_cookie_values(headers: &HeaderMap, name: &str) -> CookieValues {
+    let mut found: Vec<SessionId> = Vec::new();
+    for field in headers.get_all(COOKIE) {
+        for pair in field.as_bytes().split(|&b| b == b';') {
+            let pair = trim_ows(pair);
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            if trim_ows(&pair[..eq]) != name.as_bytes() {
+                continue;
+            }
+            let mut value = trim_ows(&pair[eq + 1..]);
+            if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
+                value = &value[1..value.len() - 1];
+            }
+            if !is_valid_id(value) {
+                continue;
+            }
+            // `is_valid_id` admits ASCII only, so this cannot fail.
+            let Some(id) = std::str::from_utf8(value).ok().and_then(SessionId::new) else {
+                continue;
+            };
+            if !found.contains(&id) {
+                if found.len() == MAX_COOKIE_CANDIDATES {
+                    return CookieValues::TooMany;
+                }
+                found.push(id);
+            }
+        }
+    }
+    CookieValues::Candidates(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +285,42 @@ mod tests {
             PresentedToken::Absent
         );
         assert_eq!(q(""), PresentedToken::Absent);
+    }
+
+    fn cookies(fields: &[&[u8]]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for field in fields {
+            map.append(COOKIE, HeaderValue::from_bytes(field).unwrap());
+        }
+        map
+    }
+
+    fn ids(values: &[&str]) -> CookieValues {
+        CookieValues::Candidates(values.iter().map(|v| SessionId::new(v).unwrap()).collect())
+    }
+
+    #[test]
+    fn finds_the_cookie_across_fields_and_pairs() {
+        let h = cookies(&[
+            b"a=1; rstream_session=abc",
+            b"other=\xff\xfe",
+            b"rstream_session=abc",
+        ]);
+        assert_eq!(session_cookie_values(&h, "rstream_session"), ids(&["abc"]));
+        let h = cookies(&[b"x=1;rstream_session=\"q\";y", b"rstream_session=r"]);
+        assert_eq!(
+            session_cookie_values(&h, "rstream_session"),
+            ids(&["q", "r"])
+        );
+    }
+
+    #[test]
+    fn skips_values_that_cannot_be_ids_and_caps_candidates() {
+        let h = cookies(&[b"rstream_session=; rstream_session=a b; rstream_session=\xc3\xa9"]);
+        assert_eq!(session_cookie_values(&h, "rstream_session"), ids(&[]));
+        let h = cookies(&[b"s=1; s=2; s=3; s=4; s=5"]);
+        assert_eq!(session_cookie_values(&h, "s"), CookieValues::TooMany);
+        let h = cookies(&[b"s=1; s=2; s=3; s=4; s=4"]);
+        assert_eq!(session_cookie_values(&h, "s"), ids(&["1", "2", "3", "4"]));
     }
 }

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use crate::cookie::{CookieHeaders, SessionCookie, SessionManager};
+use crate::cookie::SessionCookie;
 use crate::error::ConfigError;
 use crate::identity::AuthMethod;
+use crate::manager::{CookieHeaders, SessionManager};
 use crate::memory::MemoryStore;
 use crate::service::WellKnownService;
 use crate::store::SessionStore;

@@ -3,7 +3,7 @@
 
 use http::{HeaderMap, Method, Uri};
 
-use crate::cookie::{CookieValues, session_cookie_values};
+use crate::credentials::{CookieValues, session_cookie_values};
 use crate::credentials::{PresentedToken, presented_token};
 use crate::identity::{AuthMethod, Identity};
 use crate::layer::Config;
