@@ -156,7 +156,7 @@ fn session_endpoint(c: &mut Criterion) {
         .expect("the memory store is ready at once")
         .expect("sign-in succeeds");
     let cookie = format!(
-        "theme=dark; rstream_session={}",
+        "theme=dark; __Host-rstream_session={}",
         signed_in.session_id().expose()
     );
     let bearer = format!("Bearer {TOKEN}");

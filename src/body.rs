@@ -26,7 +26,9 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<B> {
-        Own { data: Option<Bytes> },
+        // `declared`: the length a `HEAD` answer's `Content-Length` declares
+        // for the `GET` body it stands for (0 otherwise).
+        Own { data: Option<Bytes>, declared: u64 },
         Inner { #[pin] body: B },
     }
 }
@@ -36,6 +38,18 @@ impl<B> ResponseBody<B> {
         Self {
             kind: Kind::Own {
                 data: data.filter(|d| !d.is_empty()),
+                declared: 0,
+            },
+        }
+    }
+
+    /// The empty body of a `HEAD` answer whose `Content-Length` declares
+    /// `declared` bytes: the body of the `GET` it mirrors.
+    pub(crate) fn head(declared: u64) -> Self {
+        Self {
+            kind: Kind::Own {
+                data: None,
+                declared,
             },
         }
     }
@@ -58,7 +72,7 @@ impl<B> Default for ResponseBody<B> {
 impl<B> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
-            Kind::Own { data } => f
+            Kind::Own { data, .. } => f
                 .debug_struct("ResponseBody::Own")
                 .field("len", &data.as_ref().map_or(0, Bytes::len))
                 .finish(),
@@ -79,21 +93,36 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match self.project().kind.project() {
-            KindProj::Own { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            KindProj::Own { data, .. } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
             KindProj::Inner { body } => body.poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Own { data } => data.is_none(),
+            Kind::Own { data, .. } => data.is_none(),
             Kind::Inner { body } => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Own { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            Kind::Own {
+                data: Some(data), ..
+            } => SizeHint::with_exact(data.len() as u64),
+            // A `HEAD` answer: nothing follows, but say no more than "at most
+            // the declared length", so that middleware sizing the answer
+            // (tower-http's compression predicate falls back to
+            // `Content-Length` when the size hint is not exact) decides for
+            // `HEAD` exactly as it does for the `GET` it mirrors.
+            Kind::Own {
+                data: None,
+                declared,
+            } => {
+                let mut hint = SizeHint::new();
+                hint.set_upper(*declared);
+                hint
+            }
             Kind::Inner { body } => body.size_hint(),
         }
     }

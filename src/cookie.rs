@@ -23,34 +23,60 @@ pub enum SameSite {
 
 /// How the session cookie is named and scoped.
 ///
-/// The defaults are the secure ones: name `rstream_session`, `Path=/`, no
-/// `Domain` (host-only), `Secure`, `HttpOnly`, `SameSite=Lax`, and a lifetime
-/// of 24 hours (the session in the store expires with it).
+/// The defaults are the secure ones: `Path=/`, no `Domain` (host-only),
+/// `Secure`, `HttpOnly`, `SameSite=Lax`, a lifetime of 24 hours (the session
+/// in the store expires with it), and a name chosen from those attributes
+/// unless you set one (see below).
 ///
 /// # Choosing the name
 ///
-/// Prefer the `__Host-` prefix (for example `__Host-rstream-session`) whenever
-/// the tunnel is served over HTTPS. Tunnels of different tenants often share
-/// a parent domain, and a sibling host can set a cookie of the same name for
-/// that parent domain ("cookie tossing"); the browser then sends both. A
-/// `__Host-` cookie can only be set by the host itself, over HTTPS, with
-/// `Path=/` and no `Domain`, so no sibling can plant one. The configuration
-/// enforces those rules for such names (and `Secure` for `__Secure-` names).
-/// Plain-HTTP local development (`http://localhost`) cannot use the prefix.
+/// Tunnels of different tenants often share a parent domain, and a sibling
+/// host can set a cookie of the same name for that parent domain ("cookie
+/// tossing"); the browser then sends both. A `__Host-` cookie can only be set
+/// by the host itself, over HTTPS, with `Path=/` and no `Domain`, so no
+/// sibling can plant one.
+///
+/// So unless [`new`](SessionCookie::new) or [`name`](SessionCookie::name)
+/// sets a name, the name follows the other attributes, when the cookie is
+/// issued and when it is read:
+///
+/// | attributes | name |
+/// | --- | --- |
+/// | `Secure`, `Path=/`, no `Domain` (the defaults) | `__Host-rstream_session` |
+/// | `Secure` with a `Domain` or another path | `__Secure-rstream_session` |
+/// | not `Secure` (plain-HTTP local development) | `rstream_session` |
+///
+/// An explicit name is used as given; the configuration enforces the
+/// prefixes' rules for such names (`__Host-`: `Secure`, `Path=/`, no
+/// `Domain`; `__Secure-`: `Secure`).
+///
+/// # Choosing the path
+///
+/// The cookie must reach both well-known endpoints, so its path must cover
+/// `/.well-known/rstream/` (RFC 6265 path matching): `/` (the default, which
+/// also lets the application's own handlers see it), `/.well-known`,
+/// `/.well-known/`, `/.well-known/rstream` or `/.well-known/rstream/`. Any
+/// other path would hide the cookie from the session endpoint and from
+/// logout, and is refused.
 ///
 /// ```
 /// use std::time::Duration;
 /// use rstream_well_known::{SameSite, SessionCookie};
 ///
-/// let cookie = SessionCookie::new("__Host-rstream-session")
+/// assert_eq!(SessionCookie::default().cookie_name(), "__Host-rstream_session");
+/// assert_eq!(SessionCookie::default().secure(false).cookie_name(), "rstream_session");
+///
+/// let cookie = SessionCookie::new("__Host-app-session")
 ///     .same_site(SameSite::Strict)
 ///     .max_age(Duration::from_secs(8 * 3600));
 /// assert!(cookie.validate().is_ok());
 /// assert!(cookie.clone().domain("example.com").validate().is_err());
+/// assert!(SessionCookie::default().path("/app").validate().is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionCookie {
-    name: String,
+    /// `None`: derived from the other attributes.
+    name: Option<String>,
     path: String,
     domain: Option<String>,
     secure: bool,
@@ -59,17 +85,21 @@ pub struct SessionCookie {
     max_age: Duration,
 }
 
-impl Default for SessionCookie {
-    fn default() -> Self {
-        Self::new("rstream_session")
-    }
-}
+/// The base of the name derived from the attributes.
+const DEFAULT_NAME: &str = "rstream_session";
 
-impl SessionCookie {
-    /// The secure defaults with the given cookie name.
-    pub fn new(name: impl Into<String>) -> Self {
+/// The paths that reach the well-known endpoints.
+const ENDPOINT_PATHS: [&str; 2] = [
+    "/.well-known/rstream/session",
+    "/.well-known/rstream/logout",
+];
+
+impl Default for SessionCookie {
+    /// The secure defaults, with the name derived from the attributes
+    /// (`__Host-rstream_session` as long as they stay the defaults).
+    fn default() -> Self {
         Self {
-            name: name.into(),
+            name: None,
             path: "/".to_owned(),
             domain: None,
             secure: true,
@@ -78,11 +108,18 @@ impl SessionCookie {
             max_age: Duration::from_secs(24 * 3600),
         }
     }
+}
+
+impl SessionCookie {
+    /// The secure defaults with the given cookie name, used as given.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self::default().name(name)
+    }
 
     /// Sets the cookie name.
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.name = Some(name.into());
         self
     }
 
@@ -130,9 +167,15 @@ impl SessionCookie {
         self
     }
 
-    /// The cookie name.
+    /// The cookie name: the one set, or the one derived from the attributes
+    /// (see [Choosing the name](SessionCookie#choosing-the-name)).
     pub fn cookie_name(&self) -> &str {
-        &self.name
+        match &self.name {
+            Some(name) => name,
+            None if !self.secure => DEFAULT_NAME,
+            None if self.path == "/" && self.domain.is_none() => "__Host-rstream_session",
+            None => "__Secure-rstream_session",
+        }
     }
 
     /// The session lifetime.
@@ -145,13 +188,14 @@ impl SessionCookie {
     /// # Errors
     ///
     /// [`ConfigError::InvalidSessionCookie`] when the name is not a cookie
-    /// token, the path does not start with `/` or holds `;` or controls, the
-    /// domain is not a host name, the max age is under a second, `SameSite=None`
+    /// token, the path does not start with `/` or holds `;` or controls, or
+    /// does not cover `/.well-known/rstream/`, the domain is not a host name, the max age is under a second, `SameSite=None`
     /// lacks `Secure`, a `__Secure-` name lacks `Secure`, or a `__Host-` name
     /// lacks `Secure`, has a `Domain`, or a path other than `/`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = ConfigError::InvalidSessionCookie;
-        if self.name.is_empty() || !self.name.bytes().all(is_token_byte) {
+        let name = self.cookie_name();
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(bad("the name must be a non-empty HTTP token"));
         }
         if !self.path.starts_with('/')
@@ -162,6 +206,14 @@ impl SessionCookie {
         {
             return Err(bad(
                 "the path must start with '/' and hold no ';' or control bytes",
+            ));
+        }
+        if !ENDPOINT_PATHS
+            .iter()
+            .all(|endpoint| path_matches(&self.path, endpoint))
+        {
+            return Err(bad(
+                "the path must cover /.well-known/rstream/ (for example '/'), or the endpoints never see the cookie",
             ));
         }
         if let Some(domain) = &self.domain {
@@ -180,10 +232,10 @@ impl SessionCookie {
         if self.same_site == SameSite::None && !self.secure {
             return Err(bad("SameSite=None requires Secure"));
         }
-        if self.name.starts_with("__Secure-") && !self.secure {
+        if name.starts_with("__Secure-") && !self.secure {
             return Err(bad("a __Secure- cookie requires Secure"));
         }
-        if self.name.starts_with("__Host-")
+        if name.starts_with("__Host-")
             && (!self.secure || self.domain.is_some() || self.path != "/")
         {
             return Err(bad(
@@ -194,7 +246,7 @@ impl SessionCookie {
     }
 
     fn build<'c>(&'c self, value: &'c str) -> cookie::CookieBuilder<'c> {
-        let mut builder = cookie::Cookie::build((self.name.as_str(), value))
+        let mut builder = cookie::Cookie::build((self.cookie_name(), value))
             .path(self.path.as_str())
             .secure(self.secure)
             .http_only(self.http_only)
@@ -245,6 +297,15 @@ impl SessionCookie {
     }
 }
 
+/// RFC 6265, section 5.1.4: whether a cookie with `cookie_path` is sent with
+/// a request for `request_path`.
+fn path_matches(cookie_path: &str, request_path: &str) -> bool {
+    match request_path.strip_prefix(cookie_path) {
+        Some(rest) => rest.is_empty() || cookie_path.ends_with('/') || rest.starts_with('/'),
+        None => false,
+    }
+}
+
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
@@ -257,7 +318,7 @@ mod tests {
     fn removal_mirrors_issue_attributes() {
         let c = SessionCookie::new("sid")
             .domain("example.com")
-            .path("/app")
+            .path("/.well-known")
             .same_site(SameSite::Strict);
         let id = SessionId::new("v").unwrap();
         let issued = c.issue(&id).unwrap();
@@ -265,7 +326,7 @@ mod tests {
         let issued = issued.to_str().unwrap();
         let removed = removed.to_str().unwrap();
         for attr in [
-            "Path=/app",
+            "Path=/.well-known",
             "Domain=example.com",
             "Secure",
             "HttpOnly",
@@ -286,6 +347,36 @@ mod tests {
         let issued = SessionCookie::default().issue(&id).unwrap();
         assert!(issued.is_sensitive());
         assert!(!format!("{issued:?}").contains("secret-session-id"));
+    }
+
+    #[test]
+    fn the_path_must_reach_both_endpoints() {
+        for good in [
+            "/",
+            "/.well-known",
+            "/.well-known/",
+            "/.well-known/rstream",
+            "/.well-known/rstream/",
+        ] {
+            let cookie = SessionCookie::new("s").path(good);
+            assert!(cookie.validate().is_ok(), "{good}");
+        }
+        for bad in [
+            "/app",
+            "/.well",
+            "/.well-known/rs",
+            "/.well-known/rstream/session",
+            "/.well-known/rstream/logout",
+            "/.well-known/rstreamx",
+            "/.WELL-KNOWN/",
+        ] {
+            let cookie = SessionCookie::new("s").path(bad);
+            assert!(
+                matches!(cookie.validate(), Err(ConfigError::InvalidSessionCookie(_))),
+                "{bad}"
+            );
+            assert!(cookie.issue(&SessionId::new("v").unwrap()).is_none());
+        }
     }
 
     #[test]
@@ -317,6 +408,17 @@ mod tests {
                 .is_err()
         );
         assert!(SessionCookie::new("a b").validate().is_err());
+        // A derived name follows the attributes, so it always validates.
+        assert!(
+            SessionCookie::default()
+                .path("/.well-known/")
+                .validate()
+                .is_ok()
+        );
+        assert_eq!(
+            SessionCookie::default().domain("example.com").cookie_name(),
+            "__Secure-rstream_session"
+        );
         assert!(
             SessionCookie::new("s")
                 .max_age(Duration::from_millis(10))

@@ -136,29 +136,33 @@ fn form_decode(value: &str) -> Option<String> {
 }
 
 /// At most this many distinct values of the session cookie are looked up in
-/// the store for one request; more than that is treated as an attack and
-/// authenticates nobody.
-pub(crate) const MAX_COOKIE_CANDIDATES: usize = 4;
+/// the store to authenticate one request; more than that is treated as an
+/// attack and authenticates nobody.
+pub(crate) const MAX_LOOKUPS: usize = 4;
+
+/// At most this many distinct values of the session cookie are revoked by one
+/// logout; a logout presenting more is refused rather than leave one working.
+pub(crate) const MAX_REVOCATIONS: usize = 16;
 
 /// The values of the session cookie in a request.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum CookieValues {
-    /// Distinct, well-formed values, in the order sent (at most
-    /// [`MAX_COOKIE_CANDIDATES`]). Empty when the cookie is absent or none of
-    /// its values could be a session id.
+    /// Distinct, well-formed values, in the order sent (at most the bound
+    /// given). Empty when the cookie is absent or none of its values could be
+    /// a session id.
     Candidates(Vec<SessionId>),
-    /// More distinct values than [`MAX_COOKIE_CANDIDATES`].
+    /// More distinct values than the bound.
     TooMany,
 }
 
 /// Reads every `Cookie` field (HTTP/2 sends one per cookie) and collects the
-/// values of the cookie called `name`.
+/// values of the cookie called `name`, at most `max` distinct ones.
 ///
 /// Parsing works on bytes, so a non-UTF-8 cookie elsewhere in the header does
 /// not hide the session cookie. Values that cannot be session ids (empty,
 /// too long, bytes outside RFC 6265 `cookie-octet`) are skipped; a value in
 /// double quotes is unquoted.
-pub(crate) fn session_cookie_values(headers: &HeaderMap, name: &str) -> CookieValues {
+pub(crate) fn session_cookie_values(headers: &HeaderMap, name: &str, max: usize) -> CookieValues {
     let mut found: Vec<SessionId> = Vec::new();
     for field in headers.get_all(COOKIE) {
         for pair in field.as_bytes().split(|&b| b == b';') {
@@ -181,7 +185,7 @@ pub(crate) fn session_cookie_values(headers: &HeaderMap, name: &str) -> CookieVa
                 continue;
             };
             if !found.contains(&id) {
-                if found.len() == MAX_COOKIE_CANDIDATES {
+                if found.len() == max {
                     return CookieValues::TooMany;
                 }
                 found.push(id);
@@ -306,10 +310,13 @@ mod tests {
             b"other=\xff\xfe",
             b"rstream_session=abc",
         ]);
-        assert_eq!(session_cookie_values(&h, "rstream_session"), ids(&["abc"]));
+        assert_eq!(
+            session_cookie_values(&h, "rstream_session", MAX_LOOKUPS),
+            ids(&["abc"])
+        );
         let h = cookies(&[b"x=1;rstream_session=\"q\";y", b"rstream_session=r"]);
         assert_eq!(
-            session_cookie_values(&h, "rstream_session"),
+            session_cookie_values(&h, "rstream_session", MAX_LOOKUPS),
             ids(&["q", "r"])
         );
     }
@@ -317,10 +324,19 @@ mod tests {
     #[test]
     fn skips_values_that_cannot_be_ids_and_caps_candidates() {
         let h = cookies(&[b"rstream_session=; rstream_session=a b; rstream_session=\xc3\xa9"]);
-        assert_eq!(session_cookie_values(&h, "rstream_session"), ids(&[]));
+        assert_eq!(
+            session_cookie_values(&h, "rstream_session", MAX_LOOKUPS),
+            ids(&[])
+        );
         let h = cookies(&[b"s=1; s=2; s=3; s=4; s=5"]);
-        assert_eq!(session_cookie_values(&h, "s"), CookieValues::TooMany);
+        assert_eq!(
+            session_cookie_values(&h, "s", MAX_LOOKUPS),
+            CookieValues::TooMany
+        );
         let h = cookies(&[b"s=1; s=2; s=3; s=4; s=4"]);
-        assert_eq!(session_cookie_values(&h, "s"), ids(&["1", "2", "3", "4"]));
+        assert_eq!(
+            session_cookie_values(&h, "s", MAX_LOOKUPS),
+            ids(&["1", "2", "3", "4"])
+        );
     }
 }

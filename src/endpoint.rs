@@ -1,9 +1,8 @@
 //! The two endpoints, and the layer's error answers.
 
-use std::future::poll_fn;
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http::header::{
     ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, SET_COOKIE,
     X_CONTENT_TYPE_OPTIONS,
@@ -13,12 +12,13 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 use serde::Serialize;
 
+use crate::backend;
+use crate::credentials::{CookieValues, MAX_REVOCATIONS, session_cookie_values};
 use crate::identity::Identity;
 use crate::layer::Config;
-use crate::log::backend_failure;
 use crate::origin::same_origin;
-use crate::resolver::{Resolution, resolve};
-use crate::store::{SessionId, SessionStore};
+use crate::resolver::{resolve, token_identity};
+use crate::store::SessionStore;
 use crate::syntax::trim_ows;
 use crate::token::TokenVerifier;
 use crate::tunnel::Tunnel;
@@ -64,6 +64,16 @@ where
     reply
 }
 
+/// The `400` answer to a well-known request whose host is missing, repeated,
+/// malformed or ambiguous; `HEAD` gets it without the body.
+pub(crate) fn bad_request(method: &Method, reason: &'static str) -> Reply {
+    let mut reply = error(StatusCode::BAD_REQUEST, reason);
+    if method == Method::HEAD {
+        *reply.body_mut() = None;
+    }
+    reply
+}
+
 async fn session<V, St>(config: &Config<V, St>, tunnel: &Tunnel, request: &Parts) -> Reply
 where
     V: TokenVerifier,
@@ -72,7 +82,7 @@ where
     if !matches!(request.method, Method::GET | Method::HEAD) {
         return method_not_allowed("GET, HEAD");
     }
-    let resolution = resolve(
+    let identity = resolve(
         config,
         tunnel,
         &request.method,
@@ -80,11 +90,9 @@ where
         &request.headers,
     )
     .await;
-    let body = match resolution {
-        Resolution::Authenticated { identity, .. } => {
-            session_document(&identity, tunnel, &config.policies)
-        }
-        Resolution::Unauthenticated { .. } => Bytes::from_static(UNAUTHENTICATED),
+    let body = match identity {
+        Some(identity) => session_document(&identity, tunnel, &config.policies),
+        None => Bytes::from_static(UNAUTHENTICATED),
     };
     json(StatusCode::OK, body)
 }
@@ -150,31 +158,59 @@ where
     if parts.method != Method::POST {
         return method_not_allowed("POST");
     }
-    if !same_origin(&parts.headers, tunnel.origin_ref()) {
-        return error(StatusCode::FORBIDDEN, "origin_mismatch");
+    if let Err(reason) = same_origin(&parts.headers, tunnel.origin_ref()) {
+        return error(StatusCode::FORBIDDEN, reason);
     }
-    if !is_json(&parts.headers) {
-        match is_empty(body).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
-            }
-            Err(()) => return error(StatusCode::BAD_REQUEST, "unreadable_body"),
-        }
+    if let Err((status, reason)) = check_body(&parts.headers, &body) {
+        return error(status, reason);
     }
-    let resolution = resolve(config, tunnel, &parts.method, &parts.uri, &parts.headers).await;
+    drop(body);
+    // A token-authenticated logout is a no-op, whatever cookie comes with it.
+    if token_identity(config, tunnel, &parts.method, &parts.uri, &parts.headers)
+        .await
+        .is_some()
+    {
+        return no_content(None);
+    }
     let Some(sessions) = &config.sessions else {
         return no_content(None);
     };
-    let to_revoke = match resolution {
-        Resolution::Authenticated {
-            session: Some(id), ..
-        } => vec![id],
-        Resolution::Unauthenticated { unsettled } if !unsettled.is_empty() => unsettled,
-        // Token-authenticated, or no live session: logout is a no-op.
-        _ => return no_content(None),
+    let ids = match session_cookie_values(
+        &parts.headers,
+        sessions.cookie().cookie_name(),
+        MAX_REVOCATIONS,
+    ) {
+        CookieValues::Candidates(ids) => ids,
+        // Revoking only some values could leave the real one working.
+        CookieValues::TooMany => {
+            return error(StatusCode::BAD_REQUEST, "too_many_session_cookies");
+        }
     };
-    if revoke_all(sessions.store(), &to_revoke).await {
+    // The request is authenticated through rstream Auth when any value names
+    // a live session: the real cookie beside planted ones (cookie tossing)
+    // included, which is why every value is revoked, not only "the" session.
+    // A value the store could not look up may be live too.
+    let mut signed_in = false;
+    for id in &ids {
+        match backend::call("session store (load)", sessions.store().load(id)).await {
+            Some(None) => {}
+            Some(Some(_)) | None => {
+                signed_in = true;
+                break;
+            }
+        }
+    }
+    if !signed_in {
+        // Unauthenticated (no cookie, or only values of no live session).
+        return no_content(None);
+    }
+    let mut all_revoked = true;
+    for id in &ids {
+        all_revoked &= backend::call("session store (revoke)", sessions.store().revoke(id))
+            .await
+            .is_some();
+    }
+    if all_revoked {
         no_content(Some(sessions.removal_cookie()))
     } else {
         // The old cookie could still work once the store recovers: do not
@@ -183,15 +219,20 @@ where
     }
 }
 
-async fn revoke_all<St: SessionStore>(store: &St, ids: &[SessionId]) -> bool {
-    let mut all_revoked = true;
-    for id in ids {
-        if let Err(error) = store.revoke(id).await {
-            backend_failure("session store (revoke)", &error);
-            all_revoked = false;
-        }
+/// The logout body rule, decided from the request's metadata alone so that
+/// no body is ever waited for: a body declared as JSON (exactly one
+/// `Content-Type` of media type `application/json`) is accepted unread; any
+/// other body must be known to be empty (`Content-Length: 0`, or the end of
+/// the stream already reached), else `415` when it is known to hold data and
+/// `411` when its length is not declared.
+fn check_body<B: Body>(headers: &HeaderMap, body: &B) -> Result<(), (StatusCode, &'static str)> {
+    if is_json(headers) || body.is_end_stream() || body.size_hint().upper() == Some(0) {
+        Ok(())
+    } else if body.size_hint().lower() > 0 {
+        Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"))
+    } else {
+        Err((StatusCode::LENGTH_REQUIRED, "length_required"))
     }
-    all_revoked
 }
 
 /// Whether the request declares exactly one `Content-Type` whose media type
@@ -207,30 +248,6 @@ fn is_json(headers: &HeaderMap) -> bool {
         .next()
         .unwrap_or_default();
     trim_ows(media_type).eq_ignore_ascii_case(b"application/json")
-}
-
-/// Whether a request body is empty. The size hint answers for bodies of known
-/// length; otherwise frames are read until the first byte of data (the body is
-/// not read further) or the end.
-async fn is_empty<B: Body>(body: B) -> Result<bool, ()> {
-    if body.is_end_stream() || body.size_hint().upper() == Some(0) {
-        return Ok(true);
-    }
-    if body.size_hint().lower() > 0 {
-        return Ok(false);
-    }
-    let mut body = std::pin::pin!(body);
-    loop {
-        match poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-            None => return Ok(true),
-            Some(Err(_)) => return Err(()),
-            Some(Ok(frame)) => {
-                if frame.data_ref().is_some_and(Buf::has_remaining) {
-                    return Ok(false);
-                }
-            }
-        }
-    }
 }
 
 fn base(status: StatusCode) -> Response<Option<Bytes>> {

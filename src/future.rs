@@ -7,6 +7,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http::Response;
+use http::header::CONTENT_LENGTH;
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
@@ -30,6 +31,7 @@ pin_project! {
     enum State<F> {
         Forward { #[pin] future: F },
         Answer { answer: Answer },
+        Ready { reply: Option<Response<Option<Bytes>>> },
     }
 }
 
@@ -37,6 +39,13 @@ impl<F> ResponseFuture<F> {
     pub(crate) fn forward(future: F) -> Self {
         Self {
             state: State::Forward { future },
+        }
+    }
+
+    /// An answer known without waiting for anything: no allocation.
+    pub(crate) fn ready(reply: Response<Option<Bytes>>) -> Self {
+        Self {
+            state: State::Ready { reply: Some(reply) },
         }
     }
 
@@ -51,11 +60,28 @@ impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Forward { .. } => "Forward",
-            State::Answer { .. } => "Answer",
+            State::Answer { .. } | State::Ready { .. } => "Answer",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
             .finish()
+    }
+}
+
+/// The layer's own answer as a response. An answer without a body that
+/// declares a `Content-Length` is a `HEAD` answer standing for a `GET` body of
+/// that length.
+fn own<B>(reply: Response<Option<Bytes>>) -> Response<ResponseBody<B>> {
+    let declared = match reply.body() {
+        Some(_) => None,
+        None => reply
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok()),
+    };
+    match declared {
+        Some(declared) => reply.map(|_| ResponseBody::head(declared)),
+        None => reply.map(ResponseBody::own),
     }
 }
 
@@ -71,9 +97,12 @@ where
                 let response = ready!(future.poll(cx))?;
                 Poll::Ready(Ok(response.map(ResponseBody::inner)))
             }
-            StateProj::Answer { answer } => {
-                let response = ready!(answer.as_mut().poll(cx));
-                Poll::Ready(Ok(response.map(ResponseBody::own)))
+            StateProj::Answer { answer } => Poll::Ready(Ok(own(ready!(answer.as_mut().poll(cx))))),
+            StateProj::Ready { reply } => {
+                let reply = reply
+                    .take()
+                    .expect("ResponseFuture polled after completion");
+                Poll::Ready(Ok(own(reply)))
             }
         }
     }

@@ -64,20 +64,31 @@
 //! documentation is silent, the layer does the following.
 //!
 //! **Which requests are answered.** Only requests for an active tunnel: the
-//! request's host (the URI authority, as HTTP/2 sends it, else the single
-//! `Host` header) compared case-insensitively, and without the trailing dot
+//! request's host compared case-insensitively, and without the trailing dot
 //! of a fully qualified name, with each configured [`Tunnel`] (then the
 //! [`TunnelResolver`], if any), a missing port meaning the default port of
-//! the tunnel origin's scheme. A host with userinfo, a repeated `Host` or an
-//! unparsable one names no tunnel.
-//! Requests for other hosts are forwarded untouched, well-known paths
-//! included. On a tunnel, `/.well-known/rstream/session` and
-//! `/.well-known/rstream/logout` are served at those exact paths; every other
-//! path in `/.well-known/rstream` is answered `404`, and so is any path that
-//! only becomes one after percent-decoding (`%2E`, `%2F`, …), dropping empty
-//! and `.` segments, and applying `..`: no spelling of a well-known path
-//! reaches the inner service. Paths are case-sensitive; a trailing slash
-//! makes another path (`404`).
+//! the tunnel origin's scheme. Requests for other hosts are forwarded
+//! untouched, well-known paths included. On a tunnel,
+//! `/.well-known/rstream/session` and `/.well-known/rstream/logout` are
+//! served at those exact paths; every other path in `/.well-known/rstream`
+//! is answered `404`, and so is any path that only becomes one after
+//! percent-decoding (`%2E`, `%2F`, …), dropping empty and `.` segments, and
+//! applying `..`: no spelling of a well-known path reaches the inner
+//! service. Paths are case-sensitive; a trailing slash makes another path
+//! (`404`).
+//!
+//! **Hosts of well-known requests.** The host is read from the request URI's
+//! authority (HTTP/2's `:authority`, an absolute-form target) and from the
+//! `Host` field, and the inner service would read its own idea of the tunnel
+//! from `Host`. So a well-known request whose host is ambiguous is answered
+//! `400` and never forwarded, tunnel or not: a repeated `Host` field (even
+//! twice the same value; RFC 9112, section 3.2), or an authority that names
+//! another host or port than `Host` (RFC 9113, section 8.3.1) gets reason
+//! `ambiguous_host`; a host with userinfo, an unparsable one, a name with an
+//! empty label (`app.example.com..`, `.app.example.com`), or no host at all
+//! in HTTP/1.1 and later gets `invalid_host`. An HTTP/1.0 request without a
+//! host names no tunnel and is forwarded. Other paths are never the layer's
+//! business, whatever their host.
 //!
 //! **Session** (`GET`, `HEAD`): `200` with `Cache-Control: no-store`,
 //! `Content-Type: application/json` and `X-Content-Type-Options: nosniff`;
@@ -89,20 +100,44 @@
 //! `Content-Length` included, and no body, for every well-known answer.
 //!
 //! **Logout** (`POST`; others get `405` with `Allow: POST`). In this order:
-//! `Origin` and `Referer`, when present, must both name the tunnel origin
-//! (scheme, host and port; `Origin: null`, userinfo, a repeated field or an
-//! unparsable value never match; a `Referer` is compared by its origin), else
-//! `403`. A non-empty body needs exactly one `Content-Type` of media type
-//! `application/json` (any case, any parameters), else `415`; an empty body
-//! is accepted with any content type, and a body that fails while being
-//! checked for emptiness gets `400`. Nothing is cleared by a refused request.
-//! Then, when the request is authenticated by the session cookie, the session
-//! is revoked in the store (the old cookie value stops working everywhere)
-//! and the `204` clears the cookie with the very attributes it was issued
-//! with, `Max-Age=0` and an `Expires` in the past. Token-authenticated and
-//! unauthenticated requests get a bare `204`: a valid token plus a valid
-//! cookie is token-authenticated, and clears nothing. `Clear-Site-Data` is
-//! never sent.
+//!
+//! 1. Cross-origin check (`403`). Fetch metadata first, as Go's
+//!    `CrossOriginProtection` does: a `Sec-Fetch-Site` other than
+//!    `same-origin` or `none` (the user typed the address), or a repeated
+//!    one, is refused with reason `cross_origin_request`. Then `Origin` and
+//!    `Referer`, when present, must both name the tunnel origin (scheme, host
+//!    and port; `Origin: null`, userinfo, a repeated field or an unparsable
+//!    value never match; a `Referer` is compared by its origin), else reason
+//!    `origin_mismatch`. Requests without any of these headers (scripts,
+//!    servers) pass.
+//! 2. Body, decided from the headers alone so that the layer never waits
+//!    for a body: one declared as JSON (exactly one `Content-Type` of media
+//!    type `application/json`, any case, any parameters) is accepted and
+//!    never read; any other body must be known to be empty (`Content-Length:
+//!    0`, or no body at all). A non-JSON body of declared length gets `415`,
+//!    one of undeclared length (chunked, or HTTP/2 without `content-length`)
+//!    gets `411` (reason `length_required`), even if it would have turned out
+//!    empty. A client that opens a body and never sends a byte therefore gets
+//!    its answer at once; the browser's `fetch` always declares its body.
+//! 3. A token-authenticated request gets a bare `204`, whatever cookie comes
+//!    with it (a valid token plus a valid cookie clears nothing).
+//! 4. Otherwise every distinct value of the session cookie is looked at, up
+//!    to 16 of them. When one names a live session (or the store cannot tell),
+//!    the request is authenticated through rstream Auth: *every* value is
+//!    revoked in the store, and the `204` clears the cookie with the very
+//!    attributes it was issued with, `Max-Age=0` and an `Expires` in the past.
+//!    Revoking every value, not only the one that looks like the user's, is
+//!    what defeats cookie tossing: a sibling host that plants cookies of the
+//!    same name (for the parent domain, or with a longer `Path` so that they
+//!    come first) cannot make logout revoke the wrong session and report
+//!    success while the user's own cookie would work again. More than 16
+//!    distinct values are refused with `400` and reason
+//!    `too_many_session_cookies`, revoking nothing: revoking only some could
+//!    leave the real one working. With no value of a live session, the
+//!    request is unauthenticated and gets a bare `204`.
+//!
+//! Nothing is revoked or cleared by a refused request, and
+//! `Clear-Site-Data` is never sent.
 //!
 //! **Cross-site logout.** `SameSite=Lax` keeps the cookie off requests from
 //! other *sites*, but another origin of the same site (another port, a
@@ -115,13 +150,19 @@
 //!
 //! **Failing backends.** A verifier error counts as "no valid token" and a
 //! store error as "no live session": the session endpoint then says
-//! `{"auth":{"authenticated":false}}`, never `500`. Logout is stricter,
-//! because a user must never be told they are signed out while their cookie
-//! would work again once the store recovers: when the store cannot load the
-//! session, logout revokes every value of the session cookie anyway, and if
-//! any revocation fails it answers `503` with reason
-//! `session_store_unavailable` and leaves the cookie in place. Errors are
-//! logged (feature `tracing`) by component and `Display` text only.
+//! `{"auth":{"authenticated":false}}`, never `500`. A backend that panics
+//! while it is polled is treated exactly like one that returned an error (the
+//! panic is caught around each call and the call's future dropped; with
+//! `panic = "abort"` there is nothing to catch). Logout is stricter, because
+//! a user must never be told they are signed out while their cookie would
+//! work again once the store recovers: when the store cannot load a session,
+//! logout revokes every value of the session cookie anyway, and if any
+//! revocation fails it answers `503` with reason `session_store_unavailable`
+//! and leaves the cookie in place. Errors and panics are logged (feature
+//! `tracing`) by component and `Display` text only. The layer has no timer
+//! (it depends on no runtime): a backend that never answers holds the
+//! request until a timeout in front of the layer ends it, such as
+//! tower-http's `TimeoutLayer` (see `examples/tower_http.rs`).
 //!
 //! **Tokens.** `Authorization` with the `Bearer` scheme (any case) is used
 //! when present, even if malformed, and the query parameter is then ignored;
@@ -137,14 +178,27 @@
 //! plant one, see [`SessionCookie`]), each distinct value is looked up: the
 //! request is authenticated only if exactly one names a live session. Two
 //! live sessions authenticate nobody, and more than four distinct values are
-//! not looked up at all.
+//! not looked up at all. The default name is `__Host-rstream_session` (no
+//! sibling can plant a `__Host-` cookie), or `rstream_session` when the
+//! cookie is not `Secure`; the cookie's path must cover
+//! `/.well-known/rstream/`, or the endpoints would never see it.
 //!
-//! **Error answers** (`400`, `403`, `404`, `405`, `415`, `503`) carry
-//! `{"error":"<reason>"}` with a stable reason (`unreadable_body`,
-//! `origin_mismatch`, `not_found`, `method_not_allowed`,
+//! **Error answers** (`400`, `403`, `404`, `405`, `411`, `415`, `503`)
+//! carry `{"error":"<reason>"}` with a stable reason (`invalid_host`,
+//! `ambiguous_host`, `too_many_session_cookies`, `cross_origin_request`,
+//! `origin_mismatch`, `not_found`, `method_not_allowed`, `length_required`,
 //! `unsupported_media_type`, `session_store_unavailable`),
 //! `Cache-Control: no-store`, and never echo the request's credentials.
 //! `204` answers have no body and no `Content-Length`.
+//!
+//! **`HEAD` and compression.** A `HEAD` answer keeps the `Content-Length` of
+//! the `GET` it mirrors, and its (empty) body reports a size hint of "at
+//! most that length" rather than an exact zero, so middleware that sizes
+//! answers decides the same way for both: behind tower-http's
+//! `CompressionLayer`, `HEAD` gets the same `Content-Encoding` and `Vary` as
+//! `GET` (and, like `GET`, loses `Content-Length`); in-process it then
+//! carries the compressor's empty-stream bytes, which servers do not send
+//! for `HEAD`.
 //!
 //! **Origins** come from configuration only ([`Tunnel::with_origin`]); never
 //! from `X-Forwarded-*`, `Forwarded` or any other request header.
@@ -175,6 +229,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+mod backend;
 mod body;
 mod cookie;
 mod credentials;
@@ -183,7 +238,6 @@ mod error;
 mod future;
 mod identity;
 mod layer;
-mod log;
 mod manager;
 mod memory;
 mod origin;

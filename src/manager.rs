@@ -31,7 +31,7 @@ use crate::store::{SessionId, SessionStore};
 /// let sessions = layer.session_manager().expect("sessions are enabled");
 /// let signed_in = sessions.sign_in(User::new("ada")).await?;
 /// let set_cookie = signed_in.set_cookie().to_str()?;
-/// assert!(set_cookie.starts_with("rstream_session="));
+/// assert!(set_cookie.starts_with("__Host-rstream_session="));
 /// assert!(set_cookie.contains("HttpOnly"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();

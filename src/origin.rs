@@ -1,12 +1,13 @@
 //! Origins: parsing `scheme://host[:port]`, and the logout endpoint's
-//! `Origin` / `Referer` check against the tunnel origin.
+//! cross-origin check (fetch metadata, then `Origin` / `Referer`) against the
+//! tunnel origin.
 //!
 //! The parser is strict on purpose: anything a browser would not send in an
 //! `Origin` header (userinfo, a path, an empty host, a port out of range)
 //! does not parse, and a value that does not parse never matches.
 
 use http::HeaderMap;
-use http::header::{ORIGIN, REFERER};
+use http::header::{HeaderName, ORIGIN, REFERER};
 
 /// A web origin: scheme, host and port, compared the way browsers compare them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,20 +137,46 @@ pub(crate) fn parse_authority(authority: &str) -> Option<(String, Option<u16>)> 
     Some((host.to_ascii_lowercase(), port))
 }
 
-/// The logout endpoint's cross-origin check.
+/// The logout endpoint's cross-origin check; the error is the `403`
+/// reason.
 ///
-/// Every `Origin` and `Referer` field present must name `expected`: a field
-/// repeated, not valid ASCII, `null`, or of another scheme, host or port
-/// fails the check. With neither header present the check passes (the spec
-/// only constrains requests that carry them).
-pub(crate) fn same_origin(headers: &HeaderMap, expected: &Origin) -> bool {
-    check_field(headers, ORIGIN, expected, Origin::parse)
+/// 1. Fetch metadata first: when the browser says where the request comes
+///    from (`Sec-Fetch-Site`), only `same-origin` and `none` (the user typed
+///    the address or used a bookmark) pass; `same-site`, `cross-site`, an
+///    unknown or a repeated value fail with `cross_origin_request`. Browsers
+///    send it on every request from a secure context, even where they omit
+///    `Origin` and `Referer`.
+/// 2. Then every `Origin` and `Referer` field present must name `expected`:
+///    a field repeated, not valid ASCII, `null`, or of another scheme, host
+///    or port fails with `origin_mismatch`.
+///
+/// A request with none of these headers passes: non-browser clients (scripts,
+/// servers) send none of them, and the spec only constrains requests that
+/// carry `Origin` or `Referer`.
+pub(crate) fn same_origin(headers: &HeaderMap, expected: &Origin) -> Result<(), &'static str> {
+    let mut sites = headers.get_all(SEC_FETCH_SITE).iter();
+    if let Some(site) = sites.next() {
+        let allowed = matches!(site.as_bytes(), b"same-origin" | b"none");
+        if !allowed || sites.next().is_some() {
+            return Err("cross_origin_request");
+        }
+    }
+    if check_field(headers, ORIGIN, expected, Origin::parse)
         && check_field(headers, REFERER, expected, Origin::of_url)
+    {
+        Ok(())
+    } else {
+        Err("origin_mismatch")
+    }
 }
+
+/// The fetch metadata header naming the relation between the request's
+/// initiator and its target.
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
 fn check_field(
     headers: &HeaderMap,
-    name: http::header::HeaderName,
+    name: HeaderName,
     expected: &Origin,
     parse: fn(&str) -> Option<Origin>,
 ) -> bool {

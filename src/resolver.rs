@@ -3,30 +3,18 @@
 
 use http::{HeaderMap, Method, Uri};
 
-use crate::credentials::{CookieValues, session_cookie_values};
-use crate::credentials::{PresentedToken, presented_token};
+use crate::backend;
+use crate::credentials::{
+    CookieValues, MAX_LOOKUPS, PresentedToken, presented_token, session_cookie_values,
+};
 use crate::identity::{AuthMethod, Identity};
 use crate::layer::Config;
-use crate::log::backend_failure;
-use crate::store::{SessionId, SessionStore};
+use crate::manager::SessionManager;
+use crate::store::SessionStore;
 use crate::token::{TokenContext, TokenVerdict, TokenVerifier};
 use crate::tunnel::Tunnel;
 
-/// The outcome of resolving a request.
-#[derive(Debug)]
-pub(crate) enum Resolution {
-    /// Authenticated. `session` is the session's id when the cookie did it.
-    Authenticated {
-        identity: Identity,
-        session: Option<SessionId>,
-    },
-    /// Not authenticated. `unsettled` lists the session cookie's values when
-    /// the store failed to load one of them: the request may have been a live
-    /// session, so logout must still revoke them.
-    Unauthenticated { unsettled: Vec<SessionId> },
-}
-
-/// Resolves a request on `tunnel`.
+/// Resolves a request on `tunnel`: `None` when it is not authenticated.
 ///
 /// - With token auth enabled, a well-formed token is verified first; when the
 ///   verifier accepts it, the request is token-authenticated.
@@ -42,63 +30,66 @@ pub(crate) async fn resolve<V, St>(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-) -> Resolution
+) -> Option<Identity>
 where
     V: TokenVerifier,
     St: SessionStore,
 {
-    if let Some(verifier) = &config.tokens {
-        if let PresentedToken::Token(token, source) = presented_token(headers, uri.query()) {
-            let cx = TokenContext {
-                tunnel,
-                method,
-                path: uri.path(),
-                source,
-            };
-            match verifier.verify(&token, cx).await {
-                Ok(TokenVerdict::Accepted(user)) => {
-                    return Resolution::Authenticated {
-                        identity: Identity::new(user, AuthMethod::Token),
-                        session: None,
-                    };
-                }
-                Ok(TokenVerdict::Refused) => {}
-                Err(error) => backend_failure("token verifier", &error),
-            }
-        }
+    if let Some(identity) = token_identity(config, tunnel, method, uri, headers).await {
+        return Some(identity);
     }
-    let unauthenticated = Resolution::Unauthenticated {
-        unsettled: Vec::new(),
+    session_identity(config.sessions.as_ref()?, headers).await
+}
+
+/// The identity a request's bearer token proves, if token auth is enabled
+/// and the verifier accepts the token.
+pub(crate) async fn token_identity<V, St>(
+    config: &Config<V, St>,
+    tunnel: &Tunnel,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Option<Identity>
+where
+    V: TokenVerifier,
+{
+    let verifier = config.tokens.as_ref()?;
+    let PresentedToken::Token(token, source) = presented_token(headers, uri.query()) else {
+        return None;
     };
-    let Some(sessions) = &config.sessions else {
-        return unauthenticated;
+    let cx = TokenContext {
+        tunnel,
+        method,
+        path: uri.path(),
+        source,
     };
-    let ids = match session_cookie_values(headers, sessions.cookie().cookie_name()) {
+    match backend::call("token verifier", verifier.verify(&token, cx)).await? {
+        TokenVerdict::Accepted(user) => Some(Identity::new(user, AuthMethod::Token)),
+        TokenVerdict::Refused => None,
+    }
+}
+
+/// The identity the session cookie proves: exactly one of its distinct
+/// values (at most [`MAX_LOOKUPS`]) names a live session, and every lookup
+/// succeeded.
+async fn session_identity<St: SessionStore>(
+    sessions: &SessionManager<St>,
+    headers: &HeaderMap,
+) -> Option<Identity> {
+    let ids = match session_cookie_values(headers, sessions.cookie().cookie_name(), MAX_LOOKUPS) {
         CookieValues::Candidates(ids) => ids,
-        CookieValues::TooMany => return unauthenticated,
+        CookieValues::TooMany => return None,
     };
     let mut live = None;
-    let mut live_count = 0;
-    let mut store_failed = false;
     for id in &ids {
-        match sessions.store().load(id).await {
-            Ok(Some(user)) => {
-                live_count += 1;
-                live.get_or_insert((user, id.clone()));
+        // A store failure settles nothing: not authenticated.
+        if let Some(user) = backend::call("session store (load)", sessions.store().load(id)).await?
+        {
+            if live.is_some() {
+                return None;
             }
-            Ok(None) => {}
-            Err(error) => {
-                backend_failure("session store (load)", &error);
-                store_failed = true;
-            }
+            live = Some(user);
         }
     }
-    match live {
-        Some((user, id)) if live_count == 1 && !store_failed => Resolution::Authenticated {
-            identity: Identity::new(user, AuthMethod::Session),
-            session: Some(id),
-        },
-        _ if store_failed => Resolution::Unauthenticated { unsettled: ids },
-        _ => unauthenticated,
-    }
+    live.map(|user| Identity::new(user, AuthMethod::Session))
 }

@@ -16,13 +16,15 @@ use crate::memory::MemoryStore;
 use crate::path::{Route, route};
 use crate::store::SessionStore;
 use crate::token::{StaticTokenVerifier, TokenVerifier};
+use crate::tunnel::HostMatch;
 
 /// The service made by [`WellKnownLayer`](crate::WellKnownLayer).
 ///
 /// A request whose path is not a well-known path, or whose host is not an
 /// active tunnel, goes to the inner service untouched (same method, URI,
 /// headers, extensions and body). Well-known requests on a tunnel host are
-/// answered here and never reach the inner service.
+/// answered here and never reach the inner service, and so are well-known
+/// requests whose host is missing, repeated, malformed or ambiguous (`400`).
 ///
 /// ```
 /// use bytes::Bytes;
@@ -122,13 +124,16 @@ where
             Route::NotFound => endpoint::Endpoint::NotFound,
         };
         match self.config.tunnels.for_request(&request) {
-            None => ResponseFuture::forward(self.inner.call(request)),
-            Some(tunnel) => ResponseFuture::answer(Box::pin(endpoint::answer(
+            HostMatch::None => ResponseFuture::forward(self.inner.call(request)),
+            HostMatch::Tunnel(tunnel) => ResponseFuture::answer(Box::pin(endpoint::answer(
                 Arc::clone(&self.config),
                 tunnel,
                 endpoint,
                 request,
             ))),
+            HostMatch::Invalid(reason) => {
+                ResponseFuture::ready(endpoint::bad_request(request.method(), reason))
+            }
         }
     }
 }

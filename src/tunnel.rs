@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use http::Request;
 use http::header::HOST;
+use http::{Request, Version};
 
 use crate::error::ConfigError;
 use crate::origin::{Origin, default_port, parse_authority};
@@ -226,37 +226,100 @@ impl Tunnels {
         self.by_name.is_empty() && self.resolver.is_none()
     }
 
-    /// The tunnel a request is for: the authority of the request URI
-    /// (HTTP/2's `:authority`, or an absolute-form target), else the single
-    /// `Host` header, compared without case and without the trailing dot of
-    /// a fully qualified name. A missing, repeated or malformed host (userinfo
-    /// included) is no tunnel.
-    pub(crate) fn for_request<B>(&self, request: &Request<B>) -> Option<Tunnel> {
-        let authority = match request.uri().authority() {
-            Some(authority) => authority.as_str(),
-            None => {
-                let mut hosts = request.headers().get_all(HOST).iter();
-                let host = hosts.next()?;
-                if hosts.next().is_some() {
-                    return None;
-                }
-                host.to_str().ok()?
-            }
+    /// The tunnel a well-known request is for.
+    ///
+    /// The host is read from the request URI's authority (HTTP/2's
+    /// `:authority`, or an absolute-form target) and from the `Host` field.
+    /// A request whose host is missing (in HTTP/1.1 and later), repeated,
+    /// malformed, carries userinfo, or differs between the two places is
+    /// [`HostMatch::Invalid`]: the inner service would read its tunnel host
+    /// from `Host`, so such a request is neither answered for a tunnel nor
+    /// forwarded. Names compare without case and without the trailing dot
+    /// of a fully qualified name.
+    pub(crate) fn for_request<B>(&self, request: &Request<B>) -> HostMatch {
+        let (name, port) = match request_host(request) {
+            Ok(host) => host,
+            Err(reason) => return HostMatch::Invalid(reason),
         };
-        let (mut name, port) = parse_authority(authority)?;
-        // `app.example.com.` is the same DNS name as `app.example.com`.
-        if name.len() > 1 && name.ends_with('.') {
-            name.pop();
-        }
+        let Some(name) = name else {
+            return HostMatch::None;
+        };
         if let Some(tunnel) = self
             .by_name
             .get(&name)
             .and_then(|tunnels| tunnels.iter().find(|t| t.serves(port)))
         {
-            return Some(tunnel.clone());
+            return HostMatch::Tunnel(tunnel.clone());
         }
-        self.resolver.as_ref()?.resolve(&name, port)
+        match self.resolver.as_ref().and_then(|r| r.resolve(&name, port)) {
+            Some(tunnel) => HostMatch::Tunnel(tunnel),
+            None => HostMatch::None,
+        }
     }
+}
+
+/// Which tunnel a well-known request is for.
+#[derive(Debug)]
+pub(crate) enum HostMatch {
+    /// An active tunnel: the layer answers.
+    Tunnel(Tunnel),
+    /// A well-formed host that is no tunnel (or, in HTTP/1.0, no host): the
+    /// request is forwarded untouched.
+    None,
+    /// A missing, repeated, malformed or ambiguous host: `400` with this
+    /// reason.
+    Invalid(&'static str),
+}
+
+/// The host of a request, lower-cased and without the trailing dot of a fully
+/// qualified name, and the port it names; `(None, None)` for an HTTP/1.0
+/// request without a host.
+fn request_host<B>(request: &Request<B>) -> Result<(Option<String>, Option<u16>), &'static str> {
+    const INVALID: &str = "invalid_host";
+    const AMBIGUOUS: &str = "ambiguous_host";
+    let mut fields = request.headers().get_all(HOST).iter();
+    let field = fields.next();
+    if fields.next().is_some() {
+        return Err(AMBIGUOUS);
+    }
+    let from_field = match field {
+        Some(value) => Some(value.to_str().ok().and_then(parse_host).ok_or(INVALID)?),
+        None => None,
+    };
+    let from_uri = match request.uri().authority() {
+        Some(authority) => Some(parse_host(authority.as_str()).ok_or(INVALID)?),
+        None => None,
+    };
+    match (from_uri, from_field) {
+        (Some(uri), Some(field)) => {
+            let scheme_port = request.uri().scheme_str().and_then(default_port);
+            let same = uri.0 == field.0 && uri.1.or(scheme_port) == field.1.or(scheme_port);
+            if same {
+                Ok((Some(uri.0), uri.1))
+            } else {
+                Err(AMBIGUOUS)
+            }
+        }
+        (Some((name, port)), None) | (None, Some((name, port))) => Ok((Some(name), port)),
+        (None, None) if request.version() <= Version::HTTP_10 => Ok((None, None)),
+        (None, None) => Err(INVALID),
+    }
+}
+
+/// Parses a host as a request names it: `host[:port]`, no userinfo, a
+/// registered name of non-empty labels (one trailing dot allowed and
+/// dropped) or an IP literal.
+fn parse_host(authority: &str) -> Option<(String, Option<u16>)> {
+    let (mut name, port) = parse_authority(authority)?;
+    if !name.starts_with('[') {
+        if name.len() > 1 && name.ends_with('.') {
+            name.pop();
+        }
+        if name.split('.').any(str::is_empty) {
+            return None;
+        }
+    }
+    Some((name, port))
 }
 
 impl fmt::Debug for Tunnels {

@@ -112,12 +112,12 @@ async fn non_ascii_and_odd_cookie_headers_do_not_break_resolution() {
         Some("rstream-auth")
     );
     for junk in [
-        &b"rstream_session"[..],
-        b"rstream_session=",
+        &b"__Host-rstream_session"[..],
+        b"__Host-rstream_session=",
         b";;;",
         b"=",
-        b"rstream_session=\"",
-        b"rstream_session=a\xffb",
+        b"__Host-rstream_session=\"",
+        b"__Host-rstream_session=a\xffb",
     ] {
         let request = get(SESSION)
             .header("cookie", HeaderValue::from_bytes(junk).unwrap())
@@ -133,7 +133,7 @@ async fn non_ascii_and_odd_cookie_headers_do_not_break_resolution() {
 async fn huge_headers_get_ordinary_answers() {
     let layer = layer();
     let huge_token = "a".repeat(256 * 1024);
-    let huge_cookie = format!("rstream_session={}", "b".repeat(256 * 1024));
+    let huge_cookie = format!("__Host-rstream_session={}", "b".repeat(256 * 1024));
     let request = get(SESSION)
         .header("authorization", format!("Bearer {huge_token}"))
         .header("cookie", &huge_cookie)
@@ -172,7 +172,7 @@ async fn no_answer_ever_echoes_a_credential() {
     let layer = layer();
     let secret_token = "s3cr3t-t0ken-never-echoed";
     let secret_cookie = "c00kie-value-never-echoed";
-    let cookie = format!("rstream_session={secret_cookie}");
+    let cookie = format!("__Host-rstream_session={secret_cookie}");
     let live = sign_in(&layer, ada()).await;
     let requests = [
         ("GET", SESSION, None),
@@ -214,29 +214,159 @@ async fn no_answer_ever_echoes_a_credential() {
     }
 }
 
+/// A well-known request whose host is malformed is answered `400` and never
+/// forwarded: the inner service would read its tunnel host from `Host`.
 #[tokio::test]
-async fn bad_host_headers_are_not_tunnels() {
+async fn bad_hosts_on_well_known_paths_are_refused() {
     for host in [
         &b"app.example.com:99999"[..],
         b"app.example.com:abc",
         b"user@app.example.com",
+        b"user:pass@app.example.com",
         b"app.example.com/x",
         b"",
         b"app.ex\xe4mple.com",
         b"[::1",
         b"app.example.com:443:443",
+        b"app.example.com..",
+        b"app..example.com",
+        b".app.example.com",
+        b".",
+    ] {
+        for method in ["GET", "HEAD", "POST"] {
+            let recorder = Recorder::default();
+            let request = http::Request::builder()
+                .method(method)
+                .uri(SESSION)
+                .header("host", HeaderValue::from_bytes(host).unwrap())
+                .body(empty())
+                .unwrap();
+            let answer = send(&layer(), &recorder, request).await;
+            let shown = String::from_utf8_lossy(host);
+            assert_eq!(answer.status, 400, "{method} {shown:?}");
+            assert_eq!(recorder.count(), 0, "{method} {shown:?} reached the app");
+            assert_eq!(answer.header("cache-control"), Some("no-store"));
+            if method == "HEAD" {
+                assert!(answer.body.is_empty());
+            } else {
+                assert_eq!(answer.json(), serde_json::json!({"error": "invalid_host"}));
+            }
+        }
+    }
+}
+
+/// Hosts that could name two different tunnels (RFC 9112, section 3.2; RFC
+/// 9113, section 8.3.1) are refused on well-known paths.
+#[tokio::test]
+async fn ambiguous_hosts_on_well_known_paths_are_refused() {
+    let cases: Vec<(&str, &str, Vec<&str>)> = vec![
+        // Two Host fields, even identical ones.
+        ("two identical fields", SESSION, vec![HOST, HOST]),
+        ("two fields", LOGOUT, vec![HOST, "other.example.com"]),
+        // A target authority that differs from Host.
+        (
+            "absolute target for another host",
+            "http://other.example.com/.well-known/rstream/session",
+            vec![HOST],
+        ),
+        (
+            "absolute target for the tunnel, Host elsewhere",
+            "https://app.example.com/.well-known/rstream/session",
+            vec!["other.example.com"],
+        ),
+        (
+            "another port",
+            "https://app.example.com:8443/.well-known/rstream/session",
+            vec![HOST],
+        ),
+    ];
+    for (what, target, hosts) in cases {
+        let recorder = Recorder::default();
+        let mut request = http::Request::get(target);
+        for host in hosts {
+            request = request.header("host", host);
+        }
+        let answer = send(&layer(), &recorder, request.body(empty()).unwrap()).await;
+        assert_eq!(answer.status, 400, "{what}");
+        assert_eq!(
+            answer.json(),
+            serde_json::json!({"error": "ambiguous_host"}),
+            "{what}"
+        );
+        assert_eq!(recorder.count(), 0, "{what} reached the app");
+    }
+}
+
+#[tokio::test]
+async fn userinfo_in_the_target_is_refused() {
+    for target in [
+        "https://user@app.example.com/.well-known/rstream/session",
+        "https://user:pw@app.example.com/.well-known/rstream/logout",
+    ] {
+        for host in [None, Some(HOST)] {
+            let recorder = Recorder::default();
+            let mut request = http::Request::get(target);
+            if let Some(host) = host {
+                request = request.header("host", host);
+            }
+            let answer = send(&layer(), &recorder, request.body(empty()).unwrap()).await;
+            assert_eq!(answer.status, 400, "{target} {host:?}");
+            assert_eq!(answer.json(), serde_json::json!({"error": "invalid_host"}));
+            assert_eq!(recorder.count(), 0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn hosts_that_agree_are_one_host() {
+    for (target, host) in [
+        (
+            "https://app.example.com/.well-known/rstream/session",
+            Some(HOST),
+        ),
+        (
+            "https://APP.example.com:443/.well-known/rstream/session",
+            Some("app.example.com."),
+        ),
+        ("https://app.example.com./.well-known/rstream/session", None),
+        ("/.well-known/rstream/session", Some("App.Example.Com.")),
     ] {
         let recorder = Recorder::default();
-        let request = http::Request::get(SESSION)
-            .header("host", HeaderValue::from_bytes(host).unwrap())
-            .body(empty())
-            .unwrap();
-        let answer = send(&layer(), &recorder, request).await;
-        assert_eq!(
-            answer.text(),
-            "inner",
-            "{:?}",
-            String::from_utf8_lossy(host)
-        );
+        let mut request = http::Request::get(target);
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        let answer = send(&layer(), &recorder, request.body(empty()).unwrap()).await;
+        assert_eq!(answer.status, 200, "{target} {host:?}");
+        assert_eq!(answer.json()["auth"]["authenticated"], false);
+    }
+}
+
+/// HTTP/1.1 requires a host; HTTP/1.0 does not, and such a request names no
+/// tunnel, so it is forwarded like any request for another host.
+#[tokio::test]
+async fn a_missing_host_is_refused_in_http_1_1_only() {
+    let recorder = Recorder::default();
+    let request = http::Request::get(SESSION).body(empty()).unwrap();
+    let answer = send(&layer(), &recorder, request).await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.json(), serde_json::json!({"error": "invalid_host"}));
+    assert_eq!(recorder.count(), 0);
+
+    let request = http::Request::get(SESSION)
+        .version(http::Version::HTTP_10)
+        .body(empty())
+        .unwrap();
+    let answer = send(&layer(), &recorder, request).await;
+    assert_eq!(answer.text(), "inner");
+
+    // Other paths are none of the layer's business, whatever their host.
+    for hosts in [vec![], vec![HOST, HOST], vec!["user@x"]] {
+        let mut request = http::Request::get("/api");
+        for host in hosts {
+            request = request.header("host", host);
+        }
+        let answer = send(&layer(), &recorder, request.body(empty()).unwrap()).await;
+        assert_eq!(answer.text(), "inner");
     }
 }

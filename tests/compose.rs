@@ -113,3 +113,96 @@ async fn cloned_layers_share_sessions() {
     .await;
     assert_eq!(answer.authenticated_as().as_deref(), Some("rstream-auth"));
 }
+
+/// Behind tower-http's compression, `HEAD` gets exactly the headers `GET`
+/// gets: the compressor sizes both by the same `Content-Length`.
+#[tokio::test]
+async fn head_and_get_agree_through_compression() {
+    let service = ServiceBuilder::new()
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(layer())
+        .service(Recorder::default());
+    let mut answers = Vec::new();
+    for method in ["GET", "HEAD"] {
+        // Signed in and not: two sizes, one decision for GET and HEAD.
+        for authorization in [Some(format!("Bearer {TOKEN}")), None] {
+            let mut request = request(method, SESSION).header("accept-encoding", "gzip");
+            if let Some(authorization) = &authorization {
+                request = request.header("authorization", authorization);
+            }
+            let response = service
+                .clone()
+                .oneshot(request.body(empty()).unwrap())
+                .await
+                .unwrap();
+            let headers = response.headers().clone();
+            answers.push((method, authorization.is_some(), headers));
+        }
+    }
+    for signed_in in [true, false] {
+        let pick = |method: &str| {
+            answers
+                .iter()
+                .find(|(m, s, _)| *m == method && *s == signed_in)
+                .map(|(_, _, headers)| headers.clone())
+                .unwrap()
+        };
+        let (get, head) = (pick("GET"), pick("HEAD"));
+        assert_eq!(get, head, "signed in: {signed_in}");
+        let encoding = get.get("content-encoding").map(|v| v.to_str().unwrap());
+        if signed_in {
+            assert_eq!(encoding, Some("gzip"));
+            assert_eq!(get.get("vary").unwrap(), "accept-encoding");
+            assert_eq!(get.get("content-length"), None);
+        }
+    }
+}
+
+/// A store that never answers holds the request until a timeout in front of
+/// the layer ends it (the layer itself has no timer): tower-http's
+/// `TimeoutLayer` answers instead, and nothing reaches the inner service.
+#[tokio::test]
+async fn a_timeout_in_front_ends_a_backend_that_never_answers() {
+    #[derive(Clone)]
+    struct Silent;
+    impl rstream_well_known::SessionStore for Silent {
+        type Error = Down;
+        async fn create(
+            &self,
+            _: rstream_well_known::User,
+            _: Duration,
+        ) -> Result<rstream_well_known::SessionId, Down> {
+            std::future::pending().await
+        }
+        async fn load(
+            &self,
+            _: &rstream_well_known::SessionId,
+        ) -> Result<Option<rstream_well_known::User>, Down> {
+            std::future::pending().await
+        }
+        async fn revoke(&self, _: &rstream_well_known::SessionId) -> Result<(), Down> {
+            std::future::pending().await
+        }
+    }
+    let recorder = Recorder::default();
+    let service = ServiceBuilder::new()
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_millis(200),
+        ))
+        .layer(layer_with(Silent))
+        .service(recorder.clone());
+    for request in [
+        get(SESSION).header("cookie", format!("{COOKIE_NAME}=some-session")),
+        logout_request().header("cookie", format!("{COOKIE_NAME}=some-session")),
+    ] {
+        let response = service
+            .clone()
+            .oneshot(request.body(empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().get("set-cookie").is_none());
+    }
+    assert_eq!(recorder.count(), 0);
+}

@@ -70,7 +70,7 @@ async fn cookie_session_is_revoked_and_the_cookie_cleared() {
     .await;
     assert_bare_204(&answer);
     let removal = answer.header("set-cookie").expect("the cookie is cleared");
-    assert!(removal.starts_with("rstream_session=;"), "{removal}");
+    assert!(removal.starts_with("__Host-rstream_session=;"), "{removal}");
     for attribute in [
         "Path=/",
         "Secure",
@@ -114,7 +114,7 @@ async fn the_removal_cookie_mirrors_a_custom_configuration() {
     let configs = [
         SessionCookie::new("sid")
             .domain("example.com")
-            .path("/app")
+            .path("/.well-known/")
             .same_site(SameSite::Strict),
         SessionCookie::new("__Host-rstream-session"),
         SessionCookie::new("dev").secure(false).http_only(false),
@@ -352,29 +352,39 @@ async fn send_streamed(
     send(layer, &Recorder::default(), request).await
 }
 
+/// Bodies of undeclared length are judged by their headers, never read: a
+/// JSON one is accepted unread (even one that would fail), any other is
+/// `411`, even an empty one, and signs nobody out.
 #[tokio::test]
-async fn bodies_of_unknown_length_are_checked_for_emptiness() {
+async fn bodies_of_unknown_length_are_never_read() {
     let layer = layer();
     let cookie = sign_in(&layer, ada()).await;
-    let answer = send_streamed(&layer, &cookie, streamed(vec![Ok(b""), Ok(b"x")])).await;
-    assert_eq!(answer.status, 415);
-    assert_eq!(
-        session_of(&layer, &cookie).await.as_deref(),
-        Some("rstream-auth")
-    );
-    let answer = send_streamed(&layer, &cookie, streamed(vec![Err(())])).await;
-    assert_eq!(answer.status, 400);
-    assert_eq!(
-        answer.json(),
-        serde_json::json!({"error": "unreadable_body"})
-    );
-    assert_eq!(
-        session_of(&layer, &cookie).await.as_deref(),
-        Some("rstream-auth")
-    );
-    let answer = send_streamed(&layer, &cookie, streamed(vec![Ok(b""), Ok(b"")])).await;
+    for chunks in [
+        vec![Ok(&b""[..]), Ok(b"x")],
+        vec![Err(())],
+        vec![Ok(b""), Ok(b"")],
+        vec![],
+    ] {
+        let answer = send_streamed(&layer, &cookie, streamed(chunks)).await;
+        assert_eq!(answer.status, 411);
+        assert_eq!(
+            answer.json(),
+            serde_json::json!({"error": "length_required"})
+        );
+        assert_eq!(
+            session_of(&layer, &cookie).await.as_deref(),
+            Some("rstream-auth")
+        );
+    }
+    let request = request("POST", LOGOUT)
+        .header("cookie", &cookie)
+        .header("content-type", "application/json")
+        .body(streamed(vec![Err(())]))
+        .unwrap();
+    let answer = send(&layer, &Recorder::default(), request).await;
     assert_eq!(answer.status, 204);
     assert!(answer.header("set-cookie").is_some());
+    assert_eq!(session_of(&layer, &cookie).await, None);
 }
 
 #[tokio::test]
@@ -636,4 +646,175 @@ async fn layers_without_session_auth_answer_logout_with_a_bare_204() {
     let answer = logout_with(&layer, "rstream_session=abc").await;
     assert_bare_204(&answer);
     assert_eq!(answer.header("set-cookie"), None);
+}
+
+/// Cookie tossing: a sibling host plants session cookies of the same name
+/// beside the victim's. Logout revokes every value presented and clears the
+/// cookie, so the victim's own cookie never works again afterwards.
+#[tokio::test]
+async fn planted_cookies_cannot_turn_logout_into_a_silent_no_op() {
+    let junk = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| format!("{COOKIE_NAME}=planted-junk-{i}"))
+            .collect()
+    };
+    // (what, builds the planted cookies given the attacker's live session)
+    type Planting = Box<dyn Fn(&str) -> Vec<String>>;
+    let scenarios: Vec<(&str, Planting)> = vec![
+        (
+            "a live attacker session, planted first",
+            Box::new(|live| vec![live.to_owned()]),
+        ),
+        ("four junk values", Box::new(move |_| junk(4))),
+        (
+            "fifteen junk values and a live one",
+            Box::new(move |live| {
+                let mut planted = junk(14);
+                planted.push(live.to_owned());
+                planted
+            }),
+        ),
+    ];
+    for (what, planted) in scenarios {
+        // A cookie planted with a longer `Path` (say the logout path) comes
+        // first in the browser's Cookie header; one planted for the parent
+        // domain later: the layer must not depend on the order.
+        for order in [true, false] {
+            let layer = layer();
+            let victim = sign_in(&layer, ada()).await;
+            let attacker = sign_in(&layer, rstream_well_known::User::new("mallory")).await;
+            let mut pairs = planted(&attacker);
+            if order {
+                pairs.push(victim.clone());
+            } else {
+                pairs.insert(0, victim.clone());
+            }
+            let answer = logout_with(&layer, &pairs.join("; ")).await;
+            assert_eq!(answer.status, 204, "{what}");
+            let removal = answer
+                .header("set-cookie")
+                .unwrap_or_else(|| panic!("{what}: not cleared"));
+            assert!(
+                removal.starts_with(&format!("{COOKIE_NAME}=;")),
+                "{removal}"
+            );
+            assert_eq!(
+                session_of(&layer, &victim).await,
+                None,
+                "{what}: the victim's cookie still works"
+            );
+            // Every planted value that was live is revoked too.
+            for pair in planted(&attacker) {
+                assert_eq!(session_of(&layer, &pair).await, None, "{what}");
+            }
+        }
+    }
+}
+
+/// More distinct values than logout revokes (16) are refused with a reason,
+/// and nothing is revoked or cleared: revoking only some could leave the
+/// real one working.
+#[tokio::test]
+async fn too_many_session_cookies_are_refused_not_half_revoked() {
+    let layer = layer();
+    let victim = sign_in(&layer, ada()).await;
+    let mut pairs: Vec<String> = (0..16)
+        .map(|i| format!("{COOKIE_NAME}=planted-junk-{i}"))
+        .collect();
+    pairs.push(victim.clone());
+    let answer = logout_with(&layer, &pairs.join("; ")).await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(
+        answer.json(),
+        serde_json::json!({"error": "too_many_session_cookies"})
+    );
+    assert_eq!(answer.header("set-cookie"), None);
+    assert!(!answer.everything().contains(cookie_value(&victim)));
+    // The same value repeated is one value.
+    let repeated = vec![victim.clone(); 40].join("; ");
+    let answer = logout_with(&layer, &repeated).await;
+    assert_eq!(answer.status, 204);
+    assert_eq!(session_of(&layer, &victim).await, None);
+}
+
+/// Only values of no live session: the request is unauthenticated, and
+/// logout is the spec's no-op.
+#[tokio::test]
+async fn stale_cookies_alone_are_a_no_op() {
+    let layer = layer();
+    let answer = logout_with(
+        &layer,
+        &format!("{COOKIE_NAME}=stale-1; {COOKIE_NAME}=stale-2"),
+    )
+    .await;
+    assert_bare_204(&answer);
+    assert_eq!(answer.header("set-cookie"), None);
+}
+
+/// Fetch metadata first (as Go's `CrossOriginProtection`), then `Origin`:
+/// a browser says `same-site` or `cross-site` even when it sends neither
+/// `Origin` nor `Referer`.
+#[tokio::test]
+async fn fetch_metadata_refuses_cross_origin_logouts() {
+    for (site, expected) in [
+        ("cross-site", 403),
+        ("same-site", 403),
+        ("CROSS-SITE", 403),
+        ("something-new", 403),
+        ("", 403),
+        ("same-origin", 204),
+        ("none", 204),
+    ] {
+        let layer = layer();
+        let cookie = sign_in(&layer, ada()).await;
+        let request = request("POST", LOGOUT)
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", site)
+            .body(empty())
+            .unwrap();
+        let answer = send(&layer, &Recorder::default(), request).await;
+        assert_eq!(answer.status, expected, "Sec-Fetch-Site: {site}");
+        if expected == 403 {
+            assert_eq!(
+                answer.json(),
+                serde_json::json!({"error": "cross_origin_request"})
+            );
+            assert_eq!(answer.header("set-cookie"), None);
+            assert_eq!(
+                session_of(&layer, &cookie).await.as_deref(),
+                Some("rstream-auth"),
+                "{site}"
+            );
+        } else {
+            assert_eq!(session_of(&layer, &cookie).await, None, "{site}");
+        }
+    }
+    // Repeated metadata is ambiguous; same-origin metadata does not excuse a
+    // foreign Origin; no metadata at all (a script, a server) still works.
+    let layer = layer();
+    let cookie = sign_in(&layer, ada()).await;
+    for headers in [
+        vec![
+            ("sec-fetch-site", "same-origin"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+        vec![
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "https://evil.example"),
+        ],
+    ] {
+        let mut builder = request("POST", LOGOUT).header("cookie", &cookie);
+        for (name, value) in headers.iter().copied() {
+            builder = builder.header(name, value);
+        }
+        let answer = send(&layer, &Recorder::default(), builder.body(empty()).unwrap()).await;
+        assert_eq!(answer.status, 403, "{headers:?}");
+    }
+    let request = request("POST", LOGOUT)
+        .header("cookie", &cookie)
+        .body(empty())
+        .unwrap();
+    let answer = send(&layer, &Recorder::default(), request).await;
+    assert_eq!(answer.status, 204);
+    assert!(answer.header("set-cookie").is_some());
 }

@@ -15,7 +15,7 @@ use tower::{Layer, ServiceExt, service_fn};
 
 const HOST_NAME: &str = "app.example.com";
 const TOKEN: &str = "the-valid-token.0123";
-const COOKIE_NAME: &str = "rstream_session";
+const COOKIE_NAME: &str = "__Host-rstream_session";
 
 /// A value of our own put in the request's extensions, to see it arrive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -307,8 +307,8 @@ fn header_value() -> impl Strategy<Value = HeaderValue> {
         "Bearer ",
         "bearer  ",
         "Basic ",
-        "rstream_session=",
-        "a=b; rstream_session=",
+        "__Host-rstream_session=",
+        "a=b; __Host-rstream_session=",
         "application/json",
         "text/plain",
         "https://app.example.com",
@@ -542,8 +542,8 @@ proptest! {
     }
 
     /// Well-known paths on a host that is not a tunnel are not the layer's:
-    /// another host or port in `Host`, an absolute-form target naming another
-    /// authority (which wins over `Host`), no `Host`, or a repeated `Host`.
+    /// another host or port in `Host`, or an absolute-form target naming
+    /// another authority (alone, or with the same `Host`).
     #[test]
     fn well_known_paths_on_other_hosts_are_forwarded_untouched(
         method in method(),
@@ -562,19 +562,60 @@ proptest! {
         body in body(),
         marker in any::<u64>(),
     ) {
-        let tunnel = HeaderValue::from_static(HOST_NAME);
         let authority = match how {
             // Host: <other host>
             0 => {
                 headers.insert(0, (HOST, HeaderValue::from_str(&host).unwrap()));
                 None
             }
+            // https://<other host>/... with no Host (HTTP/2's :authority).
+            1 => Some(host.as_str()),
+            // https://<other host>/... with the same Host.
+            _ => {
+                headers.insert(0, (HOST, HeaderValue::from_str(&host).unwrap()));
+                Some(host.as_str())
+            }
+        };
+        let target = path_and_query(endpoint, query.as_deref());
+        let request = build(&method, authority, &target, &headers, marker, &body);
+        let sent = Sent::of(&request, &body);
+        let (answer, seen) = send(&layer(), request);
+        assert_forwarded_untouched(&sent, &answer, &seen)?;
+    }
+
+    /// A well-known request whose host is ambiguous or missing is answered
+    /// `400` and never forwarded, whatever else it carries: an absolute-form
+    /// target naming another authority than `Host`, no host at all, or a
+    /// repeated `Host` (even the tunnel, twice).
+    #[test]
+    fn well_known_paths_with_ambiguous_hosts_are_refused(
+        method in method(),
+        endpoint in prop::sample::select(vec![
+            "/.well-known/rstream/session",
+            "/.well-known/rstream/logout",
+            "/.well-known/rstream/other",
+            "/.well-known%2Frstream%2Flogout",
+        ]),
+        query in query(),
+        host in other_host(),
+        how in 0..4u8,
+        mut headers in headers(),
+        body in body(),
+        marker in any::<u64>(),
+    ) {
+        let tunnel = HeaderValue::from_static(HOST_NAME);
+        let authority = match how {
             // https://<other host>/... with Host: <the tunnel>
-            1 => {
+            0 => {
                 headers.insert(0, (HOST, tunnel));
                 Some(host.as_str())
             }
-            // No Host at all.
+            // https://<the tunnel>/... with Host: <other host>
+            1 => {
+                headers.insert(0, (HOST, HeaderValue::from_str(&host).unwrap()));
+                Some(HOST_NAME)
+            }
+            // No host at all.
             2 => None,
             // Host: <the tunnel>, twice.
             _ => {
@@ -585,9 +626,13 @@ proptest! {
         };
         let target = path_and_query(endpoint, query.as_deref());
         let request = build(&method, authority, &target, &headers, marker, &body);
-        let sent = Sent::of(&request, &body);
         let (answer, seen) = send(&layer(), request);
-        assert_forwarded_untouched(&sent, &answer, &seen)?;
+        prop_assert!(seen.is_empty(), "{} {} reached the inner service", method, target);
+        prop_assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+        prop_assert!(answer
+            .headers
+            .iter()
+            .any(|(name, value)| name == http::header::CACHE_CONTROL && value == "no-store"));
     }
 
     /// The session endpoint never echoes a credential: not the bearer token

@@ -272,7 +272,7 @@ async fn hosts_that_are_not_tunnels_are_forwarded_untouched() {
         assert_eq!(answer.text(), "inner", "{host}");
         assert_eq!(recorder.last().uri.path(), SESSION);
     }
-    // No host at all, or two of them: no tunnel.
+    // No host at all, or two of them: refused, not forwarded.
     let recorder = Recorder::default();
     let answer = send(
         &layer(),
@@ -280,13 +280,14 @@ async fn hosts_that_are_not_tunnels_are_forwarded_untouched() {
         http::Request::get(SESSION).body(empty()).unwrap(),
     )
     .await;
-    assert_eq!(answer.text(), "inner");
+    assert_eq!(answer.status, 400, "HTTP/1.1 requires a host");
     let request = http::Request::get(SESSION)
         .header("host", HOST)
         .header("host", "other.example.com")
         .body(empty())
         .unwrap();
-    assert_eq!(send(&layer(), &recorder, request).await.text(), "inner");
+    assert_eq!(send(&layer(), &recorder, request).await.status, 400);
+    assert_eq!(recorder.count(), 0);
 }
 
 #[tokio::test]
@@ -320,12 +321,17 @@ async fn the_uri_authority_is_the_host_for_http2_and_absolute_form() {
         send(&layer(), &recorder, request).await.text(),
         UNAUTHENTICATED
     );
-    // The authority wins over a Host header naming another host.
+    // An authority for another host is that host's request.
+    let request = http::Request::get("https://other.example.com/.well-known/rstream/session")
+        .body(empty())
+        .unwrap();
+    assert_eq!(send(&layer(), &recorder, request).await.text(), "inner");
+    // An authority and a Host that disagree are refused, not guessed at.
     let request = http::Request::get("https://other.example.com/.well-known/rstream/session")
         .header("host", HOST)
         .body(empty())
         .unwrap();
-    assert_eq!(send(&layer(), &recorder, request).await.text(), "inner");
+    assert_eq!(send(&layer(), &recorder, request).await.status, 400);
 }
 
 #[tokio::test]

@@ -100,20 +100,67 @@ async fn no_content_has_no_length_and_no_body() {
 }
 
 #[tokio::test]
-async fn a_chunked_form_body_is_refused_over_the_wire() {
+async fn logout_bodies_are_judged_by_their_headers_alone() {
     let addr = server().await;
+    let post = "POST /.well-known/rstream/logout HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n";
+    // A form body of declared length: 415.
     let response = exchange(
         addr,
-        "POST /.well-known/rstream/logout HTTP/1.1\r\nHost: app.example.com\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\na=b\r\n0\r\n\r\n",
+        &format!(
+            "{post}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=b"
+        ),
     )
     .await;
     assert!(response.starts_with("HTTP/1.1 415"), "{response}");
+    // A body of undeclared length that is not JSON: 411, even when it turns
+    // out to be empty, because the layer does not wait to find out.
+    for body in ["3\r\na=b\r\n0\r\n\r\n", "0\r\n\r\n"] {
+        let response = exchange(
+            addr,
+            &format!("{post}Transfer-Encoding: chunked\r\n\r\n{body}"),
+        )
+        .await;
+        assert!(response.starts_with("HTTP/1.1 411"), "{response}");
+        assert!(
+            response.contains(r#"{"error":"length_required"}"#),
+            "{response}"
+        );
+    }
+    // A JSON body is never read, whatever its framing.
     let response = exchange(
         addr,
-        "POST /.well-known/rstream/logout HTTP/1.1\r\nHost: app.example.com\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n",
+        &format!("{post}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n"),
     )
     .await;
     assert!(response.starts_with("HTTP/1.1 204"), "{response}");
+}
+
+/// A logout whose chunked body never sends a byte is answered at once: the
+/// layer decides from the headers and never waits for the body.
+#[tokio::test]
+async fn a_body_that_never_arrives_is_not_waited_for() {
+    let addr = server().await;
+    for content_type in ["", "Content-Type: application/json\r\n"] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /.well-known/rstream/logout HTTP/1.1\r\nHost: app.example.com\r\n{content_type}Transfer-Encoding: chunked\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut buffer = [0u8; 512];
+        // Generous: a hang is what fails, not slowness.
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(20), stream.read(&mut buffer))
+                .await
+                .expect("the layer answered without the body")
+                .unwrap();
+        let response = String::from_utf8_lossy(&buffer[..read]);
+        let expected = if content_type.is_empty() {
+            "HTTP/1.1 411"
+        } else {
+            "HTTP/1.1 204"
+        };
+        assert!(response.starts_with(expected), "{response}");
+    }
 }
 
 #[tokio::test]

@@ -356,9 +356,9 @@ fn value_bytes(value: &ValueIn, session: &SessionId) -> Vec<u8> {
                 format!("{MARKER}{invented}")
             };
             if *other_cookies {
-                format!("theme=dark; rstream_session={value}; lang=en").into_bytes()
+                format!("theme=dark; __Host-rstream_session={value}; lang=en").into_bytes()
             } else {
-                format!("rstream_session={value}").into_bytes()
+                format!("__Host-rstream_session={value}").into_bytes()
             }
         }
         ValueIn::TunnelOrigin { which, path } => {

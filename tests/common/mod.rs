@@ -22,6 +22,9 @@ pub const ORIGIN: &str = "https://app.example.com";
 pub const TOKEN: &str = "valid-token.0123";
 pub const SESSION: &str = "/.well-known/rstream/session";
 pub const LOGOUT: &str = "/.well-known/rstream/logout";
+/// The default session cookie's name (the cookie is `Secure`, `Path=/`, with
+/// no `Domain`, so the name takes the `__Host-` prefix).
+pub const COOKIE_NAME: &str = "__Host-rstream_session";
 
 pub fn ada() -> User {
     User::new("user-id")
