@@ -1,7 +1,8 @@
 //! The framework examples, exercised as users run them: axum and tower-http
-//! in-process with `oneshot`, hyper and tonic on real loopback sockets
-//! (port 0). Each example is compiled here as a module, so a change that
-//! breaks an example's behaviour fails these tests, not just its build.
+//! in-process with `oneshot`, hyper and tonic (and tower-http's request log)
+//! on real loopback sockets (port 0). Each example is compiled here as a
+//! module, so a change that breaks an example's behaviour fails these tests,
+//! not just its build.
 
 #[allow(dead_code)]
 #[path = "../examples/axum.rs"]
@@ -23,9 +24,9 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body;
 use bytes::Bytes;
 use http::header::{
-    ACCEPT_ENCODING, AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, HOST,
+    ACCEPT_ENCODING, AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, COOKIE, HOST,
 };
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -33,6 +34,8 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
 
 const SESSION: &str = "/.well-known/rstream/session";
 const LOGOUT: &str = "/.well-known/rstream/logout";
@@ -384,4 +387,139 @@ async fn tower_http_logout_is_answered_with_204() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(headers.get(CONTENT_ENCODING).is_none());
     assert!(body.is_empty());
+}
+
+/// Collects everything a tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The example served on a real loopback socket (as its `main` serves it)
+/// while a subscriber with `filter` records this thread's log: the requests
+/// carry credentials in every place a client puts them, and the log must
+/// show the requests but none of the credentials.
+///
+/// The runtime is current-thread, so the server's and the client's tasks all
+/// run on the test's thread and log to its scoped subscriber, not to another
+/// test's.
+async fn tower_http_log_has_no_credentials(filter: &str, span_events: FmtSpan) {
+    // The example's token (accepted), a token it does not know, and a
+    // session cookie value (the example has no session store, so it is
+    // simply ignored; a log must not hold it all the same).
+    const UNKNOWN_TOKEN: &str = "unknown-token-Zq7xW2";
+    const SESSION_ID: &str = "session-id-Kp4vN9";
+    let secrets = [tower_http_example::TOKEN, UNKNOWN_TOKEN, SESSION_ID];
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_span_events(span_events)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+
+    let (listener, addr) = loopback().await;
+    let app = tower_http_example::app(tower_http_example::well_known(addr).unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let http1 = client(false);
+    let send = async |method: http::Method, path: &str, headers: &[(HeaderName, String)]| {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}{path}"));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = http1
+            .request(request.body(Empty::new()).unwrap())
+            .await
+            .expect("the server answers");
+        bytes_of(response).await
+    };
+    let token = tower_http_example::TOKEN;
+    let cookie = format!("rstream_session={SESSION_ID}");
+
+    // A query token, on the session endpoint: it authenticates the caller.
+    let (status, _, body) = send(
+        http::Method::GET,
+        &format!("{SESSION}?rstream.token={token}"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_token_session(&json_of(&body), "user-id", addr);
+    // ... on an app route, and under a percent-encoded parameter name.
+    for path in [
+        format!("/api/report?rstream.token={token}"),
+        format!("/?a=1&rstream%2Etoken={UNKNOWN_TOKEN}&b=2"),
+        format!("{SESSION}?rstream.token={UNKNOWN_TOKEN}"),
+    ] {
+        let (status, _, _) = send(http::Method::GET, &path, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    // A bearer token in the header.
+    let (status, _, body) = send(
+        http::Method::GET,
+        SESSION,
+        &[(AUTHORIZATION, bearer(token))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_token_session(&json_of(&body), "user-id", addr);
+    // A session cookie, on the session endpoint, an app route and logout.
+    for (method, path) in [
+        (http::Method::GET, SESSION),
+        (http::Method::GET, "/api/report"),
+        (http::Method::POST, LOGOUT),
+    ] {
+        let (status, _, _) = send(method, path, &[(COOKIE, cookie.clone())]).await;
+        assert!(status.is_success(), "{path}: {status}");
+    }
+    // Everything at once, with a token the example does not know.
+    let (status, _, _) = send(
+        http::Method::GET,
+        &format!("/api/report?rstream.token={UNKNOWN_TOKEN}"),
+        &[
+            (AUTHORIZATION, bearer(UNKNOWN_TOKEN)),
+            (COOKIE, cookie.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    server.abort();
+    drop(guard);
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for path in ["/api/report", SESSION, LOGOUT] {
+        assert!(
+            log.contains(path),
+            "filter {filter}: the requests for {path} are not logged:\n{log}"
+        );
+    }
+    let leaked: Vec<_> = secrets.iter().filter(|s| log.contains(**s)).collect();
+    assert!(
+        leaked.is_empty(),
+        "filter {filter}: the log holds the credentials {leaked:?}:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tower_http_request_log_holds_no_credentials_with_the_default_filter() {
+    tower_http_log_has_no_credentials(tower_http_example::DEFAULT_LOG_FILTER, FmtSpan::NONE).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tower_http_request_log_holds_no_credentials_at_trace_level() {
+    tower_http_log_has_no_credentials("trace", FmtSpan::FULL).await;
 }
