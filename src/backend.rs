@@ -17,7 +17,7 @@ where
     F: Future<Output = Result<T, E>>,
     E: fmt::Display,
 {
-    match (CatchPanic { future }).await {
+    match catch_panic(future).await {
         Ok(Ok(value)) => Some(value),
         Ok(Err(error)) => {
             failure(component, &error);
@@ -30,9 +30,14 @@ where
     }
 }
 
+/// Awaits `future`, turning a panic while it is polled into `Err(Panicked)`.
+pub(crate) fn catch_panic<F: Future>(future: F) -> CatchPanic<F> {
+    CatchPanic { future }
+}
+
 /// A backend panicked while it was polled.
 #[derive(Debug)]
-struct Panicked;
+pub(crate) struct Panicked;
 
 impl fmt::Display for Panicked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -44,7 +49,7 @@ pin_project! {
     /// Polls `future`, turning a panic into `Err(Panicked)`. The future is not
     /// polled again after it panicked: it is dropped with this wrapper, so no
     /// state it may have left half-updated is observed.
-    struct CatchPanic<F> {
+    pub(crate) struct CatchPanic<F> {
         #[pin]
         future: F,
     }

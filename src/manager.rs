@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
+use crate::backend::catch_panic;
 use crate::cookie::SessionCookie;
 use crate::error::ConfigError;
 use crate::identity::User;
@@ -108,6 +109,9 @@ pub enum SignInError<E> {
     Store(E),
     /// The store returned an id that a cookie cannot carry.
     InvalidSessionId,
+    /// The store panicked while creating the session (the panic was caught;
+    /// no session was issued).
+    StorePanicked,
 }
 
 impl<E: fmt::Display> fmt::Display for SignInError<E> {
@@ -117,6 +121,9 @@ impl<E: fmt::Display> fmt::Display for SignInError<E> {
             SignInError::InvalidSessionId => {
                 f.write_str("the session store returned an id a cookie cannot carry")
             }
+            SignInError::StorePanicked => {
+                f.write_str("the session store panicked while creating the session")
+            }
         }
     }
 }
@@ -125,7 +132,7 @@ impl<E: std::error::Error + 'static> std::error::Error for SignInError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SignInError::Store(e) => Some(e),
-            SignInError::InvalidSessionId => None,
+            SignInError::InvalidSessionId | SignInError::StorePanicked => None,
         }
     }
 }
@@ -143,12 +150,12 @@ impl<St: SessionStore> SessionManager<St> {
     ///
     /// # Errors
     ///
-    /// [`SignInError::Store`] when the store fails; no cookie is issued then.
+    /// [`SignInError::Store`] when the store fails, and
+    /// [`SignInError::StorePanicked`] when it panics; no cookie is issued then.
     pub async fn sign_in(&self, user: User) -> Result<SignedIn, SignInError<St::Error>> {
-        let id = self
-            .store
-            .create(user, self.cookie.config.lifetime())
+        let id = catch_panic(self.store.create(user, self.cookie.config.lifetime()))
             .await
+            .map_err(|_| SignInError::StorePanicked)?
             .map_err(SignInError::Store)?;
         let set_cookie = self
             .cookie
