@@ -10,14 +10,16 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-/// Awaits a backend call. `None` when the backend returned an error or
-/// panicked; both are logged.
-pub(crate) async fn call<T, E, F>(component: &'static str, future: F) -> Option<T>
+/// Makes a backend call with `make` and awaits it. `None` when the backend
+/// returned an error or panicked (making the future or polling it); both are
+/// logged.
+pub(crate) async fn call<T, E, F, Fut>(component: &'static str, make: F) -> Option<T>
 where
-    F: Future<Output = Result<T, E>>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
     E: fmt::Display,
 {
-    match catch_panic(future).await {
+    match catch_panic(make).await {
         Ok(Ok(value)) => Some(value),
         Ok(Err(error)) => {
             failure(component, &error);
@@ -30,9 +32,16 @@ where
     }
 }
 
-/// Awaits `future`, turning a panic while it is polled into `Err(Panicked)`.
-pub(crate) fn catch_panic<F: Future>(future: F) -> CatchPanic<F> {
-    CatchPanic { future }
+/// Makes a future with `make` and awaits it, turning a panic (in `make`,
+/// before any future exists, or while the future is polled) into
+/// `Err(Panicked)`.
+pub(crate) async fn catch_panic<F, Fut>(make: F) -> Result<Fut::Output, Panicked>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future,
+{
+    let future = catch_unwind(AssertUnwindSafe(make)).map_err(|_| Panicked)?;
+    CatchPanic { future }.await
 }
 
 /// A backend panicked while it was polled.
@@ -49,7 +58,7 @@ pin_project! {
     /// Polls `future`, turning a panic into `Err(Panicked)`. The future is not
     /// polled again after it panicked: it is dropped with this wrapper, so no
     /// state it may have left half-updated is observed.
-    pub(crate) struct CatchPanic<F> {
+    struct CatchPanic<F> {
         #[pin]
         future: F,
     }
@@ -83,14 +92,22 @@ mod tests {
 
     #[test]
     fn values_errors_and_panics() {
-        assert_eq!(block_on(call("t", async { Ok::<_, String>(7) })), Some(7));
-        assert_eq!(block_on(call("t", async { Err::<u8, _>("down") })), None);
-        let panicking = async {
+        assert_eq!(
+            block_on(call("t", || async { Ok::<_, String>(7) })),
+            Some(7)
+        );
+        assert_eq!(block_on(call("t", || async { Err::<u8, _>("down") })), None);
+        let panicking = || async {
             if true {
                 panic!("inside a backend");
             }
             Ok::<u8, String>(1)
         };
         assert_eq!(block_on(call("t", panicking)), None);
+        #[allow(unreachable_code)]
+        let panicking_early = || -> std::future::Ready<Result<u8, String>> {
+            panic!("before any future");
+        };
+        assert_eq!(block_on(call("t", panicking_early)), None);
     }
 }

@@ -2,6 +2,8 @@
 //! header first, then the `rstream.token` query parameter) and the values of
 //! the session cookie.
 
+use std::borrow::Cow;
+
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE};
 
@@ -12,16 +14,17 @@ use crate::token::TokenSource;
 /// The query parameter that carries a token when a header cannot.
 pub(crate) const TOKEN_QUERY_PARAMETER: &str = "rstream.token";
 
-/// The token a request presents.
+/// The token a request presents, borrowed from the request where it needs
+/// no decoding.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum PresentedToken {
+pub(crate) enum PresentedToken<'a> {
     /// No token at all.
     Absent,
     /// A token was presented but is malformed or ambiguous: it is not
     /// verified, and it counts as an invalid token.
     Malformed,
     /// A well-formed token, to verify.
-    Token(String, TokenSource),
+    Token(Cow<'a, str>, TokenSource),
 }
 
 /// The request's token. The header is used when present: a request with a
@@ -35,14 +38,17 @@ pub(crate) enum PresentedToken {
 /// - A `Bearer` credential must be one RFC 6750 `b64token` after one or more
 ///   spaces (`Bearer` without one, with an empty one, or with bytes outside
 ///   that grammar is malformed).
-pub(crate) fn presented_token(headers: &HeaderMap, query: Option<&str>) -> PresentedToken {
+pub(crate) fn presented_token<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+) -> PresentedToken<'a> {
     match header_token(headers) {
         PresentedToken::Absent => query.map_or(PresentedToken::Absent, query_token),
         presented => presented,
     }
 }
 
-fn header_token(headers: &HeaderMap) -> PresentedToken {
+fn header_token(headers: &HeaderMap) -> PresentedToken<'_> {
     let mut bearer = None;
     for value in headers.get_all(AUTHORIZATION) {
         let bytes = value.as_bytes();
@@ -73,7 +79,7 @@ fn header_token(headers: &HeaderMap) -> PresentedToken {
         return PresentedToken::Malformed;
     }
     match std::str::from_utf8(token) {
-        Ok(token) => PresentedToken::Token(token.to_owned(), TokenSource::Header),
+        Ok(token) => PresentedToken::Token(Cow::Borrowed(token), TokenSource::Header),
         Err(_) => PresentedToken::Malformed,
     }
 }
@@ -88,7 +94,7 @@ fn is_b64token(token: &[u8]) -> bool {
         && token[body_len..].iter().all(|&b| b == b'=')
 }
 
-fn query_token(query: &str) -> PresentedToken {
+fn query_token(query: &str) -> PresentedToken<'_> {
     let mut found = None;
     for pair in query.split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -108,10 +114,18 @@ fn query_token(query: &str) -> PresentedToken {
     let Some(raw) = found else {
         return PresentedToken::Absent;
     };
-    match form_decode(raw) {
-        Some(token) if !token.is_empty() => PresentedToken::Token(token, TokenSource::Query),
-        _ => PresentedToken::Malformed,
+    let token = if raw.contains(['%', '+']) {
+        match form_decode(raw) {
+            Some(token) => Cow::Owned(token),
+            None => return PresentedToken::Malformed,
+        }
+    } else {
+        Cow::Borrowed(raw)
+    };
+    if token.is_empty() {
+        return PresentedToken::Malformed;
     }
+    PresentedToken::Token(token, TokenSource::Query)
 }
 
 /// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a
@@ -144,55 +158,92 @@ pub(crate) const MAX_LOOKUPS: usize = 4;
 /// logout; a logout presenting more is refused rather than leave one working.
 pub(crate) const MAX_REVOCATIONS: usize = 16;
 
-/// The values of the session cookie in a request.
+/// The values of the session cookie in a request: at most `N` distinct,
+/// well-formed ones, borrowed from the request's headers.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum CookieValues {
-    /// Distinct, well-formed values, in the order sent (at most the bound
-    /// given). Empty when the cookie is absent or none of its values could be
-    /// a session id.
-    Candidates(Vec<SessionId>),
-    /// More distinct values than the bound.
+pub(crate) enum CookieValues<'a, const N: usize> {
+    /// Distinct, well-formed values, in the order sent. Empty when the
+    /// cookie is absent or none of its values could be a session id.
+    Candidates(Candidates<'a, N>),
+    /// More than `N` distinct values.
     TooMany,
 }
 
-/// Reads every `Cookie` field (HTTP/2 sends one per cookie) and collects the
-/// values of the cookie called `name`, at most `max` distinct ones.
-///
-/// Parsing works on bytes, so a non-UTF-8 cookie elsewhere in the header does
-/// not hide the session cookie. Values that cannot be session ids (empty,
-/// too long, bytes outside RFC 6265 `cookie-octet`) are skipped; a value in
-/// double quotes is unquoted.
-pub(crate) fn session_cookie_values(headers: &HeaderMap, name: &str, max: usize) -> CookieValues {
-    let mut found: Vec<SessionId> = Vec::new();
-    for field in headers.get_all(COOKIE) {
-        for pair in field.as_bytes().split(|&b| b == b';') {
-            let pair = trim_ows(pair);
-            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
-                continue;
-            };
-            if trim_ows(&pair[..eq]) != name.as_bytes() {
-                continue;
-            }
-            let mut value = trim_ows(&pair[eq + 1..]);
-            if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
-                value = &value[1..value.len() - 1];
-            }
-            if !is_valid_id(value) {
-                continue;
-            }
-            // `is_valid_id` admits ASCII only, so this cannot fail.
-            let Some(id) = std::str::from_utf8(value).ok().and_then(SessionId::new) else {
-                continue;
-            };
-            if !found.contains(&id) {
-                if found.len() == max {
-                    return CookieValues::TooMany;
-                }
-                found.push(id);
-            }
+/// Up to `N` distinct session cookie values.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Candidates<'a, const N: usize> {
+    values: [&'a [u8]; N],
+    len: usize,
+}
+
+impl<'a, const N: usize> Candidates<'a, N> {
+    /// The values, as session ids.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.values[..self.len]
+            .iter()
+            .map(|value| SessionId::from_valid(value))
+    }
+}
+
+/// Finds the session cookie by name in `Cookie` fields.
+#[derive(Debug)]
+pub(crate) struct CookieFinder {
+    name: Box<[u8]>,
+}
+
+impl CookieFinder {
+    pub(crate) fn new(name: &str) -> Self {
+        Self {
+            name: name.as_bytes().into(),
         }
     }
-    CookieValues::Candidates(found)
+
+    /// Reads every `Cookie` field (HTTP/2 sends one per cookie) and collects
+    /// the values of the session cookie, at most `N` distinct ones.
+    ///
+    /// Parsing works on bytes, so a non-UTF-8 cookie elsewhere in the header
+    /// does not hide the session cookie. Values that cannot be session ids
+    /// (empty, too long, bytes outside RFC 6265 `cookie-octet`) are skipped;
+    /// a value in double quotes is unquoted.
+    pub(crate) fn values<'h, const N: usize>(&self, headers: &'h HeaderMap) -> CookieValues<'h, N> {
+        let mut found = Candidates {
+            values: [&[][..]; N],
+            len: 0,
+        };
+        for field in headers.get_all(COOKIE) {
+            let field = field.as_bytes();
+            let mut start = 0;
+            while start < field.len() {
+                let end = memchr::memchr(b';', &field[start..]).map_or(field.len(), |i| start + i);
+                let pair = &field[start..end];
+                start = end + 1;
+                let Some(value) = self.value_of(pair) else {
+                    continue;
+                };
+                if !is_valid_id(value) || found.values[..found.len].contains(&value) {
+                    continue;
+                }
+                if found.len == N {
+                    return CookieValues::TooMany;
+                }
+                found.values[found.len] = value;
+                found.len += 1;
+            }
+        }
+        CookieValues::Candidates(found)
+    }
+
+    /// The value of a `name=value` pair, trimmed and unquoted, when its name
+    /// is the session cookie's.
+    fn value_of<'p>(&self, pair: &'p [u8]) -> Option<&'p [u8]> {
+        let pair = trim_ows(pair);
+        let rest = pair.strip_prefix(&*self.name)?;
+        let mut value = trim_ows(trim_ows(rest).strip_prefix(b"=")?);
+        if let [b'"', inner @ .., b'"'] = value {
+            value = inner;
+        }
+        Some(value)
+    }
 }
 
 #[cfg(test)]
@@ -208,8 +259,8 @@ mod tests {
         map
     }
 
-    fn token(t: &str, source: TokenSource) -> PresentedToken {
-        PresentedToken::Token(t.to_owned(), source)
+    fn token(t: &str, source: TokenSource) -> PresentedToken<'_> {
+        PresentedToken::Token(Cow::Borrowed(t), source)
     }
 
     #[test]
@@ -299,8 +350,15 @@ mod tests {
         map
     }
 
-    fn ids(values: &[&str]) -> CookieValues {
-        CookieValues::Candidates(values.iter().map(|v| SessionId::new(v).unwrap()).collect())
+    fn ids(values: &[&str]) -> Vec<SessionId> {
+        values.iter().map(|v| SessionId::new(v).unwrap()).collect()
+    }
+
+    fn session_cookie_values(headers: &HeaderMap, name: &str) -> Option<Vec<SessionId>> {
+        match CookieFinder::new(name).values::<MAX_LOOKUPS>(headers) {
+            CookieValues::Candidates(found) => Some(found.ids().collect()),
+            CookieValues::TooMany => None,
+        }
     }
 
     #[test]
@@ -311,32 +369,38 @@ mod tests {
             b"rstream_session=abc",
         ]);
         assert_eq!(
-            session_cookie_values(&h, "rstream_session", MAX_LOOKUPS),
-            ids(&["abc"])
+            session_cookie_values(&h, "rstream_session"),
+            Some(ids(&["abc"]))
         );
         let h = cookies(&[b"x=1;rstream_session=\"q\";y", b"rstream_session=r"]);
         assert_eq!(
-            session_cookie_values(&h, "rstream_session", MAX_LOOKUPS),
-            ids(&["q", "r"])
+            session_cookie_values(&h, "rstream_session"),
+            Some(ids(&["q", "r"]))
         );
     }
 
     #[test]
     fn skips_values_that_cannot_be_ids_and_caps_candidates() {
         let h = cookies(&[b"rstream_session=; rstream_session=a b; rstream_session=\xc3\xa9"]);
-        assert_eq!(
-            session_cookie_values(&h, "rstream_session", MAX_LOOKUPS),
-            ids(&[])
-        );
+        assert_eq!(session_cookie_values(&h, "rstream_session"), Some(ids(&[])));
         let h = cookies(&[b"s=1; s=2; s=3; s=4; s=5"]);
-        assert_eq!(
-            session_cookie_values(&h, "s", MAX_LOOKUPS),
-            CookieValues::TooMany
-        );
+        assert_eq!(session_cookie_values(&h, "s"), None);
         let h = cookies(&[b"s=1; s=2; s=3; s=4; s=4"]);
         assert_eq!(
-            session_cookie_values(&h, "s", MAX_LOOKUPS),
-            ids(&["1", "2", "3", "4"])
+            session_cookie_values(&h, "s"),
+            Some(ids(&["1", "2", "3", "4"]))
+        );
+    }
+
+    #[test]
+    fn only_whole_names_at_the_start_of_a_pair_count() {
+        let h = cookies(&[
+            b"xrstream_session=1; rstream_session_2=2; a=rstream_session=3",
+            b" rstream_session = 4 ;rstream_session\t=\t5",
+        ]);
+        assert_eq!(
+            session_cookie_values(&h, "rstream_session"),
+            Some(ids(&["4", "5"]))
         );
     }
 }

@@ -1,6 +1,6 @@
 //! The two endpoints, and the layer's error answers.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use http::header::{
@@ -10,11 +10,11 @@ use http::header::{
 use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
-use serde::Serialize;
 
 use crate::backend;
-use crate::credentials::{CookieValues, MAX_REVOCATIONS, session_cookie_values};
-use crate::identity::Identity;
+use crate::credentials::{CookieValues, MAX_REVOCATIONS};
+use crate::future::PendingAnswer;
+use crate::identity::{AuthMethod, Identity};
 use crate::layer::Config;
 use crate::origin::same_origin;
 use crate::resolver::{resolve, token_identity};
@@ -37,28 +37,64 @@ pub(crate) enum Endpoint {
 /// The session endpoint's answer when authentication cannot be resolved.
 const UNAUTHENTICATED: &[u8] = br#"{"auth":{"authenticated":false}}"#;
 
-/// Answers a well-known request on `tunnel`. A `HEAD` request gets the
-/// status and headers a `GET` would get, without the body.
-pub(crate) async fn answer<V, St, B>(
-    config: Arc<Config<V, St>>,
+/// An answer to a well-known request: known at once, or to be computed by
+/// awaiting the verifier and the store.
+pub(crate) enum Answer {
+    Ready(Reply),
+    /// Boxed because it awaits the application's backends; it holds the
+    /// request's head only, never its body.
+    Pending(PendingAnswer),
+}
+
+/// Answers a well-known request on `tunnel`. Everything decided from the
+/// request's head alone (method, cross-origin check, body rule) is answered
+/// at once; only the resolution of the caller is awaited. A `HEAD` request
+/// gets the status and headers a `GET` would get, without the body.
+pub(crate) fn answer<V, St, B>(
+    config: &Arc<Config<V, St>>,
     tunnel: Tunnel,
     endpoint: Endpoint,
     request: Request<B>,
-) -> Reply
+) -> Answer
 where
     V: TokenVerifier,
     St: SessionStore,
     B: Body,
 {
     let (parts, body) = request.into_parts();
-    let head = parts.method == Method::HEAD;
-    let mut reply = match endpoint {
-        Endpoint::NotFound => error(StatusCode::NOT_FOUND, "not_found"),
-        Endpoint::Session => session(&config, &tunnel, &parts).await,
-        Endpoint::Logout => logout(&config, &tunnel, parts, body).await,
-    };
-    if head {
-        // Content-Length stays: it describes the body a GET would get.
+    match endpoint {
+        Endpoint::NotFound => Answer::Ready(for_method(
+            &parts.method,
+            error(StatusCode::NOT_FOUND, "not_found"),
+        )),
+        Endpoint::Session => {
+            if !matches!(parts.method, Method::GET | Method::HEAD) {
+                return Answer::Ready(for_method(&parts.method, method_not_allowed("GET, HEAD")));
+            }
+            drop(body);
+            Answer::Pending(Box::pin(session(Arc::clone(config), tunnel, parts)))
+        }
+        Endpoint::Logout => {
+            if parts.method != Method::POST {
+                return Answer::Ready(for_method(&parts.method, method_not_allowed("POST")));
+            }
+            if let Err(reason) = same_origin(&parts.headers, tunnel.origin_ref()) {
+                return Answer::Ready(error(StatusCode::FORBIDDEN, reason));
+            }
+            if let Err((status, reason)) = check_body(&parts.headers, &body) {
+                return Answer::Ready(error(status, reason));
+            }
+            drop(body);
+            Answer::Pending(Box::pin(logout(Arc::clone(config), tunnel, parts)))
+        }
+    }
+}
+
+/// `reply` as the answer to a request with `method`: a `HEAD` answer keeps
+/// every header, `Content-Length` included (it describes the body a `GET`
+/// would get), and has no body.
+fn for_method(method: &Method, mut reply: Reply) -> Reply {
+    if method == Method::HEAD {
         *reply.body_mut() = None;
     }
     reply
@@ -67,106 +103,65 @@ where
 /// The `400` answer to a well-known request whose host is missing, repeated,
 /// malformed or ambiguous; `HEAD` gets it without the body.
 pub(crate) fn bad_request(method: &Method, reason: &'static str) -> Reply {
-    let mut reply = error(StatusCode::BAD_REQUEST, reason);
-    if method == Method::HEAD {
-        *reply.body_mut() = None;
-    }
-    reply
+    for_method(method, error(StatusCode::BAD_REQUEST, reason))
 }
 
-async fn session<V, St>(config: &Config<V, St>, tunnel: &Tunnel, request: &Parts) -> Reply
+async fn session<V, St>(config: Arc<Config<V, St>>, tunnel: Tunnel, request: Parts) -> Reply
 where
     V: TokenVerifier,
     St: SessionStore,
 {
-    if !matches!(request.method, Method::GET | Method::HEAD) {
-        return method_not_allowed("GET, HEAD");
-    }
     let identity = resolve(
-        config,
-        tunnel,
+        &config,
+        &tunnel,
         &request.method,
         &request.uri,
         &request.headers,
     )
     .await;
-    let body = match identity {
-        Some(identity) => session_document(&identity, tunnel, &config.policies),
-        None => Bytes::from_static(UNAUTHENTICATED),
+    let reply = match identity {
+        Some(identity) => json(
+            StatusCode::OK,
+            session_document(&identity, &tunnel, &config.policies_json),
+        ),
+        None => json(StatusCode::OK, Bytes::from_static(UNAUTHENTICATED)),
     };
-    json(StatusCode::OK, body)
+    for_method(&request.method, reply)
 }
 
-fn session_document(identity: &Identity, tunnel: &Tunnel, policies: &[String]) -> Bytes {
-    #[derive(Serialize)]
-    struct Document<'a> {
-        auth: Auth,
-        user: UserJson<'a>,
-        tunnel: TunnelJson<'a>,
-        policies: &'a [String],
-    }
-    #[derive(Serialize)]
-    struct Auth {
-        authenticated: bool,
-        method: &'static str,
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct UserJson<'a> {
-        user_id: &'a str,
-        name: Option<&'a str>,
-        email: Option<&'a str>,
-        image: Option<&'a str>,
-    }
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct TunnelJson<'a> {
-        host: &'a str,
-        workspace_id: &'a str,
-        project_id: &'a str,
-    }
-    let user = identity.user();
-    let document = Document {
-        auth: Auth {
-            authenticated: true,
-            method: identity.method().as_str(),
-        },
-        user: UserJson {
-            user_id: user.user_id(),
-            name: user.name(),
-            email: user.email(),
-            image: user.image(),
-        },
-        tunnel: TunnelJson {
-            host: tunnel.host(),
-            workspace_id: tunnel.workspace_id(),
-            project_id: tunnel.project_id(),
-        },
-        policies,
+/// The signed-in document, assembled from pieces rendered once: the user's
+/// JSON (cached in the [`User`](crate::User)), the tunnel's (in the
+/// [`Tunnel`]) and the policies' (in the layer's configuration). Byte for
+/// byte what serialising the whole document would give.
+fn session_document(identity: &Identity, tunnel: &Tunnel, policies: &str) -> Bytes {
+    let head: &[u8] = match identity.method() {
+        AuthMethod::Token => br#"{"auth":{"authenticated":true,"method":"token-auth"},"user":"#,
+        AuthMethod::Session => br#"{"auth":{"authenticated":true,"method":"rstream-auth"},"user":"#,
     };
-    // Serialising borrowed strings cannot fail; were it to, the answer falls
-    // back to "not authenticated" rather than to an error or a partial document.
-    serde_json::to_vec(&document).map_or(Bytes::from_static(UNAUTHENTICATED), Bytes::from)
+    let parts = [
+        head,
+        identity.user().json().as_bytes(),
+        br#","tunnel":"#,
+        tunnel.json().as_bytes(),
+        br#","policies":"#,
+        policies.as_bytes(),
+        b"}",
+    ];
+    let mut document = Vec::with_capacity(parts.iter().map(|part| part.len()).sum());
+    for part in parts {
+        document.extend_from_slice(part);
+    }
+    Bytes::from(document)
 }
 
-async fn logout<V, St, B>(config: &Config<V, St>, tunnel: &Tunnel, parts: Parts, body: B) -> Reply
+/// Logout, once the method, the cross-origin check and the body rule passed.
+async fn logout<V, St>(config: Arc<Config<V, St>>, tunnel: Tunnel, parts: Parts) -> Reply
 where
     V: TokenVerifier,
     St: SessionStore,
-    B: Body,
 {
-    if parts.method != Method::POST {
-        return method_not_allowed("POST");
-    }
-    if let Err(reason) = same_origin(&parts.headers, tunnel.origin_ref()) {
-        return error(StatusCode::FORBIDDEN, reason);
-    }
-    if let Err((status, reason)) = check_body(&parts.headers, &body) {
-        return error(status, reason);
-    }
-    drop(body);
     // A token-authenticated logout is a no-op, whatever cookie comes with it.
-    if token_identity(config, tunnel, &parts.method, &parts.uri, &parts.headers)
+    if token_identity(&config, &tunnel, &parts.method, &parts.uri, &parts.headers)
         .await
         .is_some()
     {
@@ -175,12 +170,8 @@ where
     let Some(sessions) = &config.sessions else {
         return no_content(None);
     };
-    let ids = match session_cookie_values(
-        &parts.headers,
-        sessions.cookie().cookie_name(),
-        MAX_REVOCATIONS,
-    ) {
-        CookieValues::Candidates(ids) => ids,
+    let candidates = match sessions.cookie_values::<MAX_REVOCATIONS>(&parts.headers) {
+        CookieValues::Candidates(candidates) => candidates,
         // Revoking only some values could leave the real one working.
         CookieValues::TooMany => {
             return error(StatusCode::BAD_REQUEST, "too_many_session_cookies");
@@ -191,8 +182,8 @@ where
     // included, which is why every value is revoked, not only "the" session.
     // A value the store could not look up may be live too.
     let mut signed_in = false;
-    for id in &ids {
-        match backend::call("session store (load)", sessions.store().load(id)).await {
+    for id in candidates.ids() {
+        match backend::call("session store (load)", || sessions.store().load(&id)).await {
             Some(None) => {}
             Some(Some(_)) | None => {
                 signed_in = true;
@@ -205,8 +196,8 @@ where
         return no_content(None);
     }
     let mut all_revoked = true;
-    for id in &ids {
-        all_revoked &= backend::call("session store (revoke)", sessions.store().revoke(id))
+    for id in candidates.ids() {
+        all_revoked &= backend::call("session store (revoke)", || sessions.store().revoke(&id))
             .await
             .is_some();
     }
@@ -260,13 +251,47 @@ fn base(status: StatusCode) -> Response<Option<Bytes>> {
 }
 
 fn json(status: StatusCode, body: Bytes) -> Reply {
-    let mut response = base(status);
+    /// The headers of every JSON answer, built once: cloning them is cheaper
+    /// than inserting them one by one. The length is a placeholder, replaced
+    /// in place (so the clone never grows).
+    static JSON_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
+        let mut headers = HeaderMap::with_capacity(4);
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        headers
+    });
+    let mut response = Response::new(None);
+    *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    *headers = JSON_HEADERS.clone();
+    headers.insert(CONTENT_LENGTH, content_length(body.len()));
     *response.body_mut() = Some(body);
     response
+}
+
+/// A `Content-Length` value. Lengths of up to 4 KiB (every session document
+/// of a reasonable profile) are slices of one string made once, so the value
+/// neither allocates nor counts references.
+fn content_length(len: usize) -> HeaderValue {
+    /// "0123…4096" and where each number starts.
+    static DIGITS: LazyLock<(String, Vec<u16>)> = LazyLock::new(|| {
+        let mut text = String::new();
+        let mut starts = Vec::with_capacity(LENGTHS + 1);
+        for n in 0..=LENGTHS {
+            starts.push(text.len() as u16);
+            text.push_str(&n.to_string());
+        }
+        (text, starts)
+    });
+    const LENGTHS: usize = 4096;
+    if len >= LENGTHS {
+        return HeaderValue::from(len);
+    }
+    let (text, starts) = &*DIGITS;
+    let digits = &text[usize::from(starts[len])..usize::from(starts[len + 1])];
+    HeaderValue::from_static(digits)
 }
 
 /// An error answer: `{"error":"<reason>"}`, with a stable reason.
@@ -289,4 +314,16 @@ fn no_content(set_cookie: Option<HeaderValue>) -> Reply {
         response.headers_mut().insert(SET_COOKIE, cookie);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_lengths_are_the_decimal_length() {
+        for len in (0..5000).chain([usize::MAX]) {
+            assert_eq!(content_length(len), HeaderValue::from(len), "{len}");
+        }
+    }
 }

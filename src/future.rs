@@ -14,7 +14,7 @@ use crate::body::ResponseBody;
 
 /// A well-known endpoint's answer, still to be computed. Boxed because it
 /// awaits the verifier and the store; only well-known requests pay for it.
-pub(crate) type Answer = Pin<Box<dyn Future<Output = Response<Option<Bytes>>> + Send>>;
+pub(crate) type PendingAnswer = Pin<Box<dyn Future<Output = Response<Option<Bytes>>> + Send>>;
 
 pin_project! {
     /// The future returned by [`WellKnownService`](crate::WellKnownService):
@@ -30,7 +30,7 @@ pin_project! {
     #[project = StateProj]
     enum State<F> {
         Forward { #[pin] future: F },
-        Answer { answer: Answer },
+        Answer { answer: PendingAnswer },
         Ready { reply: Option<Response<Option<Bytes>>> },
     }
 }
@@ -49,7 +49,7 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    pub(crate) fn answer(answer: Answer) -> Self {
+    pub(crate) fn answer(answer: PendingAnswer) -> Self {
         Self {
             state: State::Answer { answer },
         }

@@ -1,6 +1,10 @@
 //! Who is calling: the user profile known to the edge and how it was established.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
 
 /// The profile of a user, as a [`TokenVerifier`](crate::TokenVerifier) or a
 /// [`SessionStore`](crate::SessionStore) knows it.
@@ -17,64 +21,139 @@ use std::fmt;
 /// assert_eq!(ada.user_id(), "user-id");
 /// assert_eq!(ada.image(), None);
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+///
+/// Cloning is cheap (the profile is shared behind an `Arc`), and the
+/// profile's JSON is computed once per `User` value and reused by every
+/// answer that reports it.
+#[derive(Clone)]
 pub struct User {
+    inner: Arc<Profile>,
+}
+
+#[derive(Clone)]
+struct Profile {
     user_id: String,
     name: Option<String>,
     email: Option<String>,
     image: Option<String>,
+    /// The session endpoint's `user` object, filled on first use.
+    json: OnceLock<Box<str>>,
+}
+
+impl Profile {
+    /// What identifies a profile: everything but the cached rendering.
+    fn key(&self) -> (&str, Option<&str>, Option<&str>, Option<&str>) {
+        (
+            &self.user_id,
+            self.name.as_deref(),
+            self.email.as_deref(),
+            self.image.as_deref(),
+        )
+    }
+}
+
+impl PartialEq for User {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner) || self.inner.key() == other.inner.key()
+    }
+}
+
+impl Eq for User {}
+
+impl Hash for User {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.inner.key().hash(state);
+    }
 }
 
 impl User {
     /// A user known only by their id; name, email and image are unknown.
     pub fn new(user_id: impl Into<String>) -> Self {
         Self {
-            user_id: user_id.into(),
-            name: None,
-            email: None,
-            image: None,
+            inner: Arc::new(Profile {
+                user_id: user_id.into(),
+                name: None,
+                email: None,
+                image: None,
+                json: OnceLock::new(),
+            }),
         }
+    }
+
+    /// The profile, to change: a fresh copy when it is shared, and never
+    /// with a stale JSON rendering.
+    fn profile_mut(&mut self) -> &mut Profile {
+        let profile = Arc::make_mut(&mut self.inner);
+        profile.json = OnceLock::new();
+        profile
     }
 
     /// Sets the display name.
     #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
+        self.profile_mut().name = Some(name.into());
         self
     }
 
     /// Sets the email address.
     #[must_use]
     pub fn with_email(mut self, email: impl Into<String>) -> Self {
-        self.email = Some(email.into());
+        self.profile_mut().email = Some(email.into());
         self
     }
 
     /// Sets the URL of the user's picture.
     #[must_use]
     pub fn with_image(mut self, image: impl Into<String>) -> Self {
-        self.image = Some(image.into());
+        self.profile_mut().image = Some(image.into());
         self
     }
 
     /// The stable user id (`userId`).
     pub fn user_id(&self) -> &str {
-        &self.user_id
+        &self.inner.user_id
     }
 
     /// The display name, when known.
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.inner.name.as_deref()
     }
 
     /// The email address, when known.
     pub fn email(&self) -> Option<&str> {
-        self.email.as_deref()
+        self.inner.email.as_deref()
     }
 
     /// The picture URL, when known.
     pub fn image(&self) -> Option<&str> {
-        self.image.as_deref()
+        self.inner.image.as_deref()
+    }
+
+    /// The session endpoint's `user` object:
+    /// `{"userId":…,"name":…,"email":…,"image":…}`, `null` for what is
+    /// unknown. Rendered once per `User` value.
+    pub(crate) fn json(&self) -> &str {
+        self.inner.json.get_or_init(|| {
+            #[derive(Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct UserJson<'a> {
+                user_id: &'a str,
+                name: Option<&'a str>,
+                email: Option<&'a str>,
+                image: Option<&'a str>,
+            }
+            let profile = &*self.inner;
+            let json = UserJson {
+                user_id: &profile.user_id,
+                name: profile.name.as_deref(),
+                email: profile.email.as_deref(),
+                image: profile.image.as_deref(),
+            };
+            // Serialising strings cannot fail.
+            serde_json::to_string(&json)
+                .unwrap_or_default()
+                .into_boxed_str()
+        })
     }
 }
 
@@ -83,10 +162,10 @@ impl fmt::Debug for User {
     // it out of debug output that may end up in logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("User")
-            .field("user_id", &self.user_id)
-            .field("name", &self.name.as_ref().map(|_| ".."))
-            .field("email", &self.email.as_ref().map(|_| ".."))
-            .field("image", &self.image.as_ref().map(|_| ".."))
+            .field("user_id", &self.inner.user_id)
+            .field("name", &self.inner.name.as_ref().map(|_| ".."))
+            .field("email", &self.inner.email.as_ref().map(|_| ".."))
+            .field("image", &self.inner.image.as_ref().map(|_| ".."))
             .finish()
     }
 }

@@ -24,6 +24,8 @@ pub(crate) struct Config<V, St> {
     pub(crate) sessions: Option<SessionManager<St>>,
     /// `policies` of the session endpoint: enabled mechanisms, then the app's.
     pub(crate) policies: Vec<String>,
+    /// `policies`, rendered as the session endpoint's JSON array.
+    pub(crate) policies_json: Box<str>,
 }
 
 /// The tower layer that serves `/.well-known/rstream/session` and
@@ -235,6 +237,10 @@ impl<V, St> WellKnownBuilder<V, St> {
                 tunnels: self.tunnels,
                 tokens: self.tokens,
                 sessions,
+                // Serialising strings cannot fail.
+                policies_json: serde_json::to_string(&policies)
+                    .unwrap_or_default()
+                    .into_boxed_str(),
                 policies,
             }),
         })

@@ -4,10 +4,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 
 use crate::backend::catch_panic;
 use crate::cookie::SessionCookie;
+use crate::credentials::{CookieFinder, CookieValues};
 use crate::error::ConfigError;
 use crate::identity::User;
 use crate::store::{SessionId, SessionStore};
@@ -47,6 +48,8 @@ pub struct SessionManager<St> {
 pub(crate) struct CookieHeaders {
     pub(crate) config: SessionCookie,
     pub(crate) removal: HeaderValue,
+    /// Finds the cookie's values in a request's `Cookie` fields.
+    finder: CookieFinder,
 }
 
 impl CookieHeaders {
@@ -55,7 +58,12 @@ impl CookieHeaders {
         let removal = config.removal().ok_or(ConfigError::InvalidSessionCookie(
             "the cookie does not form a valid header",
         ))?;
-        Ok(Self { config, removal })
+        let finder = CookieFinder::new(config.cookie_name());
+        Ok(Self {
+            config,
+            removal,
+            finder,
+        })
     }
 }
 
@@ -153,7 +161,7 @@ impl<St: SessionStore> SessionManager<St> {
     /// [`SignInError::Store`] when the store fails, and
     /// [`SignInError::StorePanicked`] when it panics; no cookie is issued then.
     pub async fn sign_in(&self, user: User) -> Result<SignedIn, SignInError<St::Error>> {
-        let id = catch_panic(self.store.create(user, self.cookie.config.lifetime()))
+        let id = catch_panic(|| self.store.create(user, self.cookie.config.lifetime()))
             .await
             .map_err(|_| SignInError::StorePanicked)?
             .map_err(SignInError::Store)?;
@@ -170,6 +178,14 @@ impl<St: SessionStore> SessionManager<St> {
     /// in the store).
     pub fn removal_cookie(&self) -> HeaderValue {
         self.cookie.removal.clone()
+    }
+
+    /// The session cookie's values in `headers`: at most `N` distinct ones.
+    pub(crate) fn cookie_values<'h, const N: usize>(
+        &self,
+        headers: &'h HeaderMap,
+    ) -> CookieValues<'h, N> {
+        self.cookie.finder.values(headers)
     }
 
     /// The cookie configuration.

@@ -88,12 +88,32 @@ pub(crate) fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
-/// Splits `host[:port]` into a lower-cased host and an optional port.
+/// Splits `host[:port]` into a lower-cased host and an optional port; see
+/// [`split_authority`].
+pub(crate) fn parse_authority(authority: &str) -> Option<(String, Option<u16>)> {
+    let (host, port) = split_authority(authority)?;
+    Some((host.to_ascii_lowercase(), port))
+}
+
+/// The bytes of a registered name: RFC 3986 `unreserved`, without `%`
+/// escapes (`ALPHA / DIGIT / "-" / "." / "_" / "~"`).
+static NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] =
+            (b as u8).is_ascii_alphanumeric() || matches!(b as u8, b'-' | b'.' | b'_' | b'~');
+        b += 1;
+    }
+    table
+};
+
+/// Splits `host[:port]` into the host, as written, and an optional port.
 ///
 /// Userinfo, empty hosts, characters outside a registered name or an IP
 /// literal, and ports that are not 1 to 5 digits fitting `u16` are refused.
 /// An empty port (`host:`) means the default port (RFC 3986, section 6.2.3).
-pub(crate) fn parse_authority(authority: &str) -> Option<(String, Option<u16>)> {
+pub(crate) fn split_authority(authority: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = if let Some(after) = authority.strip_prefix('[') {
         let close = after.find(']')?;
         let literal = &after[..close];
@@ -118,10 +138,7 @@ pub(crate) fn parse_authority(authority: &str) -> Option<(String, Option<u16>)> 
         }
     };
     if host.is_empty()
-        || !(host.starts_with('[')
-            || host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')))
+        || !(host.starts_with('[') || host.bytes().all(|b| NAME_BYTES[usize::from(b)]))
     {
         return None;
     }
@@ -134,7 +151,7 @@ pub(crate) fn parse_authority(authority: &str) -> Option<(String, Option<u16>)> 
             Some(digits.parse::<u16>().ok()?)
         }
     };
-    Some((host.to_ascii_lowercase(), port))
+    Some((host, port))
 }
 
 /// The logout endpoint's cross-origin check; the error is the `403`

@@ -4,9 +4,7 @@
 use http::{HeaderMap, Method, Uri};
 
 use crate::backend;
-use crate::credentials::{
-    CookieValues, MAX_LOOKUPS, PresentedToken, presented_token, session_cookie_values,
-};
+use crate::credentials::{CookieValues, MAX_LOOKUPS, PresentedToken, presented_token};
 use crate::identity::{AuthMethod, Identity};
 use crate::layer::Config;
 use crate::manager::SessionManager;
@@ -63,7 +61,7 @@ where
         path: uri.path(),
         source,
     };
-    match backend::call("token verifier", verifier.verify(&token, cx)).await? {
+    match backend::call("token verifier", || verifier.verify(&token, cx)).await? {
         TokenVerdict::Accepted(user) => Some(Identity::new(user, AuthMethod::Token)),
         TokenVerdict::Refused => None,
     }
@@ -76,14 +74,15 @@ async fn session_identity<St: SessionStore>(
     sessions: &SessionManager<St>,
     headers: &HeaderMap,
 ) -> Option<Identity> {
-    let ids = match session_cookie_values(headers, sessions.cookie().cookie_name(), MAX_LOOKUPS) {
-        CookieValues::Candidates(ids) => ids,
+    let candidates = match sessions.cookie_values::<MAX_LOOKUPS>(headers) {
+        CookieValues::Candidates(candidates) => candidates,
         CookieValues::TooMany => return None,
     };
     let mut live = None;
-    for id in &ids {
+    for id in candidates.ids() {
         // A store failure settles nothing: not authenticated.
-        if let Some(user) = backend::call("session store (load)", sessions.store().load(id)).await?
+        if let Some(user) =
+            backend::call("session store (load)", || sessions.store().load(&id)).await?
         {
             if live.is_some() {
                 return None;

@@ -9,7 +9,7 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use crate::endpoint;
+use crate::endpoint::{self, Answer};
 use crate::future::ResponseFuture;
 use crate::layer::Config;
 use crate::memory::MemoryStore;
@@ -125,12 +125,12 @@ where
         };
         match self.config.tunnels.for_request(&request) {
             HostMatch::None => ResponseFuture::forward(self.inner.call(request)),
-            HostMatch::Tunnel(tunnel) => ResponseFuture::answer(Box::pin(endpoint::answer(
-                Arc::clone(&self.config),
-                tunnel,
-                endpoint,
-                request,
-            ))),
+            HostMatch::Tunnel(tunnel) => {
+                match endpoint::answer(&self.config, tunnel, endpoint, request) {
+                    Answer::Ready(reply) => ResponseFuture::ready(reply),
+                    Answer::Pending(answer) => ResponseFuture::answer(answer),
+                }
+            }
             HostMatch::Invalid(reason) => {
                 ResponseFuture::ready(endpoint::bad_request(request.method(), reason))
             }

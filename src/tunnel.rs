@@ -8,7 +8,7 @@ use http::header::HOST;
 use http::{Request, Version};
 
 use crate::error::ConfigError;
-use crate::origin::{Origin, default_port, parse_authority};
+use crate::origin::{Origin, default_port, parse_authority, split_authority};
 
 /// An active HTTP tunnel host: where the well-known endpoints answer, the
 /// identifiers reported in the session endpoint's `tunnel` object, and the
@@ -45,6 +45,8 @@ struct TunnelInner {
     workspace_id: String,
     project_id: String,
     origin: Origin,
+    /// The session endpoint's `tunnel` object, rendered once.
+    json: Box<str>,
 }
 
 impl Tunnel {
@@ -68,14 +70,17 @@ impl Tunnel {
         let host = host.to_ascii_lowercase();
         let origin =
             Origin::parse(&format!("https://{host}")).ok_or(ConfigError::InvalidTunnelHost)?;
+        let (workspace_id, project_id) = (workspace_id.into(), project_id.into());
+        let json = tunnel_json(&host, &workspace_id, &project_id);
         Ok(Self {
             inner: Arc::new(TunnelInner {
                 host,
                 name,
                 port,
-                workspace_id: workspace_id.into(),
-                project_id: project_id.into(),
+                workspace_id,
+                project_id,
                 origin,
+                json,
             }),
         })
     }
@@ -118,6 +123,11 @@ impl Tunnel {
         self.inner.origin.to_string()
     }
 
+    /// The session endpoint's `tunnel` object.
+    pub(crate) fn json(&self) -> &str {
+        &self.inner.json
+    }
+
     pub(crate) fn origin_ref(&self) -> &Origin {
         &self.inner.origin
     }
@@ -134,6 +144,26 @@ impl Tunnel {
     fn serves(&self, port: Option<u16>) -> bool {
         port.or_else(|| default_port(self.inner.origin.scheme())) == self.effective_port()
     }
+}
+
+/// `{"host":…,"workspaceId":…,"projectId":…}`.
+fn tunnel_json(host: &str, workspace_id: &str, project_id: &str) -> Box<str> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct TunnelJson<'a> {
+        host: &'a str,
+        workspace_id: &'a str,
+        project_id: &'a str,
+    }
+    let json = TunnelJson {
+        host,
+        workspace_id,
+        project_id,
+    };
+    // Serialising strings cannot fail.
+    serde_json::to_string(&json)
+        .unwrap_or_default()
+        .into_boxed_str()
 }
 
 impl fmt::Debug for Tunnel {
@@ -201,9 +231,16 @@ where
 /// The configured tunnels and the optional dynamic resolver.
 #[derive(Clone, Default)]
 pub(crate) struct Tunnels {
+    /// Every configured tunnel, scanned in order when there are few.
+    list: Vec<Tunnel>,
+    /// The same tunnels by lower-cased host name, for many.
     by_name: HashMap<String, Vec<Tunnel>>,
     resolver: Option<Arc<dyn TunnelResolver>>,
 }
+
+/// Up to this many tunnels, a request's host is compared with each in turn
+/// (no hashing, no lower-casing); beyond, it is looked up by name.
+const SCAN_AT_MOST: usize = 8;
 
 impl Tunnels {
     pub(crate) fn add(&mut self, tunnel: Tunnel) -> Result<(), ConfigError> {
@@ -214,7 +251,8 @@ impl Tunnels {
         {
             return Err(ConfigError::DuplicateTunnel);
         }
-        same_host.push(tunnel);
+        same_host.push(tunnel.clone());
+        self.list.push(tunnel);
         Ok(())
     }
 
@@ -238,20 +276,43 @@ impl Tunnels {
     /// of a fully qualified name.
     pub(crate) fn for_request<B>(&self, request: &Request<B>) -> HostMatch {
         let (name, port) = match request_host(request) {
-            Ok(host) => host,
+            Ok(Some(host)) => host,
+            Ok(None) => return HostMatch::None,
             Err(reason) => return HostMatch::Invalid(reason),
         };
-        let Some(name) = name else {
-            return HostMatch::None;
-        };
-        if let Some(tunnel) = self
-            .by_name
-            .get(&name)
-            .and_then(|tunnels| tunnels.iter().find(|t| t.serves(port)))
-        {
-            return HostMatch::Tunnel(tunnel.clone());
+        if self.list.len() <= SCAN_AT_MOST {
+            if let Some(tunnel) = self
+                .list
+                .iter()
+                .find(|t| t.inner.name.eq_ignore_ascii_case(name) && t.serves(port))
+            {
+                return HostMatch::Tunnel(tunnel.clone());
+            }
         }
-        match self.resolver.as_ref().and_then(|r| r.resolve(&name, port)) {
+        // Names are keyed (and given to the resolver) lower-cased; lower-case
+        // a mixed-case one on the stack (a DNS name has at most 253 bytes).
+        let mut buffer = [0u8; 255];
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            let Some(lower) = buffer.get_mut(..name.len()) else {
+                return HostMatch::None;
+            };
+            lower.copy_from_slice(name.as_bytes());
+            lower.make_ascii_lowercase();
+            // Lower-casing ASCII letters keeps the bytes valid UTF-8.
+            std::str::from_utf8(lower).unwrap_or_default()
+        } else {
+            name
+        };
+        if self.list.len() > SCAN_AT_MOST {
+            if let Some(tunnel) = self
+                .by_name
+                .get(name)
+                .and_then(|tunnels| tunnels.iter().find(|t| t.serves(port)))
+            {
+                return HostMatch::Tunnel(tunnel.clone());
+            }
+        }
+        match self.resolver.as_ref().and_then(|r| r.resolve(name, port)) {
             Some(tunnel) => HostMatch::Tunnel(tunnel),
             None => HostMatch::None,
         }
@@ -271,10 +332,10 @@ pub(crate) enum HostMatch {
     Invalid(&'static str),
 }
 
-/// The host of a request, lower-cased and without the trailing dot of a fully
-/// qualified name, and the port it names; `(None, None)` for an HTTP/1.0
+/// The host of a request, as written but without the trailing dot of a
+/// fully qualified name, and the port it names; `None` for an HTTP/1.0
 /// request without a host.
-fn request_host<B>(request: &Request<B>) -> Result<(Option<String>, Option<u16>), &'static str> {
+fn request_host<B>(request: &Request<B>) -> Result<Option<(&str, Option<u16>)>, &'static str> {
     const INVALID: &str = "invalid_host";
     const AMBIGUOUS: &str = "ambiguous_host";
     let mut fields = request.headers().get_all(HOST).iter();
@@ -283,7 +344,12 @@ fn request_host<B>(request: &Request<B>) -> Result<(Option<String>, Option<u16>)
         return Err(AMBIGUOUS);
     }
     let from_field = match field {
-        Some(value) => Some(value.to_str().ok().and_then(parse_host).ok_or(INVALID)?),
+        Some(value) => Some(
+            std::str::from_utf8(value.as_bytes())
+                .ok()
+                .and_then(parse_host)
+                .ok_or(INVALID)?,
+        ),
         None => None,
     };
     let from_uri = match request.uri().authority() {
@@ -293,15 +359,12 @@ fn request_host<B>(request: &Request<B>) -> Result<(Option<String>, Option<u16>)
     match (from_uri, from_field) {
         (Some(uri), Some(field)) => {
             let scheme_port = request.uri().scheme_str().and_then(default_port);
-            let same = uri.0 == field.0 && uri.1.or(scheme_port) == field.1.or(scheme_port);
-            if same {
-                Ok((Some(uri.0), uri.1))
-            } else {
-                Err(AMBIGUOUS)
-            }
+            let same = uri.0.eq_ignore_ascii_case(field.0)
+                && uri.1.or(scheme_port) == field.1.or(scheme_port);
+            if same { Ok(Some(uri)) } else { Err(AMBIGUOUS) }
         }
-        (Some((name, port)), None) | (None, Some((name, port))) => Ok((Some(name), port)),
-        (None, None) if request.version() <= Version::HTTP_10 => Ok((None, None)),
+        (Some(host), None) | (None, Some(host)) => Ok(Some(host)),
+        (None, None) if request.version() <= Version::HTTP_10 => Ok(None),
         (None, None) => Err(INVALID),
     }
 }
@@ -309,13 +372,17 @@ fn request_host<B>(request: &Request<B>) -> Result<(Option<String>, Option<u16>)
 /// Parses a host as a request names it: `host[:port]`, no userinfo, a
 /// registered name of non-empty labels (one trailing dot allowed and
 /// dropped) or an IP literal.
-fn parse_host(authority: &str) -> Option<(String, Option<u16>)> {
-    let (mut name, port) = parse_authority(authority)?;
+fn parse_host(authority: &str) -> Option<(&str, Option<u16>)> {
+    let (mut name, port) = split_authority(authority)?;
     if !name.starts_with('[') {
-        if name.len() > 1 && name.ends_with('.') {
-            name.pop();
+        if name.len() > 1 {
+            name = name.strip_suffix('.').unwrap_or(name);
         }
-        if name.split('.').any(str::is_empty) {
+        let bytes = name.as_bytes();
+        if bytes.first() == Some(&b'.')
+            || bytes.last() == Some(&b'.')
+            || bytes.windows(2).any(|pair| pair == b"..")
+        {
             return None;
         }
     }
@@ -325,10 +392,7 @@ fn parse_host(authority: &str) -> Option<(String, Option<u16>)> {
 impl fmt::Debug for Tunnels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tunnels")
-            .field(
-                "tunnels",
-                &self.by_name.values().flatten().collect::<Vec<_>>(),
-            )
+            .field("tunnels", &self.list)
             .field("resolver", &self.resolver.is_some())
             .finish()
     }
