@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -306,5 +306,268 @@ impl TokenVerifier for RecordingVerifier {
         } else {
             TokenVerdict::Refused
         })
+    }
+}
+
+/// What a [`Faulty`] store operation or a [`FaultyVerifier`] does when called.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fault {
+    /// Call the wrapped backend.
+    #[default]
+    Pass,
+    /// Return [`Injected`] without calling the wrapped backend.
+    Error,
+    /// Wait this long, then call the wrapped backend.
+    Latency(Duration),
+    /// Never answer.
+    Never,
+    /// Panic while the returned future is polled.
+    Panic,
+    /// Panic in the call itself, before any future is returned.
+    PanicEagerly,
+}
+
+/// The error an injected [`Fault::Error`] returns. Its text is fixed and
+/// carries no secret.
+#[derive(Debug)]
+pub enum FaultError<E> {
+    /// The fault injected by the test.
+    Injected,
+    /// The wrapped backend's own error.
+    Inner(E),
+}
+
+/// The `Display` text of [`FaultError::Injected`].
+pub const INJECTED: &str = "injected backend fault";
+
+impl<E: fmt::Display> fmt::Display for FaultError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultError::Injected => f.write_str(INJECTED),
+            FaultError::Inner(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for FaultError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FaultError::Injected => None,
+            FaultError::Inner(e) => Some(e),
+        }
+    }
+}
+
+/// The payload of an injected panic: if the layer ever logged or answered
+/// with a panic's payload, this text would show up.
+pub const PANIC_PAYLOAD: &str = "injected panic payload";
+
+/// One operation's fault and call count.
+#[derive(Debug, Default)]
+struct Switch {
+    fault: Mutex<Fault>,
+    calls: AtomicUsize,
+}
+
+impl Switch {
+    fn set(&self, fault: Fault) {
+        *self.fault.lock().unwrap() = fault;
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Counts a call and returns its fault; panics right here for
+    /// [`Fault::PanicEagerly`].
+    fn enter(&self) -> Fault {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let fault = *self.fault.lock().unwrap();
+        if fault == Fault::PanicEagerly {
+            panic!("{PANIC_PAYLOAD} (before returning a future)");
+        }
+        fault
+    }
+}
+
+/// Plays `fault` out inside a backend's future: `Ok` means "now call the
+/// wrapped backend".
+async fn play<E>(fault: Fault) -> Result<(), FaultError<E>> {
+    match fault {
+        Fault::Pass => Ok(()),
+        Fault::Error => Err(FaultError::Injected),
+        Fault::Latency(delay) => {
+            tokio::time::sleep(delay).await;
+            Ok(())
+        }
+        Fault::Never => std::future::pending().await,
+        Fault::Panic => panic!("{PANIC_PAYLOAD} (while polled)"),
+        Fault::PanicEagerly => unreachable!("panicked in Switch::enter"),
+    }
+}
+
+/// A session store operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    Create,
+    Load,
+    Revoke,
+}
+
+#[derive(Debug, Default)]
+struct StoreSwitches {
+    create: Switch,
+    load: Switch,
+    revoke: Switch,
+}
+
+impl StoreSwitches {
+    fn get(&self, op: StoreOp) -> &Switch {
+        match op {
+            StoreOp::Create => &self.create,
+            StoreOp::Load => &self.load,
+            StoreOp::Revoke => &self.revoke,
+        }
+    }
+}
+
+/// A session store whose operations can each be made to fail, stall, hang or
+/// panic. Clones share the wrapped store, the faults and the call counts.
+pub struct Faulty<S> {
+    inner: Arc<S>,
+    switches: Arc<StoreSwitches>,
+}
+
+impl<S> Clone for Faulty<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            switches: Arc::clone(&self.switches),
+        }
+    }
+}
+
+impl<S: SessionStore> Faulty<S> {
+    /// Wraps `inner`, every operation passing through.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            switches: Arc::default(),
+        }
+    }
+
+    /// Makes `op` behave as `fault` from now on.
+    pub fn set(&self, op: StoreOp, fault: Fault) {
+        self.switches.get(op).set(fault);
+    }
+
+    /// Every operation passes through again.
+    pub fn heal(&self) {
+        for op in [StoreOp::Create, StoreOp::Load, StoreOp::Revoke] {
+            self.set(op, Fault::Pass);
+        }
+    }
+
+    /// How many times `op` was called (a call that panicked included).
+    pub fn calls(&self, op: StoreOp) -> usize {
+        self.switches.get(op).calls()
+    }
+
+    /// The wrapped store, without faults.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: SessionStore> SessionStore for Faulty<S> {
+    type Error = FaultError<S::Error>;
+
+    fn create(
+        &self,
+        user: User,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<SessionId, Self::Error>> + Send {
+        let fault = self.switches.create.enter();
+        async move {
+            play(fault).await?;
+            self.inner
+                .create(user, ttl)
+                .await
+                .map_err(FaultError::Inner)
+        }
+    }
+
+    fn load(
+        &self,
+        id: &SessionId,
+    ) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send {
+        let fault = self.switches.load.enter();
+        async move {
+            play(fault).await?;
+            self.inner.load(id).await.map_err(FaultError::Inner)
+        }
+    }
+
+    fn revoke(&self, id: &SessionId) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let fault = self.switches.revoke.enter();
+        async move {
+            play(fault).await?;
+            self.inner.revoke(id).await.map_err(FaultError::Inner)
+        }
+    }
+}
+
+/// A token verifier that can be made to fail, stall, hang or panic. Clones
+/// share the wrapped verifier, the fault and the call count.
+pub struct FaultyVerifier<V> {
+    inner: Arc<V>,
+    switch: Arc<Switch>,
+}
+
+impl<V> Clone for FaultyVerifier<V> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            switch: Arc::clone(&self.switch),
+        }
+    }
+}
+
+impl<V: TokenVerifier> FaultyVerifier<V> {
+    /// Wraps `inner`, passing through.
+    pub fn new(inner: V) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            switch: Arc::default(),
+        }
+    }
+
+    /// Makes `verify` behave as `fault` from now on.
+    pub fn set(&self, fault: Fault) {
+        self.switch.set(fault);
+    }
+
+    /// How many times `verify` was called (a call that panicked included).
+    pub fn calls(&self) -> usize {
+        self.switch.calls()
+    }
+}
+
+impl<V: TokenVerifier> TokenVerifier for FaultyVerifier<V> {
+    type Error = FaultError<V::Error>;
+
+    fn verify(
+        &self,
+        token: &str,
+        cx: TokenContext<'_>,
+    ) -> impl Future<Output = Result<TokenVerdict, Self::Error>> + Send {
+        let fault = self.switch.enter();
+        async move {
+            play(fault).await?;
+            self.inner
+                .verify(token, cx)
+                .await
+                .map_err(FaultError::Inner)
+        }
     }
 }
