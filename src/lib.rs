@@ -151,9 +151,10 @@
 //! **Failing backends.** A verifier error counts as "no valid token" and a
 //! store error as "no live session": the session endpoint then says
 //! `{"auth":{"authenticated":false}}`, never `500`. A backend that panics
-//! while it is polled is treated exactly like one that returned an error (the
-//! panic is caught around each call and the call's future dropped; with
-//! `panic = "abort"` there is nothing to catch). Logout is stricter, because
+//! (while making its future or while the future is polled) is treated
+//! exactly like one that returned an error (the panic is caught around each
+//! call and the call's future dropped; with `panic = "abort"` there is
+//! nothing to catch). Logout is stricter, because
 //! a user must never be told they are signed out while their cookie would
 //! work again once the store recovers: when the store cannot load a session,
 //! logout revokes every value of the session cookie anyway, and if any

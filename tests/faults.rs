@@ -495,7 +495,6 @@ async fn sign_in_reports_a_panicking_store_and_issues_no_cookie() {
 // promise that a panicking backend is treated like a failing one.
 
 #[tokio::test]
-#[ignore = "contradicts the docs: a backend that panics before returning its future escapes the layer (the backend is called outside catch_panic in backend::call)"]
 async fn a_backend_that_panics_before_returning_its_future_never_escapes_the_layer() {
     /// Where the panic is raised, and the documented answer for it.
     enum Case {
@@ -559,7 +558,6 @@ async fn a_backend_that_panics_before_returning_its_future_never_escapes_the_lay
 }
 
 #[tokio::test]
-#[ignore = "contradicts the docs: sign_in with a store whose create panics before returning its future panics instead of returning SignInError::StorePanicked"]
 async fn sign_in_reports_a_store_that_panics_before_returning_its_future() {
     let rig = Rig::new();
     let manager = rig.layer.session_manager().unwrap();
