@@ -10,24 +10,52 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-/// Makes a backend call with `make` and awaits it. `None` when the backend
-/// returned an error or panicked (making the future or polling it); both are
-/// logged.
-pub(crate) async fn call<T, E, F, Fut>(component: &'static str, make: F) -> Option<T>
+/// Makes a backend call with `make`; the returned future gives `None` when
+/// the backend returned an error or panicked (making the future or polling
+/// it), both logged. A named future, not an `async fn`, so that it adds
+/// nothing but the backend's own future to the state that awaits it.
+pub(crate) fn call<T, E, F, Fut>(component: &'static str, make: F) -> Call<Fut>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
     E: fmt::Display,
 {
-    match catch_panic(make).await {
-        Ok(Ok(value)) => Some(value),
-        Ok(Err(error)) => {
-            failure(component, &error);
-            None
-        }
-        Err(Panicked) => {
-            failure(component, &Panicked);
-            None
+    let future = catch_unwind(AssertUnwindSafe(make)).ok();
+    Call { component, future }
+}
+
+pin_project! {
+    /// The future of [`call`].
+    pub(crate) struct Call<F> {
+        component: &'static str,
+        // `None`: making the future panicked.
+        #[pin]
+        future: Option<F>,
+    }
+}
+
+impl<T, E: fmt::Display, F: Future<Output = Result<T, E>>> Future for Call<F> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            failure(this.component, &Panicked);
+            return Poll::Ready(None);
+        };
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(Ok(value))) => Poll::Ready(Some(value)),
+            Ok(Poll::Ready(Err(error))) => {
+                failure(this.component, &error);
+                Poll::Ready(None)
+            }
+            Err(_) => {
+                // Never polled again: dropped now, whatever state it is in.
+                this.future.set(None);
+                failure(this.component, &Panicked);
+                Poll::Ready(None)
+            }
         }
     }
 }

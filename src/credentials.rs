@@ -2,29 +2,99 @@
 //! header first, then the `rstream.token` query parameter) and the values of
 //! the session cookie.
 
-use std::borrow::Cow;
+use std::ops::Range;
 
-use http::HeaderMap;
-use http::header::{AUTHORIZATION, COOKIE};
+use http::header::{AUTHORIZATION, COOKIE, HeaderName};
+use http::{HeaderMap, HeaderValue};
 
 use crate::store::{SessionId, is_valid_id};
-use crate::syntax::{percent_escape, trim_end_ows, trim_ows};
+use crate::syntax::{percent_escape, trim_end_ows};
 use crate::token::TokenSource;
 
 /// The query parameter that carries a token when a header cannot.
 pub(crate) const TOKEN_QUERY_PARAMETER: &str = "rstream.token";
 
-/// The token a request presents, borrowed from the request where it needs
-/// no decoding.
+/// Where a credential sits in a request's head: bytes `start..end` of the
+/// `field`-th field of a header (or of the query). Positions rather than
+/// borrowed slices, so that what awaits a backend owns the head itself and
+/// holds only these few numbers besides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct At {
+    field: u32,
+    start: u32,
+    end: u32,
+}
+
+impl At {
+    const NOWHERE: At = At {
+        field: 0,
+        start: 0,
+        end: 0,
+    };
+
+    fn new(field: usize, range: Range<usize>) -> Option<Self> {
+        Some(Self {
+            field: u32::try_from(field).ok()?,
+            start: u32::try_from(range.start).ok()?,
+            end: u32::try_from(range.end).ok()?,
+        })
+    }
+
+    fn range(&self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+
+    /// The bytes in the `name` fields of `headers`.
+    fn in_header<'h>(&self, headers: &'h HeaderMap, name: HeaderName) -> Option<&'h [u8]> {
+        let field = headers.get_all(name).iter().nth(self.field as usize)?;
+        field.as_bytes().get(self.range())
+    }
+}
+
+/// The token a request presents.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum PresentedToken<'a> {
+pub(crate) enum PresentedToken {
     /// No token at all.
     Absent,
     /// A token was presented but is malformed or ambiguous: it is not
     /// verified, and it counts as an invalid token.
     Malformed,
-    /// A well-formed token, to verify.
-    Token(Cow<'a, str>, TokenSource),
+    /// A well-formed token in an `Authorization` field.
+    Header(At),
+    /// A well-formed `rstream.token` query parameter needing no decoding, in
+    /// the query.
+    Query(At),
+    /// A well-formed `rstream.token` query parameter, form-decoded.
+    Decoded(String),
+}
+
+impl PresentedToken {
+    /// Whether a well-formed token was found.
+    pub(crate) fn is_token(&self) -> bool {
+        matches!(
+            self,
+            PresentedToken::Header(_) | PresentedToken::Query(_) | PresentedToken::Decoded(_)
+        )
+    }
+
+    /// The token and where it came from, given the request head it was found
+    /// in; `None` when there is no well-formed token.
+    pub(crate) fn text<'a>(
+        &'a self,
+        headers: &'a HeaderMap,
+        query: Option<&'a str>,
+    ) -> Option<(&'a str, TokenSource)> {
+        match self {
+            PresentedToken::Absent | PresentedToken::Malformed => None,
+            PresentedToken::Header(at) => {
+                // Checked to be a `b64token` (ASCII) when it was found.
+                let token = std::str::from_utf8(at.in_header(headers, AUTHORIZATION)?).ok()?;
+                Some((token, TokenSource::Header))
+            }
+            PresentedToken::Query(at) => Some((query?.get(at.range())?, TokenSource::Query)),
+            PresentedToken::Decoded(token) => Some((token, TokenSource::Query)),
+        }
+    }
 }
 
 /// The request's token. The header is used when present: a request with a
@@ -38,19 +108,16 @@ pub(crate) enum PresentedToken<'a> {
 /// - A `Bearer` credential must be one RFC 6750 `b64token` after one or more
 ///   spaces (`Bearer` without one, with an empty one, or with bytes outside
 ///   that grammar is malformed).
-pub(crate) fn presented_token<'a>(
-    headers: &'a HeaderMap,
-    query: Option<&'a str>,
-) -> PresentedToken<'a> {
+pub(crate) fn presented_token(headers: &HeaderMap, query: Option<&str>) -> PresentedToken {
     match header_token(headers) {
         PresentedToken::Absent => query.map_or(PresentedToken::Absent, query_token),
         presented => presented,
     }
 }
 
-fn header_token(headers: &HeaderMap) -> PresentedToken<'_> {
-    let mut bearer = None;
-    for value in headers.get_all(AUTHORIZATION) {
+fn header_token(headers: &HeaderMap) -> PresentedToken {
+    let mut bearer: Option<(usize, &HeaderValue, usize)> = None;
+    for (field, value) in headers.get_all(AUTHORIZATION).iter().enumerate() {
         let bytes = value.as_bytes();
         let scheme_end = bytes
             .iter()
@@ -62,26 +129,24 @@ fn header_token(headers: &HeaderMap) -> PresentedToken<'_> {
         if bearer.is_some() {
             return PresentedToken::Malformed;
         }
-        bearer = Some(&bytes[scheme_end..]);
+        bearer = Some((field, value, scheme_end));
     }
-    let Some(rest) = bearer else {
+    let Some((field, value, scheme_end)) = bearer else {
         return PresentedToken::Absent;
     };
-    if rest.first() != Some(&b' ') {
+    let bytes = value.as_bytes();
+    if bytes.get(scheme_end) != Some(&b' ') {
         return PresentedToken::Malformed;
     }
-    let mut token = rest;
-    while let [b' ', tail @ ..] = token {
-        token = tail;
+    let mut start = scheme_end;
+    while bytes.get(start) == Some(&b' ') {
+        start += 1;
     }
-    let token = trim_end_ows(token);
-    if !is_b64token(token) {
+    let end = start + trim_end_ows(&bytes[start..]).len();
+    if !is_b64token(&bytes[start..end]) {
         return PresentedToken::Malformed;
     }
-    match std::str::from_utf8(token) {
-        Ok(token) => PresentedToken::Token(Cow::Borrowed(token), TokenSource::Header),
-        Err(_) => PresentedToken::Malformed,
-    }
+    At::new(field, start..end).map_or(PresentedToken::Malformed, PresentedToken::Header)
 }
 
 /// RFC 6750: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -94,10 +159,13 @@ fn is_b64token(token: &[u8]) -> bool {
         && token[body_len..].iter().all(|&b| b == b'=')
 }
 
-fn query_token(query: &str) -> PresentedToken<'_> {
+fn query_token(query: &str) -> PresentedToken {
     let mut found = None;
+    let mut pair_start = 0;
     for pair in query.split('&') {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value_start = pair_start + (pair.len() - value.len());
+        pair_start += pair.len() + 1;
         let is_token_name = if name.contains(['%', '+']) {
             form_decode(name).as_deref() == Some(TOKEN_QUERY_PARAMETER)
         } else {
@@ -109,23 +177,22 @@ fn query_token(query: &str) -> PresentedToken<'_> {
         if found.is_some() {
             return PresentedToken::Malformed;
         }
-        found = Some(value);
+        found = Some((value, value_start));
     }
-    let Some(raw) = found else {
+    let Some((raw, value_start)) = found else {
         return PresentedToken::Absent;
     };
-    let token = if raw.contains(['%', '+']) {
-        match form_decode(raw) {
-            Some(token) => Cow::Owned(token),
-            None => return PresentedToken::Malformed,
-        }
-    } else {
-        Cow::Borrowed(raw)
-    };
-    if token.is_empty() {
+    if raw.is_empty() {
         return PresentedToken::Malformed;
     }
-    PresentedToken::Token(token, TokenSource::Query)
+    if !raw.contains(['%', '+']) {
+        let at = At::new(0, value_start..value_start + raw.len());
+        return at.map_or(PresentedToken::Malformed, PresentedToken::Query);
+    }
+    match form_decode(raw) {
+        Some(token) if !token.is_empty() => PresentedToken::Decoded(token),
+        _ => PresentedToken::Malformed,
+    }
 }
 
 /// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a
@@ -159,29 +226,45 @@ pub(crate) const MAX_LOOKUPS: usize = 4;
 pub(crate) const MAX_REVOCATIONS: usize = 16;
 
 /// The values of the session cookie in a request: at most `N` distinct,
-/// well-formed ones, borrowed from the request's headers.
+/// well-formed ones.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum CookieValues<'a, const N: usize> {
+pub(crate) enum CookieValues<const N: usize> {
     /// Distinct, well-formed values, in the order sent. Empty when the
     /// cookie is absent or none of its values could be a session id.
-    Candidates(Candidates<'a, N>),
+    Candidates(Candidates<N>),
     /// More than `N` distinct values.
     TooMany,
 }
 
-/// Up to `N` distinct session cookie values.
+/// Where up to `N` distinct session cookie values are in the `Cookie`
+/// fields.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Candidates<'a, const N: usize> {
-    values: [&'a [u8]; N],
+pub(crate) struct Candidates<const N: usize> {
+    at: [At; N],
     len: usize,
 }
 
-impl<'a, const N: usize> Candidates<'a, N> {
-    /// The values, as session ids.
-    pub(crate) fn ids(&self) -> impl Iterator<Item = SessionId> + '_ {
-        self.values[..self.len]
+impl<const N: usize> Candidates<N> {
+    /// No value.
+    pub(crate) const EMPTY: Self = Self {
+        at: [At::NOWHERE; N],
+        len: 0,
+    };
+
+    /// Whether there is no value.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The values, as session ids, given the headers they were found in.
+    pub(crate) fn ids<'h>(
+        &'h self,
+        headers: &'h HeaderMap,
+    ) -> impl Iterator<Item = SessionId> + 'h {
+        self.at[..self.len]
             .iter()
-            .map(|value| SessionId::from_valid(value))
+            .filter_map(|at| at.in_header(headers, COOKIE))
+            .map(SessionId::from_valid)
     }
 }
 
@@ -205,44 +288,68 @@ impl CookieFinder {
     /// does not hide the session cookie. Values that cannot be session ids
     /// (empty, too long, bytes outside RFC 6265 `cookie-octet`) are skipped;
     /// a value in double quotes is unquoted.
-    pub(crate) fn values<'h, const N: usize>(&self, headers: &'h HeaderMap) -> CookieValues<'h, N> {
-        let mut found = Candidates {
-            values: [&[][..]; N],
-            len: 0,
-        };
-        for field in headers.get_all(COOKIE) {
+    pub(crate) fn values<const N: usize>(&self, headers: &HeaderMap) -> CookieValues<N> {
+        let mut found = Candidates::EMPTY;
+        // The values found so far, to tell distinct ones apart.
+        let mut seen: [&[u8]; N] = [&[]; N];
+        for (index, field) in headers.get_all(COOKIE).iter().enumerate() {
             let field = field.as_bytes();
             let mut start = 0;
             while start < field.len() {
                 let end = memchr::memchr(b';', &field[start..]).map_or(field.len(), |i| start + i);
-                let pair = &field[start..end];
+                let pair = start..end;
                 start = end + 1;
-                let Some(value) = self.value_of(pair) else {
+                let Some(value) = self.value_of(field, pair) else {
                     continue;
                 };
-                if !is_valid_id(value) || found.values[..found.len].contains(&value) {
+                let bytes = &field[value.clone()];
+                if !is_valid_id(bytes) || seen[..found.len].contains(&bytes) {
                     continue;
                 }
                 if found.len == N {
                     return CookieValues::TooMany;
                 }
-                found.values[found.len] = value;
+                let Some(at) = At::new(index, value) else {
+                    continue;
+                };
+                seen[found.len] = bytes;
+                found.at[found.len] = at;
                 found.len += 1;
             }
         }
         CookieValues::Candidates(found)
     }
 
-    /// The value of a `name=value` pair, trimmed and unquoted, when its name
-    /// is the session cookie's.
-    fn value_of<'p>(&self, pair: &'p [u8]) -> Option<&'p [u8]> {
-        let pair = trim_ows(pair);
-        let rest = pair.strip_prefix(&*self.name)?;
-        let mut value = trim_ows(trim_ows(rest).strip_prefix(b"=")?);
-        if let [b'"', inner @ .., b'"'] = value {
-            value = inner;
+    /// Where the value of the `name=value` pair at `pair` in `field` is,
+    /// trimmed and unquoted, when its name is the session cookie's.
+    fn value_of(&self, field: &[u8], pair: Range<usize>) -> Option<Range<usize>> {
+        let is_ows = |b: u8| b == b' ' || b == b'\t';
+        let (mut start, mut end) = (pair.start, pair.end);
+        while start < end && is_ows(field[start]) {
+            start += 1;
         }
-        Some(value)
+        if !field[start..end].starts_with(&self.name) {
+            return None;
+        }
+        start += self.name.len();
+        while start < end && is_ows(field[start]) {
+            start += 1;
+        }
+        if start == end || field[start] != b'=' {
+            return None;
+        }
+        start += 1;
+        while start < end && is_ows(field[start]) {
+            start += 1;
+        }
+        while end > start && is_ows(field[end - 1]) {
+            end -= 1;
+        }
+        if end - start >= 2 && field[start] == b'"' && field[end - 1] == b'"' {
+            start += 1;
+            end -= 1;
+        }
+        Some(start..end)
     }
 }
 
@@ -259,8 +366,15 @@ mod tests {
         map
     }
 
-    fn token(t: &str, source: TokenSource) -> PresentedToken<'_> {
-        PresentedToken::Token(Cow::Borrowed(t), source)
+    fn token(t: &str, source: TokenSource) -> Option<(String, TokenSource)> {
+        Some((t.to_owned(), source))
+    }
+
+    /// The token `presented_token` finds, as text.
+    fn token_in(headers: &HeaderMap, query: Option<&str>) -> Option<(String, TokenSource)> {
+        presented_token(headers, query)
+            .text(headers, query)
+            .map(|(token, source)| (token.to_owned(), source))
     }
 
     #[test]
@@ -272,7 +386,7 @@ mod tests {
             b"Bearer   abc",
         ] {
             assert_eq!(
-                presented_token(&auth(&[v]), Some("rstream.token=q")),
+                token_in(&auth(&[v]), Some("rstream.token=q")),
                 token("abc", TokenSource::Header)
             );
         }
@@ -303,14 +417,11 @@ mod tests {
         let basic = auth(&[b"Basic dXNlcjpwYXNz"]);
         assert_eq!(presented_token(&basic, None), PresentedToken::Absent);
         assert_eq!(
-            presented_token(&basic, Some("rstream.token=q")),
+            token_in(&basic, Some("rstream.token=q")),
             token("q", TokenSource::Query)
         );
         let mixed = auth(&[b"Basic x", b"Bearer t"]);
-        assert_eq!(
-            presented_token(&mixed, None),
-            token("t", TokenSource::Header)
-        );
+        assert_eq!(token_in(&mixed, None), token("t", TokenSource::Header));
         assert_eq!(
             presented_token(&auth(&[b"Bearerabc"]), None),
             PresentedToken::Absent
@@ -321,12 +432,13 @@ mod tests {
     fn query_parameter_is_form_decoded() {
         let none = HeaderMap::new();
         let q = |s| presented_token(&none, Some(s));
+        let qt = |s| token_in(&none, Some(s));
         assert_eq!(
-            q("a=1&rstream.token=a%2Bb%3D&c"),
+            qt("a=1&rstream.token=a%2Bb%3D&c"),
             token("a+b=", TokenSource::Query)
         );
-        assert_eq!(q("rstream%2Etoken=x"), token("x", TokenSource::Query));
-        assert_eq!(q("rstream.token=a+b"), token("a b", TokenSource::Query));
+        assert_eq!(qt("rstream%2Etoken=x"), token("x", TokenSource::Query));
+        assert_eq!(qt("rstream.token=a+b"), token("a b", TokenSource::Query));
         assert_eq!(q("rstream.token="), PresentedToken::Malformed);
         assert_eq!(q("rstream.token"), PresentedToken::Malformed);
         assert_eq!(q("rstream.token=%zz"), PresentedToken::Malformed);
@@ -356,7 +468,7 @@ mod tests {
 
     fn session_cookie_values(headers: &HeaderMap, name: &str) -> Option<Vec<SessionId>> {
         match CookieFinder::new(name).values::<MAX_LOOKUPS>(headers) {
-            CookieValues::Candidates(found) => Some(found.ids().collect()),
+            CookieValues::Candidates(found) => Some(found.ids(headers).collect()),
             CookieValues::TooMany => None,
         }
     }

@@ -1,5 +1,6 @@
 //! The two endpoints, and the layer's error answers.
 
+use std::future::Future;
 use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
@@ -7,20 +8,19 @@ use http::header::{
     ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, SET_COOKIE,
     X_CONTENT_TYPE_OPTIONS,
 };
-use http::request::Parts;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 
 use crate::backend;
-use crate::credentials::{CookieValues, MAX_REVOCATIONS};
+use crate::credentials::{CookieValues, MAX_LOOKUPS, MAX_REVOCATIONS};
 use crate::future::PendingAnswer;
 use crate::identity::{AuthMethod, Identity};
 use crate::layer::Config;
 use crate::origin::same_origin;
-use crate::resolver::{resolve, token_identity};
+use crate::resolver::{Found, Head, resolve, verify_token};
 use crate::store::SessionStore;
 use crate::syntax::trim_ows;
-use crate::token::TokenVerifier;
+use crate::token::{TokenVerdict, TokenVerifier};
 use crate::tunnel::Tunnel;
 
 /// The answer type: the layer's own bytes (`None` for no body).
@@ -72,7 +72,12 @@ where
                 return Answer::Ready(for_method(&parts.method, method_not_allowed("GET, HEAD")));
             }
             drop(body);
-            Answer::Pending(Box::pin(session(Arc::clone(config), tunnel, parts)))
+            let head = Head::from(parts);
+            let found = Found::<MAX_LOOKUPS>::in_head(config, &head);
+            if found.is_empty() {
+                return Answer::Ready(for_method(&head.method, unauthenticated()));
+            }
+            Answer::Pending(Box::pin(session(Arc::clone(config), tunnel, head, found)))
         }
         Endpoint::Logout => {
             if parts.method != Method::POST {
@@ -85,7 +90,13 @@ where
                 return Answer::Ready(error(status, reason));
             }
             drop(body);
-            Answer::Pending(Box::pin(logout(Arc::clone(config), tunnel, parts)))
+            let head = Head::from(parts);
+            let found = Found::<MAX_REVOCATIONS>::in_head(config, &head);
+            if found.is_empty() {
+                // Unauthenticated: the spec's no-op.
+                return Answer::Ready(no_content(None));
+            }
+            Answer::Pending(Box::pin(logout(Arc::clone(config), tunnel, head, found)))
         }
     }
 }
@@ -106,27 +117,37 @@ pub(crate) fn bad_request(method: &Method, reason: &'static str) -> Reply {
     for_method(method, error(StatusCode::BAD_REQUEST, reason))
 }
 
-async fn session<V, St>(config: Arc<Config<V, St>>, tunnel: Tunnel, request: Parts) -> Reply
+/// The session endpoint's answer, once the caller must be resolved.
+///
+/// A plain function returning an `async move` block rather than an
+/// `async fn`: an `async fn` moves each argument into a second slot of its
+/// state when it starts, and this state is boxed on every such request.
+#[allow(clippy::manual_async_fn)] // On purpose: see above.
+fn session<V, St>(
+    config: Arc<Config<V, St>>,
+    tunnel: Tunnel,
+    head: Head,
+    found: Found<MAX_LOOKUPS>,
+) -> impl Future<Output = Reply> + Send
 where
     V: TokenVerifier,
     St: SessionStore,
 {
-    let identity = resolve(
-        &config,
-        &tunnel,
-        &request.method,
-        &request.uri,
-        &request.headers,
-    )
-    .await;
-    let reply = match identity {
-        Some(identity) => json(
-            StatusCode::OK,
-            session_document(&identity, &tunnel, &config.policies_json),
-        ),
-        None => json(StatusCode::OK, Bytes::from_static(UNAUTHENTICATED)),
-    };
-    for_method(&request.method, reply)
+    async move {
+        let reply = match resolve(&config, &tunnel, &head, &found).await {
+            Some(identity) => json(
+                StatusCode::OK,
+                session_document(&identity, &tunnel, &config.policies_json),
+            ),
+            None => unauthenticated(),
+        };
+        for_method(&head.method, reply)
+    }
+}
+
+/// The session endpoint's answer when authentication cannot be resolved.
+fn unauthenticated() -> Reply {
+    json(StatusCode::OK, Bytes::from_static(UNAUTHENTICATED))
 }
 
 /// The signed-in document, assembled from pieces rendered once: the user's
@@ -155,34 +176,35 @@ fn session_document(identity: &Identity, tunnel: &Tunnel, policies: &str) -> Byt
 }
 
 /// Logout, once the method, the cross-origin check and the body rule passed.
-async fn logout<V, St>(config: Arc<Config<V, St>>, tunnel: Tunnel, parts: Parts) -> Reply
+async fn logout<V, St>(
+    config: Arc<Config<V, St>>,
+    tunnel: Tunnel,
+    head: Head,
+    found: Found<MAX_REVOCATIONS>,
+) -> Reply
 where
     V: TokenVerifier,
     St: SessionStore,
 {
     // A token-authenticated logout is a no-op, whatever cookie comes with it.
-    if token_identity(&config, &tunnel, &parts.method, &parts.uri, &parts.headers)
-        .await
-        .is_some()
-    {
-        return no_content(None);
+    if let Some(verdict) = verify_token(&config, &tunnel, &head, &found) {
+        if let Some(TokenVerdict::Accepted(_)) = verdict.await {
+            return no_content(None);
+        }
     }
     let Some(sessions) = &config.sessions else {
         return no_content(None);
     };
-    let candidates = match sessions.cookie_values::<MAX_REVOCATIONS>(&parts.headers) {
-        CookieValues::Candidates(candidates) => candidates,
+    if matches!(found.cookies, CookieValues::TooMany) {
         // Revoking only some values could leave the real one working.
-        CookieValues::TooMany => {
-            return error(StatusCode::BAD_REQUEST, "too_many_session_cookies");
-        }
-    };
+        return error(StatusCode::BAD_REQUEST, "too_many_session_cookies");
+    }
     // The request is authenticated through rstream Auth when any value names
     // a live session: the real cookie beside planted ones (cookie tossing)
     // included, which is why every value is revoked, not only "the" session.
     // A value the store could not look up may be live too.
     let mut signed_in = false;
-    for id in candidates.ids() {
+    for id in found.session_ids(&head) {
         match backend::call("session store (load)", || sessions.store().load(&id)).await {
             Some(None) => {}
             Some(Some(_)) | None => {
@@ -192,11 +214,11 @@ where
         }
     }
     if !signed_in {
-        // Unauthenticated (no cookie, or only values of no live session).
+        // Unauthenticated (only values of no live session).
         return no_content(None);
     }
     let mut all_revoked = true;
-    for id in candidates.ids() {
+    for id in found.session_ids(&head) {
         all_revoked &= backend::call("session store (revoke)", || sessions.store().revoke(&id))
             .await
             .is_some();

@@ -181,10 +181,7 @@ impl<St: SessionStore> SessionManager<St> {
     }
 
     /// The session cookie's values in `headers`: at most `N` distinct ones.
-    pub(crate) fn cookie_values<'h, const N: usize>(
-        &self,
-        headers: &'h HeaderMap,
-    ) -> CookieValues<'h, N> {
+    pub(crate) fn cookie_values<const N: usize>(&self, headers: &HeaderMap) -> CookieValues<N> {
         self.cookie.finder.values(headers)
     }
 

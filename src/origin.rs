@@ -97,7 +97,7 @@ pub(crate) fn parse_authority(authority: &str) -> Option<(String, Option<u16>)> 
 
 /// The bytes of a registered name: RFC 3986 `unreserved`, without `%`
 /// escapes (`ALPHA / DIGIT / "-" / "." / "_" / "~"`).
-static NAME_BYTES: [bool; 256] = {
+pub(crate) static NAME_BYTES: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {

@@ -1,16 +1,81 @@
 //! Who is calling: the token first (header, then query parameter), then the
 //! session cookie.
 
+use std::future::Future;
+
 use http::{HeaderMap, Method, Uri};
 
 use crate::backend;
-use crate::credentials::{CookieValues, MAX_LOOKUPS, PresentedToken, presented_token};
+use crate::credentials::{Candidates, CookieValues, PresentedToken, presented_token};
 use crate::identity::{AuthMethod, Identity};
 use crate::layer::Config;
-use crate::manager::SessionManager;
-use crate::store::SessionStore;
+use crate::store::{SessionId, SessionStore};
 use crate::token::{TokenContext, TokenVerdict, TokenVerifier};
 use crate::tunnel::Tunnel;
+
+/// The head of a well-known request, owned by the part of its answer that
+/// awaits the backends.
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+}
+
+/// Where a request's credentials are, found once in its head before anything
+/// is awaited: a request that presents nothing is answered without waiting.
+#[derive(Debug)]
+pub(crate) struct Found<const N: usize> {
+    /// The bearer token, when token auth is enabled.
+    token: PresentedToken,
+    /// At most `N` distinct session cookie values, when session auth is
+    /// enabled.
+    pub(crate) cookies: CookieValues<N>,
+}
+
+impl From<http::request::Parts> for Head {
+    fn from(parts: http::request::Parts) -> Self {
+        Self {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+        }
+    }
+}
+
+impl<const N: usize> Found<N> {
+    /// Finds the request's token (when token auth is enabled) and at most `N`
+    /// distinct session cookie values (when session auth is enabled).
+    pub(crate) fn in_head<V, St: SessionStore>(config: &Config<V, St>, head: &Head) -> Self {
+        let token = match config.tokens {
+            Some(_) => presented_token(&head.headers, head.uri.query()),
+            None => PresentedToken::Absent,
+        };
+        let cookies = match &config.sessions {
+            Some(sessions) => sessions.cookie_values::<N>(&head.headers),
+            None => CookieValues::Candidates(Candidates::EMPTY),
+        };
+        Self { token, cookies }
+    }
+
+    /// Whether there is no token to verify and no cookie value at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.token.is_token()
+            && matches!(&self.cookies, CookieValues::Candidates(candidates) if candidates.is_empty())
+    }
+
+    /// The session cookie's values as ids; none when there are too many.
+    pub(crate) fn session_ids<'h>(
+        &'h self,
+        head: &'h Head,
+    ) -> impl Iterator<Item = SessionId> + 'h {
+        let candidates = match &self.cookies {
+            CookieValues::Candidates(candidates) => Some(candidates.ids(&head.headers)),
+            CookieValues::TooMany => None,
+        };
+        candidates.into_iter().flatten()
+    }
+}
 
 /// Resolves a request on `tunnel`: `None` when it is not authenticated.
 ///
@@ -21,74 +86,70 @@ use crate::tunnel::Tunnel;
 /// - The cookie authenticates when exactly one of its distinct values names a
 ///   live session and every lookup succeeded. Two live sessions (a cookie
 ///   planted by a sibling host beside the real one) authenticate nobody: a
-///   planted cookie must never decide who the user is.
-pub(crate) async fn resolve<V, St>(
-    config: &Config<V, St>,
-    tunnel: &Tunnel,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Option<Identity>
+///   planted cookie must never decide who the user is. Too many values
+///   authenticate nobody either, without a lookup.
+///
+/// Written flat, awaiting the backends' futures directly, and as a function
+/// returning an `async move` block: this state is boxed once per request, and
+/// every nested `async fn` (which also keeps a second copy of its arguments)
+/// would add to it.
+pub(crate) fn resolve<'a, V, St, const N: usize>(
+    config: &'a Config<V, St>,
+    tunnel: &'a Tunnel,
+    head: &'a Head,
+    found: &'a Found<N>,
+) -> impl Future<Output = Option<Identity>> + Send + 'a
 where
     V: TokenVerifier,
     St: SessionStore,
 {
-    if let Some(identity) = token_identity(config, tunnel, method, uri, headers).await {
-        return Some(identity);
+    // The token's verdict is made ready to await before the block, so that
+    // the block holds only what it needs across its awaits.
+    let verdict = verify_token(config, tunnel, head, found);
+    async move {
+        if let Some(verdict) = verdict {
+            if let Some(TokenVerdict::Accepted(user)) = verdict.await {
+                return Some(Identity::new(user, AuthMethod::Token));
+            }
+        }
+        let sessions = config.sessions.as_ref()?;
+        let mut live = None;
+        for id in found.session_ids(head) {
+            // A store failure settles nothing: not authenticated.
+            if let Some(user) =
+                backend::call("session store (load)", || sessions.store().load(&id)).await?
+            {
+                if live.is_some() {
+                    return None;
+                }
+                live = Some(user);
+            }
+        }
+        live.map(|user| Identity::new(user, AuthMethod::Session))
     }
-    session_identity(config.sessions.as_ref()?, headers).await
 }
 
-/// The identity a request's bearer token proves, if token auth is enabled
-/// and the verifier accepts the token.
-pub(crate) async fn token_identity<V, St>(
-    config: &Config<V, St>,
-    tunnel: &Tunnel,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Option<Identity>
+/// The verifier's verdict on the request's bearer token, to await: `None`
+/// when token auth is disabled or no well-formed token was presented. The
+/// verdict itself is `None` when the verifier failed.
+pub(crate) fn verify_token<'a, V, St, const N: usize>(
+    config: &'a Config<V, St>,
+    tunnel: &'a Tunnel,
+    head: &'a Head,
+    found: &'a Found<N>,
+) -> Option<impl Future<Output = Option<TokenVerdict>> + 'a>
 where
     V: TokenVerifier,
 {
     let verifier = config.tokens.as_ref()?;
-    let PresentedToken::Token(token, source) = presented_token(headers, uri.query()) else {
-        return None;
-    };
+    let (token, source) = found.token.text(&head.headers, head.uri.query())?;
     let cx = TokenContext {
         tunnel,
-        method,
-        path: uri.path(),
+        method: &head.method,
+        path: head.uri.path(),
         source,
     };
-    match backend::call("token verifier", || verifier.verify(&token, cx)).await? {
-        TokenVerdict::Accepted(user) => Some(Identity::new(user, AuthMethod::Token)),
-        TokenVerdict::Refused => None,
-    }
-}
-
-/// The identity the session cookie proves: exactly one of its distinct
-/// values (at most [`MAX_LOOKUPS`]) names a live session, and every lookup
-/// succeeded.
-async fn session_identity<St: SessionStore>(
-    sessions: &SessionManager<St>,
-    headers: &HeaderMap,
-) -> Option<Identity> {
-    let candidates = match sessions.cookie_values::<MAX_LOOKUPS>(headers) {
-        CookieValues::Candidates(candidates) => candidates,
-        CookieValues::TooMany => return None,
-    };
-    let mut live = None;
-    for id in candidates.ids() {
-        // A store failure settles nothing: not authenticated.
-        if let Some(user) =
-            backend::call("session store (load)", || sessions.store().load(&id)).await?
-        {
-            if live.is_some() {
-                return None;
-            }
-            live = Some(user);
-        }
-    }
-    live.map(|user| Identity::new(user, AuthMethod::Session))
+    Some(backend::call("token verifier", move || {
+        verifier.verify(token, cx)
+    }))
 }

@@ -8,7 +8,7 @@ use http::header::HOST;
 use http::{Request, Version};
 
 use crate::error::ConfigError;
-use crate::origin::{Origin, default_port, parse_authority, split_authority};
+use crate::origin::{NAME_BYTES, Origin, default_port, parse_authority, split_authority};
 
 /// An active HTTP tunnel host: where the well-known endpoints answer, the
 /// identifiers reported in the session endpoint's `tunnel` object, and the
@@ -344,16 +344,11 @@ fn request_host<B>(request: &Request<B>) -> Result<Option<(&str, Option<u16>)>, 
         return Err(AMBIGUOUS);
     }
     let from_field = match field {
-        Some(value) => Some(
-            std::str::from_utf8(value.as_bytes())
-                .ok()
-                .and_then(parse_host)
-                .ok_or(INVALID)?,
-        ),
+        Some(value) => Some(parse_host(value.as_bytes()).ok_or(INVALID)?),
         None => None,
     };
     let from_uri = match request.uri().authority() {
-        Some(authority) => Some(parse_host(authority.as_str()).ok_or(INVALID)?),
+        Some(authority) => Some(parse_host(authority.as_str().as_bytes()).ok_or(INVALID)?),
         None => None,
     };
     match (from_uri, from_field) {
@@ -371,22 +366,52 @@ fn request_host<B>(request: &Request<B>) -> Result<Option<(&str, Option<u16>)>, 
 
 /// Parses a host as a request names it: `host[:port]`, no userinfo, a
 /// registered name of non-empty labels (one trailing dot allowed and
-/// dropped) or an IP literal.
-fn parse_host(authority: &str) -> Option<(&str, Option<u16>)> {
-    let (mut name, port) = split_authority(authority)?;
-    if !name.starts_with('[') {
-        if name.len() > 1 {
-            name = name.strip_suffix('.').unwrap_or(name);
+/// dropped) or an IP literal. Registered names, the common case, are checked
+/// in one pass over the bytes.
+fn parse_host(authority: &[u8]) -> Option<(&str, Option<u16>)> {
+    if authority.first() == Some(&b'[') {
+        return split_authority(std::str::from_utf8(authority).ok()?);
+    }
+    let mut end = authority.len();
+    // A leading dot would start with an empty label.
+    let mut after_dot = true;
+    for (i, &b) in authority.iter().enumerate() {
+        if b == b':' {
+            end = i;
+            break;
         }
-        let bytes = name.as_bytes();
-        if bytes.first() == Some(&b'.')
-            || bytes.last() == Some(&b'.')
-            || bytes.windows(2).any(|pair| pair == b"..")
-        {
+        if !NAME_BYTES[usize::from(b)] || (b == b'.' && after_dot) {
             return None;
         }
+        after_dot = b == b'.';
     }
-    Some((name, port))
+    let port = match &authority[end..] {
+        [] | [b':'] => None,
+        [b':', digits @ ..] => Some(parse_port(digits)?),
+        _ => return None,
+    };
+    let name = match &authority[..end] {
+        [] => return None,
+        [name @ .., b'.'] => name,
+        name => name,
+    };
+    // Only bytes of `NAME_BYTES`, all ASCII.
+    Some((std::str::from_utf8(name).ok()?, port))
+}
+
+/// 1 to 5 decimal digits of a value up to 65535.
+fn parse_port(digits: &[u8]) -> Option<u16> {
+    if digits.is_empty() || digits.len() > 5 {
+        return None;
+    }
+    let mut port: u32 = 0;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        port = port * 10 + u32::from(digit - b'0');
+    }
+    u16::try_from(port).ok()
 }
 
 impl fmt::Debug for Tunnels {
@@ -395,5 +420,66 @@ impl fmt::Debug for Tunnels {
             .field("tunnels", &self.list)
             .field("resolver", &self.resolver.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The obvious reading of the rule, to compare the one-pass parser with.
+    fn reference(authority: &[u8]) -> Option<(String, Option<u16>)> {
+        let (name, port) = split_authority(std::str::from_utf8(authority).ok()?)?;
+        let name = if name.starts_with('[') {
+            name
+        } else {
+            let name = if name.len() > 1 {
+                name.strip_suffix('.').unwrap_or(name)
+            } else {
+                name
+            };
+            if name.split('.').any(str::is_empty) {
+                return None;
+            }
+            name
+        };
+        Some((name.to_owned(), port))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        #[test]
+        fn the_one_pass_host_parser_agrees_with_the_rule(
+            authority in "[a-zA-Z0-9.:\\\\[\\\\]_~@-]{0,12}|[a-z.]{1,6}(:[0-9]{0,6})?"
+        ) {
+            let parsed = parse_host(authority.as_bytes()).map(|(n, p)| (n.to_owned(), p));
+            proptest::prop_assert_eq!(parsed, reference(authority.as_bytes()), "{:?}", authority);
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(
+            parse_host(b"App.Example.com."),
+            Some(("App.Example.com", None))
+        );
+        assert_eq!(parse_host(b"a:443"), Some(("a", Some(443))));
+        assert_eq!(parse_host(b"a:"), Some(("a", None)));
+        assert_eq!(parse_host(b"[::1]:3000"), Some(("[::1]", Some(3000))));
+        for bad in [
+            &b""[..],
+            b".",
+            b"..",
+            b"a..",
+            b".a",
+            b"a..b",
+            b"a:65536",
+            b"a:1:2",
+            b"u@a",
+            b"a b",
+            b"a:+1",
+        ] {
+            assert_eq!(parse_host(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 }
