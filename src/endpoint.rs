@@ -12,6 +12,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 
 use crate::backend;
+use crate::credentials::Fields;
 use crate::credentials::{CookieValues, MAX_LOOKUPS, MAX_REVOCATIONS};
 use crate::future::PendingAnswer;
 use crate::identity::{AuthMethod, Identity};
@@ -22,6 +23,7 @@ use crate::store::SessionStore;
 use crate::syntax::trim_ows;
 use crate::token::{TokenVerdict, TokenVerifier};
 use crate::tunnel::Tunnel;
+use crate::tunnel::{HostMatch, RequestHost};
 
 /// The answer type: the layer's own bytes (`None` for no body).
 pub(crate) type Reply = Response<Option<Bytes>>;
@@ -42,62 +44,153 @@ const UNAUTHENTICATED: &[u8] = br#"{"auth":{"authenticated":false}}"#;
 pub(crate) enum Answer {
     Ready(Reply),
     /// Boxed because it awaits the application's backends; it holds the
-    /// request's head only, never its body.
+    /// request's method, URI and credentials, never its body.
     Pending(PendingAnswer),
 }
 
-/// Answers a well-known request on `tunnel`. Everything decided from the
-/// request's head alone (method, cross-origin check, body rule) is answered
-/// at once; only the resolution of the caller is awaited. A `HEAD` request
-/// gets the status and headers a `GET` would get, without the body.
+/// What becomes of a well-known request.
+pub(crate) enum Outcome<B> {
+    /// The layer answers it.
+    Answer(Answer),
+    /// Its host is no tunnel: it is forwarded, untouched.
+    Forward(Request<B>),
+}
+
+/// Answers a well-known request, or gives it back to be forwarded when its
+/// host is no tunnel.
+///
+/// The request's header fields are read in one pass (host, token, session
+/// cookie). Everything decided from the head alone (host, method,
+/// cross-origin check, body rule, no credentials at all) is answered at
+/// once; only the resolution of the caller is awaited. A `HEAD` request gets
+/// the status and headers a `GET` would get, without the body.
 pub(crate) fn answer<V, St, B>(
     config: &Arc<Config<V, St>>,
-    tunnel: Tunnel,
     endpoint: Endpoint,
     request: Request<B>,
-) -> Answer
+) -> Outcome<B>
 where
     V: TokenVerifier,
     St: SessionStore,
     B: Body,
 {
-    let (parts, body) = request.into_parts();
-    match endpoint {
-        Endpoint::NotFound => Answer::Ready(for_method(
-            &parts.method,
-            error(StatusCode::NOT_FOUND, "not_found"),
-        )),
+    let answer = match endpoint {
+        Endpoint::NotFound => {
+            let (_, _, request) = match on_tunnel::<_, _, _, 0>(config, request, false) {
+                OnTunnel::Yes(tunnel, found, request) => (tunnel, found, request),
+                OnTunnel::No(outcome) => return outcome,
+            };
+            Answer::Ready(for_method(
+                request.method(),
+                error(StatusCode::NOT_FOUND, "not_found"),
+            ))
+        }
         Endpoint::Session => {
-            if !matches!(parts.method, Method::GET | Method::HEAD) {
-                return Answer::Ready(for_method(&parts.method, method_not_allowed("GET, HEAD")));
-            }
+            let (tunnel, found, request) =
+                match on_tunnel::<_, _, _, MAX_LOOKUPS>(config, request, true) {
+                    OnTunnel::Yes(tunnel, found, request) => (tunnel, found, request),
+                    OnTunnel::No(outcome) => return outcome,
+                };
+            let (parts, body) = request.into_parts();
             drop(body);
-            let head = Head::from(parts);
-            let found = Found::<MAX_LOOKUPS>::in_head(config, &head);
-            if found.is_empty() {
-                return Answer::Ready(for_method(&head.method, unauthenticated()));
+            if !matches!(parts.method, Method::GET | Method::HEAD) {
+                let reply = method_not_allowed("GET, HEAD");
+                return Outcome::Answer(Answer::Ready(for_method(&parts.method, reply)));
             }
-            Answer::Pending(Box::pin(session(Arc::clone(config), tunnel, head, found)))
+            if found.is_empty() {
+                return Outcome::Answer(Answer::Ready(for_method(
+                    &parts.method,
+                    unauthenticated(),
+                )));
+            }
+            let head = Head {
+                method: parts.method,
+                uri: parts.uri,
+            };
+            let answer = session(Arc::clone(config), tunnel, head, found);
+            Answer::Pending(Box::pin(answer))
         }
         Endpoint::Logout => {
+            let (tunnel, found, request) =
+                match on_tunnel::<_, _, _, MAX_REVOCATIONS>(config, request, true) {
+                    OnTunnel::Yes(tunnel, found, request) => (tunnel, found, request),
+                    OnTunnel::No(outcome) => return outcome,
+                };
+            let (parts, body) = request.into_parts();
             if parts.method != Method::POST {
-                return Answer::Ready(for_method(&parts.method, method_not_allowed("POST")));
+                let reply = method_not_allowed("POST");
+                return Outcome::Answer(Answer::Ready(for_method(&parts.method, reply)));
             }
             if let Err(reason) = same_origin(&parts.headers, tunnel.origin_ref()) {
-                return Answer::Ready(error(StatusCode::FORBIDDEN, reason));
+                return Outcome::Answer(Answer::Ready(error(StatusCode::FORBIDDEN, reason)));
             }
             if let Err((status, reason)) = check_body(&parts.headers, &body) {
-                return Answer::Ready(error(status, reason));
+                return Outcome::Answer(Answer::Ready(error(status, reason)));
             }
             drop(body);
-            let head = Head::from(parts);
-            let found = Found::<MAX_REVOCATIONS>::in_head(config, &head);
             if found.is_empty() {
                 // Unauthenticated: the spec's no-op.
-                return Answer::Ready(no_content(None));
+                return Outcome::Answer(Answer::Ready(no_content(None)));
             }
-            Answer::Pending(Box::pin(logout(Arc::clone(config), tunnel, head, found)))
+            let head = Head {
+                method: parts.method,
+                uri: parts.uri,
+            };
+            let answer = logout(Arc::clone(config), tunnel, head, found);
+            Answer::Pending(Box::pin(answer))
         }
+    };
+    Outcome::Answer(answer)
+}
+
+/// Whether a well-known request is for a tunnel.
+enum OnTunnel<B, const N: usize> {
+    /// Yes: the tunnel, the request's credentials, and the request.
+    Yes(Tunnel, Found<N>, Request<B>),
+    /// No: the request is forwarded, or its host is invalid (`400`).
+    No(Outcome<B>),
+}
+
+/// Reads a well-known request's header fields in one pass: its host, and its
+/// credentials (at most `N` session cookie values; none unless
+/// `credentials`).
+fn on_tunnel<V, St, B, const N: usize>(
+    config: &Config<V, St>,
+    request: Request<B>,
+    credentials: bool,
+) -> OnTunnel<B, N>
+where
+    St: SessionStore,
+{
+    let (matched, found) = {
+        let fields = Fields::<N>::read(
+            request.headers(),
+            request.uri().query(),
+            credentials && config.tokens.is_some(),
+            match &config.sessions {
+                Some(sessions) if credentials => Some(sessions.cookie_finder()),
+                _ => None,
+            },
+        );
+        let host = RequestHost {
+            uri: request.uri(),
+            version: request.version(),
+            field: fields.host,
+            repeated: fields.hosts_repeated,
+        };
+        let found = Found {
+            token: fields.token,
+            cookies: fields.cookies,
+        };
+        (config.tunnels.for_request(&host), found)
+    };
+    match matched {
+        HostMatch::Tunnel(tunnel) => OnTunnel::Yes(tunnel, found, request),
+        HostMatch::None => OnTunnel::No(Outcome::Forward(request)),
+        HostMatch::Invalid(reason) => OnTunnel::No(Outcome::Answer(Answer::Ready(bad_request(
+            request.method(),
+            reason,
+        )))),
     }
 }
 
@@ -204,8 +297,8 @@ where
     // included, which is why every value is revoked, not only "the" session.
     // A value the store could not look up may be live too.
     let mut signed_in = false;
-    for id in found.session_ids(&head) {
-        match backend::call("session store (load)", || sessions.store().load(&id)).await {
+    for id in found.cookies.ids() {
+        match backend::call("session store (load)", || sessions.store().load(id)).await {
             Some(None) => {}
             Some(Some(_)) | None => {
                 signed_in = true;
@@ -218,8 +311,8 @@ where
         return no_content(None);
     }
     let mut all_revoked = true;
-    for id in found.session_ids(&head) {
-        all_revoked &= backend::call("session store (revoke)", || sessions.store().revoke(&id))
+    for id in found.cookies.ids() {
+        all_revoked &= backend::call("session store (revoke)", || sessions.store().revoke(id))
             .await
             .is_some();
     }

@@ -4,11 +4,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderValue};
+use http::HeaderValue;
 
 use crate::backend::catch_panic;
 use crate::cookie::SessionCookie;
-use crate::credentials::{CookieFinder, CookieValues};
+use crate::credentials::CookieFinder;
 use crate::error::ConfigError;
 use crate::identity::User;
 use crate::store::{SessionId, SessionStore};
@@ -180,9 +180,9 @@ impl<St: SessionStore> SessionManager<St> {
         self.cookie.removal.clone()
     }
 
-    /// The session cookie's values in `headers`: at most `N` distinct ones.
-    pub(crate) fn cookie_values<const N: usize>(&self, headers: &HeaderMap) -> CookieValues<N> {
-        self.cookie.finder.values(headers)
+    /// Finds the session cookie in a request's `Cookie` fields.
+    pub(crate) fn cookie_finder(&self) -> &CookieFinder {
+        &self.cookie.finder
     }
 
     /// The cookie configuration.

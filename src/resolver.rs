@@ -3,13 +3,13 @@
 
 use std::future::Future;
 
-use http::{HeaderMap, Method, Uri};
+use http::{Method, Uri};
 
 use crate::backend;
-use crate::credentials::{Candidates, CookieValues, PresentedToken, presented_token};
+use crate::credentials::{CookieValues, PresentedToken};
 use crate::identity::{AuthMethod, Identity};
 use crate::layer::Config;
-use crate::store::{SessionId, SessionStore};
+use crate::store::SessionStore;
 use crate::token::{TokenContext, TokenVerdict, TokenVerifier};
 use crate::tunnel::Tunnel;
 
@@ -19,61 +19,23 @@ use crate::tunnel::Tunnel;
 pub(crate) struct Head {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
-    pub(crate) headers: HeaderMap,
 }
 
-/// Where a request's credentials are, found once in its head before anything
-/// is awaited: a request that presents nothing is answered without waiting.
+/// A request's credentials, read once from its head before anything is
+/// awaited: a request that presents nothing is answered without waiting.
 #[derive(Debug)]
 pub(crate) struct Found<const N: usize> {
     /// The bearer token, when token auth is enabled.
-    token: PresentedToken,
+    pub(crate) token: PresentedToken,
     /// At most `N` distinct session cookie values, when session auth is
     /// enabled.
     pub(crate) cookies: CookieValues<N>,
 }
 
-impl From<http::request::Parts> for Head {
-    fn from(parts: http::request::Parts) -> Self {
-        Self {
-            method: parts.method,
-            uri: parts.uri,
-            headers: parts.headers,
-        }
-    }
-}
-
 impl<const N: usize> Found<N> {
-    /// Finds the request's token (when token auth is enabled) and at most `N`
-    /// distinct session cookie values (when session auth is enabled).
-    pub(crate) fn in_head<V, St: SessionStore>(config: &Config<V, St>, head: &Head) -> Self {
-        let token = match config.tokens {
-            Some(_) => presented_token(&head.headers, head.uri.query()),
-            None => PresentedToken::Absent,
-        };
-        let cookies = match &config.sessions {
-            Some(sessions) => sessions.cookie_values::<N>(&head.headers),
-            None => CookieValues::Candidates(Candidates::EMPTY),
-        };
-        Self { token, cookies }
-    }
-
     /// Whether there is no token to verify and no cookie value at all.
     pub(crate) fn is_empty(&self) -> bool {
-        !self.token.is_token()
-            && matches!(&self.cookies, CookieValues::Candidates(candidates) if candidates.is_empty())
-    }
-
-    /// The session cookie's values as ids; none when there are too many.
-    pub(crate) fn session_ids<'h>(
-        &'h self,
-        head: &'h Head,
-    ) -> impl Iterator<Item = SessionId> + 'h {
-        let candidates = match &self.cookies {
-            CookieValues::Candidates(candidates) => Some(candidates.ids(&head.headers)),
-            CookieValues::TooMany => None,
-        };
-        candidates.into_iter().flatten()
+        !matches!(self.token, PresentedToken::Token(_)) && self.cookies.is_empty()
     }
 }
 
@@ -114,10 +76,10 @@ where
         }
         let sessions = config.sessions.as_ref()?;
         let mut live = None;
-        for id in found.session_ids(head) {
+        for id in found.cookies.ids() {
             // A store failure settles nothing: not authenticated.
             if let Some(user) =
-                backend::call("session store (load)", || sessions.store().load(&id)).await?
+                backend::call("session store (load)", || sessions.store().load(id)).await?
             {
                 if live.is_some() {
                     return None;
@@ -142,7 +104,10 @@ where
     V: TokenVerifier,
 {
     let verifier = config.tokens.as_ref()?;
-    let (token, source) = found.token.text(&head.headers, head.uri.query())?;
+    let PresentedToken::Token(token) = &found.token else {
+        return None;
+    };
+    let (token, source) = token.text(head.uri.query())?;
     let cx = TokenContext {
         tunnel,
         method: &head.method,

@@ -9,14 +9,13 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
-use crate::endpoint::{self, Answer};
+use crate::endpoint::{self, Answer, Outcome};
 use crate::future::ResponseFuture;
 use crate::layer::Config;
 use crate::memory::MemoryStore;
 use crate::path::{Route, route};
 use crate::store::SessionStore;
 use crate::token::{StaticTokenVerifier, TokenVerifier};
-use crate::tunnel::HostMatch;
 
 /// The service made by [`WellKnownLayer`](crate::WellKnownLayer).
 ///
@@ -123,17 +122,11 @@ where
             Route::Logout => endpoint::Endpoint::Logout,
             Route::NotFound => endpoint::Endpoint::NotFound,
         };
-        match self.config.tunnels.for_request(&request) {
-            HostMatch::None => ResponseFuture::forward(self.inner.call(request)),
-            HostMatch::Tunnel(tunnel) => {
-                match endpoint::answer(&self.config, tunnel, endpoint, request) {
-                    Answer::Ready(reply) => ResponseFuture::ready(reply),
-                    Answer::Pending(answer) => ResponseFuture::answer(answer),
-                }
-            }
-            HostMatch::Invalid(reason) => {
-                ResponseFuture::ready(endpoint::bad_request(request.method(), reason))
-            }
+        match endpoint::answer(&self.config, endpoint, request) {
+            Outcome::Answer(Answer::Ready(reply)) => ResponseFuture::ready(reply),
+            Outcome::Answer(Answer::Pending(answer)) => ResponseFuture::answer(answer),
+            // Not a tunnel host: not the layer's request.
+            Outcome::Forward(request) => ResponseFuture::forward(self.inner.call(request)),
         }
     }
 }

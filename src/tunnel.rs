@@ -4,8 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use http::header::HOST;
-use http::{Request, Version};
+use http::{HeaderValue, Uri, Version};
 
 use crate::error::ConfigError;
 use crate::origin::{NAME_BYTES, Origin, default_port, parse_authority, split_authority};
@@ -274,8 +273,8 @@ impl Tunnels {
     /// from `Host`, so such a request is neither answered for a tunnel nor
     /// forwarded. Names compare without case and without the trailing dot
     /// of a fully qualified name.
-    pub(crate) fn for_request<B>(&self, request: &Request<B>) -> HostMatch {
-        let (name, port) = match request_host(request) {
+    pub(crate) fn for_request(&self, request: &RequestHost<'_>) -> HostMatch {
+        let (name, port) = match request.host() {
             Ok(Some(host)) => host,
             Ok(None) => return HostMatch::None,
             Err(reason) => return HostMatch::Invalid(reason),
@@ -332,35 +331,46 @@ pub(crate) enum HostMatch {
     Invalid(&'static str),
 }
 
-/// The host of a request, as written but without the trailing dot of a
-/// fully qualified name, and the port it names; `None` for an HTTP/1.0
-/// request without a host.
-fn request_host<B>(request: &Request<B>) -> Result<Option<(&str, Option<u16>)>, &'static str> {
-    const INVALID: &str = "invalid_host";
-    const AMBIGUOUS: &str = "ambiguous_host";
-    let mut fields = request.headers().get_all(HOST).iter();
-    let field = fields.next();
-    if fields.next().is_some() {
-        return Err(AMBIGUOUS);
-    }
-    let from_field = match field {
-        Some(value) => Some(parse_host(value.as_bytes()).ok_or(INVALID)?),
-        None => None,
-    };
-    let from_uri = match request.uri().authority() {
-        Some(authority) => Some(parse_host(authority.as_str().as_bytes()).ok_or(INVALID)?),
-        None => None,
-    };
-    match (from_uri, from_field) {
-        (Some(uri), Some(field)) => {
-            let scheme_port = request.uri().scheme_str().and_then(default_port);
-            let same = uri.0.eq_ignore_ascii_case(field.0)
-                && uri.1.or(scheme_port) == field.1.or(scheme_port);
-            if same { Ok(Some(uri)) } else { Err(AMBIGUOUS) }
+/// Where a request names its host: the URI (its authority, and the scheme
+/// that gives a missing port its default), the `Host` field (the first, and
+/// whether there were more) and the HTTP version.
+#[derive(Debug)]
+pub(crate) struct RequestHost<'a> {
+    pub(crate) uri: &'a Uri,
+    pub(crate) version: Version,
+    pub(crate) field: Option<&'a HeaderValue>,
+    pub(crate) repeated: bool,
+}
+
+impl RequestHost<'_> {
+    /// The host of the request, as written but without the trailing dot of
+    /// a fully qualified name, and the port it names; `None` for an HTTP/1.0
+    /// request without a host.
+    fn host(&self) -> Result<Option<(&str, Option<u16>)>, &'static str> {
+        const INVALID: &str = "invalid_host";
+        const AMBIGUOUS: &str = "ambiguous_host";
+        if self.repeated {
+            return Err(AMBIGUOUS);
         }
-        (Some(host), None) | (None, Some(host)) => Ok(Some(host)),
-        (None, None) if request.version() <= Version::HTTP_10 => Ok(None),
-        (None, None) => Err(INVALID),
+        let from_field = match self.field {
+            Some(value) => Some(parse_host(value.as_bytes()).ok_or(INVALID)?),
+            None => None,
+        };
+        let from_uri = match self.uri.authority() {
+            Some(authority) => Some(parse_host(authority.as_str().as_bytes()).ok_or(INVALID)?),
+            None => None,
+        };
+        match (from_uri, from_field) {
+            (Some(uri), Some(field)) => {
+                let scheme_port = self.uri.scheme_str().and_then(default_port);
+                let same = uri.0.eq_ignore_ascii_case(field.0)
+                    && uri.1.or(scheme_port) == field.1.or(scheme_port);
+                if same { Ok(Some(uri)) } else { Err(AMBIGUOUS) }
+            }
+            (Some(host), None) | (None, Some(host)) => Ok(Some(host)),
+            (None, None) if self.version <= Version::HTTP_10 => Ok(None),
+            (None, None) => Err(INVALID),
+        }
     }
 }
 
