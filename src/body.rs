@@ -54,6 +54,7 @@ impl<B> ResponseBody<B> {
         }
     }
 
+    #[inline]
     pub(crate) fn inner(body: B) -> Self {
         Self {
             kind: Kind::Inner { body },
@@ -88,6 +89,7 @@ where
     type Data = Bytes;
     type Error = B::Error;
 
+    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -98,6 +100,7 @@ where
         }
     }
 
+    #[inline]
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Own { data, .. } => data.is_none(),
@@ -105,6 +108,7 @@ where
         }
     }
 
+    #[inline]
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Own {

@@ -111,10 +111,12 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let endpoint = match route(request.uri().path()) {
             Route::Forward => return ResponseFuture::forward(self.inner.call(request)),
@@ -122,6 +124,27 @@ where
             Route::Logout => endpoint::Endpoint::Logout,
             Route::NotFound => endpoint::Endpoint::NotFound,
         };
+        self.well_known(endpoint, request)
+    }
+}
+
+impl<S, V, St> WellKnownService<S, V, St> {
+    /// A request for a well-known path: answered, or forwarded when its host
+    /// is no tunnel. Kept out of line so that `call`, inlined into the
+    /// server, is only the path check and the forward.
+    #[inline(never)]
+    fn well_known<ReqBody, ResBody>(
+        &mut self,
+        endpoint: endpoint::Endpoint,
+        request: Request<ReqBody>,
+    ) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        ReqBody: Body + Send + 'static,
+        ReqBody::Data: Send,
+        V: TokenVerifier,
+        St: SessionStore,
+    {
         match endpoint::answer(&self.config, endpoint, request) {
             Outcome::Answer(Answer::Ready(reply)) => ResponseFuture::ready(reply),
             Outcome::Answer(Answer::Pending(answer)) => ResponseFuture::answer(answer),
