@@ -44,7 +44,9 @@ struct Shared {
 
 struct State {
     sessions: HashMap<SessionId, Entry>,
-    next_sweep: Instant,
+    /// When the next create sweeps; `None`: never by time (the interval is
+    /// too large for the clock).
+    next_sweep: Option<Instant>,
 }
 
 struct Entry {
@@ -82,12 +84,16 @@ impl MemoryStore {
     }
 
     /// An empty store that sweeps expired sessions at most every `interval`.
+    ///
+    /// An interval too large for the clock (such as [`Duration::MAX`]) means
+    /// "never sweep by time": expired sessions are then dropped only when
+    /// looked up or by [`purge_expired`](MemoryStore::purge_expired).
     pub fn with_sweep_interval(interval: Duration) -> Self {
         Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     sessions: HashMap::new(),
-                    next_sweep: Instant::now() + interval,
+                    next_sweep: Instant::now().checked_add(interval),
                 }),
                 sweep_interval: interval,
             }),
@@ -114,7 +120,7 @@ impl MemoryStore {
         let now = Instant::now();
         let mut state = self.lock();
         state.sessions.retain(|_, entry| entry.expires_at > now);
-        state.next_sweep = now + self.shared.sweep_interval;
+        state.next_sweep = now.checked_add(self.shared.sweep_interval);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -148,9 +154,9 @@ impl SessionStore for MemoryStore {
             .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
             .unwrap_or(now);
         let mut state = self.lock();
-        if now >= state.next_sweep {
+        if state.next_sweep.is_some_and(|next| now >= next) {
             state.sessions.retain(|_, entry| entry.expires_at > now);
-            state.next_sweep = now + self.shared.sweep_interval;
+            state.next_sweep = now.checked_add(self.shared.sweep_interval);
         }
         state
             .sessions

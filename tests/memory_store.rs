@@ -132,3 +132,25 @@ async fn debug_output_shows_no_session_id_or_profile() {
     assert!(!debug.contains(id.expose()), "{debug}");
     assert!(!debug.contains("ada@example.com"), "{debug}");
 }
+
+/// No configuration value panics: a sweep interval or a ttl too large for
+/// the clock is accepted, and so is zero.
+#[tokio::test]
+async fn huge_and_zero_durations_never_panic() {
+    for interval in [Duration::MAX, Duration::ZERO, Duration::from_secs(u64::MAX)] {
+        let store = MemoryStore::with_sweep_interval(interval);
+        assert_eq!(store.sweep_interval(), interval);
+        let forever = store.create(User::new("ada"), Duration::MAX).await.unwrap();
+        let gone = store
+            .create(User::new("gone"), Duration::ZERO)
+            .await
+            .unwrap();
+        let live = store.create(User::new("grace"), LIVE).await.unwrap();
+        assert_eq!(store.load(&forever).await.unwrap(), Some(User::new("ada")));
+        assert_eq!(store.load(&gone).await.unwrap(), None);
+        assert_eq!(store.load(&live).await.unwrap(), Some(User::new("grace")));
+        store.purge_expired();
+        assert_eq!(store.len(), 2, "{interval:?}");
+        assert!(format!("{store:?}").contains("sessions: 2"));
+    }
+}
