@@ -11,6 +11,14 @@ use rstream_well_known::{MemoryStore, SessionId, SessionStore, User};
 
 store_suite::session_store_suite!(MemoryStore::new());
 
+/// The store suite again, on a store that can hold four sessions: evicting
+/// to make room must never break the contract for the sessions it keeps.
+mod with_a_tiny_cap {
+    use super::*;
+
+    store_suite::bounded_session_store_suite!(MemoryStore::new().with_max_sessions(4));
+}
+
 const LIVE: Duration = Duration::from_secs(3600);
 const HOUR: Duration = LIVE;
 
