@@ -51,13 +51,13 @@ const PURGE_BATCH: usize = 1024;
 /// turn the bound into a sign-in outage: once full, whether by a burst of
 /// real users or by someone minting sessions, nobody could sign in until
 /// sessions expire, up to a whole session lifetime later. Evicting the
-/// session closest to its end costs its user the least remaining time; whoever
-/// can mint sessions can at worst push out the sessions nearest their end,
-/// and only by minting as many sessions as the store holds; the rule is
-/// predictable, and it adds no bookkeeping to lookups (least recently used
-/// would). If your application creates more than `max_sessions` sessions
-/// within one session lifetime, sessions end early: raise the cap or use a
-/// networked store.
+/// session closest to its end costs its user the least remaining time.
+/// Whoever can mint sessions pushes out one session per session minted on a
+/// full store, always the one nearest its end, so signing everybody out
+/// takes as many sign-ins as the store holds. The rule is predictable, and
+/// it adds no bookkeeping to lookups (least recently used would). If your
+/// application creates more than `max_sessions` sessions within one session
+/// lifetime, sessions end early: raise the cap or use a networked store.
 ///
 /// **Lifetimes.** A ttl of zero makes a session that is expired at once: its
 /// id is returned and never loads. A ttl too large for the clock to represent
