@@ -1,6 +1,6 @@
 //! The in-memory [`SessionStore`]: the embedded default.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -8,16 +8,62 @@ use std::time::{Duration, Instant};
 use crate::identity::User;
 use crate::store::{SessionId, SessionStore};
 
-/// A process-local session store with expiry.
+/// How many expired sessions a `create` drops at most.
+const SWEEP_BATCH: usize = 8;
+
+/// How many sessions [`MemoryStore::purge_expired`] and
+/// [`MemoryStore::with_max_sessions`] remove at most per hold of the lock.
+const PURGE_BATCH: usize = 1024;
+
+/// A process-local session store with expiry and a size bound.
 ///
-/// Sessions live in a map behind a mutex. Expired sessions never load, and
-/// the store cleans up after itself without a background task: an expired
-/// session is dropped when it is looked up, and every
-/// [`sweep_interval`](MemoryStore::sweep_interval) (one minute by default) the
-/// next `create` sweeps the whole map. Cloning the store shares the map.
+/// Sessions live in a hash map behind a mutex, beside an index of the same
+/// sessions ordered by expiry. Cloning the store shares them. Sessions do not
+/// survive a restart and are not shared between processes; use a networked
+/// store for that.
 ///
-/// Sessions do not survive a restart and are not shared between processes;
-/// use a networked store for that.
+/// **Expiry and cleanup.** An expired session never loads. The store cleans
+/// up after itself without a background task and never scans the whole map:
+/// every [`create`](SessionStore::create) first drops up to 8 expired
+/// sessions from the front of the expiry index, and a lookup that finds an
+/// expired session drops it. Every operation thus does a bounded amount of
+/// work under the lock, however many sessions the store holds, and a lookup
+/// is a hash-map lookup and a clone of the user. Since each create adds one
+/// session and drops up to 8 expired ones, expired sessions do not pile up
+/// while sessions are being created; a burst that expires at once is cleared
+/// over the next creates (8 per create), or at once by
+/// [`purge_expired`](MemoryStore::purge_expired).
+///
+/// **Size bound.** The store holds at most
+/// [`max_sessions`](MemoryStore::max_sessions) sessions
+/// ([`DEFAULT_MAX_SESSIONS`](MemoryStore::DEFAULT_MAX_SESSIONS) unless set
+/// with [`with_max_sessions`](MemoryStore::with_max_sessions)), expired ones
+/// not yet dropped included. A `create` on a full store still succeeds: when
+/// its sweep freed no room (there was no expired session left), it evicts the
+/// live session that expires soonest, the oldest first among equals. Expired
+/// sessions thus always go before any live one, and when every session is
+/// created with the same lifetime (as
+/// [`SessionManager`](crate::SessionManager) does) the rule is first in,
+/// first out. An evicted user is signed out: the session endpoint reports
+/// them unauthenticated and they sign in again.
+///
+/// The store evicts rather than refuse a `create`, because refusing would
+/// turn the bound into a sign-in outage: once full, whether by a burst of
+/// real users or by someone minting sessions, nobody could sign in until
+/// sessions expire, up to a whole session lifetime later. Evicting the
+/// session closest to its end costs its user the least remaining time.
+/// Whoever can mint sessions pushes out one session per session minted on a
+/// full store, always the one nearest its end, so signing everybody out
+/// takes as many sign-ins as the store holds. The rule is predictable, and
+/// it adds no bookkeeping to lookups (least recently used would). If your
+/// application creates more than `max_sessions` sessions within one session
+/// lifetime, sessions end early: raise the cap or use a networked store.
+///
+/// **Lifetimes.** A ttl of zero makes a session that is expired at once: its
+/// id is returned and never loads. A ttl too large for the clock to represent
+/// (such as [`Duration::MAX`]) makes a session that never expires by time; it
+/// ends when revoked, or when evicted, after every session that has an
+/// expiry.
 ///
 /// ```
 /// use std::time::Duration;
@@ -39,17 +85,172 @@ pub struct MemoryStore {
 
 struct Shared {
     state: Mutex<State>,
+    /// Only reported by the deprecated `sweep_interval`.
     sweep_interval: Duration,
 }
 
-struct State {
-    sessions: HashMap<SessionId, Entry>,
-    next_sweep: Instant,
+/// When a session stops loading.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Expiry {
+    /// At this instant (the session is live strictly before it).
+    At(Instant),
+    /// Never by time: the ttl was too large for the clock. Sorts after every
+    /// instant.
+    Never,
+}
+
+impl Expiry {
+    fn after(now: Instant, ttl: Duration) -> Self {
+        now.checked_add(ttl).map_or(Self::Never, Self::At)
+    }
+
+    fn is_live(self, now: Instant) -> bool {
+        match self {
+            Self::At(at) => at > now,
+            Self::Never => true,
+        }
+    }
+}
+
+/// A session's place in the expiry index: its expiry, then the order of
+/// creation among sessions with the same expiry.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+struct Key {
+    expiry: Expiry,
+    seq: u64,
 }
 
 struct Entry {
     user: User,
-    expires_at: Instant,
+    key: Key,
+}
+
+/// The sessions. Invariant: `sessions` and `by_expiry` hold the same
+/// sessions, each entry's `key` being its key in `by_expiry`.
+struct State {
+    /// By id. The id's text is shared with `by_expiry`, so each is stored
+    /// once.
+    sessions: HashMap<Arc<str>, Entry>,
+    /// By expiry: its front is the next session to sweep or evict.
+    by_expiry: BTreeMap<Key, Arc<str>>,
+    next_seq: u64,
+    max_sessions: usize,
+    /// How many entries the current and the busiest hold of the lock looked
+    /// at, for the tests that prove the work per operation is bounded.
+    #[cfg(test)]
+    work: Work,
+}
+
+#[cfg(test)]
+#[derive(Debug, Default, Clone, Copy)]
+struct Work {
+    this_hold: usize,
+    most_in_one_hold: usize,
+}
+
+impl State {
+    fn new(max_sessions: usize) -> Self {
+        Self {
+            sessions: HashMap::new(),
+            by_expiry: BTreeMap::new(),
+            next_seq: 0,
+            max_sessions,
+            #[cfg(test)]
+            work: Work::default(),
+        }
+    }
+
+    /// Counts one entry looked at (tests only).
+    #[inline]
+    fn examined(&mut self) {
+        #[cfg(test)]
+        {
+            self.work.this_hold += 1;
+            self.work.most_in_one_hold = self.work.most_in_one_hold.max(self.work.this_hold);
+        }
+    }
+
+    fn get(&mut self, id: &str) -> Option<&Entry> {
+        self.examined();
+        self.sessions.get(id)
+    }
+
+    fn insert(&mut self, id: Arc<str>, user: User, expiry: Expiry) {
+        self.examined();
+        let key = Key {
+            expiry,
+            seq: self.next_seq,
+        };
+        // 2^64 creates do not happen; wrapping keeps this free of panics.
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.by_expiry.insert(key, Arc::clone(&id));
+        if let Some(replaced) = self.sessions.insert(id, Entry { user, key }) {
+            // Two equal ids out of 256 random bits do not happen either; if
+            // they did, the index must still match the map.
+            self.by_expiry.remove(&replaced.key);
+        }
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Entry> {
+        self.examined();
+        let entry = self.sessions.remove(id)?;
+        self.by_expiry.remove(&entry.key);
+        Some(entry)
+    }
+
+    /// Removes the session at the front of the expiry index if `pred` holds
+    /// for its key; says whether it did.
+    fn pop_front_if(&mut self, pred: impl FnOnce(Key) -> bool) -> bool {
+        self.examined();
+        let Some(front) = self.by_expiry.first_entry() else {
+            return false;
+        };
+        if !pred(*front.key()) {
+            return false;
+        }
+        let id = front.remove();
+        self.sessions.remove(&id);
+        true
+    }
+
+    /// Drops up to `limit` expired sessions, soonest expired first; returns
+    /// how many it dropped.
+    fn sweep(&mut self, now: Instant, limit: usize) -> usize {
+        let mut dropped = 0;
+        while dropped < limit && self.pop_front_if(|key| !key.expiry.is_live(now)) {
+            dropped += 1;
+        }
+        dropped
+    }
+
+    /// Drops up to `limit` sessions that expire soonest while the store holds
+    /// more than `keep`; returns how many it dropped.
+    fn evict_down_to(&mut self, keep: usize, limit: usize) -> usize {
+        let mut dropped = 0;
+        while dropped < limit && self.sessions.len() > keep && self.pop_front_if(|_| true) {
+            dropped += 1;
+        }
+        dropped
+    }
+
+    fn create(&mut self, id: Arc<str>, user: User, expiry: Expiry, now: Instant) {
+        self.sweep(now, SWEEP_BATCH);
+        // Room for one more: evicts at most one session (a store above its
+        // cap is being shrunk by `with_max_sessions`, which evicts the rest).
+        self.evict_down_to(self.max_sessions.saturating_sub(1), 1);
+        self.insert(id, user, expiry);
+    }
+
+    fn load(&mut self, id: &str, now: Instant) -> Option<User> {
+        match self.get(id) {
+            Some(entry) if entry.key.expiry.is_live(now) => Some(entry.user.clone()),
+            Some(_) => {
+                self.remove(id);
+                None
+            }
+            None => None,
+        }
+    }
 }
 
 /// The memory store's only failure: the operating system's random source did
@@ -76,62 +277,144 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    /// An empty store that sweeps expired sessions every minute.
+    /// How many sessions a store holds at most unless
+    /// [`with_max_sessions`](MemoryStore::with_max_sessions) says otherwise:
+    /// 100,000.
+    ///
+    /// A session with a short profile takes about 400 bytes (measured: 350
+    /// allocated, 390 resident), so a full store takes some 40 MB: a safety
+    /// net for a development server or a single process, far above what one
+    /// normally holds, yet small enough that filling it, by mistake or on
+    /// purpose, harms nothing else in the process. Ten times as much would
+    /// let a flood of sign-ins take 400 MB.
+    pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
+
+    /// An empty store holding at most
+    /// [`DEFAULT_MAX_SESSIONS`](MemoryStore::DEFAULT_MAX_SESSIONS) sessions.
     pub fn new() -> Self {
-        Self::with_sweep_interval(Duration::from_secs(60))
+        Self::with_interval(Duration::from_secs(60))
     }
 
-    /// An empty store that sweeps expired sessions at most every `interval`.
+    /// An empty store; `interval` is ignored.
+    ///
+    /// The store used to sweep its whole map every `interval`; it now drops
+    /// a few expired sessions on every create instead (see [`MemoryStore`]),
+    /// so there is no interval to choose. Any value is accepted, including
+    /// [`Duration::MAX`] and zero, and reported back by
+    /// [`sweep_interval`](MemoryStore::sweep_interval).
+    #[deprecated(note = "cleanup is now incremental on every create; use MemoryStore::new")]
     pub fn with_sweep_interval(interval: Duration) -> Self {
+        Self::with_interval(interval)
+    }
+
+    fn with_interval(sweep_interval: Duration) -> Self {
         Self {
             shared: Arc::new(Shared {
-                state: Mutex::new(State {
-                    sessions: HashMap::new(),
-                    next_sweep: Instant::now() + interval,
-                }),
-                sweep_interval: interval,
+                state: Mutex::new(State::new(Self::DEFAULT_MAX_SESSIONS)),
+                sweep_interval,
             }),
         }
     }
 
-    /// How often the map is swept for expired sessions.
+    /// Sets how many sessions the store (and every clone of it) holds at
+    /// most; `0` is taken as `1`.
+    ///
+    /// A create on a full store evicts the session that expires soonest (see
+    /// [`MemoryStore`] for the rule and why). Lowering the cap of a store that
+    /// holds more sessions evicts the excess now, by the same rule, in
+    /// batches that each hold the lock briefly.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rstream_well_known::{MemoryStore, SessionStore, User};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let store = MemoryStore::new().with_max_sessions(2);
+    /// let hour = Duration::from_secs(3600);
+    /// let first = store.create(User::new("ada"), hour).await?;
+    /// let second = store.create(User::new("grace"), 2 * hour).await?;
+    /// let third = store.create(User::new("alan"), 3 * hour).await?;
+    /// assert_eq!(store.len(), 2);
+    /// assert_eq!(store.load(&first).await?, None, "the one expiring soonest was evicted");
+    /// assert!(store.load(&second).await?.is_some());
+    /// assert!(store.load(&third).await?.is_some());
+    /// # Ok::<(), rstream_well_known::MemoryStoreError>(())
+    /// # }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn with_max_sessions(self, max_sessions: usize) -> Self {
+        let max_sessions = max_sessions.max(1);
+        self.lock().max_sessions = max_sessions;
+        loop {
+            let mut state = self.lock();
+            let keep = state.max_sessions;
+            if state.evict_down_to(keep, PURGE_BATCH) < PURGE_BATCH {
+                break;
+            }
+        }
+        self
+    }
+
+    /// How many sessions the store holds at most.
+    pub fn max_sessions(&self) -> usize {
+        self.lock().max_sessions
+    }
+
+    /// The interval given to
+    /// [`with_sweep_interval`](MemoryStore::with_sweep_interval), else one
+    /// minute. It has no effect.
+    #[deprecated(note = "cleanup is now incremental on every create; there is no interval")]
     pub fn sweep_interval(&self) -> Duration {
         self.shared.sweep_interval
     }
 
-    /// How many sessions the map holds, expired ones not yet swept included.
+    /// How many sessions the store holds, expired ones not yet dropped
+    /// included.
     pub fn len(&self) -> usize {
         self.lock().sessions.len()
     }
 
-    /// Whether the map holds no session.
+    /// Whether the store holds no session.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Drops every expired session now.
+    ///
+    /// It takes time in proportion to the number of expired sessions, not
+    /// of all sessions, and releases the lock after every 1,024 so that
+    /// lookups are not held up. Stores rarely need it: creates drop expired
+    /// sessions as they go.
     pub fn purge_expired(&self) {
         let now = Instant::now();
-        let mut state = self.lock();
-        state.sessions.retain(|_, entry| entry.expires_at > now);
-        state.next_sweep = now + self.shared.sweep_interval;
+        while self.lock().sweep(now, PURGE_BATCH) == PURGE_BATCH {}
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the map inconsistent
-        // (every update is a single insert or remove), so poisoning is ignored.
-        self.shared
+        // No code that can panic runs while the lock is held (only the
+        // crate's own map updates, user clones and drops), so the two maps
+        // cannot be left out of step and poisoning is ignored.
+        let state = self
+            .shared
             .state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        #[cfg(test)]
+        let state = {
+            let mut state = state;
+            state.work.this_hold = 0;
+            state
+        };
+        state
     }
 }
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
         f.debug_struct("MemoryStore")
-            .field("sessions", &self.len())
-            .field("sweep_interval", &self.shared.sweep_interval)
+            .field("sessions", &state.sessions.len())
+            .field("max_sessions", &state.max_sessions)
             .finish()
     }
 }
@@ -141,38 +424,264 @@ impl SessionStore for MemoryStore {
 
     async fn create(&self, user: User, ttl: Duration) -> Result<SessionId, MemoryStoreError> {
         let id = SessionId::generate().map_err(MemoryStoreError)?;
+        let key = Arc::from(id.expose());
         let now = Instant::now();
-        // A ttl too large for the clock means "as long as the clock goes".
-        let expires_at = now
-            .checked_add(ttl)
-            .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
-            .unwrap_or(now);
-        let mut state = self.lock();
-        if now >= state.next_sweep {
-            state.sessions.retain(|_, entry| entry.expires_at > now);
-            state.next_sweep = now + self.shared.sweep_interval;
-        }
-        state
-            .sessions
-            .insert(id.clone(), Entry { user, expires_at });
+        self.lock().create(key, user, Expiry::after(now, ttl), now);
         Ok(id)
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<User>, MemoryStoreError> {
         let now = Instant::now();
-        let mut state = self.lock();
-        match state.sessions.get(id) {
-            Some(entry) if entry.expires_at > now => Ok(Some(entry.user.clone())),
-            Some(_) => {
-                state.sessions.remove(id);
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+        Ok(self.lock().load(id.expose(), now))
     }
 
     async fn revoke(&self, id: &SessionId) -> Result<(), MemoryStoreError> {
-        self.lock().sessions.remove(id);
+        // The session is dropped after the lock is released.
+        let revoked = self.lock().remove(id.expose());
+        drop(revoked);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The work each operation does under the lock is bounded, whatever the
+    //! store holds: counted, not timed. Time is passed in explicitly.
+
+    use std::thread;
+
+    use futures::executor::block_on;
+
+    use super::*;
+
+    const MANY: usize = 10_000;
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    impl State {
+        /// The invariant: map and index hold the same sessions, under the
+        /// same keys.
+        fn check(&self) {
+            assert_eq!(self.sessions.len(), self.by_expiry.len());
+            for (key, id) in &self.by_expiry {
+                assert_eq!(self.sessions[id].key, *key);
+            }
+        }
+
+        fn create_at(&mut self, user: &str, ttl: Duration, now: Instant) -> Arc<str> {
+            let id: Arc<str> = Arc::from(SessionId::generate().unwrap().expose());
+            self.create(
+                Arc::clone(&id),
+                User::new(user),
+                Expiry::after(now, ttl),
+                now,
+            );
+            id
+        }
+
+        /// Starts counting anew, as taking the lock does.
+        fn new_hold(&mut self) {
+            self.work = Work::default();
+        }
+    }
+
+    /// A store holding `MANY` sessions that all expired at `t0` (so by any
+    /// later reading of the clock), created without sweeping.
+    fn expired_together(t0: Instant) -> MemoryStore {
+        let store = MemoryStore::new();
+        {
+            let mut state = store.lock();
+            for _ in 0..MANY {
+                let id = Arc::from(SessionId::generate().unwrap().expose());
+                state.insert(id, User::new("gone"), Expiry::At(t0));
+            }
+            state.check();
+            state.new_hold();
+        }
+        store
+    }
+
+    #[test]
+    fn a_create_drops_a_bounded_number_of_expired_sessions() {
+        let t0 = Instant::now();
+        let store = expired_together(t0);
+        let later = t0 + Duration::from_secs(2);
+        let mut state = store.lock();
+        let mut live = Vec::new();
+        let mut creates = 0;
+        while state.sessions.len() > live.len() {
+            let before = state.sessions.len();
+            state.new_hold();
+            live.push(state.create_at("live", HOUR, later));
+            creates += 1;
+            // Up to SWEEP_BATCH expired sessions, the live one that stops
+            // the sweep, the insert.
+            assert!(
+                state.work.most_in_one_hold <= SWEEP_BATCH + 2,
+                "{:?}",
+                state.work
+            );
+            let expired_before = before + 1 - live.len();
+            assert_eq!(
+                state.sessions.len(),
+                before + 1 - SWEEP_BATCH.min(expired_before),
+                "a create dropped more or fewer than its batch"
+            );
+        }
+        assert_eq!(creates, MANY.div_ceil(SWEEP_BATCH));
+        state.check();
+        for id in &live {
+            assert!(state.load(id, later).is_some());
+        }
+    }
+
+    #[test]
+    fn loads_look_at_one_entry() {
+        let t0 = Instant::now();
+        let store = expired_together(t0);
+        let mut state = store.lock();
+        let live = state.create_at("live", HOUR, t0);
+        let expired = state.create_at("gone", Duration::from_secs(1), t0);
+        let later = t0 + Duration::from_secs(2);
+
+        state.new_hold();
+        assert_eq!(state.load(&live, later), Some(User::new("live")));
+        assert_eq!(state.work.most_in_one_hold, 1);
+
+        state.new_hold();
+        assert_eq!(state.load("never-issued", later), None);
+        assert_eq!(state.work.most_in_one_hold, 1);
+
+        // An expired session found by a lookup is dropped: a second entry.
+        state.new_hold();
+        assert_eq!(state.load(&expired, later), None);
+        assert_eq!(state.work.most_in_one_hold, 2);
+        assert!(!state.sessions.contains_key(&expired));
+        state.check();
+    }
+
+    #[test]
+    fn a_create_on_a_full_store_evicts_one_session() {
+        let t0 = Instant::now();
+        let store = MemoryStore::new().with_max_sessions(MANY);
+        let mut state = store.lock();
+        for n in 0..MANY {
+            state.create_at("live", HOUR + Duration::from_secs(n as u64), t0);
+        }
+        state.new_hold();
+        state.create_at("one more", 2 * HOUR, t0);
+        // The live front that stops the sweep, the evicted one, the insert.
+        assert_eq!(state.work.most_in_one_hold, 3);
+        assert_eq!(state.sessions.len(), MANY);
+        state.check();
+    }
+
+    #[test]
+    fn purging_holds_the_lock_for_a_bounded_batch() {
+        let t0 = Instant::now();
+        let store = expired_together(t0);
+        {
+            let mut state = store.lock();
+            state.create_at("live", HOUR, t0);
+            state.new_hold();
+        }
+        store.purge_expired();
+        let state = store.lock();
+        assert_eq!(state.sessions.len(), 1);
+        assert!(
+            state.work.most_in_one_hold <= PURGE_BATCH + 1,
+            "{:?}",
+            state.work
+        );
+        state.check();
+    }
+
+    #[test]
+    fn lowering_the_cap_evicts_in_bounded_batches() {
+        let t0 = Instant::now();
+        let store = MemoryStore::new();
+        {
+            let mut state = store.lock();
+            for n in 0..MANY {
+                state.create_at("live", HOUR + Duration::from_secs(n as u64), t0);
+            }
+            state.new_hold();
+        }
+        let store = store.with_max_sessions(10);
+        let state = store.lock();
+        assert_eq!(state.sessions.len(), 10);
+        assert!(
+            state.work.most_in_one_hold <= PURGE_BATCH + 1,
+            "{:?}",
+            state.work
+        );
+        // The ten that expire last are kept.
+        let kept: Vec<Key> = state.by_expiry.keys().copied().collect();
+        assert!(
+            kept.iter().all(|key| key.seq >= (MANY - 10) as u64),
+            "{kept:?}"
+        );
+        state.check();
+    }
+
+    #[test]
+    fn a_cap_of_zero_is_one_and_huge_lifetimes_sort_last() {
+        let t0 = Instant::now();
+        let store = MemoryStore::new().with_max_sessions(0);
+        assert_eq!(store.max_sessions(), 1);
+        let mut state = store.lock();
+        let forever = state.create_at("forever", Duration::MAX, t0);
+        assert_eq!(state.sessions[&forever].key.expiry, Expiry::Never);
+        assert_eq!(
+            state.load(&forever, t0 + 1000 * HOUR),
+            Some(User::new("forever"))
+        );
+        let next = state.create_at("next", HOUR, t0);
+        assert_eq!(state.sessions.len(), 1);
+        assert!(state.sessions.contains_key(&next));
+        state.check();
+        drop(state);
+
+        let store = MemoryStore::new().with_max_sessions(2);
+        let mut state = store.lock();
+        let forever = state.create_at("forever", Duration::MAX, t0);
+        let soon = state.create_at("soon", HOUR, t0);
+        let later = state.create_at("later", 2 * HOUR, t0);
+        assert!(
+            state.sessions.contains_key(&forever),
+            "never-expiring went first"
+        );
+        assert!(!state.sessions.contains_key(&soon));
+        assert!(state.sessions.contains_key(&later));
+        let last = state.create_at("last", 3 * HOUR, t0);
+        assert!(state.sessions.contains_key(&forever));
+        assert!(state.sessions.contains_key(&last));
+        state.check();
+    }
+
+    #[test]
+    fn concurrent_use_of_a_tiny_store_keeps_the_index_in_step() {
+        let store = MemoryStore::new().with_max_sessions(4);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let store = store.clone();
+                thread::spawn(move || {
+                    for n in 0..500 {
+                        let ttl = Duration::from_millis((t * 7 + n) % 5);
+                        let id = block_on(store.create(User::new("u"), ttl)).unwrap();
+                        let _ = block_on(store.load(&id)).unwrap();
+                        if n % 3 == 0 {
+                            block_on(store.revoke(&id)).unwrap();
+                        }
+                        assert!(store.len() <= 4);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        store.lock().check();
+        store.purge_expired();
+        store.lock().check();
     }
 }

@@ -1,28 +1,40 @@
 //! `MemoryStore`: the shared store suite, then what is particular to the
-//! in-memory store (cleanup without a background task, shared clones).
+//! in-memory store (cleanup without a background task, the size bound,
+//! shared clones). That each operation does bounded work under the lock is
+//! proven by the unit tests in `src/memory.rs`, which count it.
 
 mod store_suite;
 
 use std::time::Duration;
 
-use rstream_well_known::{MemoryStore, SessionStore, User};
+use rstream_well_known::{MemoryStore, SessionId, SessionStore, User};
 
 store_suite::session_store_suite!(MemoryStore::new());
 
-/// The store suite again, on a store that sweeps on every create: sweeping
-/// must never remove a live session.
-mod sweeping_on_every_create {
+/// The store suite again, on a store that can hold four sessions: evicting
+/// to make room must never break the contract for the sessions it keeps.
+mod with_a_tiny_cap {
     use super::*;
 
-    store_suite::session_store_suite!(MemoryStore::with_sweep_interval(Duration::ZERO));
+    store_suite::bounded_session_store_suite!(MemoryStore::new().with_max_sessions(4));
 }
 
 const LIVE: Duration = Duration::from_secs(3600);
+const HOUR: Duration = LIVE;
+
+/// How long the sessions of the sweeping tests live, and how long the tests
+/// wait for them to expire. The sessions are created in microseconds, so
+/// none expires before the wait.
+const SHORT: Duration = Duration::from_millis(300);
+const PAST_SHORT: Duration = Duration::from_millis(400);
+
+async fn loads(store: &MemoryStore, id: &SessionId) -> bool {
+    store.load(id).await.unwrap().is_some()
+}
 
 #[tokio::test]
-async fn a_due_sweep_on_create_drops_expired_sessions() {
-    let store = MemoryStore::with_sweep_interval(Duration::ZERO);
-    assert_eq!(store.sweep_interval(), Duration::ZERO);
+async fn a_create_drops_expired_sessions() {
+    let store = MemoryStore::new();
     store
         .create(User::new("gone"), Duration::ZERO)
         .await
@@ -33,37 +45,174 @@ async fn a_due_sweep_on_create_drops_expired_sessions() {
     assert_eq!(
         store.len(),
         1,
-        "the expired session was not swept by create"
+        "the expired session was not dropped by create"
     );
     assert_eq!(store.load(&live).await.unwrap(), Some(User::new("live")));
 }
 
+/// Expired sessions go without `purge_expired` and without a lookup: each
+/// create drops up to eight of them, so twenty are gone after three creates,
+/// and no create drops them all at once.
 #[tokio::test]
-async fn no_sweep_before_the_interval() {
+async fn creates_drop_expired_sessions_a_few_at_a_time() {
     let store = MemoryStore::new();
-    assert_eq!(store.sweep_interval(), Duration::from_secs(60));
-    store
-        .create(User::new("gone"), Duration::ZERO)
-        .await
-        .unwrap();
-    store.create(User::new("live"), LIVE).await.unwrap();
-    // The expired session stays in the map until a sweep or a lookup, but
-    // it never loads (checked by the suite).
-    assert_eq!(store.len(), 2);
+    let mut live = vec![store.create(User::new("live"), LIVE).await.unwrap()];
+    let mut expiring = Vec::new();
+    for n in 0..20 {
+        let user = User::new(format!("short-{n}"));
+        expiring.push(store.create(user, SHORT).await.unwrap());
+    }
+    assert_eq!(store.len(), 21);
+    tokio::time::sleep(PAST_SHORT).await;
+
+    let mut lens = Vec::new();
+    for _ in 0..4 {
+        live.push(store.create(User::new("live"), LIVE).await.unwrap());
+        lens.push(store.len());
+    }
+    // 21 + 1 - 8, then 14 + 1 - 8, then 7 + 1 - 4 (the last expired ones),
+    // then 4 + 1.
+    assert_eq!(lens, [14, 7, 4, 5]);
+    for id in &live {
+        assert!(loads(&store, id).await);
+    }
+    for id in &expiring {
+        assert!(!loads(&store, id).await);
+    }
+}
+
+#[tokio::test]
+async fn the_default_cap() {
+    assert_eq!(MemoryStore::DEFAULT_MAX_SESSIONS, 100_000);
+    assert_eq!(MemoryStore::new().max_sessions(), 100_000);
+    assert_eq!(MemoryStore::default().max_sessions(), 100_000);
+    assert_eq!(MemoryStore::new().with_max_sessions(7).max_sessions(), 7);
+    assert_eq!(MemoryStore::new().with_max_sessions(0).max_sessions(), 1);
+    assert_eq!(
+        MemoryStore::new()
+            .with_max_sessions(usize::MAX)
+            .max_sessions(),
+        usize::MAX
+    );
+}
+
+/// n + 1 creates keep n sessions: the one evicted is the one that expires
+/// soonest, whenever it was created, and the others all stay.
+#[tokio::test]
+async fn a_full_store_evicts_the_session_that_expires_soonest() {
+    let store = MemoryStore::new().with_max_sessions(3);
+    let three_hours = store.create(User::new("a"), 3 * HOUR).await.unwrap();
+    let one_hour = store.create(User::new("b"), HOUR).await.unwrap();
+    let two_hours = store.create(User::new("c"), 2 * HOUR).await.unwrap();
+    assert_eq!(store.len(), 3);
+
+    let four_hours = store.create(User::new("d"), 4 * HOUR).await.unwrap();
+    assert_eq!(store.len(), 3);
+    assert!(!loads(&store, &one_hour).await, "not the soonest evicted");
+    for id in [&three_hours, &two_hours, &four_hours] {
+        assert!(loads(&store, id).await, "a later session was evicted");
+    }
+
+    // A newcomer that expires soonest of all makes room by evicting the
+    // soonest of the others, then is the next to go.
+    let ninety_minutes = store.create(User::new("e"), HOUR + HOUR / 2).await.unwrap();
+    assert!(!loads(&store, &two_hours).await);
+    let five_hours = store.create(User::new("f"), 5 * HOUR).await.unwrap();
+    assert!(!loads(&store, &ninety_minutes).await);
+    for id in [&three_hours, &four_hours, &five_hours] {
+        assert!(loads(&store, id).await);
+    }
+    assert_eq!(store.len(), 3);
+}
+
+/// With one lifetime for every session, as the session manager gives, the
+/// rule is first in, first out.
+#[tokio::test]
+async fn with_one_lifetime_the_oldest_sessions_go_first() {
+    let store = MemoryStore::new().with_max_sessions(3);
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            store
+                .create(User::new(format!("u{n}")), LIVE)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut kept = Vec::new();
+    for id in &ids {
+        kept.push(loads(&store, id).await);
+    }
+    assert_eq!(kept, [false, false, true, true, true]);
+}
+
+/// Room made by a logout or by expiry is used before any live session is
+/// evicted.
+#[tokio::test]
+async fn a_full_store_uses_freed_room_first() {
+    let store = MemoryStore::new().with_max_sessions(3);
+    let a = store.create(User::new("a"), LIVE).await.unwrap();
+    let b = store.create(User::new("b"), LIVE).await.unwrap();
+    let c = store.create(User::new("c"), LIVE).await.unwrap();
+    store.revoke(&b).await.unwrap();
+    let d = store.create(User::new("d"), LIVE).await.unwrap();
+    for id in [&a, &c, &d] {
+        assert!(loads(&store, id).await, "evicted despite a revoked session");
+    }
+
+    let store = MemoryStore::new().with_max_sessions(3);
+    let a = store.create(User::new("a"), 2 * HOUR).await.unwrap();
+    let short = store.create(User::new("short"), SHORT).await.unwrap();
+    let c = store.create(User::new("c"), HOUR).await.unwrap();
+    tokio::time::sleep(PAST_SHORT).await;
+    let d = store.create(User::new("d"), 3 * HOUR).await.unwrap();
+    assert!(!loads(&store, &short).await);
+    for id in [&a, &c, &d] {
+        assert!(
+            loads(&store, id).await,
+            "evicted despite an expired session"
+        );
+    }
+    assert_eq!(store.len(), 3);
+}
+
+/// Lowering the cap of a store that holds more evicts the excess at once,
+/// by the same rule, for every clone.
+#[tokio::test]
+async fn lowering_the_cap_evicts_the_excess() {
+    let store = MemoryStore::new();
+    let clone = store.clone();
+    let mut ids = Vec::new();
+    for n in 1..=10u32 {
+        ids.push(
+            store
+                .create(User::new(format!("u{n}")), n * HOUR)
+                .await
+                .unwrap(),
+        );
+    }
+    let store = store.with_max_sessions(4);
+    assert_eq!(clone.len(), 4);
+    assert_eq!(clone.max_sessions(), 4);
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(loads(&clone, id).await, n >= 6, "session {n}");
+    }
+    assert_eq!(store.len(), 4);
 }
 
 #[tokio::test]
 async fn purge_expired_removes_expired_sessions_only() {
     let store = MemoryStore::new();
-    for n in 0..3 {
+    let a = store.create(User::new("a"), LIVE).await.unwrap();
+    let b = store.create(User::new("b"), LIVE).await.unwrap();
+    for n in 0..20 {
         store
-            .create(User::new(format!("gone-{n}")), Duration::ZERO)
+            .create(User::new(format!("gone-{n}")), SHORT)
             .await
             .unwrap();
     }
-    let a = store.create(User::new("a"), LIVE).await.unwrap();
-    let b = store.create(User::new("b"), LIVE).await.unwrap();
-    assert_eq!(store.len(), 5);
+    assert_eq!(store.len(), 22);
+    tokio::time::sleep(PAST_SHORT).await;
 
     store.purge_expired();
     assert_eq!(store.len(), 2);
@@ -120,6 +269,19 @@ async fn a_ttl_too_large_for_the_clock_is_accepted() {
     assert_eq!(store.len(), 1);
 }
 
+/// A session that never expires by time is the last to be evicted.
+#[tokio::test]
+async fn a_never_expiring_session_is_evicted_last() {
+    let store = MemoryStore::new().with_max_sessions(2);
+    let forever = store.create(User::new("ada"), Duration::MAX).await.unwrap();
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let first = store.create(User::new("b"), year).await.unwrap();
+    let second = store.create(User::new("c"), year).await.unwrap();
+    assert!(loads(&store, &forever).await);
+    assert!(!loads(&store, &first).await);
+    assert!(loads(&store, &second).await);
+}
+
 #[tokio::test]
 async fn debug_output_shows_no_session_id_or_profile() {
     let store = MemoryStore::new();
@@ -131,4 +293,29 @@ async fn debug_output_shows_no_session_id_or_profile() {
     assert!(debug.contains("sessions: 1"), "{debug}");
     assert!(!debug.contains(id.expose()), "{debug}");
     assert!(!debug.contains("ada@example.com"), "{debug}");
+}
+
+/// No configuration value panics: a sweep interval or a ttl too large for
+/// the clock is accepted, and so is zero. (The interval no longer has an
+/// effect; the deprecated constructor still takes any value.)
+#[tokio::test]
+#[allow(deprecated)]
+async fn huge_and_zero_durations_never_panic() {
+    for interval in [Duration::MAX, Duration::ZERO, Duration::from_secs(u64::MAX)] {
+        let store = MemoryStore::with_sweep_interval(interval);
+        assert_eq!(store.sweep_interval(), interval);
+        let forever = store.create(User::new("ada"), Duration::MAX).await.unwrap();
+        let gone = store
+            .create(User::new("gone"), Duration::ZERO)
+            .await
+            .unwrap();
+        let live = store.create(User::new("grace"), LIVE).await.unwrap();
+        assert_eq!(store.load(&forever).await.unwrap(), Some(User::new("ada")));
+        assert_eq!(store.load(&gone).await.unwrap(), None);
+        assert_eq!(store.load(&live).await.unwrap(), Some(User::new("grace")));
+        store.purge_expired();
+        assert_eq!(store.len(), 2, "{interval:?}");
+        assert_eq!(store.max_sessions(), MemoryStore::DEFAULT_MAX_SESSIONS);
+        assert!(format!("{store:?}").contains("sessions: 2"));
+    }
 }

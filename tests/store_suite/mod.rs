@@ -54,6 +54,33 @@ macro_rules! session_store_suite {
 
 pub(crate) use session_store_suite;
 
+/// The checks of [`session_store_suite!`] that never need more than four
+/// sessions to stay in the store at once, for a store with a small size
+/// bound that evicts older sessions to make room (it leaves out
+/// `concurrent_creates_get_distinct_ids`, which keeps 256):
+///
+/// ```ignore
+/// store_suite::bounded_session_store_suite!(MemoryStore::new().with_max_sessions(4));
+/// ```
+#[allow(unused_macros)]
+macro_rules! bounded_session_store_suite {
+    ($make:expr) => {
+        $crate::store_suite::session_store_suite!(@checks $make;
+            create_then_load_round_trips_every_profile_field,
+            ids_are_fresh_long_and_cookie_safe,
+            unknown_ids_do_not_load,
+            revoked_sessions_do_not_load,
+            revoke_is_idempotent_and_unknown_ids_are_fine,
+            expired_sessions_do_not_load,
+            long_lived_sessions_load,
+            sessions_are_independent,
+        );
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use bounded_session_store_suite;
+
 /// The ttl used for sessions that must stay live for the whole check.
 const LIVE: Duration = Duration::from_secs(3600);
 
