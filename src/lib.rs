@@ -201,6 +201,26 @@
 //! carries the compressor's empty-stream bytes, which servers do not send
 //! for `HEAD`.
 //!
+//! **Session store bound (`MemoryStore`).** The in-memory store holds at
+//! most [`MemoryStore::max_sessions`] sessions
+//! ([`MemoryStore::DEFAULT_MAX_SESSIONS`], 100,000, unless set with
+//! [`MemoryStore::with_max_sessions`]; `0` counts as `1`). A sign-in on a
+//! full store succeeds: once no expired session is left, the store evicts the
+//! live session that expires soonest, the oldest among equals, so with one
+//! session lifetime for all it is first in, first out, and the evicted user
+//! is simply signed out. The store never refuses a sign-in, because a full
+//! store would then lock everyone out of signing in for up to a session
+//! lifetime, whoever filled it; eviction costs the evicted user the least
+//! remaining time, and signing everybody out takes as many sign-ins as the
+//! store holds. There is no background task and no scan of the whole store:
+//! each create drops up to 8 expired sessions, soonest expired first, a
+//! lookup that finds an expired session drops it, and
+//! [`MemoryStore::purge_expired`] releases the lock after every 1,024. A ttl
+//! of zero makes a session that never loads; a ttl too large for the clock
+//! (such as `Duration::MAX`) makes one that never expires by time (it is
+//! evicted only after every session that has an expiry). No duration given
+//! to the store panics.
+//!
 //! **Origins** come from configuration only ([`Tunnel::with_origin`]); never
 //! from `X-Forwarded-*`, `Forwarded` or any other request header.
 //!
