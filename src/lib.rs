@@ -119,6 +119,10 @@
 //!    gets `411` (reason `length_required`), even if it would have turned out
 //!    empty. A client that opens a body and never sends a byte therefore gets
 //!    its answer at once; the browser's `fetch` always declares its body.
+//!    Over HTTP/2, the server resets a stream whose body is still arriving
+//!    after the answer (RFC 9113, section 8.1 allows it); the `h2` crate
+//!    closes a connection that has seen 1,024 such resets, which only a
+//!    client sending many logouts with bodies on one connection reaches.
 //! 3. A token-authenticated request gets a bare `204`, whatever cookie comes
 //!    with it (a valid token plus a valid cookie clears nothing).
 //! 4. Otherwise every distinct value of the session cookie is looked at, up
