@@ -100,8 +100,13 @@
 //! together rather than one case measured alone.
 //!
 //! The load generators speak HTTP/1.1 directly on the socket (one prepared
-//! request, a minimal response parser), so that they cost less per request
-//! than the servers they drive.
+//! request, a minimal response parser), to cost as little as possible: even
+//! so they need about as much CPU per request as the servers (most of it is
+//! the kernel's loopback work), so on a busy machine the servers are not
+//! always saturated. The `req/CPU-s` figure does not need them to be.
+//!
+//! Server processes exit when the harness closes their stdin (when it ends or
+//! dies), and after `LOAD_SERVER_MAX_SECS` (default 3600) in any case.
 
 use std::convert::Infallible;
 use std::error::Error;
