@@ -1,0 +1,467 @@
+//! What the layer costs, in instructions per call, counted by valgrind.
+//!
+//! The same configuration and requests as `benches/layer.rs` (a tunnel, a
+//! static token verifier, a memory store; the inner service and both
+//! backends are ready at once, so futures are polled once with
+//! `now_or_never` and no runtime is measured):
+//!
+//! - `pass-through`: `GET /api/users/42` to the bare inner service and to
+//!   the same service behind `WellKnownLayer`;
+//! - `session/unauthenticated`, `session/token`, `session/cookie`:
+//!   `GET /.well-known/rstream/session` with no credential, a bearer token,
+//!   a session cookie, answered by the layer, and by a static service that
+//!   answers with the very response the layer sends (status, headers, body,
+//!   precomputed): what the answer costs at the least.
+//!
+//! The bench re-executes itself under `valgrind --tool=cachegrind
+//! --cache-sim=no` (user-space instructions), once with N1 and once with N2
+//! calls, and takes `(I(N2) − I(N1)) ÷ (N2 − N1)`: set-up and teardown cancel
+//! out. Each call builds its request first (the service consumes it), so
+//! each request is also counted alone (built and dropped) and subtracted: the
+//! figures are the service call, dropping the request inside it and the
+//! response after it. The counts are deterministic to an instruction or two.
+//!
+//! Run: `cargo bench --bench instructions` (optionally `-- cookie` to run only
+//! the cases whose name contains `cookie`). `INSTR_CALLS=N1,N2` changes the
+//! call counts (default `1000,11000`). Without valgrind on `PATH` it says
+//! `SKIPPED` and succeeds. Under `cargo test --benches` (no `--bench`
+//! argument) it only runs every case once, natively, and checks the answers.
+
+use std::convert::Infallible;
+use std::fmt::Debug;
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use http::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, COOKIE, HOST, HeaderMap, USER_AGENT};
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+use rstream_well_known::{MemoryStore, StaticTokenVerifier, Tunnel, User, WellKnownLayer};
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+const HOST_NAME: &str = "app.example.com";
+const TOKEN: &str = "bench-token-5f0c2a9e7d41";
+const APP_PATH: &str = "/api/users/42";
+const SESSION_PATH: &str = "/.well-known/rstream/session";
+const APP_BODY: &[u8] = b"{\"id\":42}";
+/// Set in the re-executed child: `<case>:<service>:<calls>`.
+const CHILD: &str = "RSTREAM_INSTRUCTIONS_CHILD";
+
+/// Who is calling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caller {
+    Anonymous,
+    Token,
+    Cookie,
+}
+
+/// A request of the bench: its path, credential and expected answer.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    name: &'static str,
+    path: &'static str,
+    caller: Caller,
+    /// A piece of the expected body.
+    expect: &'static [u8],
+    /// The goal for layered − baseline, in instructions.
+    goal: u64,
+}
+
+const CASES: [Case; 4] = [
+    Case {
+        name: "pass-through",
+        path: APP_PATH,
+        caller: Caller::Anonymous,
+        expect: APP_BODY,
+        goal: 100,
+    },
+    Case {
+        name: "session/unauthenticated",
+        path: SESSION_PATH,
+        caller: Caller::Anonymous,
+        expect: br#"{"auth":{"authenticated":false}}"#,
+        goal: 1000,
+    },
+    Case {
+        name: "session/token",
+        path: SESSION_PATH,
+        caller: Caller::Token,
+        expect: br#""method":"token-auth""#,
+        goal: 2000,
+    },
+    Case {
+        name: "session/cookie",
+        path: SESSION_PATH,
+        caller: Caller::Cookie,
+        expect: br#""method":"rstream-auth""#,
+        goal: 2000,
+    },
+];
+
+/// What handles a case's request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Handler {
+    /// Nobody: the request is built and dropped.
+    Request,
+    /// The inner service alone (pass-through) or the static answer (session
+    /// endpoint).
+    Baseline,
+    /// The layer in front of the inner service.
+    Layered,
+}
+
+const HANDLERS: [Handler; 3] = [Handler::Request, Handler::Baseline, Handler::Layered];
+
+impl Handler {
+    fn name(self) -> &'static str {
+        match self {
+            Handler::Request => "request",
+            Handler::Baseline => "baseline",
+            Handler::Layered => "layered",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The measured code.
+
+/// The application: answers every request at once with a small body.
+fn inner_service(
+    _request: Request<Full<Bytes>>,
+) -> Ready<Result<Response<Full<Bytes>>, Infallible>> {
+    ready(Ok(Response::new(Full::new(Bytes::from_static(APP_BODY)))))
+}
+
+/// The static baseline: the same precomputed answer to every request.
+#[derive(Clone)]
+struct StaticAnswer(Arc<(StatusCode, HeaderMap, Bytes)>);
+
+impl Service<Request<Full<Bytes>>> for StaticAnswer {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: Request<Full<Bytes>>) -> Self::Future {
+        let (status, headers, body) = &*self.0;
+        let mut response = Response::new(Full::new(body.clone()));
+        *response.status_mut() = *status;
+        *response.headers_mut() = headers.clone();
+        ready(Ok(response))
+    }
+}
+
+/// The layer, configured as in `benches/layer.rs`, and a signed-in
+/// browser's `Cookie` header.
+struct Fixture {
+    layer: WellKnownLayer,
+    cookie: String,
+    bearer: String,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let layer = WellKnownLayer::builder()
+            .tunnel(Tunnel::new(HOST_NAME, "workspace-id", "project-id").expect("a valid tunnel"))
+            .with_token_verifier(
+                StaticTokenVerifier::new().with_token(
+                    TOKEN,
+                    User::new("user-id")
+                        .with_name("Ada Lovelace")
+                        .with_email("ada@example.com"),
+                ),
+            )
+            .with_session_store(MemoryStore::new())
+            .build()
+            .expect("a valid configuration");
+        let signed_in = layer
+            .session_manager()
+            .expect("sessions are enabled")
+            .sign_in(User::new("user-id").with_name("Ada Lovelace"))
+            .now_or_never()
+            .expect("the memory store is ready at once")
+            .expect("sign-in succeeds");
+        // What a browser sends back: the cookie's `name=value`, among others.
+        let session = signed_in
+            .set_cookie()
+            .to_str()
+            .expect("a visible cookie")
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        Self {
+            layer,
+            cookie: format!("theme=dark; {session}"),
+            bearer: format!("Bearer {TOKEN}"),
+        }
+    }
+
+    /// A request as a browser or API client would send it.
+    fn request(&self, case: &Case) -> Request<Full<Bytes>> {
+        let mut builder = Request::get(case.path)
+            .header(HOST, HOST_NAME)
+            .header(USER_AGENT, "Mozilla/5.0 (X11; Linux x86_64) bench/1.0")
+            .header(ACCEPT, "application/json")
+            .header(ACCEPT_ENCODING, "gzip, deflate, br");
+        builder = match case.caller {
+            Caller::Anonymous => builder,
+            Caller::Token => builder.header(AUTHORIZATION, &self.bearer),
+            Caller::Cookie => builder.header(COOKIE, &self.cookie),
+        };
+        builder.body(Full::default()).expect("a valid request")
+    }
+}
+
+/// Polls `poll_ready` and the call once each; panics if either is pending,
+/// which would mean the bench counted something other than it claims.
+fn call_now<S, B>(service: &mut S, request: Request<B>) -> S::Response
+where
+    S: Service<Request<B>>,
+    S::Error: Debug,
+{
+    let ready = service
+        .ready()
+        .now_or_never()
+        .expect("the service is ready at once")
+        .expect("poll_ready succeeds");
+    ready
+        .call(request)
+        .now_or_never()
+        .expect("the response is ready at once")
+        .expect("the call succeeds")
+}
+
+/// The response's status, headers and body, collected without a runtime.
+fn collect<B>(response: Response<B>) -> (StatusCode, HeaderMap, Bytes)
+where
+    B: Body,
+    B::Error: Debug,
+{
+    let (parts, body) = response.into_parts();
+    let body = body
+        .collect()
+        .now_or_never()
+        .expect("the body is ready at once")
+        .expect("the body is readable")
+        .to_bytes();
+    (parts.status, parts.headers, body)
+}
+
+/// Builds the handler of `case`, checks its answer once, then makes `calls`
+/// calls (each with a fresh request).
+fn run(fixture: &Fixture, case: &Case, handler: Handler, calls: u64) {
+    fn check(case: &Case, who: &str, (status, _, body): &(StatusCode, HeaderMap, Bytes)) {
+        assert_eq!(*status, StatusCode::OK, "{} ({who})", case.name);
+        assert!(
+            body.windows(case.expect.len()).any(|w| w == case.expect),
+            "{} ({who}): {}",
+            case.name,
+            String::from_utf8_lossy(body)
+        );
+    }
+    fn calls_to<S>(fixture: &Fixture, case: &Case, service: &mut S, calls: u64)
+    where
+        S: Service<Request<Full<Bytes>>>,
+        S::Error: Debug,
+    {
+        for _ in 0..calls {
+            let request = fixture.request(case);
+            drop(black_box(call_now(service, black_box(request))));
+        }
+    }
+
+    let mut layered = fixture.layer.layer(service_fn(inner_service));
+    let answer = collect(call_now(&mut layered, fixture.request(case)));
+    check(case, "layered", &answer);
+    match handler {
+        Handler::Request => {
+            for _ in 0..calls {
+                drop(black_box(fixture.request(case)));
+            }
+        }
+        Handler::Layered => calls_to(fixture, case, &mut layered, calls),
+        Handler::Baseline if case.path == APP_PATH => {
+            let mut bare = service_fn(inner_service);
+            let bare_answer = collect(call_now(&mut bare, fixture.request(case)));
+            assert_eq!(answer, bare_answer, "the layer forwards untouched");
+            calls_to(fixture, case, &mut bare, calls);
+        }
+        Handler::Baseline => {
+            let mut fixed = StaticAnswer(Arc::new(answer.clone()));
+            assert_eq!(collect(call_now(&mut fixed, fixture.request(case))), answer);
+            calls_to(fixture, case, &mut fixed, calls);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The harness.
+
+fn main() -> ExitCode {
+    if let Ok(spec) = std::env::var(CHILD) {
+        return child(&spec);
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filters: Vec<&str> = args
+        .iter()
+        .filter(|arg| !arg.starts_with('-'))
+        .map(String::as_str)
+        .collect();
+    let cases: Vec<&Case> = CASES
+        .iter()
+        .filter(|case| filters.is_empty() || filters.iter().any(|f| case.name.contains(f)))
+        .collect();
+    if !args.iter().any(|arg| arg == "--bench") {
+        // `cargo test --benches`: check every case once, natively.
+        let fixture = Fixture::new();
+        for case in &cases {
+            for handler in HANDLERS {
+                run(&fixture, case, handler, 1);
+            }
+        }
+        println!(
+            "instructions: {} case(s) answer correctly; `cargo bench --bench instructions` \
+             counts their instructions under valgrind",
+            cases.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    match Command::new("valgrind").arg("--version").output() {
+        Ok(output) if output.status.success() => {}
+        _ => {
+            println!("==================================================================");
+            println!("SKIPPED: benches/instructions needs valgrind on PATH");
+            println!("(Debian: apt-get install -y valgrind); nothing was counted.");
+            println!("==================================================================");
+            return ExitCode::SUCCESS;
+        }
+    }
+    match count_all(&cases) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("instructions: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// In the child: runs one case and exits.
+fn child(spec: &str) -> ExitCode {
+    let mut parts = spec.split(':');
+    let (Some(name), Some(handler), Some(calls), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        eprintln!("{CHILD}: not <case>:<handler>:<calls>: {spec:?}");
+        return ExitCode::FAILURE;
+    };
+    let case = CASES.iter().find(|case| case.name == name);
+    let handler = HANDLERS.into_iter().find(|h| h.name() == handler);
+    let (Some(case), Some(handler), Ok(calls)) = (case, handler, calls.parse::<u64>()) else {
+        eprintln!("{CHILD}: unknown case, handler or count: {spec:?}");
+        return ExitCode::FAILURE;
+    };
+    run(&Fixture::new(), case, handler, calls);
+    ExitCode::SUCCESS
+}
+
+type BoxError = Box<dyn std::error::Error>;
+
+fn call_counts() -> Result<(u64, u64), BoxError> {
+    let value = std::env::var("INSTR_CALLS").unwrap_or_else(|_| "1000,11000".into());
+    let parsed = value
+        .split_once(',')
+        .and_then(|(a, b)| Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?)));
+    match parsed {
+        Some((a, b)) if a < b => Ok((a, b)),
+        _ => Err(format!("INSTR_CALLS must be N1,N2 with N1 < N2, got {value:?}").into()),
+    }
+}
+
+/// Instructions executed by the child running `handler` on `case` `calls`
+/// times, whole process.
+fn count(dir: &Path, case: &Case, handler: Handler, calls: u64) -> Result<u64, BoxError> {
+    let stem = format!("{}.{}.{calls}", case.name.replace('/', "-"), handler.name());
+    let out = dir.join(format!("{stem}.cachegrind.out"));
+    let log = dir.join(format!("{stem}.log"));
+    let status = Command::new("valgrind")
+        .arg("--tool=cachegrind")
+        .arg("--cache-sim=no")
+        .arg(format!("--cachegrind-out-file={}", out.display()))
+        .arg(format!("--log-file={}", log.display()))
+        .arg(std::env::current_exe()?)
+        .env(CHILD, format!("{}:{}:{calls}", case.name, handler.name()))
+        .status()?;
+    if !status.success() {
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        return Err(format!("{stem}: {status}; valgrind said:\n{said}").into());
+    }
+    let text = std::fs::read_to_string(&out)?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("summary:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("no summary in {}", out.display()).into())
+}
+
+fn count_all(cases: &[&Case]) -> Result<(), BoxError> {
+    let (n1, n2) = call_counts()?;
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("rstream-instructions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    println!(
+        "instructions per call (valgrind cachegrind, (I({n2}) − I({n1})) ÷ {}), building the \
+         request subtracted",
+        n2 - n1
+    );
+    println!(
+        "{:<24} {:>8} {:>9} {:>8} {:>11}  goal",
+        "case", "request", "baseline", "layered", "difference"
+    );
+    let result = (|| -> Result<(), BoxError> {
+        for case in cases {
+            let mut per_call = [0.0; 3];
+            for (slot, handler) in per_call.iter_mut().zip(HANDLERS) {
+                let first = count(&dir, case, handler, n1)?;
+                let second = count(&dir, case, handler, n2)?;
+                *slot = (second as f64 - first as f64) / (n2 - n1) as f64;
+            }
+            let [request, baseline, layered] = per_call;
+            let difference = layered - baseline;
+            println!(
+                "{:<24} {:>8.0} {:>9.0} {:>8.0} {:>+11.0}  ≤ +{} {}",
+                case.name,
+                request,
+                baseline - request,
+                layered - request,
+                difference,
+                case.goal,
+                if difference <= case.goal as f64 {
+                    "met"
+                } else {
+                    "NOT met"
+                }
+            );
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    println!(
+        "baseline: the bare inner service (pass-through), or a service answering the layer's \
+         own response, precomputed (session)"
+    );
+    Ok(())
+}
