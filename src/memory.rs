@@ -1,6 +1,7 @@
 //! The in-memory [`SessionStore`]: the embedded default.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -125,12 +126,81 @@ struct Entry {
     key: Key,
 }
 
+/// Hashes the session ids of the map.
+///
+/// Every id this store holds was minted by [`SessionId::generate`]: 256 bits
+/// from the operating system's CSPRNG. Flooding a hash map with colliding
+/// keys (HashDoS) takes keys the attacker chooses, and this store never
+/// inserts one: a client's cookie value is only looked up, which costs one
+/// probe whatever its hash. So the hash is the first and last eight bytes of
+/// the id (64 random bits of a generated id) mixed with a per-store random
+/// key, rather than SipHash over all of it, which was about a quarter of a
+/// session lookup.
+#[derive(Clone)]
+struct IdHashing {
+    key: u64,
+}
+
+impl IdHashing {
+    fn new() -> Self {
+        let mut key = [0u8; 8];
+        // Without a random source the key is fixed; collisions still need
+        // inserted keys, which only `SessionId::generate` makes.
+        let _ = getrandom::fill(&mut key);
+        Self {
+            key: u64::from_le_bytes(key),
+        }
+    }
+}
+
+impl BuildHasher for IdHashing {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher { state: self.key }
+    }
+}
+
+/// See [`IdHashing`].
+struct IdHasher {
+    state: u64,
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let word = |part: &[u8]| {
+            let mut word = [0u8; 8];
+            word[..part.len()].copy_from_slice(part);
+            u64::from_le_bytes(word)
+        };
+        let head = word(&bytes[..bytes.len().min(8)]);
+        let tail = word(&bytes[bytes.len().saturating_sub(8)..]);
+        self.mix(head ^ tail.rotate_left(29) ^ bytes.len() as u64);
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.mix(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
+
+impl IdHasher {
+    fn mix(&mut self, value: u64) {
+        // A multiply-xorshift round (the constant is 2^64 / golden ratio).
+        let x = (self.state ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.state = x ^ (x >> 29);
+    }
+}
+
 /// The sessions. Invariant: `sessions` and `by_expiry` hold the same
 /// sessions, each entry's `key` being its key in `by_expiry`.
 struct State {
     /// By id. The id's text is shared with `by_expiry`, so each is stored
     /// once.
-    sessions: HashMap<Arc<str>, Entry>,
+    sessions: HashMap<Arc<str>, Entry, IdHashing>,
     /// By expiry: its front is the next session to sweep or evict.
     by_expiry: BTreeMap<Key, Arc<str>>,
     next_seq: u64,
@@ -151,7 +221,7 @@ struct Work {
 impl State {
     fn new(max_sessions: usize) -> Self {
         Self {
-            sessions: HashMap::new(),
+            sessions: HashMap::with_hasher(IdHashing::new()),
             by_expiry: BTreeMap::new(),
             next_seq: 0,
             max_sessions,
