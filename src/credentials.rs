@@ -260,10 +260,11 @@ fn form_decode(value: &str) -> Option<String> {
 /// well-formed ones.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum CookieValues<const N: usize> {
-    /// Distinct, well-formed values, in the order sent (`None` after the
-    /// last). All `None` when the cookie is absent or none of its values
-    /// could be a session id.
-    Candidates([Option<SessionId>; N]),
+    /// Distinct, well-formed values, in the order sent: the first (`None`
+    /// when the cookie is absent or none of its values could be a session
+    /// id), then the others. Almost every request has one, so only planted
+    /// duplicates cost an allocation, and this stays small to move.
+    Candidates(Option<SessionId>, Vec<SessionId>),
     /// More than `N` distinct values.
     TooMany,
 }
@@ -271,16 +272,16 @@ pub(crate) enum CookieValues<const N: usize> {
 impl<const N: usize> CookieValues<N> {
     /// The values, as session ids; none when there are too many.
     pub(crate) fn ids(&self) -> impl Iterator<Item = &SessionId> {
-        let ids: &[Option<SessionId>] = match self {
-            CookieValues::Candidates(ids) => ids,
-            CookieValues::TooMany => &[],
+        let (first, rest) = match self {
+            CookieValues::Candidates(first, rest) => (first.as_ref(), &rest[..]),
+            CookieValues::TooMany => (None, &[][..]),
         };
-        ids.iter().map_while(Option::as_ref)
+        first.into_iter().chain(rest)
     }
 
     /// Whether there is no value at all (too many is not none).
     pub(crate) fn is_empty(&self) -> bool {
-        matches!(self, CookieValues::Candidates(ids) if ids.first().is_none_or(Option::is_none))
+        matches!(self, CookieValues::Candidates(None, _))
     }
 }
 
@@ -330,11 +331,14 @@ impl<'h, const N: usize> Collect<'h, N> {
         if self.too_many {
             return CookieValues::TooMany;
         }
-        let mut ids = [const { None }; N];
-        for (slot, value) in ids.iter_mut().zip(&self.values[..self.len]) {
-            *slot = Some(SessionId::from_valid(value));
-        }
-        CookieValues::Candidates(ids)
+        let values = &self.values[..self.len];
+        let first = values.first().map(|value| SessionId::from_valid(value));
+        let rest = values
+            .iter()
+            .skip(1)
+            .map(|value| SessionId::from_valid(value))
+            .collect();
+        CookieValues::Candidates(first, rest)
     }
 }
 
@@ -483,7 +487,7 @@ mod tests {
     fn session_cookie_values(headers: &HeaderMap, name: &str) -> Option<Vec<SessionId>> {
         let finder = CookieFinder::new(name);
         match Fields::<MAX_LOOKUPS>::read(headers, None, false, Some(&finder)).cookies {
-            values @ CookieValues::Candidates(_) => Some(values.ids().cloned().collect()),
+            values @ CookieValues::Candidates(..) => Some(values.ids().cloned().collect()),
             CookieValues::TooMany => None,
         }
     }

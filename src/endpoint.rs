@@ -48,6 +48,20 @@ pub(crate) enum Answer {
     Pending(PendingAnswer),
 }
 
+/// The tunnel of a well-known request, or what becomes of a request whose
+/// host is no tunnel (forwarded) or invalid (`400`).
+macro_rules! tunnel_or_return {
+    ($matched:expr, $request:ident) => {
+        match $matched {
+            HostMatch::Tunnel(tunnel) => tunnel,
+            HostMatch::None => return Outcome::Forward($request),
+            HostMatch::Invalid(reason) => {
+                return Outcome::Answer(Answer::Ready(bad_request($request.method(), reason)));
+            }
+        }
+    };
+}
+
 /// What becomes of a well-known request.
 pub(crate) enum Outcome<B> {
     /// The layer answers it.
@@ -76,21 +90,16 @@ where
 {
     let answer = match endpoint {
         Endpoint::NotFound => {
-            let (_, _, request) = match on_tunnel::<_, _, _, 0>(config, request, false) {
-                OnTunnel::Yes(tunnel, found, request) => (tunnel, found, request),
-                OnTunnel::No(outcome) => return outcome,
-            };
+            let (matched, _) = on_tunnel::<_, _, _, 0>(config, &request, false);
+            tunnel_or_return!(matched, request);
             Answer::Ready(for_method(
                 request.method(),
                 error(StatusCode::NOT_FOUND, "not_found"),
             ))
         }
         Endpoint::Session => {
-            let (tunnel, found, request) =
-                match on_tunnel::<_, _, _, MAX_LOOKUPS>(config, request, true) {
-                    OnTunnel::Yes(tunnel, found, request) => (tunnel, found, request),
-                    OnTunnel::No(outcome) => return outcome,
-                };
+            let (matched, found) = on_tunnel::<_, _, _, MAX_LOOKUPS>(config, &request, true);
+            let tunnel = tunnel_or_return!(matched, request);
             let (parts, body) = request.into_parts();
             drop(body);
             if !matches!(parts.method, Method::GET | Method::HEAD) {
@@ -111,11 +120,8 @@ where
             Answer::Pending(Box::pin(answer))
         }
         Endpoint::Logout => {
-            let (tunnel, found, request) =
-                match on_tunnel::<_, _, _, MAX_REVOCATIONS>(config, request, true) {
-                    OnTunnel::Yes(tunnel, found, request) => (tunnel, found, request),
-                    OnTunnel::No(outcome) => return outcome,
-                };
+            let (matched, found) = on_tunnel::<_, _, _, MAX_REVOCATIONS>(config, &request, true);
+            let tunnel = tunnel_or_return!(matched, request);
             let (parts, body) = request.into_parts();
             if parts.method != Method::POST {
                 let reply = method_not_allowed("POST");
@@ -143,55 +149,37 @@ where
     Outcome::Answer(answer)
 }
 
-/// Whether a well-known request is for a tunnel.
-enum OnTunnel<B, const N: usize> {
-    /// Yes: the tunnel, the request's credentials, and the request.
-    Yes(Tunnel, Found<N>, Request<B>),
-    /// No: the request is forwarded, or its host is invalid (`400`).
-    No(Outcome<B>),
-}
-
-/// Reads a well-known request's header fields in one pass: its host, and its
-/// credentials (at most `N` session cookie values; none unless
-/// `credentials`).
+/// Reads a well-known request's header fields in one pass: which tunnel its
+/// host names, and its credentials (at most `N` session cookie values; none
+/// unless `credentials`).
 fn on_tunnel<V, St, B, const N: usize>(
     config: &Config<V, St>,
-    request: Request<B>,
+    request: &Request<B>,
     credentials: bool,
-) -> OnTunnel<B, N>
+) -> (HostMatch, Found<N>)
 where
     St: SessionStore,
 {
-    let (matched, found) = {
-        let fields = Fields::<N>::read(
-            request.headers(),
-            request.uri().query(),
-            credentials && config.tokens.is_some(),
-            match &config.sessions {
-                Some(sessions) if credentials => Some(sessions.cookie_finder()),
-                _ => None,
-            },
-        );
-        let host = RequestHost {
-            uri: request.uri(),
-            version: request.version(),
-            field: fields.host,
-            repeated: fields.hosts_repeated,
-        };
-        let found = Found {
-            token: fields.token,
-            cookies: fields.cookies,
-        };
-        (config.tunnels.for_request(&host), found)
+    let fields = Fields::<N>::read(
+        request.headers(),
+        request.uri().query(),
+        credentials && config.tokens.is_some(),
+        match &config.sessions {
+            Some(sessions) if credentials => Some(sessions.cookie_finder()),
+            _ => None,
+        },
+    );
+    let host = RequestHost {
+        uri: request.uri(),
+        version: request.version(),
+        field: fields.host,
+        repeated: fields.hosts_repeated,
     };
-    match matched {
-        HostMatch::Tunnel(tunnel) => OnTunnel::Yes(tunnel, found, request),
-        HostMatch::None => OnTunnel::No(Outcome::Forward(request)),
-        HostMatch::Invalid(reason) => OnTunnel::No(Outcome::Answer(Answer::Ready(bad_request(
-            request.method(),
-            reason,
-        )))),
-    }
+    let found = Found {
+        token: fields.token,
+        cookies: fields.cookies,
+    };
+    (config.tunnels.for_request(&host), found)
 }
 
 /// `reply` as the answer to a request with `method`: a `HEAD` answer keeps
