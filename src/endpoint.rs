@@ -231,6 +231,22 @@ fn unauthenticated() -> Reply {
     json(StatusCode::OK, Bytes::from_static(UNAUTHENTICATED))
 }
 
+/// The headers of every JSON answer, built once: cloning them is cheaper than
+/// inserting them one by one. The length is a placeholder, replaced in place
+/// (so the clone never grows), except for the unauthenticated document.
+static JSON_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| json_headers(0));
+static UNAUTHENTICATED_HEADERS: LazyLock<HeaderMap> =
+    LazyLock::new(|| json_headers(UNAUTHENTICATED.len()));
+
+fn json_headers(len: usize) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    headers
+}
+
 /// The signed-in document, assembled from pieces rendered once: the user's
 /// JSON (cached in the [`User`](crate::User)), the tunnel's (in the
 /// [`Tunnel`]) and the policies' (in the layer's configuration). Byte for
@@ -354,22 +370,18 @@ fn base(status: StatusCode) -> Response<Option<Bytes>> {
 }
 
 fn json(status: StatusCode, body: Bytes) -> Reply {
-    /// The headers of every JSON answer, built once: cloning them is cheaper
-    /// than inserting them one by one. The length is a placeholder, replaced
-    /// in place (so the clone never grows).
-    static JSON_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
-        let mut headers = HeaderMap::with_capacity(4);
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
-        headers
-    });
     let mut response = Response::new(None);
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    *headers = JSON_HEADERS.clone();
-    headers.insert(CONTENT_LENGTH, content_length(body.len()));
+    if body.len() == UNAUTHENTICATED.len() {
+        *headers = UNAUTHENTICATED_HEADERS.clone();
+    } else {
+        *headers = JSON_HEADERS.clone();
+        // Found by a walk over the four entries, cheaper than a lookup.
+        if let Some((_, length)) = headers.iter_mut().find(|(name, _)| *name == CONTENT_LENGTH) {
+            *length = content_length(body.len());
+        }
+    }
     *response.body_mut() = Some(body);
     response
 }

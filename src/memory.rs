@@ -200,9 +200,9 @@ impl IdHasher {
 struct State {
     /// By id. The id's text is shared with `by_expiry`, so each is stored
     /// once.
-    sessions: HashMap<Arc<str>, Entry, IdHashing>,
+    sessions: HashMap<Arc<[u8]>, Entry, IdHashing>,
     /// By expiry: its front is the next session to sweep or evict.
-    by_expiry: BTreeMap<Key, Arc<str>>,
+    by_expiry: BTreeMap<Key, Arc<[u8]>>,
     next_seq: u64,
     max_sessions: usize,
     /// How many entries the current and the busiest hold of the lock looked
@@ -240,12 +240,12 @@ impl State {
         }
     }
 
-    fn get(&mut self, id: &str) -> Option<&Entry> {
+    fn get(&mut self, id: &[u8]) -> Option<&Entry> {
         self.examined();
         self.sessions.get(id)
     }
 
-    fn insert(&mut self, id: Arc<str>, user: User, expiry: Expiry) {
+    fn insert(&mut self, id: Arc<[u8]>, user: User, expiry: Expiry) {
         self.examined();
         let key = Key {
             expiry,
@@ -261,7 +261,7 @@ impl State {
         }
     }
 
-    fn remove(&mut self, id: &str) -> Option<Entry> {
+    fn remove(&mut self, id: &[u8]) -> Option<Entry> {
         self.examined();
         let entry = self.sessions.remove(id)?;
         self.by_expiry.remove(&entry.key);
@@ -303,7 +303,7 @@ impl State {
         dropped
     }
 
-    fn create(&mut self, id: Arc<str>, user: User, expiry: Expiry, now: Instant) {
+    fn create(&mut self, id: Arc<[u8]>, user: User, expiry: Expiry, now: Instant) {
         self.sweep(now, SWEEP_BATCH);
         // Room for one more: evicts at most one session (a store above its
         // cap is being shrunk by `with_max_sessions`, which evicts the rest).
@@ -311,7 +311,7 @@ impl State {
         self.insert(id, user, expiry);
     }
 
-    fn load(&mut self, id: &str, now: Instant) -> Option<User> {
+    fn load(&mut self, id: &[u8], now: Instant) -> Option<User> {
         match self.get(id) {
             Some(entry) if entry.key.expiry.is_live(now) => Some(entry.user.clone()),
             Some(_) => {
@@ -494,7 +494,7 @@ impl SessionStore for MemoryStore {
 
     async fn create(&self, user: User, ttl: Duration) -> Result<SessionId, MemoryStoreError> {
         let id = SessionId::generate().map_err(MemoryStoreError)?;
-        let key = Arc::from(id.expose());
+        let key = Arc::from(id.as_bytes());
         let now = Instant::now();
         self.lock().create(key, user, Expiry::after(now, ttl), now);
         Ok(id)
@@ -502,12 +502,12 @@ impl SessionStore for MemoryStore {
 
     async fn load(&self, id: &SessionId) -> Result<Option<User>, MemoryStoreError> {
         let now = Instant::now();
-        Ok(self.lock().load(id.expose(), now))
+        Ok(self.lock().load(id.as_bytes(), now))
     }
 
     async fn revoke(&self, id: &SessionId) -> Result<(), MemoryStoreError> {
         // The session is dropped after the lock is released.
-        let revoked = self.lock().remove(id.expose());
+        let revoked = self.lock().remove(id.as_bytes());
         drop(revoked);
         Ok(())
     }
@@ -537,8 +537,8 @@ mod tests {
             }
         }
 
-        fn create_at(&mut self, user: &str, ttl: Duration, now: Instant) -> Arc<str> {
-            let id: Arc<str> = Arc::from(SessionId::generate().unwrap().expose());
+        fn create_at(&mut self, user: &str, ttl: Duration, now: Instant) -> Arc<[u8]> {
+            let id: Arc<[u8]> = Arc::from(SessionId::generate().unwrap().as_bytes());
             self.create(
                 Arc::clone(&id),
                 User::new(user),
@@ -561,7 +561,7 @@ mod tests {
         {
             let mut state = store.lock();
             for _ in 0..MANY {
-                let id = Arc::from(SessionId::generate().unwrap().expose());
+                let id: Arc<[u8]> = Arc::from(SessionId::generate().unwrap().as_bytes());
                 state.insert(id, User::new("gone"), Expiry::At(t0));
             }
             state.check();
@@ -618,7 +618,7 @@ mod tests {
         assert_eq!(state.work.most_in_one_hold, 1);
 
         state.new_hold();
-        assert_eq!(state.load("never-issued", later), None);
+        assert_eq!(state.load(b"never-issued", later), None);
         assert_eq!(state.work.most_in_one_hold, 1);
 
         // An expired session found by a lookup is dropped: a second entry.

@@ -274,6 +274,21 @@ impl Tunnels {
     /// forwarded. Names compare without case and without the trailing dot
     /// of a fully qualified name.
     pub(crate) fn for_request(&self, request: &RequestHost<'_>) -> HostMatch {
+        // The common case first: a single `Host` field that is, byte for
+        // byte, a configured tunnel's host (which is valid and lower-case),
+        // and no other authority in the URI.
+        if let (Some(field), false, None) =
+            (request.field, request.repeated, request.uri.authority())
+        {
+            if let Some(tunnel) = self
+                .list
+                .iter()
+                .take(SCAN_AT_MOST)
+                .find(|t| t.inner.host.as_bytes() == field.as_bytes())
+            {
+                return HostMatch::Tunnel(tunnel.clone());
+            }
+        }
         let (name, port) = match request.host() {
             Ok(Some(host)) => host,
             Ok(None) => return HostMatch::None,
