@@ -12,8 +12,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 
 use crate::backend;
-use crate::credentials::Fields;
-use crate::credentials::{CookieValues, MAX_LOOKUPS, MAX_REVOCATIONS};
+use crate::credentials::{CookieValues, Fields, MAX_LOOKUPS, MAX_REVOCATIONS};
 use crate::future::PendingAnswer;
 use crate::identity::{AuthMethod, Identity};
 use crate::layer::Config;
@@ -22,8 +21,7 @@ use crate::resolver::{Found, Head, resolve, verify_token};
 use crate::store::SessionStore;
 use crate::syntax::trim_ows;
 use crate::token::{TokenVerdict, TokenVerifier};
-use crate::tunnel::Tunnel;
-use crate::tunnel::{HostMatch, RequestHost};
+use crate::tunnel::{HostMatch, RequestHost, Tunnel};
 
 /// The answer type: the layer's own bytes (`None` for no body).
 pub(crate) type Reply = Response<Option<Bytes>>;
