@@ -140,26 +140,26 @@ const SLASH_DOT: u64 = u64::from_le_bytes(*b"/./././.");
 /// Whether `path` has a `%`, a `\`, a byte from 0x80 up, or a `/.` (a `.`
 /// at the very start counts, as if a `/` came before it). Paths without
 /// any are in no reading's namespace (see the module documentation).
+///
+/// Eight bytes at a time: whole words, then, if bytes are left, the last
+/// eight (overlapping the word before: looking at a byte twice is
+/// harmless); a path shorter than eight bytes is one word padded with zero
+/// bytes, which are none of the bytes looked for.
 #[inline]
 fn may_be_well_known(path: &[u8]) -> bool {
     let len = path.len();
     if len < 8 {
-        return word_may_be_well_known(short_word(path), u64::from(b'/'));
+        return word_may_be_well_known(short_word(path), || b'/');
     }
-    // Whole words, each with the byte before it for the `/.` pairs that
-    // straddle two words; then, if bytes are left, the last eight bytes
-    // (overlapping the previous word: scanning a byte twice is harmless).
-    let mut before = u64::from(b'/');
     let mut at = 0;
     while at + 8 <= len {
-        let word = word_at(path, at);
-        if word_may_be_well_known(word, before) {
+        let before = || if at == 0 { b'/' } else { path[at - 1] };
+        if word_may_be_well_known(word_at(path, at), before) {
             return true;
         }
-        before = word >> 56;
         at += 8;
     }
-    at < len && word_may_be_well_known(word_at(path, len - 8), u64::from(path[len - 9]))
+    at < len && word_may_be_well_known(word_at(path, len - 8), || path[len - 9])
 }
 
 #[inline(always)]
@@ -169,8 +169,7 @@ fn word_at(path: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(word)
 }
 
-/// A path of fewer than eight bytes as a word, zero bytes after it (a zero
-/// byte is none of the bytes looked for, and never half of a `/.`).
+/// A path of fewer than eight bytes as a word, zero bytes after it.
 #[inline(always)]
 fn short_word(path: &[u8]) -> u64 {
     let len = path.len();
@@ -191,26 +190,36 @@ fn short_word(path: &[u8]) -> u64 {
 }
 
 /// Whether `word` (eight path bytes, little-endian) has a `%`, a `\` or a
-/// byte from 0x80 up, or a `/.` within it or starting at `before` (the byte
-/// that comes before it, in the low eight bits).
+/// byte from 0x80 up, or a `/.` within it or starting at the byte before
+/// it (`before`, asked for only when the word has a `.`).
 ///
 /// `x - 0x01… & !x & 0x80…` is non-zero exactly when some byte of `x` is
-/// zero (the classic test; the borrow can only set bits above a zero byte),
-/// and the same holds lane by lane for 16-bit lanes. A byte equal to `c` is
-/// a zero byte of `word ^ c…`; a `/.` pair is a zero lane of `word ^ "/."…`
-/// (pairs at even offsets) or of the word shifted one byte up with `before`
-/// below it (odd offsets, and the pair across the boundary).
+/// zero (the classic test: the borrow only sets bits above a zero byte),
+/// and likewise lane by lane for 16-bit lanes. A byte equal to `c` is a
+/// zero byte of `word ^ c…`. For every `c` below 0x80, `!(word ^ c…)` and
+/// `!word` have the same high bits, so the tests for `%`, `\` (and `.`)
+/// share one `& !word`, and `| word` then adds the high bytes (`a & !w |
+/// w` is `a | w`). Most words have no `.` and cost just that. Otherwise a
+/// `/.` pair is a zero lane of `word ^ "/."…` (at even offsets) or of the
+/// word shifted up a byte with `before` below it (odd offsets, and across
+/// the boundary).
 #[inline(always)]
-fn word_may_be_well_known(word: u64, before: u64) -> bool {
+fn word_may_be_well_known(word: u64, before: impl FnOnce() -> u8) -> bool {
     let percent = word ^ (ONES * u64::from(b'%'));
     let backslash = word ^ (ONES * u64::from(b'\\'));
-    let bytes = (percent.wrapping_sub(ONES) & !percent)
-        | (backslash.wrapping_sub(ONES) & !backslash)
-        | word;
+    let dot = word ^ (ONES * u64::from(b'.'));
+    let escapes_and_high = percent.wrapping_sub(ONES) | backslash.wrapping_sub(ONES) | word;
+    let dots = dot.wrapping_sub(ONES) & !word;
+    if (escapes_and_high | dots) & HIGH_BITS == 0 {
+        return false;
+    }
+    if escapes_and_high & HIGH_BITS != 0 {
+        return true;
+    }
     let even = word ^ SLASH_DOT;
-    let odd = (word << 8 | before) ^ SLASH_DOT;
-    let pairs = (even.wrapping_sub(LANE_ONES) & !even) | (odd.wrapping_sub(LANE_ONES) & !odd);
-    (bytes & HIGH_BITS) | (pairs & LANE_HIGH_BITS) != 0
+    let odd = (word << 8 | u64::from(before())) ^ SLASH_DOT;
+    (even.wrapping_sub(LANE_ONES) & !even | odd.wrapping_sub(LANE_ONES) & !odd) & LANE_HIGH_BITS
+        != 0
 }
 
 // ------------------------------------------------------------------ the walk
@@ -233,14 +242,48 @@ const RSTREAM: &[u8] = b"rstream";
 /// documentation), in one pass over it and without allocating.
 fn normalises_into_namespace(path: &[u8]) -> bool {
     let mut walker = Walker::new();
-    for &b in path {
-        walker.byte(b, true);
+    let mut at = 0;
+    while at < path.len() {
+        if walker.is_between_characters() {
+            // The common case: bytes that are characters as they are, and
+            // that only lengthen the segment's name, taken whole; then a
+            // firm separator or a cut the same way.
+            let end = path[at..]
+                .iter()
+                .position(|&b| STOPS[usize::from(b)])
+                .map_or(path.len(), |end| at + end);
+            walker.segment.extend(&path[at..end]);
+            at = end;
+            match path.get(at) {
+                None => break,
+                Some(b'/') => walker.separator(true),
+                Some(&c @ (b';' | b':')) => walker.segment.push(c, true),
+                Some(&b) => walker.byte(b, true),
+            }
+        } else {
+            walker.byte(path[at], true);
+        }
         if walker.found {
             return true;
         }
+        at += 1;
     }
     walker.finish()
 }
+
+/// The bytes of a path as sent that need more than lengthening a name:
+/// separators, cuts, escapes, possible path ends (`?`, `#`, NUL) and the
+/// bytes of non-ASCII characters.
+static STOPS: [bool; 256] = {
+    let mut stops = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        stops[b] =
+            b >= 0x80 || matches!(b as u8, b'/' | b'\\' | b';' | b':' | b'%' | b'?' | b'#' | 0);
+        b += 1;
+    }
+    stops
+};
 
 /// An escape begun but not finished: the `%` is waiting for what follows
 /// it, which may itself still come out of an escape (`%%32E` is `%2E`, so
@@ -294,6 +337,13 @@ impl Walker {
             walk: Walk::new(),
             found: false,
         }
+    }
+
+    /// No escape is open and no character is under way: an ASCII byte
+    /// other than `%` is a character as it is.
+    #[inline]
+    fn is_between_characters(&self) -> bool {
+        self.open == 0 && self.continuation == 0 && self.high_surrogate.is_none()
     }
 
     /// Step 1: a byte of the path (`raw`) or one an escape gave.
@@ -446,15 +496,18 @@ impl Walker {
         }
     }
 
+    /// A separator, firm or soft, ends the segment under way.
+    #[inline]
+    fn separator(&mut self, firm: bool) {
+        self.end_segment(firm);
+        self.segment = Segment::new(firm);
+    }
+
     /// Steps 3 and 4: separators end segments; other characters make
     /// names. `?`, `#` and NUL also end the path for some readers (step 6).
     fn ascii(&mut self, c: u8, raw: bool) {
         match c {
-            b'/' | b'\\' => {
-                let firm = c == b'/' && raw;
-                self.end_segment(firm);
-                self.segment = Segment::new(firm);
-            }
+            b'/' | b'\\' => self.separator(c == b'/' && raw),
             b'?' | b'#' | 0 => {
                 let mut walk = self.walk;
                 walk.enter(self.segment.readings(false, self.is_authority()));
@@ -467,10 +520,12 @@ impl Walker {
 
     /// Whether the segment under way is the first non-empty one of a path
     /// that starts with two separators.
+    #[inline]
     fn is_authority(&self) -> bool {
         !self.seen_non_empty && self.leading_empty >= 2 && !self.segment.is_empty()
     }
 
+    #[inline]
     fn end_segment(&mut self, firm: bool) {
         let readings = self.segment.readings(firm, self.is_authority());
         if self.segment.is_empty() {
@@ -484,7 +539,7 @@ impl Walker {
     }
 
     /// The end of the path: whatever is still open is text.
-    fn finish(mut self) -> bool {
+    fn finish(&mut self) -> bool {
         self.close_escapes();
         if self.continuation > 0 {
             self.continuation = 0;
@@ -503,22 +558,22 @@ impl Walker {
 struct Segment {
     /// Whether the separator before it is firm (or it starts the path).
     after_firm: bool,
-    /// Characters, the cut-off ones included.
-    chars: usize,
     /// Every character is a `.` as sent.
     sent_dots: bool,
     /// A `;` or `:` was seen: the rest is not part of the name.
     cut: bool,
-    /// Characters before the cut.
-    len: usize,
-    /// Length without trailing spaces, and without trailing dots and spaces.
-    without_spaces: usize,
-    without_dots: usize,
-    /// Leading dots.
-    dots: usize,
-    /// How many leading characters match `.well-known` and `rstream`.
-    well_known: usize,
-    rstream: usize,
+    /// Characters, the cut-off ones included.
+    chars: u32,
+    /// Characters before the cut; the length without trailing spaces, and
+    /// without trailing dots and spaces.
+    len: u32,
+    without_spaces: u32,
+    without_dots: u32,
+    /// The first characters before the cut: enough to tell `..`,
+    /// `.well-known` and `rstream`, which end in neither a dot nor a space.
+    /// Only kept when the first one is `.`, `r` or `R`: other names are
+    /// none of those.
+    head: [u8; 11],
 }
 
 /// What a name is.
@@ -535,15 +590,13 @@ impl Segment {
     fn new(after_firm: bool) -> Self {
         Self {
             after_firm,
-            chars: 0,
             sent_dots: true,
             cut: false,
+            chars: 0,
             len: 0,
             without_spaces: 0,
             without_dots: 0,
-            dots: 0,
-            well_known: 0,
-            rstream: 0,
+            head: [0; 11],
         }
     }
 
@@ -551,8 +604,9 @@ impl Segment {
         self.chars == 0
     }
 
+    #[inline]
     fn push(&mut self, c: u8, raw: bool) {
-        self.chars += 1;
+        self.chars = self.chars.saturating_add(1);
         self.sent_dots &= raw && c == b'.';
         if self.cut {
             return;
@@ -561,43 +615,79 @@ impl Segment {
             self.cut = true;
             return;
         }
-        let at = self.len;
-        self.len += 1;
-        let c = c.to_ascii_lowercase();
+        if self.len == 0 || matches!(self.head[0], b'.' | b'r' | b'R') {
+            if let Some(slot) = self.head.get_mut(self.len as usize) {
+                *slot = c;
+            }
+        }
+        self.len = self.len.saturating_add(1);
         if c != b' ' {
             self.without_spaces = self.len;
             if c != b'.' {
                 self.without_dots = self.len;
             }
         }
-        if c == b'.' && self.dots == at {
-            self.dots += 1;
-        }
-        if self.well_known == at && WELL_KNOWN.get(at) == Some(&c) {
-            self.well_known += 1;
-        }
-        if self.rstream == at && RSTREAM.get(at) == Some(&c) {
-            self.rstream += 1;
-        }
     }
 
+    /// `push(c, true)` for each byte of `sent`: bytes of the path as sent
+    /// that are characters as they are and none of the [`STOPS`].
+    #[inline]
+    fn extend(&mut self, sent: &[u8]) {
+        let Ok(n) = u32::try_from(sent.len()) else {
+            // Longer than any URI `http` accepts; it makes no name of ours.
+            self.chars = u32::MAX;
+            self.sent_dots = false;
+            self.len = u32::MAX;
+            self.without_spaces = u32::MAX;
+            self.without_dots = u32::MAX;
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        self.sent_dots &= self.chars.saturating_add(n) <= 2 && sent.iter().all(|&b| b == b'.');
+        self.chars = self.chars.saturating_add(n);
+        if self.cut {
+            return;
+        }
+        if self.len == 0 || matches!(self.head[0], b'.' | b'r' | b'R') {
+            for (slot, &c) in self.head.iter_mut().skip(self.len as usize).zip(sent) {
+                *slot = c;
+            }
+        }
+        // Only the trailing dots and spaces are looked at.
+        let mut end = n;
+        while end > 0 && sent[end as usize - 1] == b' ' {
+            end -= 1;
+        }
+        if end > 0 {
+            self.without_spaces = self.len.saturating_add(end);
+        }
+        while end > 0 && matches!(sent[end as usize - 1], b' ' | b'.') {
+            end -= 1;
+        }
+        if end > 0 {
+            self.without_dots = self.len.saturating_add(end);
+        }
+        self.len = self.len.saturating_add(n);
+    }
+
+    #[inline]
     fn name(&self) -> Name {
-        if self.without_spaces == 2 && self.dots >= 2 {
-            Name::Parent
-        } else if self.without_dots == 0 {
-            Name::Dot
-        } else if self.without_dots == WELL_KNOWN.len() && self.well_known == WELL_KNOWN.len() {
-            Name::WellKnown
-        } else if self.without_dots == RSTREAM.len() && self.rstream == RSTREAM.len() {
-            Name::Rstream
-        } else {
-            Name::Other
+        let is = |word: &[u8]| self.head[..word.len()].eq_ignore_ascii_case(word);
+        match self.without_dots {
+            0 if self.without_spaces == 2 && self.head[..2] == *b".." => Name::Parent,
+            0 => Name::Dot,
+            11 if is(WELL_KNOWN) => Name::WellKnown,
+            7 if is(RSTREAM) => Name::Rstream,
+            _ => Name::Other,
         }
     }
 
     /// The ways this segment may be read (step 5), given whether the
     /// separator after it is firm (the end of the path is) and whether it
     /// may be an authority.
+    #[inline]
     fn readings(&self, before_firm: bool, authority: bool) -> Readings {
         let name = self.name();
         let plain = self.after_firm && before_firm && self.sent_dots && matches!(self.chars, 1 | 2);
@@ -660,6 +750,7 @@ impl Walk {
         }
     }
 
+    #[inline]
     fn enter(&mut self, readings: Readings) {
         let Readings {
             dropped,
