@@ -243,15 +243,23 @@ const RSTREAM: &[u8] = b"rstream";
 fn normalises_into_namespace(path: &[u8]) -> bool {
     let mut walker = Walker::new();
     let mut at = 0;
-    while at < path.len() {
+    loop {
         if walker.is_between_characters() {
             // The common case: bytes that are characters as they are, and
-            // that only lengthen the segment's name, taken whole; then a
-            // firm separator or a cut the same way.
+            // that only lengthen the segment's name, taken whole; better, a
+            // whole segment of them up to a firm `/` or the end of the path.
             let end = path[at..]
                 .iter()
                 .position(|&b| STOPS[usize::from(b)])
                 .map_or(path.len(), |end| at + end);
+            if walker.segment.is_empty() && matches!(path.get(end), None | Some(b'/')) {
+                walker.plain_segment(&path[at..end]);
+                if end == path.len() {
+                    return walker.walk.in_namespace();
+                }
+                at = end + 1;
+                continue;
+            }
             walker.segment.extend(&path[at..end]);
             at = end;
             match path.get(at) {
@@ -261,7 +269,10 @@ fn normalises_into_namespace(path: &[u8]) -> bool {
                 Some(&b) => walker.byte(b, true),
             }
         } else {
-            walker.byte(path[at], true);
+            match path.get(at) {
+                None => break,
+                Some(&b) => walker.byte(b, true),
+            }
         }
         if walker.found {
             return true;
@@ -496,6 +507,37 @@ impl Walker {
         }
     }
 
+    /// A whole segment as sent, from the separator before it (the segment
+    /// under way, still empty, knows whether that one is firm) to a firm
+    /// `/` or the end of the path, made only of bytes that are none of the
+    /// [`STOPS`]: read straight from the path.
+    fn plain_segment(&mut self, text: &[u8]) {
+        let without_spaces = text.len() - text.iter().rev().take_while(|&&b| b == b' ').count();
+        let without_dots = without_spaces
+            - text[..without_spaces]
+                .iter()
+                .rev()
+                .take_while(|&&b| b == b' ' || b == b'.')
+                .count();
+        let name = name(text, without_spaces, without_dots);
+        let after_firm = self.segment.after_firm;
+        let plain = after_firm && (text == b"." || text == b"..");
+        let authority = !self.seen_non_empty && self.leading_empty >= 2 && !text.is_empty();
+        self.count(text.is_empty());
+        self.walk
+            .enter(Readings::new(name, plain, after_firm, authority));
+        self.segment = Segment::new(true);
+    }
+
+    /// Counts the empty segments that start the path.
+    fn count(&mut self, empty: bool) {
+        if !empty {
+            self.seen_non_empty = true;
+        } else if !self.seen_non_empty {
+            self.leading_empty = self.leading_empty.saturating_add(1).min(2);
+        }
+    }
+
     /// A separator, firm or soft, ends the segment under way.
     #[inline]
     fn separator(&mut self, firm: bool) {
@@ -528,13 +570,7 @@ impl Walker {
     #[inline]
     fn end_segment(&mut self, firm: bool) {
         let readings = self.segment.readings(firm, self.is_authority());
-        if self.segment.is_empty() {
-            if !self.seen_non_empty {
-                self.leading_empty = self.leading_empty.saturating_add(1).min(2);
-            }
-        } else {
-            self.seen_non_empty = true;
-        }
+        self.count(self.segment.is_empty());
         self.walk.enter(readings);
     }
 
@@ -674,14 +710,11 @@ impl Segment {
 
     #[inline]
     fn name(&self) -> Name {
-        let is = |word: &[u8]| self.head[..word.len()].eq_ignore_ascii_case(word);
-        match self.without_dots {
-            0 if self.without_spaces == 2 && self.head[..2] == *b".." => Name::Parent,
-            0 => Name::Dot,
-            11 if is(WELL_KNOWN) => Name::WellKnown,
-            7 if is(RSTREAM) => Name::Rstream,
-            _ => Name::Other,
-        }
+        name(
+            &self.head,
+            self.without_spaces as usize,
+            self.without_dots as usize,
+        )
     }
 
     /// The ways this segment may be read (step 5), given whether the
@@ -689,15 +722,25 @@ impl Segment {
     /// may be an authority.
     #[inline]
     fn readings(&self, before_firm: bool, authority: bool) -> Readings {
-        let name = self.name();
         let plain = self.after_firm && before_firm && self.sent_dots && matches!(self.chars, 1 | 2);
-        Readings {
-            dropped: name == Name::Dot || !self.after_firm || authority,
-            climbs: name == Name::Parent,
-            entered: !plain,
-            well_known: name == Name::WellKnown,
-            rstream: name == Name::Rstream,
-        }
+        Readings::new(self.name(), plain, self.after_firm, authority)
+    }
+}
+
+/// What a name is, from its first characters (at least 11 of them, or all),
+/// its length without trailing spaces, and its length without trailing dots
+/// and spaces (step 4).
+fn name(head: &[u8], without_spaces: usize, without_dots: usize) -> Name {
+    let is = |word: &[u8]| {
+        head.get(..word.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(word))
+    };
+    match without_dots {
+        0 if without_spaces == 2 && head.starts_with(b"..") => Name::Parent,
+        0 => Name::Dot,
+        11 if is(WELL_KNOWN) => Name::WellKnown,
+        7 if is(RSTREAM) => Name::Rstream,
+        _ => Name::Other,
     }
 }
 
@@ -710,6 +753,21 @@ struct Readings {
     entered: bool,
     well_known: bool,
     rstream: bool,
+}
+
+impl Readings {
+    /// Step 5: by its name; also as an ordinary name unless it is `.` or
+    /// `..` as sent between firm separators (`plain`); also dropped after a
+    /// soft separator, or as an authority.
+    fn new(name: Name, plain: bool, after_firm: bool, authority: bool) -> Self {
+        Self {
+            dropped: name == Name::Dot || !after_firm || authority,
+            climbs: name == Name::Parent,
+            entered: !plain,
+            well_known: name == Name::WellKnown,
+            rstream: name == Name::Rstream,
+        }
+    }
 }
 
 /// The highest bit of a depth set: depth 63 *or more*.
