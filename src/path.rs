@@ -69,7 +69,11 @@
 //! and no `/.` (counting a leading `.` as one) is in no reading's namespace:
 //! [`route`] scans for those, eight bytes at a time, and only walks the
 //! paths that have one. The walk is one pass that allocates nothing; see
-//! [`Walk`] for how it tracks every reading at once.
+//! [`Walk`] for how it tracks every reading at once. Two bounds keep its
+//! state fixed, and both err on the side of `404`: a path with more than
+//! [`MAX_OPEN_ESCAPES`] `%` waiting at once for what follows them (no valid
+//! URI has even two), and more than 63 segments between `.well-known` and
+//! `rstream`, which are taken as possibly balanced.
 
 mod lookalikes;
 
