@@ -71,9 +71,9 @@
 //! paths that have one. The walk is one pass that allocates nothing; see
 //! [`Walk`] for how it tracks every reading at once. Two bounds keep its
 //! state fixed, and both err on the side of `404`: a path with more than
-//! [`MAX_OPEN_ESCAPES`] `%` waiting at once for what follows them (no valid
-//! URI has even two), and more than 63 segments between `.well-known` and
-//! `rstream`, which are taken as possibly balanced.
+//! [`MAX_OPEN_ESCAPES`] `%` waiting at once for what follows them (a run of
+//! that many `%` or `%25`), and more than 63 segments between `.well-known`
+//! and `rstream`, which are taken as possibly balanced.
 
 mod lookalikes;
 
@@ -229,7 +229,7 @@ fn word_may_be_well_known(word: u64, before: impl FnOnce() -> u8) -> bool {
 // ------------------------------------------------------------------ the walk
 
 /// The most `%` that may wait at once for what follows them to be decoded
-/// (`%%%%…`, which no valid URI has). A path with more is treated as in the
+/// (`%%%%…`, or `%25%25%25…`). A path with more is treated as in the
 /// namespace: it is answered `404`, never forwarded.
 const MAX_OPEN_ESCAPES: usize = 32;
 
