@@ -1,7 +1,83 @@
 //! Which requests are the layer's: the path classification that runs on
-//! every request, and so is kept to a prefix check on the common path.
+//! every request, and so is kept to one fast scan on the common path.
+//!
+//! # The model
+//!
+//! The two endpoints are served at their literal paths only. Every other
+//! path that some server, router, proxy or file system could read as
+//! `/.well-known/rstream` or a path under it is answered `404` by the layer
+//! and never forwarded. Servers disagree on how to read a path, and because
+//! of `..` a reading that normalises more is not "safer" than one that
+//! normalises less: `/x/..;/.well-known/rstream/session` is the session
+//! endpoint to Tomcat (which drops `;…` from each segment) but not to nginx,
+//! and `/./.well-known/rstream/session/..;/..;/../..` is the session
+//! endpoint to nginx but climbs out of the namespace for Tomcat. So no single
+//! normalisation is used: a path is in the namespace when *some* reading of
+//! it is, where the readings are these.
+//!
+//! 1. **Decoding.** `%HH` and `%uHHHH` (IIS; the UTF-8 of U+HHHH) escapes
+//!    are decoded until none is left (`%252E` is `.`).
+//! 2. **Characters.** The bytes are read as UTF-8, leniently: a lead byte
+//!    followed by its continuation bytes is a character even when overlong
+//!    (`%C0%AE` and `%E0%80%AE` are `.`, `%C0%AF` is `/`), a UTF-16
+//!    surrogate pair is one character, and any other byte from 0x80 up is an
+//!    unknown character. A character whose compatibility normalisation
+//!    (NFKC) is ASCII is replaced by that text (`．`, `／`, `＼`, fullwidth
+//!    letters, `ﬆ` for `st`, `℀` for `a/c`), and so are the ideographic full
+//!    stops `。｡︒` (by `.`).
+//! 3. **Segments.** `/` and `\` separate segments. A separator is *firm*
+//!    when it is a `/` as sent; every other one (`\`, `%2F`, `%5C`, `／`,
+//!    `%C0%AF`, …) is *soft*: some servers do not split there.
+//! 4. **Names.** A segment's name is its text up to its first `;` (Tomcat,
+//!    Jetty, Spring drop path parameters) or `:` (an NTFS stream,
+//!    `.well-known::$INDEX_ALLOCATION`), without trailing spaces; unless
+//!    that is `..`, trailing dots and spaces go too (Windows and IIS drop
+//!    them). An empty name (`.` and `...` included) makes a *dot segment*,
+//!    `..` a *parent segment*; names are compared with `.well-known` and
+//!    `rstream` ASCII-case-insensitively.
+//! 5. **Readings.** A segment that is exactly `.` or `..` as sent, between
+//!    firm separators (or the ends of the path), is dropped or climbs in
+//!    every reading. Any other segment may be read by its name (dropped if
+//!    a dot segment, climbing if a parent segment, else entered) or as an
+//!    ordinary name (entered, as by servers that do not decode, map, strip
+//!    or split the way its name assumes). A segment after a soft separator
+//!    may also be dropped (read as part of the segment before it), and so
+//!    may the first non-empty segment of a path that starts with two
+//!    separators (`//evil/…`, `/\evil/…`: an authority to URL parsers).
+//!    Each segment is read independently of the others.
+//! 6. **The namespace.** The path is in the namespace when some reading
+//!    leaves `.well-known` then `rstream` as its first two segments, `..`
+//!    climbing one segment (none at the root). The same is checked for the
+//!    path cut just before each decoded `?`, `#` or NUL character (step 2),
+//!    which end the path for software that decodes before it parses or
+//!    hands the path to C.
+//! 7. **As sent.** So is a path that is `/.well-known/rstream` or under it
+//!    as sent, letter case aside (routers that normalise nothing see
+//!    `/.well-known/rstream/../..` there).
+//!
+//! `/x/.well-known/rstream/session`, `/.well-known/rstreamer` and
+//! `/.well-known/openid-configuration` are not in the namespace and are
+//! forwarded.
+//!
+//! # Cost
+//!
+//! Every reading of a well-known path has a segment whose name starts with
+//! `.`, and names only lose characters at their end. That `.` is a `.` as
+//! sent (at the start of the path, after a `/`, or after a `\`), or it, or
+//! the separator before it, comes out of an escape or a non-ASCII
+//! character. So a path that contains no `%`, no `\`, no byte from 0x80 up
+//! and no `/.` (counting a leading `.` as one) is in no reading's namespace:
+//! [`route`] scans for those, eight bytes at a time, and only walks the
+//! paths that have one. The walk is one pass that allocates nothing; see
+//! [`Walk`] for how it tracks every reading at once. Two bounds keep its
+//! state fixed, and both err on the side of `404`: a path with more than
+//! [`MAX_OPEN_ESCAPES`] `%` waiting at once for what follows them (a run of
+//! that many `%` or `%25`), and more than 63 segments between `.well-known`
+//! and `rstream`, which are taken as possibly balanced.
 
-use crate::syntax::percent_escape;
+mod lookalikes;
+
+use crate::syntax::hex_value;
 
 /// The well-known namespace the layer owns.
 pub(crate) const NAMESPACE: &str = "/.well-known/rstream";
@@ -19,243 +95,768 @@ pub(crate) enum Route {
     NotFound,
 }
 
-/// Classifies a request path.
-///
-/// The two endpoints are served at their literal paths only. Every other path
-/// that is in the namespace (`/.well-known/rstream` itself or anything under
-/// it) is answered 404 by the layer, and so is every path that *becomes* one
-/// once percent-decoded (all octets, `%2F` included), with empty and `.`
-/// segments dropped and `..` segments applied: inner services and the routers
-/// in front of them differ in how they normalise paths, so no spelling of a
-/// well-known path is ever forwarded. Case is significant (paths are
-/// case-sensitive), and a trailing slash makes another path.
-///
-/// Cost on a path that is not the layer's: a prefix comparison and one scan
-/// of the path for `%`, `//` and `/.`; only paths containing one of those are
-/// walked once more, segment by segment. Nothing is allocated.
+/// Classifies a request path; see the module documentation for the model.
 #[inline]
 pub(crate) fn route(path: &str) -> Route {
-    if let Some(rest) = path.strip_prefix(NAMESPACE) {
-        match rest {
-            "/session" => return Route::Session,
-            "/logout" => return Route::Logout,
-            _ if rest.is_empty() || rest.starts_with('/') => return Route::NotFound,
-            _ => {}
-        }
+    if may_be_well_known(path.as_bytes()) {
+        route_suspicious(path)
+    } else {
+        Route::Forward
     }
-    if needs_normalisation(path.as_bytes()) && normalises_into_namespace(path.as_bytes()) {
+}
+
+/// `route` for a path that the scan could not rule out: the literal
+/// endpoints, then the walk.
+#[cold]
+#[inline(never)]
+fn route_suspicious(path: &str) -> Route {
+    match path.strip_prefix(NAMESPACE) {
+        Some("/session") => return Route::Session,
+        Some("/logout") => return Route::Logout,
+        _ => {}
+    }
+    if literally_in_namespace(path.as_bytes()) || normalises_into_namespace(path.as_bytes()) {
         Route::NotFound
     } else {
         Route::Forward
     }
 }
 
+/// The reading of routers that normalise nothing but case: `/.well-known/rstream`
+/// or a path under it as sent, letter case aside (even
+/// `/.well-known/rstream/../..`).
+fn literally_in_namespace(path: &[u8]) -> bool {
+    path.get(..NAMESPACE.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(NAMESPACE.as_bytes()))
+        && matches!(path.get(NAMESPACE.len()), None | Some(b'/'))
+}
+
+// ------------------------------------------------------------------ the scan
+
+const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
+/// The low bit of each 16-bit lane, and its high bit.
+const LANE_ONES: u64 = 0x0001_0001_0001_0001;
+const LANE_HIGH_BITS: u64 = 0x8000_8000_8000_8000;
+/// `/.` in every 16-bit lane (little-endian: `/` is the lane's first byte).
+const SLASH_DOT: u64 = u64::from_le_bytes(*b"/./././.");
+
+/// Whether `path` has a `%`, a `\`, a byte from 0x80 up, or a `/.` (a `.`
+/// at the very start counts, as if a `/` came before it). Paths without
+/// any are in no reading's namespace (see the module documentation).
+///
+/// Eight bytes at a time: whole words, then, if bytes are left, the last
+/// eight (overlapping the word before: looking at a byte twice is
+/// harmless); a path shorter than eight bytes is one word padded with zero
+/// bytes, which are none of the bytes looked for.
 #[inline]
-fn needs_normalisation(path: &[u8]) -> bool {
-    path.iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'%' || (b == b'/' && matches!(path.get(i + 1), Some(b'/' | b'.'))))
+fn may_be_well_known(path: &[u8]) -> bool {
+    let len = path.len();
+    if len < 8 {
+        return word_may_be_well_known(short_word(path), || b'/');
+    }
+    let mut at = 0;
+    while at + 8 <= len {
+        let before = || if at == 0 { b'/' } else { path[at - 1] };
+        if word_may_be_well_known(word_at(path, at), before) {
+            return true;
+        }
+        at += 8;
+    }
+    at < len && word_may_be_well_known(word_at(path, len - 8), || path[len - 9])
 }
 
-/// Whether `path` lands in the namespace once normalised, without allocating:
-/// segments are walked from the end, counting the `..` segments still to be
-/// applied, so the survivors are known in one pass. Decoded `/` (`%2F`)
-/// separates segments like `/` does; an escape can never straddle a
-/// separator, so each segment can be decoded on its own, lazily.
-#[cold]
+#[inline(always)]
+fn word_at(path: &[u8], at: usize) -> u64 {
+    let mut word = [0; 8];
+    word.copy_from_slice(&path[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
+/// A path of fewer than eight bytes as a word, zero bytes after it.
+#[inline(always)]
+fn short_word(path: &[u8]) -> u64 {
+    let len = path.len();
+    let part = |at: usize, n: usize| {
+        path[at..at + n]
+            .iter()
+            .rev()
+            .fold(0u64, |word, &b| word << 8 | u64::from(b))
+    };
+    if len >= 4 {
+        // Two overlapping halves: their shared bytes are equal, so `|` is exact.
+        part(0, 4) | part(len - 4, 4) << ((len - 4) * 8)
+    } else if len >= 2 {
+        part(0, 2) | part(len - 2, 2) << ((len - 2) * 8)
+    } else {
+        path.first().map_or(0, |&b| u64::from(b))
+    }
+}
+
+/// Whether `word` (eight path bytes, little-endian) has a `%`, a `\` or a
+/// byte from 0x80 up, or a `/.` within it or starting at the byte before
+/// it (`before`, asked for only when the word has a `.`).
+///
+/// `x - 0x01… & !x & 0x80…` is non-zero exactly when some byte of `x` is
+/// zero (the classic test: the borrow only sets bits above a zero byte),
+/// and likewise lane by lane for 16-bit lanes. A byte equal to `c` is a
+/// zero byte of `word ^ c…`. For every `c` below 0x80, `!(word ^ c…)` and
+/// `!word` have the same high bits, so the tests for `%`, `\` (and `.`)
+/// share one `& !word`, and `| word` then adds the high bytes (`a & !w |
+/// w` is `a | w`). Most words have no `.` and cost just that. Otherwise a
+/// `/.` pair is a zero lane of `word ^ "/."…` (at even offsets) or of the
+/// word shifted up a byte with `before` below it (odd offsets, and across
+/// the boundary).
+#[inline(always)]
+fn word_may_be_well_known(word: u64, before: impl FnOnce() -> u8) -> bool {
+    let percent = word ^ (ONES * u64::from(b'%'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let dot = word ^ (ONES * u64::from(b'.'));
+    let escapes_and_high = percent.wrapping_sub(ONES) | backslash.wrapping_sub(ONES) | word;
+    let dots = dot.wrapping_sub(ONES) & !word;
+    if (escapes_and_high | dots) & HIGH_BITS == 0 {
+        return false;
+    }
+    if escapes_and_high & HIGH_BITS != 0 {
+        return true;
+    }
+    let even = word ^ SLASH_DOT;
+    let odd = (word << 8 | u64::from(before())) ^ SLASH_DOT;
+    (even.wrapping_sub(LANE_ONES) & !even | odd.wrapping_sub(LANE_ONES) & !odd) & LANE_HIGH_BITS
+        != 0
+}
+
+// ------------------------------------------------------------------ the walk
+
+/// The most `%` that may wait at once for what follows them to be decoded
+/// (`%%%%…`, or `%25%25%25…`). A path with more is treated as in the
+/// namespace: it is answered `404`, never forwarded.
+const MAX_OPEN_ESCAPES: usize = 32;
+
+/// How the layer reads non-ASCII characters it does not map: a byte that
+/// equals no ASCII character, and so matches no name.
+const UNKNOWN: u8 = 0x80;
+/// Not a code point; stands for an unfinished or invalid UTF-8 sequence.
+const UNKNOWN_CODE_POINT: u32 = u32::MAX;
+
+const WELL_KNOWN: &[u8] = b".well-known";
+const RSTREAM: &[u8] = b"rstream";
+
+/// Whether some reading of `path` is in the namespace (see the module
+/// documentation), in one pass over it and without allocating.
 fn normalises_into_namespace(path: &[u8]) -> bool {
-    let mut pending_parents = 0usize;
-    let mut first = None;
-    let mut second = None;
-    for segment in Segments::new(path) {
-        if segment.is_empty() || decodes_to(segment, b".") {
-            continue;
-        }
-        if decodes_to(segment, b"..") {
-            pending_parents += 1;
-        } else if pending_parents > 0 {
-            pending_parents -= 1;
+    let mut walker = Walker::new();
+    let mut at = 0;
+    loop {
+        if walker.is_between_characters() {
+            // The common case: bytes that are characters as they are, and
+            // that only lengthen the segment's name, taken whole; better, a
+            // whole segment of them up to a firm `/` or the end of the path.
+            let end = path[at..]
+                .iter()
+                .position(|&b| STOPS[usize::from(b)])
+                .map_or(path.len(), |end| at + end);
+            if walker.segment.is_empty() && matches!(path.get(end), None | Some(b'/')) {
+                walker.plain_segment(&path[at..end]);
+                if end == path.len() {
+                    return walker.walk.in_namespace();
+                }
+                at = end + 1;
+                continue;
+            }
+            walker.segment.extend(&path[at..end]);
+            at = end;
+            match path.get(at) {
+                None => break,
+                Some(b'/') => walker.separator(true),
+                Some(&c @ (b';' | b':')) => walker.segment.push(c, true),
+                Some(&b) => walker.byte(b, true),
+            }
         } else {
-            second = first;
-            first = Some(segment);
+            match path.get(at) {
+                None => break,
+                Some(&b) => walker.byte(b, true),
+            }
+        }
+        if walker.found {
+            return true;
+        }
+        at += 1;
+    }
+    walker.finish()
+}
+
+/// The bytes of a path as sent that need more than lengthening a name:
+/// separators, cuts, escapes, possible path ends (`?`, `#`, NUL) and the
+/// bytes of non-ASCII characters.
+static STOPS: [bool; 256] = {
+    let mut stops = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        stops[b] =
+            b >= 0x80 || matches!(b as u8, b'/' | b'\\' | b';' | b':' | b'%' | b'?' | b'#' | 0);
+        b += 1;
+    }
+    stops
+};
+
+/// An escape begun but not finished: the `%` is waiting for what follows
+/// it, which may itself still come out of an escape (`%%32E` is `%2E`, so
+/// `.`).
+#[derive(Clone, Copy, Debug)]
+enum Escape {
+    /// `%`.
+    Percent,
+    /// `%H`.
+    Hex(u8),
+    /// `%u` and `digits` hex digits of `value`.
+    Wide { digits: u8, value: u16 },
+}
+
+/// The pass over a path: decoding (step 1 of the model), characters (step
+/// 2), segments and names (3, 4), each stage handing its output to the next.
+struct Walker {
+    /// Open escapes, oldest first. Decoding to a fixed point is confluent
+    /// (two escapes never overlap), so decoding each escape as soon as it is
+    /// complete and re-reading the byte it gives yields the same text as
+    /// decoding the whole path again and again.
+    escapes: [Escape; MAX_OPEN_ESCAPES],
+    open: usize,
+    /// Continuation bytes still expected by the UTF-8 sequence under way,
+    /// and its code point so far.
+    continuation: u8,
+    code_point: u32,
+    /// A high surrogate waiting for a low one.
+    high_surrogate: Option<u32>,
+    segment: Segment,
+    /// Empty segments before the first non-empty one (at most 2 counted).
+    leading_empty: u8,
+    seen_non_empty: bool,
+    walk: Walk,
+    /// Some reading is in the namespace already (a cut path), or a bound
+    /// was exceeded.
+    found: bool,
+}
+
+impl Walker {
+    fn new() -> Self {
+        Self {
+            escapes: [Escape::Percent; MAX_OPEN_ESCAPES],
+            open: 0,
+            continuation: 0,
+            code_point: 0,
+            high_surrogate: None,
+            segment: Segment::new(true),
+            leading_empty: 0,
+            seen_non_empty: false,
+            walk: Walk::new(),
+            found: false,
         }
     }
-    first.is_some_and(|s| decodes_to(s, b".well-known"))
-        && second.is_some_and(|s| decodes_to(s, b"rstream"))
-}
 
-/// The raw segments of a path, last first; `/` and `%2F` (any case) separate.
-struct Segments<'a> {
-    rest: Option<&'a [u8]>,
-}
+    /// No escape is open and no character is under way: an ASCII byte
+    /// other than `%` is a character as it is.
+    #[inline]
+    fn is_between_characters(&self) -> bool {
+        self.open == 0 && self.continuation == 0 && self.high_surrogate.is_none()
+    }
 
-impl<'a> Segments<'a> {
-    fn new(path: &'a [u8]) -> Self {
-        Self { rest: Some(path) }
+    /// Step 1: a byte of the path (`raw`) or one an escape gave.
+    fn byte(&mut self, mut b: u8, mut raw: bool) {
+        loop {
+            if b == b'%' {
+                if self.open == MAX_OPEN_ESCAPES {
+                    self.found = true;
+                    return;
+                }
+                self.escapes[self.open] = Escape::Percent;
+                self.open += 1;
+                return;
+            }
+            if let Some(top) = self.open.checked_sub(1) {
+                match (self.escapes[top], hex_value(b)) {
+                    (Escape::Percent, Some(digit)) => {
+                        self.escapes[top] = Escape::Hex(digit);
+                        return;
+                    }
+                    (Escape::Percent, None) if b | 0x20 == b'u' => {
+                        self.escapes[top] = Escape::Wide {
+                            digits: 0,
+                            value: 0,
+                        };
+                        return;
+                    }
+                    (Escape::Hex(high), Some(low)) => {
+                        // Decoded: the byte is read again, as it may finish
+                        // an escape opened before this one.
+                        self.open = top;
+                        b = high << 4 | low;
+                        raw = false;
+                        continue;
+                    }
+                    (Escape::Wide { digits, value }, Some(digit)) => {
+                        let value = value << 4 | u16::from(digit);
+                        if digits < 3 {
+                            self.escapes[top] = Escape::Wide {
+                                digits: digits + 1,
+                                value,
+                            };
+                            return;
+                        }
+                        self.open = top;
+                        if let Ok(ascii) = u8::try_from(value) {
+                            if ascii < 0x80 {
+                                b = ascii;
+                                raw = false;
+                                continue;
+                            }
+                        }
+                        // Its UTF-8 bytes (surrogates encoded like other
+                        // code points), none of which can finish an escape.
+                        self.close_escapes();
+                        let [high, low] = value.to_be_bytes();
+                        if value < 0x800 {
+                            self.utf8(0xC0 | (value >> 6) as u8, false);
+                        } else {
+                            self.utf8(0xE0 | high >> 4, false);
+                            self.utf8(0x80 | (value >> 6) as u8 & 0x3F, false);
+                        }
+                        self.utf8(0x80 | low & 0x3F, false);
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+            self.close_escapes();
+            self.utf8(b, raw);
+            return;
+        }
+    }
+
+    /// The open escapes can no longer complete: they are text.
+    fn close_escapes(&mut self) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for index in 0..std::mem::take(&mut self.open) {
+            self.utf8(b'%', false);
+            match self.escapes[index] {
+                Escape::Percent => {}
+                Escape::Hex(digit) => self.utf8(DIGITS[usize::from(digit)], false),
+                Escape::Wide { digits, value } => {
+                    self.utf8(b'u', false);
+                    for shift in (0..digits).rev() {
+                        let digit = value >> (4 * u16::from(shift)) & 0xF;
+                        self.utf8(DIGITS[usize::from(digit)], false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Step 2, bytes to characters: lenient UTF-8.
+    fn utf8(&mut self, b: u8, raw: bool) {
+        if self.continuation > 0 {
+            if b & 0xC0 == 0x80 {
+                self.code_point = self.code_point << 6 | u32::from(b & 0x3F);
+                self.continuation -= 1;
+                if self.continuation == 0 {
+                    self.character(self.code_point, false);
+                }
+                return;
+            }
+            // An unfinished sequence is one unknown character.
+            self.continuation = 0;
+            self.character(UNKNOWN_CODE_POINT, false);
+        }
+        match b {
+            0x00..=0x7F => self.character(u32::from(b), raw),
+            0xC0..=0xDF => self.begin_sequence(1, b & 0x1F),
+            0xE0..=0xEF => self.begin_sequence(2, b & 0x0F),
+            0xF0..=0xF7 => self.begin_sequence(3, b & 0x07),
+            _ => self.character(UNKNOWN_CODE_POINT, false),
+        }
+    }
+
+    fn begin_sequence(&mut self, continuation: u8, bits: u8) {
+        self.continuation = continuation;
+        self.code_point = u32::from(bits);
+    }
+
+    /// Step 2, characters to ASCII: surrogate pairs joined, look-alikes
+    /// mapped. `raw` only for an ASCII byte of the path as sent.
+    fn character(&mut self, cp: u32, raw: bool) {
+        if let Some(high) = self.high_surrogate.take() {
+            if (0xDC00..=0xDFFF).contains(&cp) {
+                self.map(0x10000 + ((high - 0xD800) << 10) + (cp - 0xDC00));
+                return;
+            }
+            self.ascii(UNKNOWN, false);
+        }
+        if (0xD800..=0xDBFF).contains(&cp) {
+            self.high_surrogate = Some(cp);
+        } else if let Ok(ascii @ 0..=0x7F) = u8::try_from(cp) {
+            self.ascii(ascii, raw);
+        } else {
+            self.map(cp);
+        }
+    }
+
+    fn map(&mut self, cp: u32) {
+        match lookalikes::ascii_form(cp) {
+            Some(text) => {
+                for &c in text {
+                    self.ascii(c, false);
+                }
+            }
+            None => self.ascii(UNKNOWN, false),
+        }
+    }
+
+    /// A whole segment as sent, from the separator before it (the segment
+    /// under way, still empty, knows whether that one is firm) to a firm
+    /// `/` or the end of the path, made only of bytes that are none of the
+    /// [`STOPS`]: read straight from the path.
+    fn plain_segment(&mut self, text: &[u8]) {
+        let without_spaces = text.len() - text.iter().rev().take_while(|&&b| b == b' ').count();
+        let without_dots = without_spaces
+            - text[..without_spaces]
+                .iter()
+                .rev()
+                .take_while(|&&b| b == b' ' || b == b'.')
+                .count();
+        let name = name(text, without_spaces, without_dots);
+        let after_firm = self.segment.after_firm;
+        let plain = after_firm && (text == b"." || text == b"..");
+        let authority = !self.seen_non_empty && self.leading_empty >= 2 && !text.is_empty();
+        self.count(text.is_empty());
+        self.walk
+            .enter(Readings::new(name, plain, after_firm, authority));
+        self.segment = Segment::new(true);
+    }
+
+    /// Counts the empty segments that start the path.
+    fn count(&mut self, empty: bool) {
+        if !empty {
+            self.seen_non_empty = true;
+        } else if !self.seen_non_empty {
+            self.leading_empty = self.leading_empty.saturating_add(1).min(2);
+        }
+    }
+
+    /// A separator, firm or soft, ends the segment under way.
+    #[inline]
+    fn separator(&mut self, firm: bool) {
+        self.end_segment(firm);
+        self.segment = Segment::new(firm);
+    }
+
+    /// Steps 3 and 4: separators end segments; other characters make
+    /// names. `?`, `#` and NUL also end the path for some readers (step 6).
+    fn ascii(&mut self, c: u8, raw: bool) {
+        match c {
+            b'/' | b'\\' => self.separator(c == b'/' && raw),
+            b'?' | b'#' | 0 => {
+                let mut walk = self.walk;
+                walk.enter(self.segment.readings(false, self.is_authority()));
+                self.found |= walk.in_namespace();
+                self.segment.push(c, raw);
+            }
+            _ => self.segment.push(c, raw),
+        }
+    }
+
+    /// Whether the segment under way is the first non-empty one of a path
+    /// that starts with two separators.
+    #[inline]
+    fn is_authority(&self) -> bool {
+        !self.seen_non_empty && self.leading_empty >= 2 && !self.segment.is_empty()
+    }
+
+    #[inline]
+    fn end_segment(&mut self, firm: bool) {
+        let readings = self.segment.readings(firm, self.is_authority());
+        self.count(self.segment.is_empty());
+        self.walk.enter(readings);
+    }
+
+    /// The end of the path: whatever is still open is text.
+    fn finish(&mut self) -> bool {
+        self.close_escapes();
+        if self.continuation > 0 {
+            self.continuation = 0;
+            self.character(UNKNOWN_CODE_POINT, false);
+        }
+        if self.high_surrogate.take().is_some() {
+            self.ascii(UNKNOWN, false);
+        }
+        self.end_segment(true);
+        self.found || self.walk.in_namespace()
     }
 }
 
-impl<'a> Iterator for Segments<'a> {
-    type Item = &'a [u8];
+/// A segment's name (step 4), built a character at a time.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    /// Whether the separator before it is firm (or it starts the path).
+    after_firm: bool,
+    /// Every character is a `.` as sent.
+    sent_dots: bool,
+    /// A `;` or `:` was seen: the rest is not part of the name.
+    cut: bool,
+    /// Characters, the cut-off ones included.
+    chars: u32,
+    /// Characters before the cut; the length without trailing spaces, and
+    /// without trailing dots and spaces.
+    len: u32,
+    without_spaces: u32,
+    without_dots: u32,
+    /// The first characters before the cut: enough to tell `..`,
+    /// `.well-known` and `rstream`, which end in neither a dot nor a space.
+    /// Only kept when the first one is `.`, `r` or `R`: other names are
+    /// none of those.
+    head: [u8; 11],
+}
 
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let rest = self.rest?;
-        let mut end = rest.len();
-        while end > 0 {
-            if rest[end - 1] == b'/' {
-                self.rest = Some(&rest[..end - 1]);
-                return Some(&rest[end..]);
+/// What a name is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Name {
+    Dot,
+    Parent,
+    WellKnown,
+    Rstream,
+    Other,
+}
+
+impl Segment {
+    fn new(after_firm: bool) -> Self {
+        Self {
+            after_firm,
+            sent_dots: true,
+            cut: false,
+            chars: 0,
+            len: 0,
+            without_spaces: 0,
+            without_dots: 0,
+            head: [0; 11],
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.chars == 0
+    }
+
+    #[inline]
+    fn push(&mut self, c: u8, raw: bool) {
+        self.chars = self.chars.saturating_add(1);
+        self.sent_dots &= raw && c == b'.';
+        if self.cut {
+            return;
+        }
+        if c == b';' || c == b':' {
+            self.cut = true;
+            return;
+        }
+        if self.len == 0 || matches!(self.head[0], b'.' | b'r' | b'R') {
+            if let Some(slot) = self.head.get_mut(self.len as usize) {
+                *slot = c;
             }
-            if end >= 3
-                && rest[end - 3] == b'%'
-                && rest[end - 2] == b'2'
-                && rest[end - 1] | 0x20 == b'f'
-            {
-                self.rest = Some(&rest[..end - 3]);
-                return Some(&rest[end..]);
+        }
+        self.len = self.len.saturating_add(1);
+        if c != b' ' {
+            self.without_spaces = self.len;
+            if c != b'.' {
+                self.without_dots = self.len;
             }
+        }
+    }
+
+    /// `push(c, true)` for each byte of `sent`: bytes of the path as sent
+    /// that are characters as they are and none of the [`STOPS`].
+    #[inline]
+    fn extend(&mut self, sent: &[u8]) {
+        let Ok(n) = u32::try_from(sent.len()) else {
+            // Longer than any URI `http` accepts; it makes no name of ours.
+            self.chars = u32::MAX;
+            self.sent_dots = false;
+            self.len = u32::MAX;
+            self.without_spaces = u32::MAX;
+            self.without_dots = u32::MAX;
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        self.sent_dots &= self.chars.saturating_add(n) <= 2 && sent.iter().all(|&b| b == b'.');
+        self.chars = self.chars.saturating_add(n);
+        if self.cut {
+            return;
+        }
+        if self.len == 0 || matches!(self.head[0], b'.' | b'r' | b'R') {
+            for (slot, &c) in self.head.iter_mut().skip(self.len as usize).zip(sent) {
+                *slot = c;
+            }
+        }
+        // Only the trailing dots and spaces are looked at.
+        let mut end = n;
+        while end > 0 && sent[end as usize - 1] == b' ' {
             end -= 1;
         }
-        self.rest = None;
-        Some(rest)
+        if end > 0 {
+            self.without_spaces = self.len.saturating_add(end);
+        }
+        while end > 0 && matches!(sent[end as usize - 1], b' ' | b'.') {
+            end -= 1;
+        }
+        if end > 0 {
+            self.without_dots = self.len.saturating_add(end);
+        }
+        self.len = self.len.saturating_add(n);
+    }
+
+    #[inline]
+    fn name(&self) -> Name {
+        name(
+            &self.head,
+            self.without_spaces as usize,
+            self.without_dots as usize,
+        )
+    }
+
+    /// The ways this segment may be read (step 5), given whether the
+    /// separator after it is firm (the end of the path is) and whether it
+    /// may be an authority.
+    #[inline]
+    fn readings(&self, before_firm: bool, authority: bool) -> Readings {
+        let plain = self.after_firm && before_firm && self.sent_dots && matches!(self.chars, 1 | 2);
+        Readings::new(self.name(), plain, self.after_firm, authority)
     }
 }
 
-/// Whether `raw`, percent-decoded (invalid escapes kept as they are), is
-/// `expected`.
-fn decodes_to(raw: &[u8], expected: &[u8]) -> bool {
-    let mut i = 0;
-    let mut matched = 0;
-    while i < raw.len() {
-        let byte = match percent_escape(raw, i) {
-            Some(byte) => {
-                i += 3;
-                byte
-            }
-            None => {
-                i += 1;
-                raw[i - 1]
-            }
-        };
-        if expected.get(matched) != Some(&byte) {
-            return false;
-        }
-        matched += 1;
+/// What a name is, from its first characters (at least 11 of them, or all),
+/// its length without trailing spaces, and its length without trailing dots
+/// and spaces (step 4).
+fn name(head: &[u8], without_spaces: usize, without_dots: usize) -> Name {
+    let is = |word: &[u8]| {
+        head.get(..word.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(word))
+    };
+    match without_dots {
+        0 if without_spaces == 2 && head.starts_with(b"..") => Name::Parent,
+        0 => Name::Dot,
+        11 if is(WELL_KNOWN) => Name::WellKnown,
+        7 if is(RSTREAM) => Name::Rstream,
+        _ => Name::Other,
     }
-    matched == expected.len()
+}
+
+/// How a segment may be read: dropped, climbing, entered (as
+/// `.well-known` or `rstream` when those are set, else as another name).
+#[derive(Clone, Copy, Debug)]
+struct Readings {
+    dropped: bool,
+    climbs: bool,
+    entered: bool,
+    well_known: bool,
+    rstream: bool,
+}
+
+impl Readings {
+    /// Step 5: by its name; also as an ordinary name unless it is `.` or
+    /// `..` as sent between firm separators (`plain`); also dropped after a
+    /// soft separator, or as an authority.
+    fn new(name: Name, plain: bool, after_firm: bool, authority: bool) -> Self {
+        Self {
+            dropped: name == Name::Dot || !after_firm || authority,
+            climbs: name == Name::Parent,
+            entered: !plain,
+            well_known: name == Name::WellKnown,
+            rstream: name == Name::Rstream,
+        }
+    }
+}
+
+/// The highest bit of a depth set: depth 63 *or more*.
+const DEEP: u64 = 1 << 63;
+
+/// Every reading of the segments so far, at once, in three numbers:
+///
+/// - `depth`: the fewest segments any reading has entered (and not climbed
+///   out of). Every way a segment may be read changes a depth `d` to
+///   `d - 1` (not below 0), `d` or `d + 1`, each never lower for a lower `d`,
+///   so the least depth after a segment is that of its lowest reading from
+///   the least depth before it: no reading needs to be remembered. A
+///   `.well-known` segment can be first exactly when `depth` is 0.
+/// - `under_well_known`: the set of depths, as bits, that readings have
+///   above a first segment `.well-known` (bit 0: it is the only segment).
+///   These need a set, not a least value: the depth must come back to 0
+///   exactly, without climbing out of `.well-known` on the way.
+/// - `under_rstream`: the same above a first `.well-known` and a second
+///   `rstream`. The path is in the namespace when this set is not empty.
+///
+/// Bit 63 of a set stands for depth 63 or more (climbing from it gives 62
+/// and "63 or more"): more than 63 segments between `.well-known` and
+/// `rstream` may be taken as balanced when they are not, which errs on the
+/// side of `404`.
+#[derive(Clone, Copy, Debug)]
+struct Walk {
+    depth: usize,
+    under_well_known: u64,
+    under_rstream: u64,
+}
+
+impl Walk {
+    fn new() -> Self {
+        Self {
+            depth: 0,
+            under_well_known: 0,
+            under_rstream: 0,
+        }
+    }
+
+    #[inline]
+    fn enter(&mut self, readings: Readings) {
+        let Readings {
+            dropped,
+            climbs,
+            entered,
+            well_known,
+            rstream,
+        } = readings;
+        let depth = self.depth;
+        let under_well_known = self.under_well_known;
+        let step = |depths: u64| {
+            let mut after = 0;
+            if dropped {
+                after |= depths;
+            }
+            if climbs {
+                after |= depths >> 1 | depths & DEEP;
+            }
+            if entered {
+                after |= depths << 1 | depths & DEEP;
+            }
+            after
+        };
+        self.depth = if climbs {
+            depth.saturating_sub(1)
+        } else if dropped {
+            depth
+        } else {
+            depth + 1
+        };
+        self.under_well_known = step(under_well_known);
+        self.under_rstream = step(self.under_rstream);
+        if well_known && depth == 0 {
+            self.under_well_known |= 1;
+        }
+        if rstream && under_well_known & 1 != 0 {
+            self.under_rstream |= 1;
+        }
+    }
+
+    fn in_namespace(&self) -> bool {
+        self.under_rstream != 0
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The obvious, allocating normaliser the real one must agree with.
-    fn reference(path: &str) -> bool {
-        let bytes = path.as_bytes();
-        let mut decoded = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if let Some(byte) = percent_escape(bytes, i) {
-                decoded.push(byte);
-                i += 3;
-                continue;
-            }
-            decoded.push(bytes[i]);
-            i += 1;
-        }
-        let mut stack: Vec<&[u8]> = Vec::new();
-        for segment in decoded.split(|&b| b == b'/') {
-            match segment {
-                b"" | b"." => {}
-                b".." => {
-                    stack.pop();
-                }
-                s => stack.push(s),
-            }
-        }
-        matches!(stack.as_slice(), [b".well-known", b"rstream", ..])
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
-        #[test]
-        fn agrees_with_the_reference_normaliser(
-            parts in proptest::collection::vec(
-                proptest::prop_oneof![
-                    proptest::prelude::Just("/"), proptest::prelude::Just("%2F"), proptest::prelude::Just("%2f"),
-                    proptest::prelude::Just("."), proptest::prelude::Just(".."), proptest::prelude::Just("%2E"),
-                    proptest::prelude::Just("%2e%2E"), proptest::prelude::Just(".well-known"),
-                    proptest::prelude::Just("%2Ewell-known"), proptest::prelude::Just("rstream"),
-                    proptest::prelude::Just("%72stream"), proptest::prelude::Just("session"),
-                    proptest::prelude::Just("%"), proptest::prelude::Just("%2"), proptest::prelude::Just("a"),
-                    proptest::prelude::Just("%%2F"),
-                ],
-                0..12,
-            )
-        ) {
-            let path = format!("/{}", parts.concat());
-            let expected = reference(&path);
-            let routed = route(&path);
-            if expected {
-                proptest::prop_assert_ne!(routed, Route::Forward, "{}", path);
-            } else if !path.starts_with("/.well-known/rstream/") && path != "/.well-known/rstream" {
-                proptest::prop_assert_eq!(routed, Route::Forward, "{}", path);
-            }
-        }
-    }
-
-    #[test]
-    fn endpoints_at_their_literal_paths() {
-        assert_eq!(route("/.well-known/rstream/session"), Route::Session);
-        assert_eq!(route("/.well-known/rstream/logout"), Route::Logout);
-    }
-
-    #[test]
-    fn everything_else_in_the_namespace_is_not_found() {
-        for path in [
-            "/.well-known/rstream",
-            "/.well-known/rstream/",
-            "/.well-known/rstream/session/",
-            "/.well-known/rstream/sessions",
-            "/.well-known/rstream/other",
-            "/.well-known/rstream//session",
-            "/.well-known/rstream/../rstream/session",
-            "/%2Ewell-known/rstream/session",
-            "/.well-known/rstream/%73ession",
-            "/.well-known%2Frstream%2Fsession",
-            "/.well-known%2frstream/logout",
-            "//.well-known/rstream/session",
-            "/./.well-known/rstream/session",
-            "/a/../.well-known/rstream/logout",
-            "/.well-known/rstreamx/../rstream/session",
-            "/../.well-known/rstream",
-        ] {
-            assert_eq!(route(path), Route::NotFound, "{path}");
-        }
-    }
-
-    #[test]
-    fn other_paths_are_forwarded() {
-        for path in [
-            "/",
-            "*",
-            "",
-            "/api/users/42",
-            "/.well-known/openid-configuration",
-            "/.well-known/rstreamer",
-            "/.WELL-KNOWN/rstream/session",
-            "/.well-known/RSTREAM/session",
-            "/x/.well-known/rstream/session",
-            "/%252Ewell-known/rstream/session",
-            "/.well-known/rstream/../../api",
-            "/%zz/.well-known",
-        ] {
-            let expected = if path.starts_with("/.well-known/rstream/") {
-                Route::NotFound
-            } else {
-                Route::Forward
-            };
-            assert_eq!(route(path), expected, "{path}");
-        }
-    }
-}
+mod tests;

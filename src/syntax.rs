@@ -26,7 +26,8 @@ pub(crate) fn percent_escape(bytes: &[u8], at: usize) -> Option<u8> {
     }
 }
 
-fn hex_value(b: u8) -> Option<u8> {
+/// The value of one hex digit.
+pub(crate) fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),

@@ -55,6 +55,28 @@ fn pass_through_requests_allocate_nothing() {
         "//double//slashes",
         "/a/./b/../c",
         "/.well-known%2Fother",
+        // Near misses of the spellings the layer answers itself: each is
+        // walked (it has a `%`, a `\`, a non-ASCII byte or a `/.`) and
+        // forwarded, without allocating either.
+        "/files/a;b",
+        "/files/a:b",
+        "/a\\b",
+        "/caf%C3%A9",
+        "/café",
+        "/ｆｕｌｌｗｉｄｔｈ",
+        "/files/100%25",
+        "/%252Fetc",
+        "/x/.well-known/rstream/session",
+        "/x/%2E%2E/y/.well-known/rstream/session",
+        "/.well-known;/other",
+        "/.well-known/../rstream/session",
+        "/a/..;/b",
+        "/%u0041pi",
+        "/%C0%AE%C0%AE/x",
+        "/.well-known./rstreamer",
+        "/.WELL-KNOWN/openid-configuration",
+        "//cdn.example/x",
+        "/search/%E6%97%A5%E6%9C%AC%E8%AA%9E",
     ] {
         let request = Request::get(path)
             .header("host", "app.example.com")

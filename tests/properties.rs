@@ -1,6 +1,7 @@
 //! Property tests of the layer as a whole: what it answers, what it forwards
 //! untouched, and what it never leaks, over generated requests.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +13,7 @@ use http_body_util::{BodyExt, Full};
 use proptest::prelude::*;
 use rstream_well_known::{MemoryStore, StaticTokenVerifier, Tunnel, User, WellKnownLayer};
 use tower::{Layer, ServiceExt, service_fn};
+use unicode_normalization::UnicodeNormalization;
 
 const HOST_NAME: &str = "app.example.com";
 const TOKEN: &str = "the-valid-token.0123";
@@ -128,42 +130,448 @@ fn header_list(headers: &http::HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
         .collect()
 }
 
-/// The test's own reading of "this path is a well-known path, however it is
-/// spelled": decode every `%XX` (`%2F` included, once), split on `/`, drop
-/// empty and `.` segments, apply `..`, and look at the first two segments.
-fn normalises_into_namespace(path: &str) -> bool {
-    let bytes = path.as_bytes();
-    let mut decoded = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let escape = bytes.get(i + 1..i + 3).filter(|_| bytes[i] == b'%');
-        match escape.and_then(|hex| std::str::from_utf8(hex).ok()) {
-            Some(hex) if hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                decoded.push(u8::from_str_radix(hex, 16).unwrap());
-                i += 3;
+// ---------------------------------------------------------------------------
+// The test's own reading of the path model in the crate docs
+// ---------------------------------------------------------------------------
+
+/// A character of a decoded path: the ASCII byte it reads as (`None` for
+/// any other character) and whether it is a byte of the path as sent.
+type Char = (Option<u8>, bool);
+
+fn hex_digit(b: u8) -> Option<u32> {
+    char::from(b).to_digit(16)
+}
+
+/// The UTF-8 encoding of a code point, surrogates encoded like the rest.
+fn utf8_bytes(cp: u32) -> Vec<u8> {
+    if cp < 0x80 {
+        vec![cp as u8]
+    } else if cp < 0x800 {
+        vec![0xC0 | (cp >> 6) as u8, 0x80 | (cp & 0x3F) as u8]
+    } else {
+        vec![
+            0xE0 | (cp >> 12) as u8,
+            0x80 | ((cp >> 6) & 0x3F) as u8,
+            0x80 | (cp & 0x3F) as u8,
+        ]
+    }
+}
+
+/// Decoding: `%HH` and `%uHHHH`, pass after pass until one changes nothing.
+fn decode_fully(path: &str) -> Vec<(u8, bool)> {
+    let mut bytes: Vec<(u8, bool)> = path.bytes().map(|b| (b, true)).collect();
+    loop {
+        let mut next = Vec::with_capacity(bytes.len());
+        let mut changed = false;
+        let mut i = 0;
+        while i < bytes.len() {
+            let at = |k: usize| bytes.get(i + k).map(|&(b, _)| b);
+            let digits = |range: std::ops::Range<usize>| {
+                range
+                    .map(|k| at(k).and_then(hex_digit))
+                    .collect::<Option<Vec<u32>>>()
+                    .map(|digits| digits.iter().fold(0, |value, d| value * 16 + d))
+            };
+            if at(0) == Some(b'%') {
+                if let Some(byte) = digits(1..3) {
+                    next.push((byte as u8, false));
+                    i += 3;
+                    changed = true;
+                    continue;
+                }
+                if matches!(at(1), Some(b'u' | b'U')) {
+                    if let Some(cp) = digits(2..6) {
+                        next.extend(utf8_bytes(cp).into_iter().map(|b| (b, false)));
+                        i += 6;
+                        changed = true;
+                        continue;
+                    }
+                }
             }
-            _ => {
-                decoded.push(bytes[i]);
-                i += 1;
-            }
+            next.push(bytes[i]);
+            i += 1;
+        }
+        bytes = next;
+        if !changed {
+            return bytes;
         }
     }
-    let mut stack: Vec<&[u8]> = Vec::new();
-    for segment in decoded.split(|&b| b == b'/') {
+}
+
+/// Characters: lenient UTF-8 (overlong forms and surrogates accepted, a
+/// broken sequence is one unknown character), surrogate pairs joined, and
+/// code points whose NFKC form is ASCII (and the ideographic full stops)
+/// replaced by that text.
+fn characters(bytes: &[(u8, bool)]) -> Vec<Char> {
+    let mut code_points: Vec<(Option<u32>, bool)> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let (b, sent) = bytes[i];
+        let need = match b {
+            0x00..=0x7F => {
+                code_points.push((Some(u32::from(b)), sent));
+                i += 1;
+                continue;
+            }
+            0xC0..=0xDF => 1,
+            0xE0..=0xEF => 2,
+            0xF0..=0xF7 => 3,
+            _ => {
+                code_points.push((None, false));
+                i += 1;
+                continue;
+            }
+        };
+        let mut cp = u32::from(b) & (0x7F >> (need + 1));
+        let mut taken = 0;
+        while taken < need {
+            match bytes.get(i + 1 + taken) {
+                Some(&(c, _)) if c & 0xC0 == 0x80 => cp = cp << 6 | u32::from(c & 0x3F),
+                _ => break,
+            }
+            taken += 1;
+        }
+        code_points.push(((taken == need).then_some(cp), false));
+        i += 1 + taken;
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < code_points.len() {
+        let (cp, sent) = code_points[i];
+        i += 1;
+        let cp = match cp {
+            Some(high @ 0xD800..=0xDBFF) => match code_points.get(i) {
+                Some(&(Some(low @ 0xDC00..=0xDFFF), _)) => {
+                    i += 1;
+                    Some(0x10000 + (high - 0xD800) * 0x400 + (low - 0xDC00))
+                }
+                _ => None,
+            },
+            other => other,
+        };
+        match cp {
+            Some(ascii @ 0..=0x7F) => out.push((Some(ascii as u8), sent)),
+            Some(0x3002 | 0xFE12 | 0xFF61) => out.push((Some(b'.'), false)),
+            Some(cp) => {
+                let text: Option<String> =
+                    char::from_u32(cp).map(|c| c.to_string().nfkc().collect());
+                match text {
+                    Some(text) if !text.is_empty() && text.is_ascii() => {
+                        out.extend(text.bytes().map(|b| (Some(b), false)));
+                    }
+                    _ => out.push((None, false)),
+                }
+            }
+            None => out.push((None, false)),
+        }
+    }
+    out
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Entry {
+    WellKnown,
+    Rstream,
+    Other,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Drop,
+    Climb,
+    Enter(Entry),
+}
+
+/// The ways a segment may be read.
+fn steps(text: &[Char], after_firm: bool, before_firm: bool, authority: bool) -> Vec<Step> {
+    // Its name: up to the first `;` or `:`, trailing spaces off; then, unless
+    // that is `..`, trailing dots and spaces off; letter case aside.
+    let end = text
+        .iter()
+        .position(|&(c, _)| c == Some(b';') || c == Some(b':'))
+        .unwrap_or(text.len());
+    let mut name: Vec<Option<u8>> = text[..end].iter().map(|&(c, _)| c).collect();
+    while name.last() == Some(&Some(b' ')) {
+        name.pop();
+    }
+    let parent = name == [Some(b'.'), Some(b'.')];
+    if !parent {
+        while matches!(name.last(), Some(Some(b'.' | b' '))) {
+            name.pop();
+        }
+    }
+    let spells = |word: &str| {
+        name.len() == word.len()
+            && name
+                .iter()
+                .zip(word.bytes())
+                .all(|(c, w)| c.is_some_and(|c| c.eq_ignore_ascii_case(&w)))
+    };
+    let by_name = if parent {
+        Step::Climb
+    } else if name.is_empty() {
+        Step::Drop
+    } else if spells(".well-known") {
+        Step::Enter(Entry::WellKnown)
+    } else if spells("rstream") {
+        Step::Enter(Entry::Rstream)
+    } else {
+        Step::Enter(Entry::Other)
+    };
+    let sent_as = |dots: usize| text.len() == dots && text.iter().all(|&c| c == (Some(b'.'), true));
+    let plain = after_firm && before_firm && (sent_as(1) || sent_as(2));
+    let mut steps = vec![by_name];
+    if !plain {
+        steps.push(Step::Enter(Entry::Other));
+    }
+    if !after_firm || authority {
+        steps.push(Step::Drop);
+    }
+    steps
+}
+
+/// Whether some reading of the characters leaves `.well-known`, `rstream`
+/// as the first two segments; `end_is_firm` when they end the path as sent.
+fn some_reading_is_well_known(chars: &[Char], end_is_firm: bool) -> bool {
+    let mut segments: Vec<(&[Char], bool, bool)> = Vec::new();
+    let (mut start, mut after_firm) = (0, true);
+    for (i, &(c, sent)) in chars.iter().enumerate() {
+        if c == Some(b'/') || c == Some(b'\\') {
+            let firm = c == Some(b'/') && sent;
+            segments.push((&chars[start..i], after_firm, firm));
+            start = i + 1;
+            after_firm = firm;
+        }
+    }
+    segments.push((&chars[start..], after_firm, end_is_firm));
+    let authority = (segments.len() >= 3 && segments[0].0.is_empty() && segments[1].0.is_empty())
+        .then(|| segments.iter().position(|(text, ..)| !text.is_empty()))
+        .flatten();
+    let readings: Vec<Vec<Step>> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, &(text, after, before))| steps(text, after, before, authority == Some(i)))
+        .collect();
+
+    // Every reading, depth first, each stack looked at once.
+    fn search(
+        readings: &[Vec<Step>],
+        stack: &[Entry],
+        seen: &mut HashSet<(usize, Vec<Entry>)>,
+    ) -> bool {
+        let Some((first, rest)) = readings.split_first() else {
+            return stack.starts_with(&[Entry::WellKnown, Entry::Rstream]);
+        };
+        if !seen.insert((rest.len(), stack.to_vec())) {
+            return false;
+        }
+        first.iter().any(|&step| {
+            let mut stack = stack.to_vec();
+            match step {
+                Step::Drop => {}
+                Step::Climb => {
+                    stack.pop();
+                }
+                Step::Enter(entry) => stack.push(entry),
+            }
+            search(rest, &stack, seen)
+        })
+    }
+    search(&readings, &[], &mut HashSet::new())
+}
+
+/// The model of the crate docs: some reading of `path` (the path cut before
+/// a decoded `?`, `#` or NUL included, and the path as sent, letter case
+/// aside) is `/.well-known/rstream` or under it.
+fn normalises_into_namespace(path: &str) -> bool {
+    let chars = characters(&decode_fully(path));
+    let cut_before = chars
+        .iter()
+        .enumerate()
+        .filter(|(_, (c, _))| matches!(c, Some(b'?' | b'#' | 0)))
+        .map(|(i, _)| i);
+    literally_in_namespace(path)
+        || some_reading_is_well_known(&chars, true)
+        || cut_before
+            .into_iter()
+            .any(|i| some_reading_is_well_known(&chars[..i], false))
+}
+
+/// The namespace as sent, letter case aside: `/.well-known/rstream` itself
+/// or anything under it.
+fn literally_in_namespace(path: &str) -> bool {
+    let namespace = "/.well-known/rstream";
+    path.get(..namespace.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(namespace))
+        && matches!(path.as_bytes().get(namespace.len()), None | Some(b'/'))
+}
+
+// ---------------------------------------------------------------------------
+// Some servers' own readings, each the way its documentation describes it,
+// none of them the model. Whatever any of them puts in the namespace must
+// not be forwarded.
+// ---------------------------------------------------------------------------
+
+/// Percent-decodes `%HH` once (`%uHHHH` too when `wide`), leaving `%2F`
+/// and `%5C` encoded when `keep_slashes`.
+fn decode_once(bytes: &[u8], wide: bool, keep_slashes: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let at = |k: usize| bytes.get(i + k).copied();
+        if at(0) == Some(b'%') {
+            if let (Some(h), Some(l)) = (at(1).and_then(hex_digit), at(2).and_then(hex_digit)) {
+                let byte = (h * 16 + l) as u8;
+                if !(keep_slashes && matches!(byte, b'/' | b'\\')) {
+                    out.push(byte);
+                    i += 3;
+                    continue;
+                }
+            }
+            if wide && matches!(at(1), Some(b'u' | b'U')) {
+                let digits: Option<Vec<u32>> = (2..6).map(|k| at(k).and_then(hex_digit)).collect();
+                if let Some(digits) = digits {
+                    let cp = digits.iter().fold(0, |value, d| value * 16 + d);
+                    out.extend(utf8_bytes(cp));
+                    i += 6;
+                    continue;
+                }
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+/// `.` and `..` resolved over `segments` (empty ones dropped unless
+/// `keep_empty`, as URL parsers keep them).
+fn resolve<'a>(segments: impl IntoIterator<Item = &'a [u8]>, keep_empty: bool) -> Vec<Vec<u8>> {
+    let mut stack: Vec<Vec<u8>> = Vec::new();
+    for segment in segments {
         match segment {
-            b"" | b"." => {}
+            b"." => {}
+            b"" if !keep_empty => {}
             b".." => {
                 stack.pop();
             }
-            other => stack.push(other),
+            other => stack.push(other.to_vec()),
         }
     }
-    stack.len() >= 2 && stack[0] == b".well-known" && stack[1] == b"rstream"
+    stack
 }
 
-/// The literal namespace: `/.well-known/rstream` itself or anything under it.
-fn literally_in_namespace(path: &str) -> bool {
-    path == "/.well-known/rstream" || path.starts_with("/.well-known/rstream/")
+fn is_namespace(segments: &[Vec<u8>], any_case: bool) -> bool {
+    let eq = |a: &[u8], b: &str| {
+        if any_case {
+            a.eq_ignore_ascii_case(b.as_bytes())
+        } else {
+            a == b.as_bytes()
+        }
+    };
+    segments.len() >= 2 && eq(&segments[0], ".well-known") && eq(&segments[1], "rstream")
+}
+
+/// `segment` up to its first `stop`.
+fn cut_at(segment: &[u8], stop: u8) -> &[u8] {
+    let end = segment.iter().position(|&b| b == stop);
+    &segment[..end.unwrap_or(segment.len())]
+}
+
+fn slash_split(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split(|&b| b == b'/')
+}
+
+/// The servers that would route `path` into the namespace.
+fn servers_reading_it_as_well_known(path: &str) -> Vec<&'static str> {
+    let sent = path.as_bytes();
+    let mut found = Vec::new();
+    let mut check = |name: &'static str, segments: Vec<Vec<u8>>, any_case: bool| {
+        if is_namespace(&segments, any_case) {
+            found.push(name);
+        }
+    };
+
+    // A router that normalises nothing, case-insensitively.
+    let literal = slash_split(sent).skip(1).map(<[u8]>::to_vec).collect();
+    check("literal", literal, true);
+    // nginx: decode once (`%2F` too), merge slashes, resolve dots.
+    let nginx = decode_once(sent, false, false);
+    check("nginx", resolve(slash_split(&nginx), false), false);
+    // Two decoders in a row (a proxy and an app that both decode).
+    let twice = decode_once(&nginx, false, false);
+    check(
+        "double decoding",
+        resolve(slash_split(&twice), false),
+        false,
+    );
+    // Apache with `AllowEncodedSlashes NoDecode`: `%2F` stays, dots resolve.
+    let apache = decode_once(sent, false, true);
+    check("apache", resolve(slash_split(&apache), false), false);
+    // Tomcat: `;parameters` cut from each segment as sent, then decoded,
+    // then dots resolved.
+    let tomcat: Vec<Vec<u8>> = slash_split(sent)
+        .map(|segment| decode_once(cut_at(segment, b';'), false, true))
+        .collect();
+    let tomcat = resolve(tomcat.iter().map(Vec::as_slice), false);
+    check("tomcat", tomcat, false);
+    // Jetty-like: decoded first, then `;parameters` cut.
+    let jetty = resolve(
+        slash_split(&nginx).map(|segment| cut_at(segment, b';')),
+        false,
+    );
+    check("jetty", jetty, false);
+    // IIS on Windows: `%u` escapes, `\` separates, NTFS streams and
+    // trailing dots and spaces dropped, any case.
+    let iis = decode_once(sent, true, false);
+    let iis = iis.split(|&b| b == b'/' || b == b'\\').map(|segment| {
+        let mut segment = cut_at(segment, b':');
+        if segment != b"." && segment != b".." {
+            while let [rest @ .., b'.' | b' '] = segment {
+                segment = rest;
+            }
+        }
+        segment
+    });
+    check("iis", resolve(iis, false), true);
+    // URL parsers (WHATWG): `\` separates, empty segments stay, `%2e` is a
+    // dot in a dot segment, and `//host/…` names a host.
+    let url: Vec<u8> = sent
+        .iter()
+        .map(|&b| if b == b'\\' { b'/' } else { b })
+        .collect();
+    let url_segments = |bytes: &[u8]| {
+        let mut stack: Vec<Vec<u8>> = Vec::new();
+        for segment in slash_split(bytes).skip(1) {
+            match segment.to_ascii_lowercase().as_slice() {
+                b"." | b"%2e" => {}
+                b".." | b".%2e" | b"%2e." | b"%2e%2e" => {
+                    stack.pop();
+                }
+                _ => stack.push(decode_once(segment, false, false)),
+            }
+        }
+        stack
+    };
+    check("url", url_segments(&url), false);
+    if let Some(after_slashes) = url.strip_prefix(b"//") {
+        let after_host = cut_at(after_slashes, b'/').len();
+        check(
+            "url with a host",
+            url_segments(&after_slashes[after_host..]),
+            false,
+        );
+    }
+    // Servers that fold Unicode (NFKC) after decoding.
+    if let Ok(text) = String::from_utf8(nginx) {
+        let folded: String = text.nfkc().collect();
+        check(
+            "nfkc",
+            resolve(slash_split(folded.as_bytes()), false),
+            false,
+        );
+    }
+    found
 }
 
 // ---------------------------------------------------------------------------
@@ -180,52 +588,80 @@ fn method() -> impl Strategy<Value = Method> {
         .prop_map(|m| Method::from_bytes(m.as_bytes()).unwrap())
 }
 
-/// Percent-encodes the bytes of `segment` selected by `mask` (bit `i % 64`
-/// for byte `i`), in upper- or lower-case hex as `upper` says.
-fn encode(segment: &str, mask: u64, upper: u64) -> String {
+/// Spells the characters of `word` as `how` says, one at a time (the low
+/// three bits of `how[i % 16]`): as they are, with another letter case,
+/// percent-encoded (upper- or lower-case hex), encoded twice, as a fullwidth
+/// character (raw or encoded), as an overlong UTF-8 sequence, or as an IIS
+/// `%u` escape. Every spelling keeps the path a valid URI.
+fn spell(word: &str, how: &[u8; 16]) -> String {
     let mut out = String::new();
-    for (i, byte) in segment.bytes().enumerate() {
-        let bit = 1u64 << (i % 64);
-        if mask & bit != 0 {
-            if upper & bit != 0 {
-                out.push_str(&format!("%{byte:02X}"));
+    let encode = |out: &mut String, c: char, prefix: &str, lower: bool| {
+        let mut buf = [0; 4];
+        for b in c.encode_utf8(&mut buf).bytes() {
+            if lower {
+                out.push_str(&format!("{prefix}{b:02x}"));
             } else {
-                out.push_str(&format!("%{byte:02x}"));
+                out.push_str(&format!("{prefix}{b:02X}"));
             }
-        } else {
-            out.push(char::from(byte));
+        }
+    };
+    for (i, c) in word.chars().enumerate() {
+        let fullwidth = ('!'..='~')
+            .contains(&c)
+            .then(|| char::from_u32(0xFF01 + u32::from(c) - 0x21).unwrap());
+        match (how[i % 16] & 7, fullwidth) {
+            (1, _) if c.is_ascii_alphabetic() => out.push(char::from(c as u8 ^ 0x20)),
+            (2, _) => encode(&mut out, c, "%", false),
+            (3, _) => encode(&mut out, c, "%", true),
+            (4, _) => encode(&mut out, c, "%25", false),
+            (5, Some(wide)) => out.push(wide),
+            (6, Some(wide)) => encode(&mut out, wide, "%", false),
+            (6, None) if c.is_ascii() => out.push_str(&format!("%C0%{:02X}", 0x80 | c as u8)),
+            (7, _) if c.is_ascii() => out.push_str(&format!("%u{:04x}", u32::from(c))),
+            _ if matches!(c, ' ' | '?' | '#') => encode(&mut out, c, "%", false),
+            _ => out.push(c),
         }
     }
     out
 }
 
-/// A path segment, before encoding. Random ones use only `pchar`s, so every
+/// A path segment, before spelling. Random ones use only `pchar`s, so every
 /// generated path is a valid URI path.
 fn raw_segment() -> impl Strategy<Value = String> {
     prop_oneof![
         3 => prop::sample::select(vec![
             ".well-known", "rstream", "session", "logout", ".", "..", "", "api",
-            ".WELL-KNOWN", "RSTREAM", "rstreamer", "other",
+            ".WELL-KNOWN", "RSTREAM", "rstreamer", "other", "..;", ".;", "...", ".. ",
+            ".well-known.", "rstream ", ".well-known;x=1", "rstream::$DATA", "rﬆream",
+            "．．", "‥", "?", "x?y", "%",
         ])
         .prop_map(str::to_owned),
         1 => "[A-Za-z0-9._~!$&'()*+,;=:@-]{1,8}",
     ]
 }
 
-/// Percent-encodes any of the bytes of `segment`, when `mangle` is set.
-fn encoded(segment: impl Strategy<Value = String>, mangle: bool) -> impl Strategy<Value = String> {
-    let mask = if mangle {
-        prop_oneof![Just(0u64), any::<u64>()].boxed()
+/// `segment`, spelled at random when `mangle` is set.
+fn spelled(segment: impl Strategy<Value = String>, mangle: bool) -> impl Strategy<Value = String> {
+    let how = if mangle {
+        prop_oneof![Just([0u8; 16]), any::<[u8; 16]>()].boxed()
     } else {
-        Just(0u64).boxed()
+        Just([0u8; 16]).boxed()
     };
-    (segment, mask, any::<u64>()).prop_map(|(segment, mask, upper)| encode(&segment, mask, upper))
+    (segment, how).prop_map(|(segment, how)| spell(&segment, &how))
 }
 
-/// `/`, or, when `mangle` is set, sometimes `//` or an encoded slash.
+/// `/`, or, when `mangle` is set, sometimes another separator: doubled,
+/// encoded (once or twice), a backslash, overlong or fullwidth.
 fn separator(mangle: bool) -> impl Strategy<Value = &'static str> {
     if mangle {
-        prop_oneof![3 => Just("/"), 1 => Just("//"), 1 => Just("%2F"), 1 => Just("%2f")].boxed()
+        prop_oneof![
+            6 => Just("/"),
+            1 => Just("//"),
+            1 => prop::sample::select(vec![
+                "%2F", "%2f", "\\", "%5C", "%5c", "%C0%AF", "／", "%EF%BC%8F", "%252F", "%u002f",
+            ]),
+        ]
+        .boxed()
     } else {
         Just("/").boxed()
     }
@@ -258,29 +694,33 @@ fn path_with(mangle: bool) -> impl Strategy<Value = String> {
     .prop_flat_map(move |prefix| {
         prefix
             .into_iter()
-            .map(|segment| (separator(mangle), encoded(Just(segment.to_owned()), mangle)))
+            .map(|segment| (separator(mangle), spelled(Just(segment.to_owned()), mangle)))
             .collect::<Vec<_>>()
     });
     let rest = prop_oneof![
         Just(Vec::new()),
-        prop::collection::vec((separator(mangle), encoded(raw_segment(), mangle)), 1..5),
+        prop::collection::vec((separator(mangle), spelled(raw_segment(), mangle)), 1..5),
     ];
     let trailing_slash = prop::bool::weighted(0.2);
-    (prefix, rest, trailing_slash).prop_map(|(prefix, rest, trailing_slash)| {
-        let mut path = String::new();
-        for (separator, segment) in prefix.into_iter().chain(rest) {
-            path.push_str(separator);
-            path.push_str(&segment);
-        }
-        if !path.starts_with('/') {
-            // An origin-form target starts with `/`, whatever follows.
-            path.insert(0, '/');
-        }
-        if trailing_slash && !path.ends_with('/') {
-            path.push('/');
-        }
-        path
-    })
+    // Sometimes what a URL parser takes for a host.
+    let authority = prop::sample::select(vec!["", "", "", "//evil", "/\\evil"]);
+    (prefix, rest, trailing_slash, authority).prop_map(
+        |(prefix, rest, trailing_slash, authority)| {
+            let mut path = authority.to_owned();
+            for (separator, segment) in prefix.into_iter().chain(rest) {
+                path.push_str(separator);
+                path.push_str(&segment);
+            }
+            if !path.starts_with('/') {
+                // An origin-form target starts with `/`, whatever follows.
+                path.insert(0, '/');
+            }
+            if trailing_slash && !path.ends_with('/') {
+                path.push('/');
+            }
+            path
+        },
+    )
 }
 
 /// An optional query string (without the `?`).
@@ -460,8 +900,8 @@ proptest! {
     #![proptest_config(config())]
 
     /// On the tunnel host, any request gets an answer without a panic; the
-    /// layer answers exactly the paths in the namespace (literally, or once
-    /// decoded and normalised) with one of its statuses and `no-store`, and
+    /// layer answers exactly the paths in the namespace (as sent, or in some
+    /// reading of the model) with one of its statuses and `no-store`, and
     /// forwards every other request untouched.
     #[test]
     fn the_layer_answers_its_namespace_and_forwards_the_rest(
@@ -506,6 +946,31 @@ proptest! {
         }
     }
 
+    /// What some server would route into the namespace (nginx, Apache,
+    /// Tomcat, Jetty, IIS, URL parsers, two decoders in a row, Unicode
+    /// folding, a router that normalises nothing) is never forwarded, and
+    /// the model agrees that it is in the namespace.
+    #[test]
+    fn no_server_reading_of_the_namespace_is_forwarded(
+        method in method(),
+        path in path(),
+        mut headers in headers(),
+        marker in any::<u64>(),
+    ) {
+        let servers = servers_reading_it_as_well_known(&path);
+        prop_assert!(
+            servers.is_empty() || normalises_into_namespace(&path),
+            "{} is in the namespace for {:?}, not in the model", path, servers
+        );
+        headers.insert(0, (HOST, HeaderValue::from_static(HOST_NAME)));
+        let request = build(&method, None, &path, &headers, marker, &[]);
+        let (_, seen) = send(&layer(), request);
+        prop_assert!(
+            servers.is_empty() || seen.is_empty(),
+            "{} reached the inner service; {:?} route it into the namespace", path, servers
+        );
+    }
+
     /// Paths outside the namespace reach the inner service byte-for-byte:
     /// method, target, every header in order (credentials included), the
     /// extensions and the body; and its response comes back as it was.
@@ -515,7 +980,8 @@ proptest! {
         prefix in prop::sample::select(vec![
             "/", "/api", "/api/v1/users", "/.well-known/other", "/.well-known/rstreamer",
             "/.well-known/openid-configuration", "/x/.well-known/rstream", "/rstream/session",
-            "/.well-known/RSTREAM", "/%252Ewell-known/rstream",
+            "/x/%2E%2E/y/.well-known/rstream", "/.well-known;/other", "/files/a;b", "/a\\b",
+            "/caf%C3%A9", "/café", "/ｆｕｌｌ", "/.WELL-KNOWN/openid-configuration",
         ]),
         rest in prop::collection::vec("[A-Za-z0-9._~!$&'()*+,;=:@-]{1,8}", 0..4),
         query in query(),

@@ -26,6 +26,7 @@
 
 #![no_main]
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::sync::{Mutex, OnceLock};
@@ -45,6 +46,7 @@ use rstream_well_known::{
     WellKnownLayer,
 };
 use tower::{Layer, ServiceExt, service_fn};
+use unicode_normalization::UnicodeNormalization;
 
 /// The tunnels: (host name, port requests arrive on when they name none,
 /// configured host, origin).
@@ -193,28 +195,64 @@ enum PathIn {
     /// `/.well-known/rstream/session` (`true`) or `/.well-known/rstream/logout`.
     Endpoint(bool),
     Segments {
+        /// `//evil` or `/\evil` before the segments: a host to URL parsers.
+        authority: Option<bool>,
         segments: Vec<Segment>,
         trailing_slash: bool,
     },
     Raw(String),
 }
 
+/// A segment after a `/` (or, for `Glued`, no `/`).
 #[derive(Arbitrary, Debug)]
 enum Segment {
-    /// A word of the namespace, each letter percent-encoded when its bit in
-    /// `mask` is set.
+    /// A word of the namespace, each character spelled as the low bits of
+    /// `spelling[i % 16]` say (see `spell`).
     Word {
         word: Word,
-        mask: u16,
-        upper_hex: bool,
+        spelling: [u8; 16],
     },
     Dot,
     DotDot,
+    /// `.`, `..` or `...` spelled as `spelling` says.
+    Dots {
+        count: u8,
+        spelling: [u8; 16],
+    },
     EncodedDot,
     EncodedSlash,
+    /// A separator other than `/`, glued to the segment before.
+    Glued(Separator),
+    /// Text after the previous segment's name that some servers drop:
+    /// `;parameters`, an NTFS `:stream`, trailing dots or spaces.
+    Tail(Tail),
     Empty,
     Escape(u8),
+    /// Any character, raw (non-ASCII ones are valid in a URI as UTF-8).
+    Char(char),
     Text(String),
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Separator {
+    Backslash,
+    EncodedBackslash,
+    EncodedSlash,
+    DoubleEncodedSlash,
+    OverlongSlash,
+    FullwidthSlash,
+    WideSlash,
+}
+
+#[derive(Arbitrary, Debug)]
+enum Tail {
+    Parameters(String),
+    Stream,
+    Dot,
+    Space,
+    DotSpaceDot,
+    Query,
+    Nul,
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -293,48 +331,111 @@ fn token_string(token: &TokenIn) -> String {
     }
 }
 
+/// Spells `text` a character at a time, as the low three bits of
+/// `spelling[i % 16]` say: as it is, in the other case, percent-encoded
+/// (upper- or lower-case hex), encoded twice, fullwidth (raw or encoded), as
+/// an overlong UTF-8 sequence or as an IIS `%u` escape. Characters a URI
+/// cannot carry raw are percent-encoded.
+fn spell(out: &mut String, text: &str, spelling: &[u8; 16]) {
+    let encode = |out: &mut String, c: char, prefix: &str, upper: bool| {
+        let mut buf = [0; 4];
+        for byte in c.encode_utf8(&mut buf).bytes() {
+            out.push_str(prefix);
+            percent(out, byte, upper);
+        }
+    };
+    for (i, c) in text.chars().enumerate() {
+        let fullwidth = ('!'..='~')
+            .contains(&c)
+            .then(|| char::from_u32(0xFF01 + u32::from(c) - 0x21))
+            .flatten();
+        match (spelling[i % 16] & 7, fullwidth) {
+            (1, _) if c.is_ascii_alphabetic() => out.push(char::from(c as u8 ^ 0x20)),
+            (2, _) => encode(out, c, "", true),
+            (3, _) => encode(out, c, "", false),
+            (4, _) => encode(out, c, "%25", true),
+            (5, Some(wide)) => out.push(wide),
+            (6, Some(wide)) => encode(out, wide, "", true),
+            (6, None) if c.is_ascii() => {
+                let byte = c as u8;
+                percent(out, 0xC0 | byte >> 6, true);
+                percent(out, 0x80 | (byte & 0x3F), true);
+            }
+            (7, _) if c.is_ascii() => out.push_str(&format!("%u{:04x}", u32::from(c))),
+            _ if matches!(c, ' ' | '?' | '#') => encode(out, c, "", true),
+            _ => out.push(c),
+        }
+    }
+}
+
 fn path_string(path: &PathIn) -> String {
     match path {
         PathIn::Raw(raw) => raw.clone(),
         PathIn::Endpoint(true) => "/.well-known/rstream/session".to_owned(),
         PathIn::Endpoint(false) => "/.well-known/rstream/logout".to_owned(),
         PathIn::Segments {
+            authority,
             segments,
             trailing_slash,
         } => {
-            let mut out = String::new();
+            let mut out = match authority {
+                None => String::new(),
+                Some(true) => "//evil".to_owned(),
+                Some(false) => "/\\evil".to_owned(),
+            };
             for segment in segments {
-                out.push('/');
+                if !matches!(segment, Segment::Glued(_) | Segment::Tail(_)) {
+                    out.push('/');
+                }
                 match segment {
-                    Segment::Word {
-                        word,
-                        mask,
-                        upper_hex,
-                    } => {
+                    Segment::Word { word, spelling } => {
                         let text = match word {
                             Word::WellKnown => ".well-known",
                             Word::Rstream => "rstream",
                             Word::Session => "session",
                             Word::Logout => "logout",
                         };
-                        for (i, byte) in text.bytes().enumerate() {
-                            if mask & (1 << i) != 0 {
-                                percent(&mut out, byte, *upper_hex);
-                            } else {
-                                out.push(char::from(byte));
-                            }
-                        }
+                        spell(&mut out, text, spelling);
                     }
                     Segment::Dot => out.push('.'),
                     Segment::DotDot => out.push_str(".."),
+                    Segment::Dots { count, spelling } => {
+                        spell(&mut out, &".".repeat(usize::from(count % 3) + 1), spelling);
+                    }
                     Segment::EncodedDot => out.push_str("%2E"),
                     Segment::EncodedSlash => out.push_str("%2F"),
+                    Segment::Glued(separator) => out.push_str(match separator {
+                        Separator::Backslash => "\\",
+                        Separator::EncodedBackslash => "%5C",
+                        Separator::EncodedSlash => "%2f",
+                        Separator::DoubleEncodedSlash => "%252F",
+                        Separator::OverlongSlash => "%C0%AF",
+                        Separator::FullwidthSlash => "\u{FF0F}",
+                        Separator::WideSlash => "%u002f",
+                    }),
+                    Segment::Tail(tail) => match tail {
+                        Tail::Parameters(text) => {
+                            out.push(';');
+                            spell(&mut out, text, &[0; 16]);
+                        }
+                        Tail::Stream => out.push_str("::$INDEX_ALLOCATION"),
+                        Tail::Dot => out.push('.'),
+                        Tail::Space => out.push_str("%20"),
+                        Tail::DotSpaceDot => out.push_str(".%20."),
+                        Tail::Query => out.push_str("%3F"),
+                        Tail::Nul => out.push_str("%00"),
+                    },
                     Segment::Empty => {}
                     Segment::Escape(byte) => percent(&mut out, *byte, false),
+                    Segment::Char(c) => spell(&mut out, c.encode_utf8(&mut [0; 4]), &[0; 16]),
                     Segment::Text(text) => out.push_str(text),
                 }
             }
-            if *trailing_slash || out.is_empty() {
+            if !out.starts_with('/') {
+                // An origin-form target starts with `/`, whatever follows.
+                out.insert(0, '/');
+            }
+            if *trailing_slash {
                 out.push('/');
             }
             out
@@ -445,48 +546,281 @@ fn build(input: &Input, session: &SessionId) -> Option<Request<Full<Bytes>>> {
 
 // ---------------------------------------------- the independent judgement
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+/// A character of a decoded path: the ASCII byte it reads as (`None` for
+/// any other character) and whether it is a byte of the path as sent.
+type Char = (Option<u8>, bool);
+
+fn hex_digit(b: u8) -> Option<u32> {
+    char::from(b).to_digit(16)
+}
+
+/// The UTF-8 encoding of a code point, surrogates encoded like the rest.
+fn utf8_bytes(cp: u32) -> Vec<u8> {
+    if cp < 0x80 {
+        vec![cp as u8]
+    } else if cp < 0x800 {
+        vec![0xC0 | (cp >> 6) as u8, 0x80 | (cp & 0x3F) as u8]
+    } else {
+        vec![
+            0xE0 | (cp >> 12) as u8,
+            0x80 | ((cp >> 6) & 0x3F) as u8,
+            0x80 | (cp & 0x3F) as u8,
+        ]
     }
 }
 
-/// Whether `path`, percent-decoded (every valid escape, `%2F` included),
-/// with empty and `.` segments dropped and `..` applied, is
-/// `/.well-known/rstream` or under it.
-fn is_well_known(path: &str) -> bool {
-    let raw = path.as_bytes();
-    let mut decoded = Vec::with_capacity(raw.len());
+/// Decoding: `%HH` and `%uHHHH`, pass after pass until one changes nothing.
+fn decode_fully(path: &str) -> Vec<(u8, bool)> {
+    let mut bytes: Vec<(u8, bool)> = path.bytes().map(|b| (b, true)).collect();
+    loop {
+        let mut next = Vec::with_capacity(bytes.len());
+        let mut changed = false;
+        let mut i = 0;
+        while i < bytes.len() {
+            let at = |k: usize| bytes.get(i + k).map(|&(b, _)| b);
+            let digits = |range: std::ops::Range<usize>| {
+                range
+                    .map(|k| at(k).and_then(hex_digit))
+                    .collect::<Option<Vec<u32>>>()
+                    .map(|digits| digits.iter().fold(0, |value, d| value * 16 + d))
+            };
+            if at(0) == Some(b'%') {
+                if let Some(byte) = digits(1..3) {
+                    next.push((byte as u8, false));
+                    i += 3;
+                    changed = true;
+                    continue;
+                }
+                if matches!(at(1), Some(b'u' | b'U'))
+                    && let Some(cp) = digits(2..6)
+                {
+                    next.extend(utf8_bytes(cp).into_iter().map(|b| (b, false)));
+                    i += 6;
+                    changed = true;
+                    continue;
+                }
+            }
+            next.push(bytes[i]);
+            i += 1;
+        }
+        bytes = next;
+        if !changed {
+            return bytes;
+        }
+    }
+}
+
+/// Characters: lenient UTF-8 (overlong forms and surrogates accepted, a
+/// broken sequence is one unknown character), surrogate pairs joined, and
+/// code points whose NFKC form is ASCII (and the ideographic full stops)
+/// replaced by that text.
+fn characters(bytes: &[(u8, bool)]) -> Vec<Char> {
+    let mut code_points: Vec<(Option<u32>, bool)> = Vec::new();
     let mut i = 0;
-    while i < raw.len() {
-        let escape = (raw[i] == b'%')
-            .then(|| Some((hex(*raw.get(i + 1)?)?, hex(*raw.get(i + 2)?)?)))
-            .flatten();
-        match escape {
-            Some((hi, lo)) => {
-                decoded.push(hi * 16 + lo);
-                i += 3;
-            }
-            None => {
-                decoded.push(raw[i]);
+    while i < bytes.len() {
+        let (b, sent) = bytes[i];
+        let need = match b {
+            0x00..=0x7F => {
+                code_points.push((Some(u32::from(b)), sent));
                 i += 1;
+                continue;
             }
+            0xC0..=0xDF => 1,
+            0xE0..=0xEF => 2,
+            0xF0..=0xF7 => 3,
+            _ => {
+                code_points.push((None, false));
+                i += 1;
+                continue;
+            }
+        };
+        let mut cp = u32::from(b) & (0x7F >> (need + 1));
+        let mut taken = 0;
+        while taken < need {
+            match bytes.get(i + 1 + taken) {
+                Some(&(c, _)) if c & 0xC0 == 0x80 => cp = cp << 6 | u32::from(c & 0x3F),
+                _ => break,
+            }
+            taken += 1;
+        }
+        code_points.push(((taken == need).then_some(cp), false));
+        i += 1 + taken;
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < code_points.len() {
+        let (cp, sent) = code_points[i];
+        i += 1;
+        let cp = match cp {
+            Some(high @ 0xD800..=0xDBFF) => match code_points.get(i) {
+                Some(&(Some(low @ 0xDC00..=0xDFFF), _)) => {
+                    i += 1;
+                    Some(0x10000 + (high - 0xD800) * 0x400 + (low - 0xDC00))
+                }
+                _ => None,
+            },
+            other => other,
+        };
+        match cp {
+            Some(ascii @ 0..=0x7F) => out.push((Some(ascii as u8), sent)),
+            Some(0x3002 | 0xFE12 | 0xFF61) => out.push((Some(b'.'), false)),
+            Some(cp) => {
+                match char::from_u32(cp).map(|c| c.to_string().nfkc().collect::<String>()) {
+                    Some(text) if !text.is_empty() && text.is_ascii() => {
+                        out.extend(text.bytes().map(|b| (Some(b), false)));
+                    }
+                    _ => out.push((None, false)),
+                }
+            }
+            None => out.push((None, false)),
         }
     }
-    let mut stack: Vec<&[u8]> = Vec::new();
-    for segment in decoded.split(|&b| b == b'/') {
-        match segment {
-            b"" | b"." => {}
-            b".." => {
-                stack.pop();
-            }
-            other => stack.push(other),
+    out
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Entry {
+    WellKnown,
+    Rstream,
+    Other,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Drop,
+    Climb,
+    Enter(Entry),
+}
+
+/// The ways a segment may be read.
+fn steps(text: &[Char], after_firm: bool, before_firm: bool, authority: bool) -> Vec<Step> {
+    // Its name: up to the first `;` or `:`, trailing spaces off; then, unless
+    // that is `..`, trailing dots and spaces off; letter case aside.
+    let end = text
+        .iter()
+        .position(|&(c, _)| c == Some(b';') || c == Some(b':'))
+        .unwrap_or(text.len());
+    let mut name: Vec<Option<u8>> = text[..end].iter().map(|&(c, _)| c).collect();
+    while name.last() == Some(&Some(b' ')) {
+        name.pop();
+    }
+    let parent = name == [Some(b'.'), Some(b'.')];
+    if !parent {
+        while matches!(name.last(), Some(Some(b'.' | b' '))) {
+            name.pop();
         }
     }
-    stack.len() >= 2 && stack[0] == b".well-known" && stack[1] == b"rstream"
+    let spells = |word: &str| {
+        name.len() == word.len()
+            && name
+                .iter()
+                .zip(word.bytes())
+                .all(|(c, w)| c.is_some_and(|c| c.eq_ignore_ascii_case(&w)))
+    };
+    let by_name = if parent {
+        Step::Climb
+    } else if name.is_empty() {
+        Step::Drop
+    } else if spells(".well-known") {
+        Step::Enter(Entry::WellKnown)
+    } else if spells("rstream") {
+        Step::Enter(Entry::Rstream)
+    } else {
+        Step::Enter(Entry::Other)
+    };
+    let sent_as = |dots: usize| text.len() == dots && text.iter().all(|&c| c == (Some(b'.'), true));
+    let plain = after_firm && before_firm && (sent_as(1) || sent_as(2));
+    let mut steps = vec![by_name];
+    if !plain {
+        steps.push(Step::Enter(Entry::Other));
+    }
+    if !after_firm || authority {
+        steps.push(Step::Drop);
+    }
+    steps
+}
+
+/// Whether some reading of the characters leaves `.well-known`, `rstream`
+/// as the first two segments; `end_is_firm` when they end the path as sent.
+fn some_reading_is_well_known(chars: &[Char], end_is_firm: bool) -> bool {
+    let mut segments: Vec<(&[Char], bool, bool)> = Vec::new();
+    let (mut start, mut after_firm) = (0, true);
+    for (i, &(c, sent)) in chars.iter().enumerate() {
+        if c == Some(b'/') || c == Some(b'\\') {
+            let firm = c == Some(b'/') && sent;
+            segments.push((&chars[start..i], after_firm, firm));
+            start = i + 1;
+            after_firm = firm;
+        }
+    }
+    segments.push((&chars[start..], after_firm, end_is_firm));
+    let authority = (segments.len() >= 3 && segments[0].0.is_empty() && segments[1].0.is_empty())
+        .then(|| segments.iter().position(|(text, ..)| !text.is_empty()))
+        .flatten();
+    let readings: Vec<Vec<Step>> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, &(text, after, before))| steps(text, after, before, authority == Some(i)))
+        .collect();
+
+    // Every reading, depth first, each stack looked at once.
+    fn search(
+        readings: &[Vec<Step>],
+        stack: &[Entry],
+        seen: &mut HashSet<(usize, Vec<Entry>)>,
+    ) -> bool {
+        let Some((first, rest)) = readings.split_first() else {
+            return stack.starts_with(&[Entry::WellKnown, Entry::Rstream]);
+        };
+        if !seen.insert((rest.len(), stack.to_vec())) {
+            return false;
+        }
+        first.iter().any(|&step| {
+            let mut stack = stack.to_vec();
+            match step {
+                Step::Drop => {}
+                Step::Climb => {
+                    stack.pop();
+                }
+                Step::Enter(entry) => stack.push(entry),
+            }
+            search(rest, &stack, seen)
+        })
+    }
+    search(&readings, &[], &mut HashSet::new())
+}
+
+/// Whether `path` is a well-known path, the crate docs' model written again:
+/// some reading of it (the path cut before a decoded `?`, `#` or NUL
+/// included, and the path as sent, letter case aside) is
+/// `/.well-known/rstream` or under it. A reading decodes `%HH` and `%uHHHH`
+/// until none is left, reads the bytes as lenient UTF-8 with look-alikes
+/// (NFKC) mapped to ASCII, splits at `/` and `\`, and reads each segment by
+/// its name (cut at `;` or `:`, trailing spaces, then dots and spaces, off)
+/// or as an ordinary name, or drops it after a separator other than a `/`
+/// as sent (or as the host of `//host/…`); a plain `.` or `..` as sent is
+/// always dropped or climbs.
+fn is_well_known(path: &str) -> bool {
+    let chars = characters(&decode_fully(path));
+    let cut_before = chars
+        .iter()
+        .enumerate()
+        .filter(|(_, (c, _))| matches!(c, Some(b'?' | b'#' | 0)))
+        .map(|(i, _)| i);
+    literally_in_namespace(path)
+        || some_reading_is_well_known(&chars, true)
+        || cut_before
+            .into_iter()
+            .any(|i| some_reading_is_well_known(&chars[..i], false))
+}
+
+/// The namespace as sent, letter case aside: `/.well-known/rstream` itself
+/// or anything under it.
+fn literally_in_namespace(path: &str) -> bool {
+    let namespace = "/.well-known/rstream";
+    path.get(..namespace.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(namespace))
+        && matches!(path.as_bytes().get(namespace.len()), None | Some(b'/'))
 }
 
 /// Whether the request is for a tunnel: its host is the URI's authority when
