@@ -11,14 +11,18 @@
 //! 1. a request either reaches the inner service untouched (same method, URI,
 //!    headers and body) or is answered by the layer, never both;
 //! 2. a request reaches the inner service only if it is *not* a well-known
-//!    request on a tunnel host: its path, percent-decoded with empty and `.`
-//!    segments dropped and `..` applied, is not under `/.well-known/rstream`,
-//!    or its host is not a tunnel. The layer answers only such requests.
+//!    request (no reading of its path in the crate docs' model is under
+//!    `/.well-known/rstream`, see `is_well_known`) or its host is a
+//!    well-formed host that is not a tunnel. The layer answers only
+//!    well-known requests on a tunnel, and well-known requests with an
+//!    invalid host (repeated, malformed, missing in HTTP/1.1, or a URI
+//!    authority naming another host than `Host`), which get `400`; it may
+//!    also answer a path only its walk's fixed bounds put in the namespace.
 //!    Both checks are written here from the crate docs, independently of the
 //!    crate's code;
 //! 3. the layer answers with a documented status (200, 204, 400, 403, 404,
-//!    405, 415, 503), always with `Cache-Control: no-store`, with no body for
-//!    `HEAD` and `204`;
+//!    405, 411, 415, 503), always with `Cache-Control: no-store`, with no
+//!    body for `HEAD` and `204`;
 //! 4. no answer of the layer contains a credential from the request: the
 //!    valid token, the valid session id, or any invented token or cookie
 //!    value (all of which carry a marker that nothing else produces), in any
@@ -814,6 +818,27 @@ fn is_well_known(path: &str) -> bool {
             .any(|i| some_reading_is_well_known(&chars[..i], false))
 }
 
+/// Whether the crate may answer a path `404` although no reading of it is in
+/// the namespace: its walk has fixed bounds that err on that side (crate
+/// docs, "Cost"). Read here as: a run of more than 32 `%` once every `%25`
+/// is collapsed, or more than 63 separators once fully decoded.
+fn may_fail_closed(path: &str) -> bool {
+    let mut collapsed = path.to_owned();
+    while collapsed.contains("%25") {
+        collapsed = collapsed.replace("%25", "%");
+    }
+    let longest_run = collapsed
+        .split(|c| c != '%')
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let separators = characters(&decode_fully(path))
+        .iter()
+        .filter(|(c, _)| matches!(c, Some(b'/' | b'\\')))
+        .count();
+    longest_run > 32 || separators > 63
+}
+
 /// The namespace as sent, letter case aside: `/.well-known/rstream` itself
 /// or anything under it.
 fn literally_in_namespace(path: &str) -> bool {
@@ -823,52 +848,119 @@ fn literally_in_namespace(path: &str) -> bool {
         && matches!(path.as_bytes().get(namespace.len()), None | Some(b'/'))
 }
 
-/// Whether the request is for a tunnel: its host is the URI's authority when
-/// it has one, else its one `Host` header; the host name is compared without
-/// regard to case, and a missing (or empty) port is the default port of the
-/// tunnel origin's scheme. The trailing dot of a fully qualified name
-/// (`app.example.com.`) is ignored; an authority with userinfo
-/// (`u@app.example.com`) names no tunnel, and the crate forwards it (see
-/// README.md here).
-fn is_tunnel_host(uri: &Uri, headers: &HeaderMap) -> bool {
-    let authority = match uri.authority() {
-        Some(authority) => authority.as_str().as_bytes().to_vec(),
-        None => {
-            let mut hosts = headers.get_all(HOST).iter();
-            match (hosts.next(), hosts.next()) {
-                (Some(host), None) => host.as_bytes().to_vec(),
-                _ => return false,
+/// What the request's host says, by the crate docs' host rules.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum HostClass {
+    /// One of the tunnels.
+    Tunnel,
+    /// A well-formed host that is no tunnel: well-known requests for it are
+    /// forwarded.
+    Other,
+    /// Repeated, malformed (userinfo, bad port, an empty label), missing
+    /// (HTTP/1.1), or a URI authority naming another host or port than
+    /// `Host`: a well-known request gets `400`.
+    Invalid,
+}
+
+/// A host as a request names it: the name (lower-cased, one trailing dot
+/// dropped) and the port, when it is well-formed.
+fn parse_request_host(raw: &[u8]) -> Option<(String, Option<u16>)> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let (name, port) = if text.starts_with('[') {
+        let close = text.find(']')?;
+        let literal = &text[1..close];
+        if literal.is_empty()
+            || !literal
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return None;
+        }
+        let rest = &text[close + 1..];
+        let port = match rest {
+            "" => None,
+            _ => Some(rest.strip_prefix(':')?),
+        };
+        (text[..=close].to_owned(), port)
+    } else {
+        let (name, port) = match text.split_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (text, None),
+        };
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+        if name.is_empty() || !name.bytes().all(allowed) {
+            return None;
+        }
+        let name = if name.len() > 1 {
+            name.strip_suffix('.').unwrap_or(name)
+        } else {
+            name
+        };
+        if name.split('.').any(str::is_empty) {
+            return None;
+        }
+        (name.to_ascii_lowercase(), port)
+    };
+    let port = match port {
+        None | Some("") => None,
+        Some(digits) => {
+            if digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
             }
+            Some(digits.parse::<u16>().ok()?)
         }
     };
-    let Ok(authority) = String::from_utf8(authority) else {
-        return false;
+    Some((name.to_ascii_lowercase(), port))
+}
+
+fn classify_host(uri: &Uri, headers: &HeaderMap, version: http::Version) -> HostClass {
+    let fields: Vec<&HeaderValue> = headers.get_all(HOST).iter().collect();
+    if fields.len() > 1 {
+        return HostClass::Invalid;
+    }
+    let from_field = match fields.first() {
+        Some(value) => match parse_request_host(value.as_bytes()) {
+            Some(host) => Some(host),
+            None => return HostClass::Invalid,
+        },
+        None => None,
     };
-    let (name, port) = match authority.rfind(':') {
-        Some(colon) if !authority[colon + 1..].contains(']') => {
-            (&authority[..colon], Some(&authority[colon + 1..]))
+    let from_uri = match uri.authority() {
+        Some(authority) => match parse_request_host(authority.as_str().as_bytes()) {
+            Some(host) => Some(host),
+            None => return HostClass::Invalid,
+        },
+        None => None,
+    };
+    let scheme_default = match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    };
+    let (name, port) = match (from_uri, from_field) {
+        (Some(a), Some(b)) => {
+            if a.0 != b.0 || a.1.or(scheme_default) != b.1.or(scheme_default) {
+                return HostClass::Invalid;
+            }
+            a
         }
-        _ => (authority.as_str(), None),
+        (Some(host), None) | (None, Some(host)) => host,
+        (None, None) if version <= http::Version::HTTP_10 => return HostClass::Other,
+        (None, None) => return HostClass::Invalid,
     };
-    TUNNELS.iter().any(|&(tunnel, tunnel_port, _, origin)| {
+    let tunnel = TUNNELS.iter().any(|&(tunnel, tunnel_port, _, origin)| {
         let default = if origin.starts_with("https:") {
             443
         } else {
             80
         };
-        let port = match port {
-            None | Some("") => Some(default),
-            Some(digits) if digits.bytes().all(|b| b.is_ascii_digit()) && digits.len() <= 5 => {
-                digits.parse::<u16>().ok()
-            }
-            Some(_) => None,
-        };
-        let name = match name.strip_suffix('.') {
-            Some(stripped) if !stripped.is_empty() => stripped,
-            _ => name,
-        };
-        name.eq_ignore_ascii_case(tunnel) && port == Some(tunnel_port)
-    })
+        name == tunnel && port.unwrap_or(default) == tunnel_port
+    });
+    if tunnel {
+        HostClass::Tunnel
+    } else {
+        HostClass::Other
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -886,7 +978,12 @@ fuzz_target!(|input: Input| {
         request.uri().clone(),
         request.headers().clone(),
     );
-    let well_known_on_tunnel = is_tunnel_host(&uri, &headers) && is_well_known(uri.path());
+    let host = classify_host(&uri, &headers, request.version());
+    let well_known = is_well_known(uri.path());
+    let may_be_answered = well_known || may_fail_closed(uri.path());
+    // The layer's requests: well-known ones on a tunnel, and well-known ones
+    // whose host is invalid (answered 400 rather than forwarded).
+    let well_known_on_tunnel = well_known && host != HostClass::Other;
 
     *SEEN.lock().unwrap() = None;
     let service = state.layer.layer(service_fn(inner));
@@ -915,12 +1012,19 @@ fuzz_target!(|input: Input| {
         None => {
             // 1 and 2: answered by the layer, and only when it is the layer's.
             assert!(
-                well_known_on_tunnel,
+                well_known_on_tunnel || (may_be_answered && host != HostClass::Other),
                 "the layer answered a request that is not its own: {method} {uri} {headers:?} \
                  -> {}",
                 parts.status
             );
             assert!(!parts.headers.contains_key(INNER_HEADER));
+            if host == HostClass::Invalid {
+                assert_eq!(
+                    parts.status,
+                    StatusCode::BAD_REQUEST,
+                    "{method} {uri} {headers:?}"
+                );
+            }
             // 3: documented statuses and headers.
             assert!(
                 [
@@ -930,6 +1034,7 @@ fuzz_target!(|input: Input| {
                     StatusCode::FORBIDDEN,
                     StatusCode::NOT_FOUND,
                     StatusCode::METHOD_NOT_ALLOWED,
+                    StatusCode::LENGTH_REQUIRED,
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     StatusCode::SERVICE_UNAVAILABLE,
                 ]
