@@ -10,7 +10,7 @@
 //!
 //! Well-known requests on an active tunnel host are never forwarded to the
 //! wrapped service; every other request passes through untouched at the cost
-//! of a path prefix check. Who is calling is resolved through two pluggable
+//! of one scan of the path. Who is calling is resolved through two pluggable
 //! traits: a [`TokenVerifier`] for bearer tokens (the `Authorization: Bearer`
 //! header, else the `rstream.token` query parameter) and a [`SessionStore`]
 //! for the browser session cookie; the token is checked first.
@@ -68,14 +68,43 @@
 //! of a fully qualified name, with each configured [`Tunnel`] (then the
 //! [`TunnelResolver`], if any), a missing port meaning the default port of
 //! the tunnel origin's scheme. Requests for other hosts are forwarded
-//! untouched, well-known paths included. On a tunnel,
-//! `/.well-known/rstream/session` and `/.well-known/rstream/logout` are
-//! served at those exact paths; every other path in `/.well-known/rstream`
-//! is answered `404`, and so is any path that only becomes one after
-//! percent-decoding (`%2E`, `%2F`, …), dropping empty and `.` segments, and
-//! applying `..`: no spelling of a well-known path reaches the inner
-//! service. Paths are case-sensitive; a trailing slash makes another path
-//! (`404`).
+//! untouched, well-known paths included.
+//!
+//! **Paths.** On a tunnel, `/.well-known/rstream/session` and
+//! `/.well-known/rstream/logout` are served at those exact paths only. Every
+//! other path that some server, router, proxy or file system could read as
+//! `/.well-known/rstream` or a path under it is answered `404`: no spelling
+//! of a well-known path reaches the inner service. Servers disagree on how
+//! to read a path, and because of `..` a reading that normalises more is no
+//! safer than one that normalises less, so the layer answers a path when
+//! *any* reading of it is in the namespace. A reading decodes `%HH` and
+//! `%uHHHH` escapes until none is left. It reads the bytes as lenient UTF-8:
+//! overlong forms such as `%C0%AE` count, and so do surrogate pairs. Every
+//! character whose NFKC form is ASCII (`．`, `／`, `＼`, fullwidth letters,
+//! `ﬆ`, …) is replaced by that text, and the ideographic full stops by `.`.
+//! Segments are separated by `/` and `\`. A segment's name stops at its
+//! first `;` or `:` and loses its trailing spaces and, unless it is `..`,
+//! its trailing dots. Names are compared ASCII-case-insensitively. Each
+//! segment may be read by its name or as it is; it may also be dropped when
+//! it follows a separator other than a `/` as sent, or when it is the host
+//! of a path that starts with two separators (`//host/…`). A `.` or `..` as
+//! sent, between `/`s or at an end of the path, is always a dot segment. The
+//! path is in the namespace when some reading starts with `.well-known` then
+//! `rstream`. The same holds when the path is cut before a decoded `?`, `#`
+//! or NUL, and when it starts with `/.well-known/rstream` as sent, in any
+//! letter case. So `/.WELL-KNOWN/rstream/session`,
+//! `/.well-known;x/rstream/session`, `/x/..;/.well-known/rstream/session`,
+//! `/.well-known\rstream\session`, `/%252Ewell-known/rstream/session`,
+//! `/%C0%AEwell-known/rstream/session`, `/．well-known/rstream/session`,
+//! `/.well-known./rstream/logout` and `//host/.well-known/rstream/session`
+//! all get `404`. `/x/.well-known/rstream/session`, `/.well-known/rstreamer`
+//! and `/.well-known/openid-configuration` are forwarded. A trailing slash
+//! makes another path (`404`). The walk that decides this keeps a fixed
+//! state and errs on the side of `404`: a run of more than 32 `%` waiting
+//! for what follows them, or more than 63 segments between `.well-known`
+//! and `rstream`, is taken as in the namespace. Ordinary paths cost one scan
+//! eight bytes at a time and no allocation; only paths with a `%`, a `\`, a
+//! byte from 0x80 up or a `/.` are walked.
 //!
 //! **Hosts of well-known requests.** The host is read from the request URI's
 //! authority (HTTP/2's `:authority`, an absolute-form target) and from the
