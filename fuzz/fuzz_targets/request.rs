@@ -786,7 +786,10 @@ fn some_reading_is_well_known(chars: &[Char], end_is_firm: bool) -> bool {
                 Step::Climb => {
                     stack.pop();
                 }
-                Step::Enter(entry) => stack.push(entry),
+                // Only the two bottom entries decide the answer; above them
+                // only the depth matters, so the stacks looked at stay few.
+                Step::Enter(entry) if stack.len() < 2 => stack.push(entry),
+                Step::Enter(_) => stack.push(Entry::Other),
             }
             search(rest, &stack, seen)
         })
