@@ -175,8 +175,9 @@
 //! **Cross-site logout.** `SameSite=Lax` keeps the cookie off requests from
 //! other *sites*, but another origin of the same site (another port, a
 //! sibling subdomain) gets it attached to a plain form post or a `no-cors`
-//! `fetch`. Such requests carry that origin's `Origin` and are refused with
-//! `403` by the check above, even with an empty body. The layer speaks no
+//! `fetch`. Such requests carry `Sec-Fetch-Site: same-site` and that
+//! origin's `Origin`, and are refused with `403` by the check above, even
+//! with an empty body. The layer speaks no
 //! CORS: a preflight `OPTIONS` is just another method (`405`), so a browser
 //! never sends a cross-origin JSON logout at all. The crate's `tests/browser`
 //! shows each of the three in headless Chromium.
