@@ -17,6 +17,8 @@ mod tonic_example;
 #[path = "../examples/tower_http.rs"]
 mod tower_http_example;
 
+mod common;
+
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -36,6 +38,8 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
+
+use common::Captured;
 
 const SESSION: &str = "/.well-known/rstream/session";
 const LOGOUT: &str = "/.well-known/rstream/logout";
@@ -389,20 +393,6 @@ async fn tower_http_logout_is_answered_with_204() {
     assert!(body.is_empty());
 }
 
-/// Collects everything a tracing subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The example served on a real loopback socket (as its `main` serves it)
 /// while a subscriber with `filter` records this thread's log: the requests
 /// carry credentials in every place a client puts them, and the log must
@@ -500,7 +490,7 @@ async fn tower_http_log_has_no_credentials(filter: &str, span_events: FmtSpan) {
     server.abort();
     drop(guard);
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     for path in ["/api/report", SESSION, LOGOUT] {
         assert!(
             log.contains(path),

@@ -575,24 +575,8 @@ async fn sign_in_reports_a_store_that_panics_before_returning_its_future() {
 
 #[cfg(feature = "tracing")]
 mod log {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
 
     use super::*;
-
-    /// Collects everything the subscriber writes.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn panics_are_logged_by_component_without_secrets() {
@@ -626,7 +610,7 @@ mod log {
         let answer = rig.send(logout_with_token(&cookie)).await;
         assert_store_unavailable(&answer, "logout");
 
-        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let log = captured.text();
         for component in [
             "token verifier",
             "session store (load)",

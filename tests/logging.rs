@@ -4,26 +4,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
 use common::*;
 use rstream_well_known::WellKnownLayer;
-
-/// Collects everything the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "current_thread")]
 async fn failures_are_logged_without_secrets() {
@@ -67,7 +51,7 @@ async fn failures_are_logged_without_secrets() {
         .unwrap();
     assert_eq!(send(&layer, &Recorder::default(), logout).await.status, 503);
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     for component in [
         "token verifier",
         "session store (load)",
