@@ -823,23 +823,20 @@ fn is_well_known(path: &str) -> bool {
 
 /// Whether the crate may answer a path `404` although no reading of it is in
 /// the namespace: its walk has fixed bounds that err on that side (crate
-/// docs, "Cost"). Read here as: a run of more than 32 `%` once every `%25`
-/// is collapsed, or more than 63 separators once fully decoded.
+/// docs, "Cost": more than 32 `%` waiting at once for what follows them).
+/// Read here, more loosely, as: more than 32 `%` in all once every `%25` is
+/// collapsed, or more than 63 separators once fully decoded.
 fn may_fail_closed(path: &str) -> bool {
     let mut collapsed = path.to_owned();
     while collapsed.contains("%25") {
         collapsed = collapsed.replace("%25", "%");
     }
-    let longest_run = collapsed
-        .split(|c| c != '%')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let percents = collapsed.matches('%').count();
     let separators = characters(&decode_fully(path))
         .iter()
         .filter(|(c, _)| matches!(c, Some(b'/' | b'\\')))
         .count();
-    longest_run > 32 || separators > 63
+    percents > 32 || separators > 63
 }
 
 /// The namespace as sent, letter case aside: `/.well-known/rstream` itself
