@@ -17,100 +17,26 @@
 //!
 //! Run: `cargo bench --bench layer -- --warm-up-time 1 --measurement-time 3`.
 
-use std::convert::Infallible;
 use std::fmt::Debug;
-use std::future::{Ready, ready};
 use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use futures::FutureExt;
-use http::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, COOKIE, HOST, HeaderName, USER_AGENT};
-use http::{Request, Response, StatusCode};
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, Full};
-use rstream_well_known::{MemoryStore, StaticTokenVerifier, Tunnel, User, WellKnownLayer};
-use tower::{Layer, Service, ServiceExt, service_fn};
+mod common;
+use common::*;
+use tower::{Layer, service_fn};
 
-const HOST_NAME: &str = "app.example.com";
-const TOKEN: &str = "bench-token-5f0c2a9e7d41";
-const SESSION_PATH: &str = "/.well-known/rstream/session";
-
-/// The application: answers every request at once with a small body.
-fn inner_service(
-    _request: Request<Full<Bytes>>,
-) -> Ready<Result<Response<Full<Bytes>>, Infallible>> {
-    ready(Ok(Response::new(Full::new(Bytes::from_static(
-        b"{\"id\":42}",
-    )))))
-}
-
-/// A credential header: name and value.
-type Credential<'a> = Option<(HeaderName, &'a str)>;
-
-/// A request as a browser or API client would send it.
-fn request(path: &str, credential: Credential<'_>) -> Request<Full<Bytes>> {
-    let mut builder = Request::get(path)
-        .header(HOST, HOST_NAME)
-        .header(USER_AGENT, "Mozilla/5.0 (X11; Linux x86_64) bench/1.0")
-        .header(ACCEPT, "application/json")
-        .header(ACCEPT_ENCODING, "gzip, deflate, br");
-    if let Some((name, value)) = credential {
-        builder = builder.header(name, value);
-    }
-    builder.body(Full::default()).expect("a valid request")
-}
-
-/// Polls `poll_ready` and the call once each; panics if either is pending,
-/// which would mean the bench measured something other than it claims.
-fn call_now<S, B>(service: &mut S, request: Request<B>) -> S::Response
-where
-    S: Service<Request<B>>,
-    S::Error: Debug,
-{
-    let ready = service
-        .ready()
-        .now_or_never()
-        .expect("the service is ready at once")
-        .expect("poll_ready succeeds");
-    ready
-        .call(request)
-        .now_or_never()
-        .expect("the response is ready at once")
-        .expect("the call succeeds")
-}
-
-/// The response's status and body, collected without a runtime.
-fn status_and_body<B>(response: Response<B>) -> (StatusCode, Bytes)
+/// The response's status and body.
+fn status_and_body_of<B>(response: Response<B>) -> (StatusCode, Bytes)
 where
     B: Body,
     B::Error: Debug,
 {
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .now_or_never()
-        .expect("the body is ready at once")
-        .expect("the body is readable")
-        .to_bytes();
+    let (status, _, body) = collect(response);
     (status, body)
-}
-
-fn layer() -> WellKnownLayer {
-    WellKnownLayer::builder()
-        .tunnel(Tunnel::new(HOST_NAME, "workspace-id", "project-id").expect("a valid tunnel"))
-        .with_token_verifier(
-            StaticTokenVerifier::new().with_token(
-                TOKEN,
-                User::new("user-id")
-                    .with_name("Ada Lovelace")
-                    .with_email("ada@example.com"),
-            ),
-        )
-        .with_session_store(MemoryStore::new())
-        .build()
-        .expect("a valid configuration")
 }
 
 fn pass_through(c: &mut Criterion) {
@@ -119,11 +45,11 @@ fn pass_through(c: &mut Criterion) {
 
     let path = "/api/users/42";
     assert_eq!(
-        status_and_body(call_now(&mut bare, request(path, None))),
+        status_and_body_of(call_now(&mut bare, request(path, None))),
         (StatusCode::OK, Bytes::from_static(b"{\"id\":42}"))
     );
     assert_eq!(
-        status_and_body(call_now(&mut layered, request(path, None))),
+        status_and_body_of(call_now(&mut layered, request(path, None))),
         (StatusCode::OK, Bytes::from_static(b"{\"id\":42}")),
         "the layer forwards an ordinary request untouched"
     );
@@ -148,17 +74,7 @@ fn pass_through(c: &mut Criterion) {
 
 fn session_endpoint(c: &mut Criterion) {
     let layer = layer();
-    let signed_in = layer
-        .session_manager()
-        .expect("sessions are enabled")
-        .sign_in(User::new("user-id").with_name("Ada Lovelace"))
-        .now_or_never()
-        .expect("the memory store is ready at once")
-        .expect("sign-in succeeds");
-    let cookie = format!(
-        "theme=dark; __Host-rstream_session={}",
-        signed_in.session_id().expose()
-    );
+    let cookie = signed_in_cookie(&layer);
     let bearer = format!("Bearer {TOKEN}");
     let mut service = layer.layer(service_fn(inner_service));
 
@@ -183,7 +99,7 @@ fn session_endpoint(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("session_endpoint");
     for (name, credential, expected) in cases {
-        let (status, body) = status_and_body(call_now(
+        let (status, body) = status_and_body_of(call_now(
             &mut service,
             request(SESSION_PATH, credential.clone()),
         ));
