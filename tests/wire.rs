@@ -198,3 +198,33 @@ async fn other_paths_reach_the_app_over_http1_and_http2() {
         "app"
     );
 }
+
+/// Over the wire too, a well-known request with two `Host` fields (even the
+/// tunnel's, twice) or none is answered `400` and never reaches the app.
+#[tokio::test]
+async fn ambiguous_hosts_are_refused_over_the_wire() {
+    let addr = server().await;
+    for (hosts, reason) in [
+        (
+            "Host: app.example.com\r\nHost: app.example.com\r\n",
+            "ambiguous_host",
+        ),
+        (
+            "Host: app.example.com\r\nHost: other.example.com\r\n",
+            "ambiguous_host",
+        ),
+        ("Host: app.example.com..\r\n", "invalid_host"),
+        ("", "invalid_host"),
+    ] {
+        let response = exchange(
+            addr,
+            &format!(
+                "GET /.well-known/rstream/session HTTP/1.1\r\n{hosts}Connection: close\r\n\r\n"
+            ),
+        )
+        .await;
+        let (head, body) = split(&response);
+        assert!(head.starts_with("http/1.1 400"), "{hosts:?}: {response}");
+        assert_eq!(body, format!(r#"{{"error":"{reason}"}}"#), "{hosts:?}");
+    }
+}
