@@ -231,7 +231,8 @@ fn unauthenticated() -> Reply {
 
 /// The headers of every JSON answer, built once: cloning them is cheaper than
 /// inserting them one by one. The length is a placeholder, replaced in place
-/// (so the clone never grows), except for the unauthenticated document.
+/// (so the clone never grows); a body as long as the unauthenticated
+/// document (the commonest answer) gets a set whose length is already right.
 static JSON_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| json_headers(0));
 static UNAUTHENTICATED_HEADERS: LazyLock<HeaderMap> =
     LazyLock::new(|| json_headers(UNAUTHENTICATED.len()));

@@ -588,14 +588,7 @@ mod log {
         // A second live `Dispatch` makes it ask every registered one.
         let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
 
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::TRACE)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let (captured, _guard) = Captured::install();
 
         let rig = Rig::new();
         let cookie = rig.sign_in(ada()).await;

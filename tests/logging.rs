@@ -11,14 +11,7 @@ use rstream_well_known::WellKnownLayer;
 
 #[tokio::test(flavor = "current_thread")]
 async fn failures_are_logged_without_secrets() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::install();
 
     let verifier = RecordingVerifier::default();
     let store = FlakyStore::default();

@@ -41,6 +41,34 @@ async fn logout_with(
     send(layer, &Recorder::default(), request).await
 }
 
+/// A refused logout: `status` with `{"error": reason}`, nothing cleared, and
+/// the session behind `cookie` still signed in.
+async fn assert_refused(
+    layer: &WellKnownLayer,
+    answer: &Answer,
+    cookie: &str,
+    (status, reason): (u16, &str),
+    context: &str,
+) {
+    assert_eq!(answer.status, status, "{context}");
+    assert_eq!(
+        answer.json(),
+        serde_json::json!({ "error": reason }),
+        "{context}"
+    );
+    assert_eq!(
+        answer.header("cache-control"),
+        Some("no-store"),
+        "{context}"
+    );
+    assert_eq!(answer.header("set-cookie"), None, "{context}");
+    assert_eq!(
+        session_of(layer, cookie).await.as_deref(),
+        Some("rstream-auth"),
+        "{context}"
+    );
+}
+
 fn assert_bare_204(answer: &Answer) {
     assert_eq!(answer.status, 204);
     assert_eq!(answer.header("cache-control"), Some("no-store"));
@@ -287,17 +315,15 @@ async fn non_json_bodies_get_415_and_clear_nothing() {
             builder.body(Full::new(Bytes::from_static(body))).unwrap(),
         )
         .await;
-        assert_eq!(answer.status, 415, "{content_type:?}");
-        assert_eq!(
-            answer.json(),
-            serde_json::json!({"error": "unsupported_media_type"})
-        );
-        assert_eq!(answer.header("set-cookie"), None);
-        assert_eq!(
-            session_of(&layer, &cookie).await.as_deref(),
-            Some("rstream-auth"),
-            "{content_type:?}"
-        );
+        let context = format!("{content_type:?}");
+        assert_refused(
+            &layer,
+            &answer,
+            &cookie,
+            (415, "unsupported_media_type"),
+            &context,
+        )
+        .await;
     }
     // Two Content-Type fields are ambiguous.
     let request = request("POST", LOGOUT)
@@ -447,19 +473,8 @@ async fn cross_origin_requests_get_403_and_clear_nothing() {
             .body(empty())
             .unwrap();
         let answer = send(&layer, &Recorder::default(), request).await;
-        let shown = String::from_utf8_lossy(value);
-        assert_eq!(answer.status, 403, "{name}: {shown}");
-        assert_eq!(
-            answer.json(),
-            serde_json::json!({"error": "origin_mismatch"})
-        );
-        assert_eq!(answer.header("cache-control"), Some("no-store"));
-        assert_eq!(answer.header("set-cookie"), None);
-        assert_eq!(
-            session_of(&layer, &cookie).await.as_deref(),
-            Some("rstream-auth"),
-            "{name}: {shown}"
-        );
+        let context = format!("{name}: {}", String::from_utf8_lossy(value));
+        assert_refused(&layer, &answer, &cookie, (403, "origin_mismatch"), &context).await;
     }
 }
 
@@ -773,19 +788,18 @@ async fn fetch_metadata_refuses_cross_origin_logouts() {
             .body(empty())
             .unwrap();
         let answer = send(&layer, &Recorder::default(), request).await;
-        assert_eq!(answer.status, expected, "Sec-Fetch-Site: {site}");
         if expected == 403 {
-            assert_eq!(
-                answer.json(),
-                serde_json::json!({"error": "cross_origin_request"})
-            );
-            assert_eq!(answer.header("set-cookie"), None);
-            assert_eq!(
-                session_of(&layer, &cookie).await.as_deref(),
-                Some("rstream-auth"),
-                "{site}"
-            );
+            let context = format!("Sec-Fetch-Site: {site}");
+            assert_refused(
+                &layer,
+                &answer,
+                &cookie,
+                (403, "cross_origin_request"),
+                &context,
+            )
+            .await;
         } else {
+            assert_eq!(answer.status, expected, "Sec-Fetch-Site: {site}");
             assert_eq!(session_of(&layer, &cookie).await, None, "{site}");
         }
     }
