@@ -12,10 +12,10 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 
 use crate::backend;
+use crate::config::Config;
 use crate::credentials::{CookieValues, Fields, MAX_LOOKUPS, MAX_REVOCATIONS};
 use crate::future::PendingAnswer;
 use crate::identity::{AuthMethod, Identity};
-use crate::layer::Config;
 use crate::origin::same_origin;
 use crate::resolver::{Found, Head, resolve, verify_token};
 use crate::store::SessionStore;

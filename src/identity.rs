@@ -4,7 +4,8 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
 
 /// The profile of a user, as a [`TokenVerifier`](crate::TokenVerifier) or a
 /// [`SessionStore`](crate::SessionStore) knows it.
@@ -36,6 +37,9 @@ struct Profile {
     name: Option<String>,
     email: Option<String>,
     image: Option<String>,
+    /// The application's own attributes (roles, tenant, custom claims).
+    /// Never part of the session endpoint's answer.
+    attributes: Map<String, Value>,
     /// The session endpoint's `user` object, filled on first use.
     json: OnceLock<Box<str>>,
 }
@@ -54,7 +58,9 @@ impl Profile {
 
 impl PartialEq for User {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner) || self.inner.key() == other.inner.key()
+        Arc::ptr_eq(&self.inner, &other.inner)
+            || (self.inner.key() == other.inner.key()
+                && self.inner.attributes == other.inner.attributes)
     }
 }
 
@@ -62,6 +68,8 @@ impl Eq for User {}
 
 impl Hash for User {
     fn hash<H: Hasher>(&self, state: &mut H) {
+        // The attributes are left out (JSON values do not hash); equal users
+        // still hash equally.
         self.inner.key().hash(state);
     }
 }
@@ -75,6 +83,7 @@ impl User {
                 name: None,
                 email: None,
                 image: None,
+                attributes: Map::new(),
                 json: OnceLock::new(),
             }),
         }
@@ -107,6 +116,44 @@ impl User {
     pub fn with_image(mut self, image: impl Into<String>) -> Self {
         self.profile_mut().image = Some(image.into());
         self
+    }
+
+    /// Sets one application attribute (a role list, a tenant, a custom
+    /// claim), replacing an earlier value of the same name.
+    ///
+    /// Attributes travel with the user through stores and reach the app's
+    /// handlers, but never appear in the session endpoint's JSON, which stays
+    /// exactly the spec's.
+    ///
+    /// ```
+    /// use rstream_well_known::User;
+    ///
+    /// let ada = User::new("ada").with_attribute("roles", ["admin"]);
+    /// assert_eq!(ada.attribute("roles"), Some(&serde_json::json!(["admin"])));
+    /// ```
+    #[must_use]
+    pub fn with_attribute(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.profile_mut()
+            .attributes
+            .insert(name.into(), value.into());
+        self
+    }
+
+    /// Replaces all application attributes.
+    #[must_use]
+    pub fn with_attributes(mut self, attributes: Map<String, Value>) -> Self {
+        self.profile_mut().attributes = attributes;
+        self
+    }
+
+    /// One application attribute, when set.
+    pub fn attribute(&self, name: &str) -> Option<&Value> {
+        self.inner.attributes.get(name)
+    }
+
+    /// All application attributes (empty when none are set).
+    pub fn attributes(&self) -> &Map<String, Value> {
+        &self.inner.attributes
     }
 
     /// The stable user id (`userId`).
@@ -166,7 +213,70 @@ impl fmt::Debug for User {
             .field("name", &self.inner.name.as_ref().map(|_| ".."))
             .field("email", &self.inner.email.as_ref().map(|_| ".."))
             .field("image", &self.inner.image.as_ref().map(|_| ".."))
+            .field("attributes", &self.inner.attributes.len())
             .finish()
+    }
+}
+
+/// The serde form of a [`User`], for stores: `userId`, `name`, `email` and
+/// `image` (`null` when unknown) and, when there are any, `attributes`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserForm<'a> {
+    #[serde(borrow)]
+    user_id: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    attributes: Map<String, Value>,
+}
+
+/// A user serialises as `{"userId":…,"name":…,"email":…,"image":…}` plus
+/// `"attributes":{…}` when it has any: the session endpoint's `user` object,
+/// extended. Stores use it to keep users.
+impl Serialize for User {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Borrowed<'a> {
+            user_id: &'a str,
+            name: Option<&'a str>,
+            email: Option<&'a str>,
+            image: Option<&'a str>,
+            #[serde(skip_serializing_if = "Map::is_empty")]
+            attributes: &'a Map<String, Value>,
+        }
+        let profile = &*self.inner;
+        Borrowed {
+            user_id: &profile.user_id,
+            name: profile.name.as_deref(),
+            email: profile.email.as_deref(),
+            image: profile.image.as_deref(),
+            attributes: &profile.attributes,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Reads what [`Serialize`] wrote; `name`, `email`, `image` and `attributes`
+/// may be missing.
+impl<'de> Deserialize<'de> for User {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let form = UserForm::deserialize(deserializer)?;
+        Ok(Self {
+            inner: Arc::new(Profile {
+                user_id: form.user_id.into_owned(),
+                name: form.name,
+                email: form.email,
+                image: form.image,
+                attributes: form.attributes,
+                json: OnceLock::new(),
+            }),
+        })
     }
 }
 
@@ -224,5 +334,44 @@ impl Identity {
     /// Takes the user out of the identity.
     pub fn into_user(self) -> User {
         self.user
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_round_trips_through_serde_with_its_attributes() {
+        let ada = User::new("ada")
+            .with_name("Ada Lovelace")
+            .with_email("ada@example.com")
+            .with_attribute("roles", ["admin", "ops"])
+            .with_attribute("tenant", "t-1");
+        let text = serde_json::to_string(&ada).unwrap();
+        let back: User = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, ada);
+        assert_eq!(back.attribute("tenant"), Some(&Value::from("t-1")));
+        // A user without attributes has the endpoint's shape exactly.
+        let plain = User::new("bob");
+        assert_eq!(
+            serde_json::to_string(&plain).unwrap(),
+            r#"{"userId":"bob","name":null,"email":null,"image":null}"#
+        );
+        let minimal: User = serde_json::from_str(r#"{"userId":"bob"}"#).unwrap();
+        assert_eq!(minimal, plain);
+    }
+
+    #[test]
+    fn attributes_never_reach_the_endpoint_json() {
+        let ada = User::new("ada").with_attribute("roles", ["admin"]);
+        assert_eq!(
+            ada.json(),
+            r#"{"userId":"ada","name":null,"email":null,"image":null}"#
+        );
+        // Changing a rendered user renders it anew.
+        let named = ada.clone().with_name("Ada");
+        assert!(named.json().contains(r#""name":"Ada""#));
+        assert_ne!(named, ada);
     }
 }

@@ -5,28 +5,16 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
+use crate::config::Config;
 use crate::cookie::SessionCookie;
 use crate::error::ConfigError;
 use crate::identity::AuthMethod;
 use crate::manager::{CookieHeaders, SessionManager};
-use crate::memory::MemoryStore;
 use crate::service::WellKnownService;
+use crate::store::MemoryStore;
 use crate::store::SessionStore;
 use crate::token::{StaticTokenVerifier, TokenVerifier};
 use crate::tunnel::{Tunnel, TunnelResolver, Tunnels};
-
-/// What every clone of a layer and its services share.
-pub(crate) struct Config<V, St> {
-    pub(crate) tunnels: Tunnels,
-    /// Token auth is enabled when a verifier is configured.
-    pub(crate) tokens: Option<V>,
-    /// rstream Auth (the session cookie) is enabled when a store is configured.
-    pub(crate) sessions: Option<SessionManager<St>>,
-    /// `policies` of the session endpoint: enabled mechanisms, then the app's.
-    pub(crate) policies: Vec<String>,
-    /// `policies`, rendered as the session endpoint's JSON array.
-    pub(crate) policies_json: Box<str>,
-}
 
 /// The tower layer that serves `/.well-known/rstream/session` and
 /// `/.well-known/rstream/logout` on tunnel hosts and forwards every other

@@ -286,6 +286,7 @@ struct ReadmeDoctests;
 
 mod backend;
 mod body;
+mod config;
 mod cookie;
 mod credentials;
 mod endpoint;
@@ -294,7 +295,6 @@ mod future;
 mod identity;
 mod layer;
 mod manager;
-mod memory;
 mod origin;
 mod path;
 mod resolver;
@@ -311,9 +311,8 @@ pub use crate::future::ResponseFuture;
 pub use crate::identity::{AuthMethod, Identity, User};
 pub use crate::layer::{WellKnownBuilder, WellKnownLayer};
 pub use crate::manager::{SessionManager, SignInError, SignedIn};
-pub use crate::memory::{MemoryStore, MemoryStoreError};
 pub use crate::service::WellKnownService;
-pub use crate::store::{SessionId, SessionStore};
+pub use crate::store::{MemoryStore, MemoryStoreError, SessionId, SessionStore};
 pub use crate::token::{
     StaticTokenVerifier, TokenContext, TokenSource, TokenVerdict, TokenVerifier,
 };

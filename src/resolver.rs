@@ -6,9 +6,9 @@ use std::future::Future;
 use http::{Method, Uri};
 
 use crate::backend;
+use crate::config::Config;
 use crate::credentials::{CookieValues, PresentedToken};
 use crate::identity::{AuthMethod, Identity};
-use crate::layer::Config;
 use crate::store::SessionStore;
 use crate::token::{TokenContext, TokenVerdict, TokenVerifier};
 use crate::tunnel::Tunnel;

@@ -9,11 +9,11 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
+use crate::config::Config;
 use crate::endpoint::{self, Answer, Outcome};
 use crate::future::ResponseFuture;
-use crate::layer::Config;
-use crate::memory::MemoryStore;
 use crate::path::{Route, route};
+use crate::store::MemoryStore;
 use crate::store::SessionStore;
 use crate::token::{StaticTokenVerifier, TokenVerifier};
 

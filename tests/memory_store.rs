@@ -1,7 +1,7 @@
 //! `MemoryStore`: the shared store suite, then what is particular to the
 //! in-memory store (cleanup without a background task, the size bound,
 //! shared clones). That each operation does bounded work under the lock is
-//! proven by the unit tests in `src/memory.rs`, which count it.
+//! proven by the unit tests in `src/store/memory.rs`, which count it.
 
 mod store_suite;
 

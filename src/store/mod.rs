@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use crate::identity::User;
 
+mod memory;
+
+pub use memory::{MemoryStore, MemoryStoreError};
+
 /// The longest session id the layer accepts from a cookie, in bytes.
 pub(crate) const MAX_SESSION_ID_LEN: usize = 256;
 

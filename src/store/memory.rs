@@ -6,8 +6,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::{SessionId, SessionStore};
 use crate::identity::User;
-use crate::store::{SessionId, SessionStore};
 
 /// How many expired sessions a `create` drops at most.
 const SWEEP_BATCH: usize = 8;
