@@ -1,7 +1,9 @@
 //! The two endpoints, and the layer's error answers.
 
 use std::future::Future;
+use std::pin::pin;
 use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::header::{
@@ -17,7 +19,7 @@ use crate::credentials::{CookieValues, Fields, MAX_LOOKUPS, MAX_REVOCATIONS};
 use crate::future::PendingAnswer;
 use crate::identity::{AuthMethod, Identity};
 use crate::origin::same_origin;
-use crate::resolver::{Found, Head, resolve, verify_token};
+use crate::resolver::{AtOnce, Awaiting, Found, Head, resolve, verify_token};
 use crate::store::SessionStore;
 use crate::syntax::trim_ows;
 use crate::token::{TokenVerdict, TokenVerifier};
@@ -114,6 +116,9 @@ where
                 method: parts.method,
                 uri: parts.uri,
             };
+            if let Some(reply) = session_at_once(config, &tunnel, &head, &found) {
+                return Outcome::Answer(Answer::Ready(reply));
+            }
             let answer = session(Arc::clone(config), tunnel, head, found);
             Answer::Pending(Box::pin(answer))
         }
@@ -213,15 +218,51 @@ where
     St: SessionStore,
 {
     async move {
-        let reply = match resolve(&config, &tunnel, &head, &found).await {
-            Some(identity) => json(
-                StatusCode::OK,
-                session_document(&identity, &tunnel, &config.policies_json),
-            ),
-            None => unauthenticated(),
-        };
-        for_method(&head.method, reply)
+        let identity = resolve::<Awaiting, _, _, MAX_LOOKUPS>(&config, &tunnel, &head, &found)
+            .await
+            .flatten();
+        session_reply(&config, &tunnel, &head.method, identity)
     }
+}
+
+/// The session endpoint's answer for a resolved caller.
+fn session_reply<V, St>(
+    config: &Config<V, St>,
+    tunnel: &Tunnel,
+    method: &Method,
+    identity: Option<Identity>,
+) -> Reply {
+    let reply = match identity {
+        Some(identity) => json(
+            StatusCode::OK,
+            session_document(&identity, tunnel, &config.policies_json),
+        ),
+        None => unauthenticated(),
+    };
+    for_method(method, reply)
+}
+
+/// The session endpoint's answer when every backend it needs answers at once
+/// ([`AtOnce`]): the one resolution, run to completion in a single poll, so
+/// nothing is boxed. `None` when some backend must be awaited.
+fn session_at_once<V, St>(
+    config: &Config<V, St>,
+    tunnel: &Tunnel,
+    head: &Head,
+    found: &Found<MAX_LOOKUPS>,
+) -> Option<Reply>
+where
+    V: TokenVerifier,
+    St: SessionStore,
+{
+    let resolution = pin!(resolve::<AtOnce, _, _, MAX_LOOKUPS>(
+        config, tunnel, head, found
+    ));
+    // Every future `AtOnce` awaits is ready: one poll finishes the block.
+    let Poll::Ready(resolved) = resolution.poll(&mut Context::from_waker(Waker::noop())) else {
+        return None;
+    };
+    Some(session_reply(config, tunnel, &head.method, resolved?))
 }
 
 /// The session endpoint's answer when authentication cannot be resolved.
@@ -283,8 +324,10 @@ where
     St: SessionStore,
 {
     // A token-authenticated logout is a no-op, whatever cookie comes with it.
-    if let Some(verdict) = verify_token(&config, &tunnel, &head, &found) {
-        if let Some(TokenVerdict::Accepted(_)) = verdict.await {
+    if let Some(verdict) =
+        verify_token::<Awaiting, _, _, MAX_REVOCATIONS>(&config, &tunnel, &head, &found)
+    {
+        if let Some(Some(TokenVerdict::Accepted(_))) = verdict.await {
             return no_content(None);
         }
     }

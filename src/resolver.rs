@@ -2,14 +2,17 @@
 //! session cookie.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use http::{Method, Uri};
+use pin_project_lite::pin_project;
 
 use crate::backend;
 use crate::config::Config;
 use crate::credentials::{CookieValues, PresentedToken};
-use crate::identity::{AuthMethod, Identity};
-use crate::store::SessionStore;
+use crate::identity::{AuthMethod, Identity, User};
+use crate::store::{SessionId, SessionStore};
 use crate::token::{TokenContext, TokenVerdict, TokenVerifier};
 use crate::tunnel::Tunnel;
 
@@ -39,7 +42,95 @@ impl<const N: usize> Found<N> {
     }
 }
 
-/// Resolves a request on `tunnel`: `None` when it is not authenticated.
+/// How the resolution reaches the backends: by awaiting them ([`Awaiting`]),
+/// or by asking for answers they have at once ([`AtOnce`]). Both run the one
+/// resolution, [`resolve`]; a backend that cannot answer at once stops an
+/// [`AtOnce`] run, which the caller then makes again, awaiting.
+pub(crate) trait Reach {
+    /// The verifier's verdict: `Some(None)` when it failed, `None` when it
+    /// cannot answer this way.
+    fn verify<'a, V: TokenVerifier>(
+        verifier: &'a V,
+        token: &'a str,
+        cx: TokenContext<'a>,
+    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'a;
+
+    /// The store's answer for `id`: `Some(None)` when it failed, `None` when
+    /// it cannot answer this way.
+    fn load<'a, St: SessionStore>(
+        store: &'a St,
+        id: &'a SessionId,
+    ) -> impl Future<Output = Option<Option<Option<User>>>> + Send + 'a;
+}
+
+/// Awaits the backends' futures (bounded, and panics caught, by
+/// [`backend::call`]).
+pub(crate) struct Awaiting;
+
+/// Asks the backends for answers they have at once
+/// ([`TokenVerifier::verify_now`], [`SessionStore::load_now`]); the futures it
+/// returns are ready when first polled.
+pub(crate) struct AtOnce;
+
+impl Reach for Awaiting {
+    fn verify<'a, V: TokenVerifier>(
+        verifier: &'a V,
+        token: &'a str,
+        cx: TokenContext<'a>,
+    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'a {
+        Answered {
+            call: backend::call("token verifier", move || verifier.verify(token, cx)),
+        }
+    }
+
+    fn load<'a, St: SessionStore>(
+        store: &'a St,
+        id: &'a SessionId,
+    ) -> impl Future<Output = Option<Option<Option<User>>>> + Send + 'a {
+        Answered {
+            call: backend::call("session store (load)", move || store.load(id)),
+        }
+    }
+}
+
+impl Reach for AtOnce {
+    fn verify<'a, V: TokenVerifier>(
+        verifier: &'a V,
+        token: &'a str,
+        cx: TokenContext<'a>,
+    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'a {
+        std::future::ready(backend::now("token verifier", || {
+            verifier.verify_now(token, cx)
+        }))
+    }
+
+    fn load<'a, St: SessionStore>(
+        store: &'a St,
+        id: &'a SessionId,
+    ) -> impl Future<Output = Option<Option<Option<User>>>> + Send + 'a {
+        std::future::ready(backend::now("session store (load)", || store.load_now(id)))
+    }
+}
+
+pin_project! {
+    /// An awaited backend call, which always answers.
+    struct Answered<F> {
+        #[pin]
+        call: backend::Call<F>,
+    }
+}
+
+impl<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>> Future for Answered<F> {
+    type Output = Option<Option<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().call.poll(cx).map(Some)
+    }
+}
+
+/// Resolves a request on `tunnel`: `Some(None)` when it is not
+/// authenticated, `None` when a backend could not answer the way `R` reaches
+/// it (only with [`AtOnce`]).
 ///
 /// - With token auth enabled, a well-formed token is verified first; when the
 ///   verifier accepts it, the request is token-authenticated.
@@ -52,55 +143,62 @@ impl<const N: usize> Found<N> {
 ///   authenticate nobody either, without a lookup.
 ///
 /// Written flat, awaiting the backends' futures directly, and as a function
-/// returning an `async move` block: this state is boxed once per request, and
-/// every nested `async fn` (which also keeps a second copy of its arguments)
-/// would add to it.
-pub(crate) fn resolve<'a, V, St, const N: usize>(
+/// returning an `async move` block: this state is boxed once per request that
+/// awaits its backends, and every nested `async fn` (which also keeps a
+/// second copy of its arguments) would add to it.
+pub(crate) fn resolve<'a, R, V, St, const N: usize>(
     config: &'a Config<V, St>,
     tunnel: &'a Tunnel,
     head: &'a Head,
     found: &'a Found<N>,
-) -> impl Future<Output = Option<Identity>> + Send + 'a
+) -> impl Future<Output = Option<Option<Identity>>> + Send + 'a
 where
+    R: Reach,
     V: TokenVerifier,
     St: SessionStore,
 {
     // The token's verdict is made ready to await before the block, so that
     // the block holds only what it needs across its awaits.
-    let verdict = verify_token(config, tunnel, head, found);
+    let verdict = verify_token::<R, _, _, N>(config, tunnel, head, found);
     async move {
         if let Some(verdict) = verdict {
-            if let Some(TokenVerdict::Accepted(user)) = verdict.await {
-                return Some(Identity::new(user, AuthMethod::Token));
+            if let Some(TokenVerdict::Accepted(user)) = verdict.await? {
+                return Some(Some(Identity::new(user, AuthMethod::Token)));
             }
         }
-        let sessions = config.sessions.as_ref()?;
+        let Some(sessions) = config.sessions.as_ref() else {
+            return Some(None);
+        };
         let mut live = None;
         for id in found.cookies.ids() {
-            // A store failure settles nothing: not authenticated.
-            if let Some(user) =
-                backend::call("session store (load)", || sessions.store().load(id)).await?
-            {
-                if live.is_some() {
-                    return None;
+            match R::load(sessions.store(), id).await? {
+                // A store failure settles nothing: not authenticated.
+                None => return Some(None),
+                Some(None) => {}
+                Some(Some(user)) => {
+                    if live.is_some() {
+                        return Some(None);
+                    }
+                    live = Some(user);
                 }
-                live = Some(user);
             }
         }
-        live.map(|user| Identity::new(user, AuthMethod::Session))
+        Some(live.map(|user| Identity::new(user, AuthMethod::Session)))
     }
 }
 
 /// The verifier's verdict on the request's bearer token, to await: `None`
 /// when token auth is disabled or no well-formed token was presented. The
-/// verdict itself is `None` when the verifier failed.
-pub(crate) fn verify_token<'a, V, St, const N: usize>(
+/// verdict is `Some(None)` when the verifier failed, and `None` when it
+/// could not answer the way `R` reaches it.
+pub(crate) fn verify_token<'a, R, V, St, const N: usize>(
     config: &'a Config<V, St>,
     tunnel: &'a Tunnel,
     head: &'a Head,
     found: &'a Found<N>,
-) -> Option<impl Future<Output = Option<TokenVerdict>> + 'a>
+) -> Option<impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'a>
 where
+    R: Reach,
     V: TokenVerifier,
 {
     let verifier = config.tokens.as_ref()?;
@@ -114,7 +212,5 @@ where
         path: head.uri.path(),
         source,
     };
-    Some(backend::call("token verifier", move || {
-        verifier.verify(token, cx)
-    }))
+    Some(R::verify(verifier, token, cx))
 }
