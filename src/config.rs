@@ -2,6 +2,8 @@
 //! apart from the layer so that the request path (layer → service → endpoint
 //! → resolver) only ever imports downwards.
 
+use std::sync::Arc;
+
 use crate::manager::SessionManager;
 use crate::tunnel::Tunnels;
 
@@ -15,5 +17,5 @@ pub(crate) struct Config<V, St> {
     /// `policies` of the session endpoint: enabled mechanisms, then the app's.
     pub(crate) policies: Vec<String>,
     /// `policies`, rendered as the session endpoint's JSON array.
-    pub(crate) policies_json: Box<str>,
+    pub(crate) policies_json: Arc<str>,
 }

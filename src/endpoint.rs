@@ -100,25 +100,25 @@ where
         Endpoint::Session => {
             let (matched, found) = on_tunnel::<_, _, _, MAX_LOOKUPS>(config, &request, true);
             let tunnel = tunnel_or_return!(matched, request);
-            let (parts, body) = request.into_parts();
-            drop(body);
-            if !matches!(parts.method, Method::GET | Method::HEAD) {
+            let method = request.method();
+            if !matches!(*method, Method::GET | Method::HEAD) {
                 let reply = method_not_allowed("GET, HEAD");
-                return Outcome::Answer(Answer::Ready(for_method(&parts.method, reply)));
+                return Outcome::Answer(Answer::Ready(for_method(method, reply)));
             }
             if found.is_empty() {
-                return Outcome::Answer(Answer::Ready(for_method(
-                    &parts.method,
-                    unauthenticated(),
-                )));
+                return Outcome::Answer(Answer::Ready(for_method(method, unauthenticated())));
             }
+            // Answered from the request as it is, when the backends allow;
+            // the method and URI are only taken out of it to be awaited.
+            if let Some(reply) = session_at_once(config, &tunnel, &request, &found) {
+                return Outcome::Answer(Answer::Ready(reply));
+            }
+            let (parts, body) = request.into_parts();
+            drop(body);
             let head = Head {
                 method: parts.method,
                 uri: parts.uri,
             };
-            if let Some(reply) = session_at_once(config, &tunnel, &head, &found) {
-                return Outcome::Answer(Answer::Ready(reply));
-            }
             let answer = session(Arc::clone(config), tunnel, head, found);
             Answer::Pending(Box::pin(answer))
         }
@@ -188,6 +188,7 @@ where
 /// `reply` as the answer to a request with `method`: a `HEAD` answer keeps
 /// every header, `Content-Length` included (it describes the body a `GET`
 /// would get), and has no body.
+#[inline]
 fn for_method(method: &Method, mut reply: Reply) -> Reply {
     if method == Method::HEAD {
         *reply.body_mut() = None;
@@ -218,9 +219,15 @@ where
     St: SessionStore,
 {
     async move {
-        let identity = resolve::<Awaiting, _, _, MAX_LOOKUPS>(&config, &tunnel, &head, &found)
-            .await
-            .flatten();
+        let identity = resolve::<Awaiting, _, _, MAX_LOOKUPS>(
+            &config,
+            &tunnel,
+            &head.method,
+            &head.uri,
+            &found,
+        )
+        .await
+        .flatten();
         session_reply(&config, &tunnel, &head.method, identity)
     }
 }
@@ -235,7 +242,11 @@ fn session_reply<V, St>(
     let reply = match identity {
         Some(identity) => json(
             StatusCode::OK,
-            session_document(&identity, tunnel, &config.policies_json),
+            identity
+                .user()
+                .document(identity.method(), tunnel, &config.policies_json, || {
+                    session_document(&identity, tunnel, &config.policies_json)
+                }),
         ),
         None => unauthenticated(),
     };
@@ -245,24 +256,25 @@ fn session_reply<V, St>(
 /// The session endpoint's answer when every backend it needs answers at once
 /// ([`AtOnce`]): the one resolution, run to completion in a single poll, so
 /// nothing is boxed. `None` when some backend must be awaited.
-fn session_at_once<V, St>(
+fn session_at_once<V, St, B>(
     config: &Config<V, St>,
     tunnel: &Tunnel,
-    head: &Head,
+    request: &Request<B>,
     found: &Found<MAX_LOOKUPS>,
 ) -> Option<Reply>
 where
     V: TokenVerifier,
     St: SessionStore,
 {
+    let (method, uri) = (request.method(), request.uri());
     let resolution = pin!(resolve::<AtOnce, _, _, MAX_LOOKUPS>(
-        config, tunnel, head, found
+        config, tunnel, method, uri, found
     ));
     // Every future `AtOnce` awaits is ready: one poll finishes the block.
     let Poll::Ready(resolved) = resolution.poll(&mut Context::from_waker(Waker::noop())) else {
         return None;
     };
-    Some(session_reply(config, tunnel, &head.method, resolved?))
+    Some(session_reply(config, tunnel, method, resolved?))
 }
 
 /// The session endpoint's answer when authentication cannot be resolved.
@@ -324,9 +336,13 @@ where
     St: SessionStore,
 {
     // A token-authenticated logout is a no-op, whatever cookie comes with it.
-    if let Some(verdict) =
-        verify_token::<Awaiting, _, _, MAX_REVOCATIONS>(&config, &tunnel, &head, &found)
-    {
+    if let Some(verdict) = verify_token::<Awaiting, _, _, MAX_REVOCATIONS>(
+        &config,
+        &tunnel,
+        &head.method,
+        &head.uri,
+        &found,
+    ) {
         if let Some(Some(TokenVerdict::Accepted(_))) = verdict.await {
             return no_content(None);
         }

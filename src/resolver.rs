@@ -128,7 +128,8 @@ impl<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>> Future for Answe
     }
 }
 
-/// Resolves a request on `tunnel`: `Some(None)` when it is not
+/// Resolves a request (`method`, `uri` and the credentials `found` in its
+/// header fields) on `tunnel`: `Some(None)` when it is not
 /// authenticated, `None` when a backend could not answer the way `R` reaches
 /// it (only with [`AtOnce`]).
 ///
@@ -149,7 +150,8 @@ impl<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>> Future for Answe
 pub(crate) fn resolve<'a, R, V, St, const N: usize>(
     config: &'a Config<V, St>,
     tunnel: &'a Tunnel,
-    head: &'a Head,
+    method: &'a Method,
+    uri: &'a Uri,
     found: &'a Found<N>,
 ) -> impl Future<Output = Option<Option<Identity>>> + Send + 'a
 where
@@ -159,7 +161,7 @@ where
 {
     // The token's verdict is made ready to await before the block, so that
     // the block holds only what it needs across its awaits.
-    let verdict = verify_token::<R, _, _, N>(config, tunnel, head, found);
+    let verdict = verify_token::<R, _, _, N>(config, tunnel, method, uri, found);
     async move {
         if let Some(verdict) = verdict {
             if let Some(TokenVerdict::Accepted(user)) = verdict.await? {
@@ -194,7 +196,8 @@ where
 pub(crate) fn verify_token<'a, R, V, St, const N: usize>(
     config: &'a Config<V, St>,
     tunnel: &'a Tunnel,
-    head: &'a Head,
+    method: &'a Method,
+    uri: &'a Uri,
     found: &'a Found<N>,
 ) -> Option<impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'a>
 where
@@ -205,11 +208,11 @@ where
     let PresentedToken::Token(token) = &found.token else {
         return None;
     };
-    let (token, source) = token.text(head.uri.query())?;
+    let (token, source) = token.text(uri.query())?;
     let cx = TokenContext {
         tunnel,
-        method: &head.method,
-        path: head.uri.path(),
+        method,
+        path: uri.path(),
         source,
     };
     Some(R::verify(verifier, token, cx))
