@@ -368,6 +368,7 @@ mod store;
 mod syntax;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+mod timer;
 mod token;
 mod tunnel;
 
@@ -385,6 +386,9 @@ pub use crate::store::{
     BoxError, BoxRevokeAllStore, BoxSessionStore, ListSessions, MemoryStore, MemoryStoreError,
     RevokeAll, Session, SessionId, SessionStore,
 };
+pub use crate::timer::Timer;
+#[cfg(feature = "tokio")]
+pub use crate::timer::TokioTimer;
 pub use crate::token::{
     StaticTokenVerifier, TokenContext, TokenSource, TokenVerdict, TokenVerifier,
 };

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use http::{Method, Uri};
 
-use crate::backend;
+use crate::backend::{self, Deadline};
 use crate::config::Config;
 use crate::credentials::{CookieValues, PresentedToken};
 use crate::identity::{AuthMethod, Identity};
@@ -46,6 +46,8 @@ impl<const N: usize> Found<N> {
 ///   verifier accepts it, the request is token-authenticated.
 /// - A missing, malformed or refused token, or a verifier error, falls back to
 ///   the session cookie when session auth is enabled.
+/// - With a backend timeout, all these calls share one deadline: a call
+///   still waiting when it passes fails (and is dropped), like an error.
 /// - The cookie authenticates when exactly one of its distinct values names a
 ///   live session (one the store returns and whose deadline is not past) and
 ///   every lookup succeeded. With an idle timeout, that session is then
@@ -69,11 +71,10 @@ where
     V: TokenVerifier,
     St: SessionStore,
 {
-    // The token's verdict is made ready to await before the block, so that
-    // the block holds only what it needs across its awaits.
-    let verdict = verify_token(config, tunnel, head, found);
     async move {
-        if let Some(verdict) = verdict {
+        // One deadline for every backend call of the request.
+        let mut deadline = Deadline::new(config.timeout.as_ref());
+        if let Some(verdict) = verify_token(config, tunnel, head, found, &mut deadline) {
             if let Some(TokenVerdict::Accepted(user)) = verdict.await {
                 return Some(Identity::new(user, AuthMethod::Token));
             }
@@ -84,8 +85,10 @@ where
         let mut now = None;
         for id in found.cookies.ids() {
             // A store failure settles nothing: not authenticated.
-            let Some(session) =
-                backend::call("session store (load)", || sessions.store().load(id)).await?
+            let Some(session) = backend::call("session store (load)", &mut deadline, || {
+                sessions.store().load(id)
+            })
+            .await?
             else {
                 continue;
             };
@@ -102,7 +105,10 @@ where
         let (id, session) = live?;
         // Sliding expiry: a throttled touch, whose failure changes nothing.
         if let Some(at) = now.and_then(|now| sessions.touch_due(&session, now)) {
-            let _ = backend::call("session store (touch)", || sessions.store().touch(id, at)).await;
+            let _ = backend::call("session store (touch)", &mut deadline, || {
+                sessions.store().touch(id, at)
+            })
+            .await;
         }
         Some(Identity::new(session.into_user(), AuthMethod::Session))
     }
@@ -111,12 +117,13 @@ where
 /// The verifier's verdict on the request's bearer token, to await: `None`
 /// when token auth is disabled or no well-formed token was presented. The
 /// verdict itself is `None` when the verifier failed.
-pub(crate) fn verify_token<'a, V, St, const N: usize>(
+pub(crate) fn verify_token<'a, 'd, V, St, const N: usize>(
     config: &'a Config<V, St>,
     tunnel: &'a Tunnel,
     head: &'a Head,
     found: &'a Found<N>,
-) -> Option<impl Future<Output = Option<TokenVerdict>> + 'a>
+    deadline: &'d mut Deadline<'a>,
+) -> Option<impl Future<Output = Option<TokenVerdict>>>
 where
     V: TokenVerifier,
 {
@@ -131,7 +138,7 @@ where
         path: head.uri.path(),
         source,
     };
-    Some(backend::call("token verifier", move || {
+    Some(backend::call("token verifier", deadline, move || {
         verifier.verify(token, cx)
     }))
 }
