@@ -61,6 +61,7 @@ impl<const N: usize> Found<N> {
 /// returning an `async move` block: this state is boxed once per request, and
 /// every nested `async fn` (which also keeps a second copy of its arguments)
 /// would add to it.
+#[allow(clippy::manual_async_fn)] // On purpose: see above.
 pub(crate) fn resolve<'a, V, St, const N: usize>(
     config: &'a Config<V, St>,
     tunnel: &'a Tunnel,
@@ -117,12 +118,12 @@ where
 /// The verifier's verdict on the request's bearer token, to await: `None`
 /// when token auth is disabled or no well-formed token was presented. The
 /// verdict itself is `None` when the verifier failed.
-pub(crate) fn verify_token<'a, 'd, V, St, const N: usize>(
+pub(crate) fn verify_token<'a, V, St, const N: usize>(
     config: &'a Config<V, St>,
     tunnel: &'a Tunnel,
     head: &'a Head,
     found: &'a Found<N>,
-    deadline: &'d mut Deadline<'a>,
+    deadline: &mut Deadline<'a>,
 ) -> Option<impl Future<Output = Option<TokenVerdict>>>
 where
     V: TokenVerifier,
