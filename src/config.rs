@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::backend::BackendTimeout;
 use crate::manager::SessionManager;
 use crate::tunnel::Tunnels;
 
@@ -18,4 +19,6 @@ pub(crate) struct Config<V, St> {
     pub(crate) policies: Vec<String>,
     /// `policies`, rendered as the session endpoint's JSON array.
     pub(crate) policies_json: Arc<str>,
+    /// How long a request may wait for the backends, when bounded.
+    pub(crate) timeout: Option<BackendTimeout>,
 }

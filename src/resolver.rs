@@ -4,15 +4,16 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use http::{Method, Uri};
 use pin_project_lite::pin_project;
 
-use crate::backend;
+use crate::backend::{self, Deadline};
 use crate::config::Config;
 use crate::credentials::{CookieValues, PresentedToken};
-use crate::identity::{AuthMethod, Identity, User};
-use crate::store::{SessionId, SessionStore};
+use crate::identity::{AuthMethod, Identity};
+use crate::store::{Session, SessionId, SessionStore};
 use crate::token::{TokenContext, TokenVerdict, TokenVerifier};
 use crate::tunnel::Tunnel;
 
@@ -46,81 +47,124 @@ impl<const N: usize> Found<N> {
 /// or by asking for answers they have at once ([`AtOnce`]). Both run the one
 /// resolution, [`resolve`]; a backend that cannot answer at once stops an
 /// [`AtOnce`] run, which the caller then makes again, awaiting.
+///
+/// Every method gives `None` when the backend cannot answer this way, and
+/// `Some(None)` when it failed (an error, a panic, the deadline).
 pub(crate) trait Reach {
-    /// The verifier's verdict: `Some(None)` when it failed, `None` when it
-    /// cannot answer this way.
-    fn verify<'a, V: TokenVerifier>(
+    /// The verifier's verdict on `token`.
+    fn verify<'d, 'a: 'd, V: TokenVerifier>(
         verifier: &'a V,
         token: &'a str,
         cx: TokenContext<'a>,
-    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'a;
+        deadline: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'd;
 
-    /// The store's answer for `id`: `Some(None)` when it failed, `None` when
-    /// it cannot answer this way.
-    fn load<'a, St: SessionStore>(
+    /// The store's session for `id`.
+    fn load<'d, 'a: 'd, St: SessionStore>(
         store: &'a St,
         id: &'a SessionId,
-    ) -> impl Future<Output = Option<Option<Option<User>>>> + Send + 'a;
+        deadline: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<Option<Session>>>> + Send + 'd;
+
+    /// The store's touch of `id`'s idle deadline.
+    fn touch<'d, 'a: 'd, St: SessionStore>(
+        store: &'a St,
+        id: &'a SessionId,
+        at: SystemTime,
+        deadline: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<()>>> + Send + 'd;
 }
 
-/// Awaits the backends' futures (bounded, and panics caught, by
-/// [`backend::call`]).
+/// Awaits the backends' futures, bounded by the request's deadline, panics
+/// caught ([`backend::call`]).
 pub(crate) struct Awaiting;
 
 /// Asks the backends for answers they have at once
 /// ([`TokenVerifier::verify_now`], [`SessionStore::load_now`]); the futures it
-/// returns are ready when first polled.
+/// returns are ready when first polled. A touch always needs awaiting.
 pub(crate) struct AtOnce;
 
 impl Reach for Awaiting {
-    fn verify<'a, V: TokenVerifier>(
+    fn verify<'d, 'a: 'd, V: TokenVerifier>(
         verifier: &'a V,
         token: &'a str,
         cx: TokenContext<'a>,
-    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'a {
+        deadline: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'd {
         Answered {
-            call: backend::call("token verifier", move || verifier.verify(token, cx)),
+            call: backend::call("token verifier", deadline, move || {
+                verifier.verify(token, cx)
+            }),
         }
     }
 
-    fn load<'a, St: SessionStore>(
+    fn load<'d, 'a: 'd, St: SessionStore>(
         store: &'a St,
         id: &'a SessionId,
-    ) -> impl Future<Output = Option<Option<Option<User>>>> + Send + 'a {
+        deadline: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<Option<Session>>>> + Send + 'd {
         Answered {
-            call: backend::call("session store (load)", move || store.load(id)),
+            call: backend::call("session store (load)", deadline, move || store.load(id)),
+        }
+    }
+
+    fn touch<'d, 'a: 'd, St: SessionStore>(
+        store: &'a St,
+        id: &'a SessionId,
+        at: SystemTime,
+        deadline: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<()>>> + Send + 'd {
+        Answered {
+            call: backend::call("session store (touch)", deadline, move || {
+                store.touch(id, at)
+            }),
         }
     }
 }
 
 impl Reach for AtOnce {
-    fn verify<'a, V: TokenVerifier>(
+    fn verify<'d, 'a: 'd, V: TokenVerifier>(
         verifier: &'a V,
         token: &'a str,
         cx: TokenContext<'a>,
-    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'a {
+        _: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'd {
         std::future::ready(backend::now("token verifier", || {
             verifier.verify_now(token, cx)
         }))
     }
 
-    fn load<'a, St: SessionStore>(
+    fn load<'d, 'a: 'd, St: SessionStore>(
         store: &'a St,
         id: &'a SessionId,
-    ) -> impl Future<Output = Option<Option<Option<User>>>> + Send + 'a {
+        _: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<Option<Session>>>> + Send + 'd {
         std::future::ready(backend::now("session store (load)", || store.load_now(id)))
+    }
+
+    fn touch<'d, 'a: 'd, St: SessionStore>(
+        _: &'a St,
+        _: &'a SessionId,
+        _: SystemTime,
+        _: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<()>>> + Send + 'd {
+        std::future::ready(None)
     }
 }
 
 pin_project! {
     /// An awaited backend call, which always answers.
-    struct Answered<F> {
+    struct Answered<'d, 'a, F> {
         #[pin]
-        call: backend::Call<F>,
+        call: backend::Call<'d, 'a, F>,
     }
 }
 
-impl<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>> Future for Answered<F> {
+impl<T, E, F> Future for Answered<'_, '_, F>
+where
+    E: std::fmt::Display,
+    F: Future<Output = Result<T, E>>,
+{
     type Output = Option<Option<T>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -129,16 +173,21 @@ impl<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>> Future for Answe
 }
 
 /// Resolves a request (`method`, `uri` and the credentials `found` in its
-/// header fields) on `tunnel`: `Some(None)` when it is not
-/// authenticated, `None` when a backend could not answer the way `R` reaches
-/// it (only with [`AtOnce`]).
+/// header fields) on `tunnel`: `Some(None)` when it is not authenticated,
+/// `None` when a backend could not answer the way `R` reaches it (only with
+/// [`AtOnce`]).
 ///
 /// - With token auth enabled, a well-formed token is verified first; when the
 ///   verifier accepts it, the request is token-authenticated.
 /// - A missing, malformed or refused token, or a verifier error, falls back to
 ///   the session cookie when session auth is enabled.
+/// - With a backend timeout, all these calls share one deadline: a call
+///   still waiting when it passes fails (and is dropped), like an error.
 /// - The cookie authenticates when exactly one of its distinct values names a
-///   live session and every lookup succeeded. Two live sessions (a cookie
+///   live session (one the store returns and whose deadline is not past) and
+///   every lookup succeeded. With an idle timeout, that session is then
+///   touched when `SessionManager::touch_due` says so; a failed touch is
+///   logged and changes nothing. Two live sessions (a cookie
 ///   planted by a sibling host beside the real one) authenticate nobody: a
 ///   planted cookie must never decide who the user is. Too many values
 ///   authenticate nobody either, without a lookup.
@@ -147,6 +196,7 @@ impl<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>> Future for Answe
 /// returning an `async move` block: this state is boxed once per request that
 /// awaits its backends, and every nested `async fn` (which also keeps a
 /// second copy of its arguments) would add to it.
+#[allow(clippy::manual_async_fn)] // On purpose: see above.
 pub(crate) fn resolve<'a, R, V, St, const N: usize>(
     config: &'a Config<V, St>,
     tunnel: &'a Tunnel,
@@ -159,11 +209,12 @@ where
     V: TokenVerifier,
     St: SessionStore,
 {
-    // The token's verdict is made ready to await before the block, so that
-    // the block holds only what it needs across its awaits.
-    let verdict = verify_token::<R, _, _, N>(config, tunnel, method, uri, found);
     async move {
-        if let Some(verdict) = verdict {
+        // One deadline for every backend call of the request.
+        let mut deadline = Deadline::new(config.timeout.as_ref());
+        if let Some(verdict) =
+            verify_token::<R, _, _, N>(config, tunnel, method, uri, found, &mut deadline)
+        {
             if let Some(TokenVerdict::Accepted(user)) = verdict.await? {
                 return Some(Some(Identity::new(user, AuthMethod::Token)));
             }
@@ -172,20 +223,36 @@ where
             return Some(None);
         };
         let mut live = None;
+        // Read once, when a store first returns a session.
+        let mut now = None;
         for id in found.cookies.ids() {
-            match R::load(sessions.store(), id).await? {
+            let session = match R::load(sessions.store(), id, &mut deadline).await? {
                 // A store failure settles nothing: not authenticated.
                 None => return Some(None),
-                Some(None) => {}
-                Some(Some(user)) => {
-                    if live.is_some() {
-                        return Some(None);
-                    }
-                    live = Some(user);
-                }
+                Some(None) => continue,
+                Some(Some(session)) => session,
+            };
+            // Past its deadline, a session authenticates nobody, whatever
+            // the store says.
+            if !session.is_live_at(*now.get_or_insert_with(SystemTime::now)) {
+                continue;
             }
+            if live.is_some() {
+                return Some(None);
+            }
+            live = Some((id, session));
         }
-        Some(live.map(|user| Identity::new(user, AuthMethod::Session)))
+        let Some((id, session)) = live else {
+            return Some(None);
+        };
+        // Sliding expiry: a throttled touch, whose failure changes nothing.
+        if let Some(at) = now.and_then(|now| sessions.touch_due(&session, now)) {
+            let _ = R::touch(sessions.store(), id, at, &mut deadline).await?;
+        }
+        Some(Some(Identity::new(
+            session.into_user(),
+            AuthMethod::Session,
+        )))
     }
 }
 
@@ -193,13 +260,14 @@ where
 /// when token auth is disabled or no well-formed token was presented. The
 /// verdict is `Some(None)` when the verifier failed, and `None` when it
 /// could not answer the way `R` reaches it.
-pub(crate) fn verify_token<'a, R, V, St, const N: usize>(
+pub(crate) fn verify_token<'d, 'a: 'd, R, V, St, const N: usize>(
     config: &'a Config<V, St>,
     tunnel: &'a Tunnel,
     method: &'a Method,
     uri: &'a Uri,
     found: &'a Found<N>,
-) -> Option<impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'a>
+    deadline: &'d mut Deadline<'a>,
+) -> Option<impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'd>
 where
     R: Reach,
     V: TokenVerifier,
@@ -215,5 +283,5 @@ where
         path: uri.path(),
         source,
     };
-    Some(R::verify(verifier, token, cx))
+    Some(R::verify(verifier, token, cx, deadline))
 }

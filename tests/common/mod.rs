@@ -6,13 +6,13 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use rstream_well_known::{
-    MemoryStore, SessionId, SessionStore, StaticTokenVerifier, TokenContext, TokenSource,
+    MemoryStore, Session, SessionId, SessionStore, StaticTokenVerifier, TokenContext, TokenSource,
     TokenVerdict, TokenVerifier, Tunnel, User, WellKnownLayer,
 };
 use tower::{Layer, Service, ServiceExt};
@@ -251,15 +251,19 @@ pub struct FlakyStore {
 impl SessionStore for FlakyStore {
     type Error = Down;
 
-    async fn create(&self, user: User, ttl: Duration) -> Result<SessionId, Down> {
-        self.inner.create(user, ttl).await.map_err(|_| Down)
+    async fn create(&self, session: Session) -> Result<SessionId, Down> {
+        self.inner.create(session).await.map_err(|_| Down)
     }
 
-    async fn load(&self, id: &SessionId) -> Result<Option<User>, Down> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Session>, Down> {
         if self.fail_load.load(Ordering::SeqCst) {
             return Err(Down);
         }
         self.inner.load(id).await.map_err(|_| Down)
+    }
+
+    async fn touch(&self, id: &SessionId, at: SystemTime) -> Result<(), Down> {
+        self.inner.touch(id, at).await.map_err(|_| Down)
     }
 
     async fn revoke(&self, id: &SessionId) -> Result<(), Down> {
@@ -388,6 +392,24 @@ impl Switch {
         }
         fault
     }
+
+    /// A call answered at once (`*_now`): `None` for the faults that need
+    /// waiting (latency, never), left to the awaited call and not counted;
+    /// otherwise counted, `Err` for an error, and a panic right here for
+    /// either panic.
+    fn enter_at_once<E>(&self) -> Option<Result<(), FaultError<E>>> {
+        if matches!(
+            *self.fault.lock().unwrap(),
+            Fault::Latency(_) | Fault::Never
+        ) {
+            return None;
+        }
+        match self.enter() {
+            Fault::Error => Some(Err(FaultError::Injected)),
+            Fault::Panic => panic!("{PANIC_PAYLOAD} (answering at once)"),
+            _ => Some(Ok(())),
+        }
+    }
 }
 
 /// Plays `fault` out inside a backend's future: `Ok` means "now call the
@@ -411,6 +433,7 @@ async fn play<E>(fault: Fault) -> Result<(), FaultError<E>> {
 pub enum StoreOp {
     Create,
     Load,
+    Touch,
     Revoke,
 }
 
@@ -418,6 +441,7 @@ pub enum StoreOp {
 struct StoreSwitches {
     create: Switch,
     load: Switch,
+    touch: Switch,
     revoke: Switch,
 }
 
@@ -426,6 +450,7 @@ impl StoreSwitches {
         match op {
             StoreOp::Create => &self.create,
             StoreOp::Load => &self.load,
+            StoreOp::Touch => &self.touch,
             StoreOp::Revoke => &self.revoke,
         }
     }
@@ -436,6 +461,9 @@ impl StoreSwitches {
 pub struct Faulty<S> {
     inner: Arc<S>,
     switches: Arc<StoreSwitches>,
+    /// Whether `load_now` answers (playing the fault at once), so that the
+    /// layer's path without futures is the one tested.
+    at_once: bool,
 }
 
 impl<S> Clone for Faulty<S> {
@@ -443,6 +471,7 @@ impl<S> Clone for Faulty<S> {
         Self {
             inner: Arc::clone(&self.inner),
             switches: Arc::clone(&self.switches),
+            at_once: self.at_once,
         }
     }
 }
@@ -453,7 +482,15 @@ impl<S: SessionStore> Faulty<S> {
         Self {
             inner: Arc::new(inner),
             switches: Arc::default(),
+            at_once: false,
         }
+    }
+
+    /// Also answers `load_now` (the wrapped store's answer at once, or the
+    /// fault played at once), as an in-memory store does.
+    pub fn answering_at_once(mut self) -> Self {
+        self.at_once = true;
+        self
     }
 
     /// Makes `op` behave as `fault` from now on.
@@ -463,7 +500,12 @@ impl<S: SessionStore> Faulty<S> {
 
     /// Every operation passes through again.
     pub fn heal(&self) {
-        for op in [StoreOp::Create, StoreOp::Load, StoreOp::Revoke] {
+        for op in [
+            StoreOp::Create,
+            StoreOp::Load,
+            StoreOp::Touch,
+            StoreOp::Revoke,
+        ] {
             self.set(op, Fault::Pass);
         }
     }
@@ -484,27 +526,35 @@ impl<S: SessionStore> SessionStore for Faulty<S> {
 
     fn create(
         &self,
-        user: User,
-        ttl: Duration,
+        session: Session,
     ) -> impl Future<Output = Result<SessionId, Self::Error>> + Send {
         let fault = self.switches.create.enter();
         async move {
             play(fault).await?;
-            self.inner
-                .create(user, ttl)
-                .await
-                .map_err(FaultError::Inner)
+            self.inner.create(session).await.map_err(FaultError::Inner)
         }
     }
 
     fn load(
         &self,
         id: &SessionId,
-    ) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send {
+    ) -> impl Future<Output = Result<Option<Session>, Self::Error>> + Send {
         let fault = self.switches.load.enter();
         async move {
             play(fault).await?;
             self.inner.load(id).await.map_err(FaultError::Inner)
+        }
+    }
+
+    fn touch(
+        &self,
+        id: &SessionId,
+        at: SystemTime,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let fault = self.switches.touch.enter();
+        async move {
+            play(fault).await?;
+            self.inner.touch(id, at).await.map_err(FaultError::Inner)
         }
     }
 
@@ -515,6 +565,18 @@ impl<S: SessionStore> SessionStore for Faulty<S> {
             self.inner.revoke(id).await.map_err(FaultError::Inner)
         }
     }
+
+    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Session>, Self::Error>> {
+        if !self.at_once {
+            return None;
+        }
+        if let Err(injected) = self.switches.load.enter_at_once()? {
+            return Some(Err(injected));
+        }
+        self.inner
+            .load_now(id)
+            .map(|answer| answer.map_err(FaultError::Inner))
+    }
 }
 
 /// A token verifier that can be made to fail, stall, hang or panic. Clones
@@ -522,6 +584,8 @@ impl<S: SessionStore> SessionStore for Faulty<S> {
 pub struct FaultyVerifier<V> {
     inner: Arc<V>,
     switch: Arc<Switch>,
+    /// Whether `verify_now` answers, as for [`Faulty`].
+    at_once: bool,
 }
 
 impl<V> Clone for FaultyVerifier<V> {
@@ -529,6 +593,7 @@ impl<V> Clone for FaultyVerifier<V> {
         Self {
             inner: Arc::clone(&self.inner),
             switch: Arc::clone(&self.switch),
+            at_once: self.at_once,
         }
     }
 }
@@ -539,7 +604,14 @@ impl<V: TokenVerifier> FaultyVerifier<V> {
         Self {
             inner: Arc::new(inner),
             switch: Arc::default(),
+            at_once: false,
         }
+    }
+
+    /// Also answers `verify_now`, as for [`Faulty::answering_at_once`].
+    pub fn answering_at_once(mut self) -> Self {
+        self.at_once = true;
+        self
     }
 
     /// Makes `verify` behave as `fault` from now on.
@@ -569,6 +641,22 @@ impl<V: TokenVerifier> TokenVerifier for FaultyVerifier<V> {
                 .await
                 .map_err(FaultError::Inner)
         }
+    }
+
+    fn verify_now(
+        &self,
+        token: &str,
+        cx: TokenContext<'_>,
+    ) -> Option<Result<TokenVerdict, Self::Error>> {
+        if !self.at_once {
+            return None;
+        }
+        if let Err(injected) = self.switch.enter_at_once()? {
+            return Some(Err(injected));
+        }
+        self.inner
+            .verify_now(token, cx)
+            .map(|answer| answer.map_err(FaultError::Inner))
     }
 }
 
