@@ -213,7 +213,7 @@ where
     St: SessionStore,
 {
     async move {
-        let reply = match resolve(&config, &tunnel, &head, &found).await {
+        let reply = match resolve(&config, &tunnel, &head, &found).await.identity() {
             Some(identity) => json(
                 StatusCode::OK,
                 session_document(&identity, &tunnel, &config.policies_json),

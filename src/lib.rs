@@ -286,6 +286,7 @@ struct ReadmeDoctests;
 
 mod backend;
 mod body;
+mod caller;
 mod config;
 mod cookie;
 mod credentials;
@@ -305,6 +306,7 @@ mod token;
 mod tunnel;
 
 pub use crate::body::ResponseBody;
+pub use crate::caller::{Caller, Unauthenticated};
 pub use crate::cookie::{SameSite, SessionCookie};
 pub use crate::error::ConfigError;
 pub use crate::future::ResponseFuture;

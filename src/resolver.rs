@@ -6,6 +6,7 @@ use std::future::Future;
 use http::{Method, Uri};
 
 use crate::backend;
+use crate::caller::Unauthenticated;
 use crate::config::Config;
 use crate::credentials::{CookieValues, PresentedToken};
 use crate::identity::{AuthMethod, Identity};
@@ -37,19 +38,53 @@ impl<const N: usize> Found<N> {
     pub(crate) fn is_empty(&self) -> bool {
         !matches!(self.token, PresentedToken::Token(_)) && self.cookies.is_empty()
     }
+
+    /// Why a request that [`is_empty`](Self::is_empty) is not
+    /// authenticated: a malformed token counts as an invalid one.
+    pub(crate) fn unauthenticated(&self) -> Unauthenticated {
+        match self.token {
+            PresentedToken::Malformed => Unauthenticated::InvalidToken,
+            PresentedToken::Absent | PresentedToken::Token(_) => Unauthenticated::NoCredentials,
+        }
+    }
 }
 
-/// Resolves a request on `tunnel`: `None` when it is not authenticated.
+/// What resolving a request found: who is calling, or why nobody is.
+#[derive(Debug)]
+pub(crate) enum Resolution {
+    Authenticated(Identity),
+    Unauthenticated(Unauthenticated),
+}
+
+impl Resolution {
+    /// The caller, when authenticated.
+    pub(crate) fn identity(self) -> Option<Identity> {
+        match self {
+            Resolution::Authenticated(identity) => Some(identity),
+            Resolution::Unauthenticated(_) => None,
+        }
+    }
+}
+
+/// Resolves a request on `tunnel`: who is calling, or why nobody is.
 ///
 /// - With token auth enabled, a well-formed token is verified first; when the
 ///   verifier accepts it, the request is token-authenticated.
-/// - A missing, malformed or refused token, or a verifier error, falls back to
-///   the session cookie when session auth is enabled.
+/// - A missing, malformed, refused or out-of-scope token, or a verifier
+///   error, falls back to the session cookie when session auth is enabled.
 /// - The cookie authenticates when exactly one of its distinct values names a
 ///   live session and every lookup succeeded. Two live sessions (a cookie
 ///   planted by a sibling host beside the real one) authenticate nobody: a
 ///   planted cookie must never decide who the user is. Too many values
 ///   authenticate nobody either, without a lookup.
+///
+/// Why nobody is authenticated is the worst thing seen: a backend that could
+/// not answer (the request might have been authenticated), else what became
+/// of the token (out of scope, else invalid or malformed), else no
+/// credential.
+///
+/// The session endpoint, the identity given to handlers and enforcement all
+/// resolve through this one function.
 ///
 /// Written flat, awaiting the backends' futures directly, and as a function
 /// returning an `async move` block: this state is boxed once per request, and
@@ -60,7 +95,7 @@ pub(crate) fn resolve<'a, V, St, const N: usize>(
     tunnel: &'a Tunnel,
     head: &'a Head,
     found: &'a Found<N>,
-) -> impl Future<Output = Option<Identity>> + Send + 'a
+) -> impl Future<Output = Resolution> + Send + 'a
 where
     V: TokenVerifier,
     St: SessionStore,
@@ -69,25 +104,38 @@ where
     // the block holds only what it needs across its awaits.
     let verdict = verify_token(config, tunnel, head, found);
     async move {
+        let mut why = found.unauthenticated();
         if let Some(verdict) = verdict {
-            if let Some(TokenVerdict::Accepted(user)) = verdict.await {
-                return Some(Identity::new(user, AuthMethod::Token));
-            }
+            why = match verdict.await {
+                Some(TokenVerdict::Accepted(user)) => {
+                    return Resolution::Authenticated(Identity::new(user, AuthMethod::Token));
+                }
+                Some(TokenVerdict::Refused) => Unauthenticated::InvalidToken,
+                Some(TokenVerdict::OutOfScope) => Unauthenticated::InsufficientScope,
+                None => Unauthenticated::Unavailable,
+            };
         }
-        let sessions = config.sessions.as_ref()?;
+        let Some(sessions) = config.sessions.as_ref() else {
+            return Resolution::Unauthenticated(why);
+        };
         let mut live = None;
         for id in found.cookies.ids() {
-            // A store failure settles nothing: not authenticated.
-            if let Some(user) =
-                backend::call("session store (load)", || sessions.store().load(id)).await?
-            {
-                if live.is_some() {
-                    return None;
+            match backend::call("session store (load)", || sessions.store().load(id)).await {
+                // A store failure settles nothing: not authenticated.
+                None => return Resolution::Unauthenticated(Unauthenticated::Unavailable),
+                Some(Some(user)) => {
+                    if live.is_some() {
+                        return Resolution::Unauthenticated(why);
+                    }
+                    live = Some(user);
                 }
-                live = Some(user);
+                Some(None) => {}
             }
         }
-        live.map(|user| Identity::new(user, AuthMethod::Session))
+        match live {
+            Some(user) => Resolution::Authenticated(Identity::new(user, AuthMethod::Session)),
+            None => Resolution::Unauthenticated(why),
+        }
     }
 }
 
