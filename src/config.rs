@@ -2,6 +2,7 @@
 //! apart from the layer so that the request path (layer → service → endpoint
 //! → resolver) only ever imports downwards.
 
+use crate::forward::Forwarding;
 use crate::manager::SessionManager;
 use crate::tunnel::Tunnels;
 
@@ -16,4 +17,7 @@ pub(crate) struct Config<V, St> {
     pub(crate) policies: Vec<String>,
     /// `policies`, rendered as the session endpoint's JSON array.
     pub(crate) policies_json: Box<str>,
+    /// What happens to forwarded requests besides forwarding them: `None`
+    /// when nothing does (identity, enforcement and stripping all off).
+    pub(crate) forwarding: Option<Forwarding>,
 }

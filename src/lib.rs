@@ -284,6 +284,8 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod backend;
 mod body;
 mod caller;
@@ -292,15 +294,18 @@ mod cookie;
 mod credentials;
 mod endpoint;
 mod error;
+mod forward;
 mod future;
 mod identity;
 mod layer;
 mod manager;
 mod origin;
 mod path;
+mod paths;
 mod resolver;
 mod service;
 mod store;
+mod strip;
 mod syntax;
 mod token;
 mod tunnel;
@@ -313,6 +318,7 @@ pub use crate::future::ResponseFuture;
 pub use crate::identity::{AuthMethod, Identity, User};
 pub use crate::layer::{WellKnownBuilder, WellKnownLayer};
 pub use crate::manager::{SessionManager, SignInError, SignedIn};
+pub use crate::paths::Paths;
 pub use crate::service::WellKnownService;
 pub use crate::store::{MemoryStore, MemoryStoreError, SessionId, SessionStore};
 pub use crate::token::{

@@ -873,7 +873,6 @@ impl Walk {
             under_rstream: 0,
         }
     }
-
 }
 
 impl Readings {
@@ -989,7 +988,11 @@ impl Prefix {
 
     /// The prefix, as `/a/b` (`/` for every path).
     pub(crate) fn as_str(&self) -> &str {
-        if self.text.is_empty() { "/" } else { &self.text }
+        if self.text.is_empty() {
+            "/"
+        } else {
+            &self.text
+        }
     }
 
     /// Whether *some* reading of `path` (see the module documentation) is
@@ -1035,8 +1038,20 @@ static PREFIX_BYTES: [bool; 256] = {
         table[b] = (b as u8).is_ascii_alphanumeric()
             || matches!(
                 b as u8,
-                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*'
-                    | b'+' | b',' | b'=' | b'@'
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b'='
+                    | b'@'
             );
         b += 1;
     }

@@ -68,7 +68,10 @@ proptest! {
 fn prefixes_parse_by_the_rules() {
     assert_eq!(prefix("/admin/").as_str(), "/admin");
     assert_eq!(prefix("/").as_str(), "/");
-    assert_eq!(prefix("/a/b@c/d!$&'()*+,=~_-.e").as_str(), "/a/b@c/d!$&'()*+,=~_-.e");
+    assert_eq!(
+        prefix("/a/b@c/d!$&'()*+,=~_-.e").as_str(),
+        "/a/b@c/d!$&'()*+,=~_-.e"
+    );
     for bad in [
         "",
         "admin",
@@ -154,7 +157,13 @@ fn every_spelling_of_a_protected_prefix_may_be_under_it() {
     ] {
         assert!(deep.may_contain(path), "{path:?}");
     }
-    for path in ["/demo", "/demo/", "/demo/privates", "/private/demo", "/demo/whoami"] {
+    for path in [
+        "/demo",
+        "/demo/",
+        "/demo/privates",
+        "/private/demo",
+        "/demo/whoami",
+    ] {
         assert!(!deep.may_contain(path), "{path:?}");
     }
 }
