@@ -2,6 +2,7 @@
 //! apart from the layer so that the request path (layer → service → endpoint
 //! → resolver) only ever imports downwards.
 
+use crate::backend::BackendTimeout;
 use crate::forward::Forwarding;
 use crate::manager::SessionManager;
 use crate::tunnel::Tunnels;
@@ -20,4 +21,6 @@ pub(crate) struct Config<V, St> {
     /// What happens to forwarded requests besides forwarding them: `None`
     /// when nothing does (identity, enforcement and stripping all off).
     pub(crate) forwarding: Option<Forwarding>,
+    /// How long a request may wait for the backends, when bounded.
+    pub(crate) timeout: Option<BackendTimeout>,
 }

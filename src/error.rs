@@ -38,6 +38,11 @@ pub enum ConfigError {
     /// tunnels served over `https` while the session cookie is the
     /// development default (not `Secure`): set the cookie explicitly.
     DevelopmentTunnelMixed,
+    /// The idle timeout is zero: every session would end at once.
+    InvalidIdleTimeout,
+    /// The backend timeout is zero: every backend call that does not answer
+    /// at once would fail.
+    InvalidBackendTimeout,
 }
 
 impl fmt::Display for ConfigError {
@@ -72,6 +77,10 @@ impl fmt::Display for ConfigError {
             ConfigError::DevelopmentTunnelMixed => f.write_str(
                 "development tunnels mixed with https tunnels: set the session cookie explicitly",
             ),
+            ConfigError::InvalidIdleTimeout => f.write_str("the idle timeout must not be zero"),
+            ConfigError::InvalidBackendTimeout => {
+                f.write_str("the backend timeout must not be zero")
+            }
         }
     }
 }
