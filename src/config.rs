@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::backend::BackendTimeout;
+use crate::forward::Forwarding;
 use crate::manager::SessionManager;
 use crate::tunnel::Tunnels;
 
@@ -19,6 +20,9 @@ pub(crate) struct Config<V, St> {
     pub(crate) policies: Vec<String>,
     /// `policies`, rendered as the session endpoint's JSON array.
     pub(crate) policies_json: Arc<str>,
+    /// What happens to forwarded requests besides forwarding them: `None`
+    /// when nothing does (identity, enforcement and stripping all off).
+    pub(crate) forwarding: Option<Forwarding>,
     /// How long a request may wait for the backends, when bounded.
     pub(crate) timeout: Option<BackendTimeout>,
 }

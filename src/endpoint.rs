@@ -11,7 +11,7 @@ use http::header::{
     ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, SET_COOKIE,
     X_CONTENT_TYPE_OPTIONS,
 };
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 
 use crate::backend::{self, Deadline};
@@ -20,7 +20,7 @@ use crate::credentials::{CookieValues, Fields, MAX_LOOKUPS, MAX_REVOCATIONS};
 use crate::future::PendingAnswer;
 use crate::identity::{AuthMethod, Identity};
 use crate::origin::same_origin;
-use crate::resolver::{AtOnce, Awaiting, Found, Head, resolve, verify_token};
+use crate::resolver::{AtOnce, Awaiting, Found, Head, Resolution, resolve, verify_token};
 use crate::store::SessionStore;
 use crate::syntax::trim_ows;
 use crate::token::{TokenVerdict, TokenVerifier};
@@ -164,9 +164,33 @@ fn on_tunnel<V, St, B, const N: usize>(
 where
     St: SessionStore,
 {
-    let fields = Fields::<N>::read(
+    read_head(
+        config,
+        request.uri(),
+        request.version(),
         request.headers(),
-        request.uri().query(),
+        credentials,
+    )
+}
+
+/// Reads a request head's header fields in one pass: which tunnel its host
+/// names, and its credentials (at most `N` session cookie values; none
+/// unless `credentials`). Well-known requests, forwarded requests whose
+/// caller is resolved, and [`WellKnownLayer::resolve`](crate::WellKnownLayer::resolve)
+/// all read requests through it.
+pub(crate) fn read_head<V, St, const N: usize>(
+    config: &Config<V, St>,
+    uri: &Uri,
+    version: Version,
+    headers: &HeaderMap,
+    credentials: bool,
+) -> (HostMatch, Found<N>)
+where
+    St: SessionStore,
+{
+    let fields = Fields::<N>::read(
+        headers,
+        uri.query(),
         credentials && config.tokens.is_some(),
         match &config.sessions {
             Some(sessions) if credentials => Some(sessions.cookie_finder()),
@@ -174,8 +198,8 @@ where
         },
     );
     let host = RequestHost {
-        uri: request.uri(),
-        version: request.version(),
+        uri,
+        version,
         field: fields.host,
         repeated: fields.hosts_repeated,
     };
@@ -190,7 +214,7 @@ where
 /// every header, `Content-Length` included (it describes the body a `GET`
 /// would get), and has no body.
 #[inline]
-fn for_method(method: &Method, mut reply: Reply) -> Reply {
+pub(crate) fn for_method(method: &Method, mut reply: Reply) -> Reply {
     if method == Method::HEAD {
         *reply.body_mut() = None;
     }
@@ -228,7 +252,7 @@ where
             &found,
         )
         .await
-        .flatten();
+        .and_then(Resolution::identity);
         session_reply(&config, &tunnel, &head.method, identity)
     }
 }
@@ -275,7 +299,7 @@ where
     let Poll::Ready(resolved) = resolution.poll(&mut Context::from_waker(Waker::noop())) else {
         return None;
     };
-    Some(session_reply(config, tunnel, method, resolved?))
+    Some(session_reply(config, tunnel, method, resolved?.identity()))
 }
 
 /// The session endpoint's answer when authentication cannot be resolved.
@@ -431,7 +455,7 @@ fn is_json(headers: &HeaderMap) -> bool {
     trim_ows(media_type).eq_ignore_ascii_case(b"application/json")
 }
 
-fn base(status: StatusCode) -> Response<Option<Bytes>> {
+pub(crate) fn base(status: StatusCode) -> Response<Option<Bytes>> {
     let mut response = Response::new(None);
     *response.status_mut() = status;
     response
@@ -481,7 +505,7 @@ fn content_length(len: usize) -> HeaderValue {
 }
 
 /// An error answer: `{"error":"<reason>"}`, with a stable reason.
-fn error(status: StatusCode, reason: &'static str) -> Reply {
+pub(crate) fn error(status: StatusCode, reason: &'static str) -> Reply {
     let body = format!(r#"{{"error":"{reason}"}}"#);
     json(status, Bytes::from(body))
 }

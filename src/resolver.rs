@@ -10,6 +10,7 @@ use http::{Method, Uri};
 use pin_project_lite::pin_project;
 
 use crate::backend::{self, Deadline};
+use crate::caller::Unauthenticated;
 use crate::config::Config;
 use crate::credentials::{CookieValues, PresentedToken};
 use crate::identity::{AuthMethod, Identity};
@@ -40,6 +41,32 @@ impl<const N: usize> Found<N> {
     /// Whether there is no token to verify and no cookie value at all.
     pub(crate) fn is_empty(&self) -> bool {
         !matches!(self.token, PresentedToken::Token(_)) && self.cookies.is_empty()
+    }
+
+    /// Why a request that [`is_empty`](Self::is_empty) is not
+    /// authenticated: a malformed token counts as an invalid one.
+    pub(crate) fn unauthenticated(&self) -> Unauthenticated {
+        match self.token {
+            PresentedToken::Malformed => Unauthenticated::InvalidToken,
+            PresentedToken::Absent | PresentedToken::Token(_) => Unauthenticated::NoCredentials,
+        }
+    }
+}
+
+/// What resolving a request found: who is calling, or why nobody is.
+#[derive(Debug)]
+pub(crate) enum Resolution {
+    Authenticated(Identity),
+    Unauthenticated(Unauthenticated),
+}
+
+impl Resolution {
+    /// The caller, when authenticated.
+    pub(crate) fn identity(self) -> Option<Identity> {
+        match self {
+            Resolution::Authenticated(identity) => Some(identity),
+            Resolution::Unauthenticated(_) => None,
+        }
     }
 }
 
@@ -173,14 +200,13 @@ where
 }
 
 /// Resolves a request (`method`, `uri` and the credentials `found` in its
-/// header fields) on `tunnel`: `Some(None)` when it is not authenticated,
-/// `None` when a backend could not answer the way `R` reaches it (only with
-/// [`AtOnce`]).
+/// header fields) on `tunnel`: who is calling, or why nobody is; `None` when
+/// a backend could not answer the way `R` reaches it (only with [`AtOnce`]).
 ///
 /// - With token auth enabled, a well-formed token is verified first; when the
 ///   verifier accepts it, the request is token-authenticated.
-/// - A missing, malformed or refused token, or a verifier error, falls back to
-///   the session cookie when session auth is enabled.
+/// - A missing, malformed, refused or out-of-scope token, or a verifier
+///   error, falls back to the session cookie when session auth is enabled.
 /// - With a backend timeout, all these calls share one deadline: a call
 ///   still waiting when it passes fails (and is dropped), like an error.
 /// - The cookie authenticates when exactly one of its distinct values names a
@@ -191,6 +217,14 @@ where
 ///   planted by a sibling host beside the real one) authenticate nobody: a
 ///   planted cookie must never decide who the user is. Too many values
 ///   authenticate nobody either, without a lookup.
+///
+/// Why nobody is authenticated is the worst thing seen: a backend that could
+/// not answer (the request might have been authenticated), else what became
+/// of the token (out of scope, else invalid or malformed), else no
+/// credential.
+///
+/// The session endpoint, the identity given to handlers and enforcement all
+/// resolve through this one function.
 ///
 /// Written flat, awaiting the backends' futures directly, and as a function
 /// returning an `async move` block: this state is boxed once per request that
@@ -203,7 +237,7 @@ pub(crate) fn resolve<'a, R, V, St, const N: usize>(
     method: &'a Method,
     uri: &'a Uri,
     found: &'a Found<N>,
-) -> impl Future<Output = Option<Option<Identity>>> + Send + 'a
+) -> impl Future<Output = Option<Resolution>> + Send + 'a
 where
     R: Reach,
     V: TokenVerifier,
@@ -212,25 +246,35 @@ where
     async move {
         // One deadline for every backend call of the request.
         let mut deadline = Deadline::new(config.timeout.as_ref());
+        let mut why = found.unauthenticated();
         if let Some(verdict) =
             verify_token::<R, _, _, N>(config, tunnel, method, uri, found, &mut deadline)
         {
-            if let Some(TokenVerdict::Accepted(user)) = verdict.await? {
-                return Some(Some(Identity::new(user, AuthMethod::Token)));
-            }
+            why = match verdict.await? {
+                Some(TokenVerdict::Accepted(user)) => {
+                    return Some(Resolution::Authenticated(Identity::new(
+                        user,
+                        AuthMethod::Token,
+                    )));
+                }
+                Some(TokenVerdict::Refused) => Unauthenticated::InvalidToken,
+                Some(TokenVerdict::OutOfScope) => Unauthenticated::InsufficientScope,
+                None => Unauthenticated::Unavailable,
+            };
         }
         let Some(sessions) = config.sessions.as_ref() else {
-            return Some(None);
+            return Some(Resolution::Unauthenticated(why));
         };
         let mut live = None;
         // Read once, when a store first returns a session.
         let mut now = None;
         for id in found.cookies.ids() {
-            let session = match R::load(sessions.store(), id, &mut deadline).await? {
-                // A store failure settles nothing: not authenticated.
-                None => return Some(None),
-                Some(None) => continue,
-                Some(Some(session)) => session,
+            // A store failure settles nothing: not authenticated.
+            let Some(loaded) = R::load(sessions.store(), id, &mut deadline).await? else {
+                return Some(Resolution::Unauthenticated(Unauthenticated::Unavailable));
+            };
+            let Some(session) = loaded else {
+                continue;
             };
             // Past its deadline, a session authenticates nobody, whatever
             // the store says.
@@ -238,18 +282,18 @@ where
                 continue;
             }
             if live.is_some() {
-                return Some(None);
+                return Some(Resolution::Unauthenticated(why));
             }
             live = Some((id, session));
         }
         let Some((id, session)) = live else {
-            return Some(None);
+            return Some(Resolution::Unauthenticated(why));
         };
         // Sliding expiry: a throttled touch, whose failure changes nothing.
         if let Some(at) = now.and_then(|now| sessions.touch_due(&session, now)) {
             let _ = R::touch(sessions.store(), id, at, &mut deadline).await?;
         }
-        Some(Some(Identity::new(
+        Some(Resolution::Authenticated(Identity::new(
             session.into_user(),
             AuthMethod::Session,
         )))
