@@ -410,6 +410,11 @@
 //!   [`WellKnownBuilder::backend_timeout`].
 //! - `test-util`: the shared session store suite, [`test_util`], for the
 //!   tests of store authors.
+//! - `tower-sessions-core-0_14`: [`TowerSessionsStore`], any tower-sessions
+//!   store (tower-sessions-core 0.14: its SQL, Redis and moka stores) as the
+//!   session store, beside tower-sessions' own layer on the same store. Its
+//!   documentation gives the record layout, how ids map, what it cannot do
+//!   (sign out everywhere, listing) and how the two cookies coexist.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub, missing_debug_implementations)]
@@ -470,6 +475,8 @@ pub use crate::store::{
     BoxError, BoxRevokeAllStore, BoxSessionStore, ListSessions, MemoryStore, MemoryStoreError,
     RevokeAll, Session, SessionId, SessionStore,
 };
+#[cfg(feature = "tower-sessions-core-0_14")]
+pub use crate::store::{TowerSessionsStore, TowerSessionsStoreError, TowerSessionsStoreErrorKind};
 pub use crate::timer::Timer;
 #[cfg(feature = "tokio")]
 pub use crate::timer::TokioTimer;

@@ -18,7 +18,13 @@ mod boxed;
 mod id;
 mod memory;
 mod session;
+#[cfg(feature = "tower-sessions-core-0_14")]
+mod tower_sessions;
 
+#[cfg(feature = "tower-sessions-core-0_14")]
+pub use self::tower_sessions::{
+    TowerSessionsStore, TowerSessionsStoreError, TowerSessionsStoreErrorKind,
+};
 pub use boxed::{BoxError, BoxRevokeAllStore, BoxSessionStore};
 pub use id::SessionId;
 pub(crate) use id::is_valid_id;
