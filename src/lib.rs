@@ -313,6 +313,8 @@ pub use crate::layer::{WellKnownBuilder, WellKnownLayer};
 pub use crate::manager::{SessionManager, SignInError, SignedIn};
 pub use crate::service::WellKnownService;
 pub use crate::store::{MemoryStore, MemoryStoreError, SessionId, SessionStore};
+#[cfg(feature = "redis")]
+pub use crate::store::{RedisStore, RedisStoreBuilder, RedisStoreError, RedisStoreErrorKind};
 pub use crate::token::{
     StaticTokenVerifier, TokenContext, TokenSource, TokenVerdict, TokenVerifier,
 };

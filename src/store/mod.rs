@@ -7,8 +7,12 @@ use std::time::Duration;
 use crate::identity::User;
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use memory::{MemoryStore, MemoryStoreError};
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisStore, RedisStoreBuilder, RedisStoreError, RedisStoreErrorKind};
 
 /// The longest session id the layer accepts from a cookie, in bytes.
 pub(crate) const MAX_SESSION_ID_LEN: usize = 256;

@@ -1,0 +1,425 @@
+//! `RedisStore` (feature `redis`) against a real `redis-server`, which each
+//! test starts on a free loopback port (see `tests/redis_server`): the shared
+//! store suite, then two independent layers on one Redis, an outage and the
+//! recovery after it, the stored encoding, zero ttl and key prefixes.
+//!
+//! Without `redis-server` on `PATH` every test here says SKIPPED loudly and
+//! passes, except under `CI=true`, where that is a failure.
+#![cfg(feature = "redis")]
+
+mod common;
+mod redis_server;
+mod store_suite;
+
+use std::time::{Duration, Instant};
+
+use common::{
+    COOKIE_NAME, Captured, LOGOUT, Recorder, SESSION, ada, cookie_value, empty, get,
+    logout_request, send, verifier,
+};
+use http::StatusCode;
+use redis_server::RedisServer;
+use rstream_well_known::{
+    RedisStore, RedisStoreErrorKind, SessionId, SessionStore, SignInError, StaticTokenVerifier,
+    User, WellKnownLayer,
+};
+
+/// A store on `server` under `prefix`, with a short timeout.
+async fn store_on(server: &RedisServer, prefix: &str) -> RedisStore {
+    RedisStore::builder(server.url())
+        .key_prefix(prefix)
+        .timeout(TIMEOUT)
+        .connect()
+        .await
+        .expect("the store connects")
+}
+
+/// The stores' timeout in these tests: short, so an outage shows at once.
+const TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How long any answer may take during an outage: the timeout, and slack
+/// for a loaded machine.
+const BOUND: Duration = Duration::from_millis(2500);
+
+/// A layer over its own store (its own connection) on `server`.
+async fn layer_on(
+    server: &RedisServer,
+    prefix: &str,
+) -> WellKnownLayer<StaticTokenVerifier, RedisStore> {
+    WellKnownLayer::builder()
+        .tunnel(common::tunnel())
+        .with_token_verifier(verifier())
+        .with_session_store(store_on(server, prefix).await)
+        .build()
+        .unwrap()
+}
+
+/// Runs each named check of the shared store suite on a fresh server.
+macro_rules! suite_on_redis {
+    ($($check:ident),* $(,)?) => {
+        mod suite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let Some(server) = RedisServer::start(concat!("redis_store suite ", stringify!($check))) else {
+                        return;
+                    };
+                    store_suite::$check(store_on(&server, "suite:").await).await;
+                }
+            )*
+        }
+    };
+}
+
+suite_on_redis!(
+    create_then_load_round_trips_every_profile_field,
+    ids_are_fresh_long_and_cookie_safe,
+    unknown_ids_do_not_load,
+    revoked_sessions_do_not_load,
+    revoke_is_idempotent_and_unknown_ids_are_fine,
+    expired_sessions_do_not_load,
+    long_lived_sessions_load,
+    sessions_are_independent,
+    concurrent_creates_get_distinct_ids,
+);
+
+async fn session_answer<V, St>(layer: &WellKnownLayer<V, St>, cookie: &str) -> common::Answer
+where
+    WellKnownLayer<V, St>: tower::Layer<Recorder>,
+    <WellKnownLayer<V, St> as tower::Layer<Recorder>>::Service: tower::Service<
+            http::Request<http_body_util::Full<bytes::Bytes>>,
+            Response = http::Response<
+                rstream_well_known::ResponseBody<http_body_util::Full<bytes::Bytes>>,
+            >,
+        >,
+    <<WellKnownLayer<V, St> as tower::Layer<Recorder>>::Service as tower::Service<
+        http::Request<http_body_util::Full<bytes::Bytes>>,
+    >>::Error: std::fmt::Debug,
+{
+    send(
+        layer,
+        &Recorder::default(),
+        get(SESSION).header("cookie", cookie).body(empty()).unwrap(),
+    )
+    .await
+}
+
+async fn signed_in_user(
+    layer: &WellKnownLayer<StaticTokenVerifier, RedisStore>,
+    cookie: &str,
+) -> Option<String> {
+    let answer = session_answer(layer, cookie).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let json = answer.json();
+    (json["auth"]["authenticated"] == true)
+        .then(|| json["user"]["userId"].as_str().unwrap().to_owned())
+}
+
+async fn logout(
+    layer: &WellKnownLayer<StaticTokenVerifier, RedisStore>,
+    cookie: &str,
+) -> common::Answer {
+    send(
+        layer,
+        &Recorder::default(),
+        logout_request()
+            .header("cookie", cookie)
+            .body(empty())
+            .unwrap(),
+    )
+    .await
+}
+
+async fn sign_in(layer: &WellKnownLayer<StaticTokenVerifier, RedisStore>, user: User) -> String {
+    common::sign_in(layer, user).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_layers_on_one_redis_share_sessions_and_logouts() {
+    let Some(server) = RedisServer::start("redis_store two layers") else {
+        return;
+    };
+    let one = layer_on(&server, "shared:").await;
+    let two = layer_on(&server, "shared:").await;
+
+    // Created through one, seen by the other.
+    let cookie = sign_in(&one, ada()).await;
+    assert_eq!(signed_in_user(&two, &cookie).await.as_deref(), Some("user-id"));
+    assert_eq!(signed_in_user(&one, &cookie).await.as_deref(), Some("user-id"));
+
+    // Logout through the other ends it on both.
+    let answer = logout(&two, &cookie).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    assert!(answer.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(signed_in_user(&one, &cookie).await, None);
+    assert_eq!(signed_in_user(&two, &cookie).await, None);
+    // And nothing of it is left in Redis.
+    assert!(server.keys("shared:*").is_empty(), "{:?}", server.keys("*"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_hold_no_session_id_and_no_user_id() {
+    let Some(server) = RedisServer::start("redis_store keys") else {
+        return;
+    };
+    let store = store_on(&server, "app:").await;
+    let id = store
+        .create(User::new("ada@example.com"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let keys = server.keys("*");
+    assert_eq!(keys.len(), 2, "the session and the user's index: {keys:?}");
+    let (random, tag) = id.expose().split_once('.').unwrap();
+    for key in &keys {
+        assert!(key.starts_with("app:{"), "{key}");
+        assert!(!key.contains(random) && !key.contains("ada"), "{key}");
+        // Both in the user's hash slot.
+        assert!(key.contains(&format!("{{{tag}}}")), "{key}");
+    }
+    // And both expire.
+    for key in &keys {
+        let ttl = server.command(&[b"PTTL", key.as_bytes()]);
+        let ttl: i64 = std::str::from_utf8(&ttl[1..ttl.len() - 2])
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((50_000..=60_000).contains(&ttl), "{key}: {ttl}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_ttl_stores_nothing_and_never_loads() {
+    let Some(server) = RedisServer::start("redis_store zero ttl") else {
+        return;
+    };
+    let store = store_on(&server, "zero:").await;
+    let id = store.create(ada(), Duration::ZERO).await.unwrap();
+    assert_eq!(store.load(&id).await.unwrap(), None);
+    assert!(server.keys("*").is_empty());
+    // A huge one stores a session that loads.
+    let id = store.create(ada(), Duration::MAX).await.unwrap();
+    assert_eq!(store.load(&id).await.unwrap(), Some(ada()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_with_other_prefixes_never_see_each_others_sessions() {
+    let Some(server) = RedisServer::start("redis_store prefixes") else {
+        return;
+    };
+    let a = store_on(&server, "a:").await;
+    let b = store_on(&server, "b:").await;
+    let id = a.create(ada(), Duration::from_secs(60)).await.unwrap();
+    assert_eq!(b.load(&id).await.unwrap(), None);
+    b.revoke(&id).await.unwrap();
+    assert_eq!(a.load(&id).await.unwrap(), Some(ada()));
+    assert!(server.keys("b:*").is_empty());
+    assert_eq!(server.keys("a:*").len(), 2);
+}
+
+/// A value of encoding 1.`minor` for `user_id`, with `extra` appended and
+/// `flags` as given (version 1.0's layout, written out by hand).
+fn value_v1(minor: u8, user_id: &str, name: Option<&str>, unknown_flags: u8, extra: &[u8]) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut n: u64) {
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut out = vec![1, minor];
+    // created_at: now; expires_at: in an hour (zigzag: times two).
+    for secs in [now, now + 3600] {
+        varint(&mut out, secs * 2);
+        varint(&mut out, 0);
+    }
+    varint(&mut out, user_id.len() as u64);
+    out.extend_from_slice(user_id.as_bytes());
+    out.push(u8::from(name.is_some()) | unknown_flags);
+    if let Some(name) = name {
+        varint(&mut out, name.len() as u64);
+        out.extend_from_slice(name.as_bytes());
+    }
+    out.extend_from_slice(extra);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_values_of_other_versions_load_or_are_refused_cleanly() {
+    let Some(server) = RedisServer::start("redis_store encoding") else {
+        return;
+    };
+    let store = store_on(&server, "enc:").await;
+    let layer = WellKnownLayer::builder()
+        .tunnel(common::tunnel())
+        .with_session_store(store.clone())
+        .build()
+        .unwrap();
+    let id = store
+        .create(User::new("someone"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let keys = server.keys("enc:*:s:*");
+    assert_eq!(keys.len(), 1);
+    let key = keys[0].as_bytes();
+    let set = |value: &[u8]| {
+        let reply = server.command(&[b"HSET", key, b"v", value]);
+        assert_eq!(reply, b":0\r\n");
+    };
+    let cookie = format!("{COOKIE_NAME}={}", id.expose());
+
+    // A newer minor version with an unknown flag and trailing fields loads.
+    set(&value_v1(9, "ada", Some("Ada"), 0x80, b"\x07future\x00\xff"));
+    let loaded = store.load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded, User::new("ada").with_name("Ada"));
+    let answer = session_answer(&layer, &cookie).await;
+    assert_eq!(answer.json()["user"]["name"], "Ada");
+
+    // A future major version is refused: an error, never another user.
+    let mut future = value_v1(0, "mallory", None, 0, b"");
+    future[0] = 2;
+    set(&future);
+    let error = store.load(&id).await.unwrap_err();
+    assert_eq!(error.kind(), RedisStoreErrorKind::UnsupportedVersion(2));
+    assert!(error.to_string().contains("version 2"), "{error}");
+    let answer = session_answer(&layer, &cookie).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["auth"]["authenticated"], false);
+
+    // Garbage is refused the same way, whatever it is.
+    for garbage in [&b""[..], b"\x01", b"\x01\x00\xff\xff", b"{\"userId\":\"mallory\"}"] {
+        set(garbage);
+        let error = store.load(&id).await.unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                RedisStoreErrorKind::Corrupt(_) | RedisStoreErrorKind::UnsupportedVersion(_)
+            ),
+            "{garbage:?}: {error}"
+        );
+        let answer = session_answer(&layer, &cookie).await;
+        assert_eq!(answer.json()["auth"]["authenticated"], false);
+    }
+
+    // Logout still ends such a session.
+    let answer = send(
+        &layer,
+        &Recorder::default(),
+        logout_request()
+            .header("cookie", &cookie)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    assert!(server.keys("enc:*:s:*").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_of_another_shape_are_unknown_without_asking_redis() {
+    let Some(mut server) = RedisServer::start("redis_store foreign ids") else {
+        return;
+    };
+    let store = store_on(&server, "ids:").await;
+    server.kill();
+    for foreign in [
+        SessionId::generate().unwrap(),
+        SessionId::new("x").unwrap(),
+        SessionId::new(&format!("{}.{}", "a".repeat(43), "b".repeat(15))).unwrap(),
+        SessionId::new(&format!("{}.{}", "a".repeat(43), "b!".repeat(8))).unwrap(),
+    ] {
+        assert_eq!(store.load(&foreign).await.unwrap(), None);
+        store.revoke(&foreign).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_never_hangs_never_500s_never_logs_secrets_and_heals() {
+    let Some(mut server) = RedisServer::start("redis_store outage") else {
+        return;
+    };
+    let (captured, _guard) = Captured::install();
+    let layer = layer_on(&server, "outage:").await;
+    let sessions = layer.session_manager().unwrap();
+    let cookie = sign_in(&layer, ada()).await;
+    let secret = cookie_value(&cookie).to_owned();
+    assert_eq!(signed_in_user(&layer, &cookie).await.as_deref(), Some("user-id"));
+
+    server.kill();
+
+    // The session endpoint: not authenticated, in time.
+    let started = Instant::now();
+    let answer = session_answer(&layer, &cookie).await;
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["auth"]["authenticated"], false);
+    assert!(!answer.everything().contains(&secret));
+
+    // Logout: 503, the cookie left in place.
+    let started = Instant::now();
+    let answer = logout(&layer, &cookie).await;
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.json()["error"], "session_store_unavailable");
+    assert_eq!(answer.header("set-cookie"), None);
+    assert!(!answer.everything().contains(&secret));
+
+    // Sign-in: a store error.
+    let started = Instant::now();
+    let error = sessions.sign_in(ada()).await.unwrap_err();
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+    assert!(matches!(error, SignInError::Store(_)), "{error}");
+
+    // Token auth does not need Redis.
+    let answer = send(
+        &layer,
+        &Recorder::default(),
+        get(SESSION)
+            .header("authorization", format!("Bearer {}", common::TOKEN))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.authenticated_as().as_deref(), Some("token-auth"));
+
+    // Many calls at once during the outage: each bounded, none a 500.
+    let started = Instant::now();
+    let answers = futures::future::join_all(
+        (0..20).map(|_| session_answer(&layer, &cookie)),
+    )
+    .await;
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+    assert!(answers.iter().all(|a| a.status == StatusCode::OK
+        && a.json()["auth"]["authenticated"] == false));
+
+    // The failures were logged, without the cookie or the session id.
+    let log = captured.text();
+    assert!(log.contains("session store"), "{log}");
+    assert!(!log.contains(&secret), "{log}");
+
+    // Redis comes back (empty: it kept nothing): the same layer works again.
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let cookie = loop {
+        match sessions.sign_in(ada()).await {
+            Ok(signed_in) => {
+                let set_cookie = signed_in.set_cookie().to_str().unwrap();
+                break set_cookie.split(';').next().unwrap().to_owned();
+            }
+            Err(error) => {
+                assert!(Instant::now() < deadline, "no recovery: {error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(signed_in_user(&layer, &cookie).await.as_deref(), Some("user-id"));
+    assert_eq!(logout(&layer, &cookie).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(signed_in_user(&layer, &cookie).await, None);
+    let log = captured.text();
+    assert!(!log.contains(cookie_value(&cookie)), "{log}");
+    let _ = LOGOUT;
+}
