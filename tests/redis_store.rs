@@ -14,7 +14,7 @@ mod store_suite;
 use std::time::{Duration, Instant};
 
 use common::{
-    COOKIE_NAME, Captured, LOGOUT, Recorder, SESSION, ada, cookie_value, empty, get,
+    COOKIE_NAME, Captured, Recorder, SESSION, ada, cookie_value, empty, get,
     logout_request, send, verifier,
 };
 use http::StatusCode;
@@ -184,7 +184,8 @@ async fn keys_hold_no_session_id_and_no_user_id() {
             .unwrap()
             .parse()
             .unwrap();
-        assert!((50_000..=60_000).contains(&ttl), "{key}: {ttl}");
+        // Rounded up to the millisecond.
+        assert!((50_000..=60_001).contains(&ttl), "{key}: {ttl}");
     }
 }
 
@@ -339,7 +340,7 @@ async fn ids_of_another_shape_are_unknown_without_asking_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_never_hangs_never_500s_never_logs_secrets_and_heals() {
-    let Some(mut server) = RedisServer::start("redis_store outage") else {
+    let Some(mut server) = RedisServer::start_durable("redis_store outage") else {
         return;
     };
     let (captured, _guard) = Captured::install();
@@ -401,25 +402,54 @@ async fn a_redis_outage_never_hangs_never_500s_never_logs_secrets_and_heals() {
     assert!(log.contains("session store"), "{log}");
     assert!(!log.contains(&secret), "{log}");
 
-    // Redis comes back (empty: it kept nothing): the same layer works again.
+    // Redis comes back with what it had: the same layer, not rebuilt,
+    // works again. The session that logout could not end is still live (its
+    // cookie was left in place), and logout now ends it.
     server.restart();
     let deadline = Instant::now() + Duration::from_secs(10);
-    let cookie = loop {
-        match sessions.sign_in(ada()).await {
-            Ok(signed_in) => {
-                let set_cookie = signed_in.set_cookie().to_str().unwrap();
-                break set_cookie.split(';').next().unwrap().to_owned();
-            }
-            Err(error) => {
-                assert!(Instant::now() < deadline, "no recovery: {error}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+    while signed_in_user(&layer, &cookie).await.is_none() {
+        assert!(Instant::now() < deadline, "no recovery");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(signed_in_user(&layer, &cookie).await.as_deref(), Some("user-id"));
+    let answer = logout(&layer, &cookie).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    assert!(answer.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(signed_in_user(&layer, &cookie).await, None);
+    // Sign-in works again too.
+    let fresh = sign_in(&layer, ada()).await;
+    assert_eq!(signed_in_user(&layer, &fresh).await.as_deref(), Some("user-id"));
+    let log = captured.text();
+    assert!(!log.contains(&secret), "{log}");
+    assert!(!log.contains(cookie_value(&fresh)), "{log}");
+}
+
+
+/// The same store on a Redis Cluster (one node holding every slot: Redis
+/// refuses a script whose keys are in different slots all the same, so this
+/// proves the keys of one user share a slot).
+#[cfg(feature = "redis-cluster")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_works_on_a_redis_cluster() {
+    let Some(server) = RedisServer::start_cluster("redis_store cluster") else {
+        return;
     };
+    let store = RedisStore::cluster_builder([server.url()])
+        .key_prefix("cluster:")
+        .timeout(TIMEOUT)
+        .connect()
+        .await
+        .unwrap();
+    let layer = WellKnownLayer::builder()
+        .tunnel(common::tunnel())
+        .with_token_verifier(verifier())
+        .with_session_store(store.clone())
+        .build()
+        .unwrap();
+    let cookie = sign_in(&layer, ada()).await;
     assert_eq!(signed_in_user(&layer, &cookie).await.as_deref(), Some("user-id"));
     assert_eq!(logout(&layer, &cookie).await.status, StatusCode::NO_CONTENT);
     assert_eq!(signed_in_user(&layer, &cookie).await, None);
-    let log = captured.text();
-    assert!(!log.contains(cookie_value(&cookie)), "{log}");
-    let _ = LOGOUT;
+    store_suite::sessions_are_independent(store.clone()).await;
+    store_suite::expired_sessions_do_not_load(store).await;
 }

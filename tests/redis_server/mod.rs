@@ -25,6 +25,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// Further `redis-server` arguments.
+    args: Vec<String>,
 }
 
 /// Whether the environment says this is CI (`CI=true` or `CI=1`).
@@ -62,6 +64,36 @@ pub fn skip(what: &str) {
 impl RedisServer {
     /// Starts a server for the test `what`, or says it is skipped.
     pub fn start(what: &str) -> Option<Self> {
+        Self::start_with(what, &[])
+    }
+
+    /// Starts a server that keeps every write on disk before answering
+    /// (`appendfsync always`), so that what it had survives a kill.
+    pub fn start_durable(what: &str) -> Option<Self> {
+        Self::start_with(what, &["--appendonly", "yes", "--appendfsync", "always"])
+    }
+
+    /// Starts a single-node Redis Cluster holding every slot.
+    pub fn start_cluster(what: &str) -> Option<Self> {
+        let server = Self::start_with(
+            what,
+            &["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"],
+        )?;
+        let reply = server.command(&[b"CLUSTER", b"ADDSLOTSRANGE", b"0", b"16383"]);
+        assert_eq!(reply, b"+OK\r\n", "{}", String::from_utf8_lossy(&reply));
+        let deadline = Instant::now() + START;
+        loop {
+            let info = server.command(&[b"CLUSTER", b"INFO"]);
+            if String::from_utf8_lossy(&info).contains("cluster_state:ok") {
+                return Some(server);
+            }
+            assert!(Instant::now() < deadline, "the cluster did not become ok");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts a server with further `redis-server` arguments.
+    pub fn start_with(what: &str, args: &[&str]) -> Option<Self> {
         let Some(program) = program() else {
             skip(what);
             return None;
@@ -81,6 +113,7 @@ impl RedisServer {
                 port,
                 dir: dir.clone(),
                 child: None,
+                args: args.iter().map(|a| (*a).to_owned()).collect(),
             };
             if server.spawn() {
                 return Some(server);
@@ -169,6 +202,7 @@ impl RedisServer {
             .arg(&self.dir)
             .arg("--logfile")
             .arg(&log)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
