@@ -11,6 +11,10 @@ mod common;
 mod redis_server;
 mod store_suite;
 
+#[allow(dead_code)]
+#[path = "../examples/redis.rs"]
+mod redis_example;
+
 use std::time::{Duration, Instant};
 
 use common::{
@@ -452,4 +456,73 @@ async fn the_store_works_on_a_redis_cluster() {
     assert_eq!(signed_in_user(&layer, &cookie).await, None);
     store_suite::sessions_are_independent(store.clone()).await;
     store_suite::expired_sessions_do_not_load(store).await;
+}
+
+/// `examples/redis.rs` as its doc says: two instances on one Redis, a
+/// sign-in on one, the cookie honoured by the other, a logout on the other
+/// that ends it on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_example_shares_sessions_between_two_instances() {
+    use http::Request;
+    use http_body_util::BodyExt;
+
+    let Some(server) = RedisServer::start("redis_store example") else {
+        return;
+    };
+    let one = redis_example::app(&server.url(), 3001).unwrap();
+    let two = redis_example::app(&server.url(), 3002).unwrap();
+    let call = |app: &axum::Router, request: Request<axum::body::Body>| {
+        let app = app.clone();
+        async move {
+            let response = tower::ServiceExt::oneshot(app, request).await.unwrap();
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, headers, body)
+        }
+    };
+    let (status, headers, _) = call(
+        &one,
+        Request::post("/login")
+            .header("host", "127.0.0.1:3001")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let cookie = headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("rstream_session="));
+    let session = |port: u16| {
+        Request::get(SESSION)
+            .header("host", format!("127.0.0.1:{port}"))
+            .header("cookie", &cookie)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let (_, _, body) = call(&two, session(3002)).await;
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["user"]["userId"], "ada", "{json}");
+    let (status, _, _) = call(
+        &two,
+        Request::post(common::LOGOUT)
+            .header("host", "127.0.0.1:3002")
+            .header("cookie", &cookie)
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for (app, port) in [(&one, 3001), (&two, 3002)] {
+        let (_, _, body) = call(app, session(port)).await;
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["auth"]["authenticated"], false, "{json}");
+    }
+    // Keys under the example's prefix only.
+    assert!(server.keys("*").iter().all(|k| k.starts_with("example:session:")));
 }
