@@ -111,12 +111,7 @@ fn session_store(c: &mut Criterion) {
     let server = redis_server::RedisServer::start("the Redis case of benches/stores.rs");
 
     let mut group = c.benchmark_group("session_store");
-    bench_store(
-        &mut group,
-        "memory",
-        &runtime,
-        layer_on(MemoryStore::new()),
-    );
+    bench_store(&mut group, "memory", &runtime, layer_on(MemoryStore::new()));
     if let Some(server) = &server {
         let store = runtime
             .block_on(

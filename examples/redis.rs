@@ -32,9 +32,7 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use rstream_well_known::{
-    RedisStore, SessionCookie, SessionManager, Tunnel, User, WellKnownLayer,
-};
+use rstream_well_known::{RedisStore, SessionCookie, SessionManager, Tunnel, User, WellKnownLayer};
 use tokio::net::TcpListener;
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -82,7 +80,10 @@ pub fn app(redis_url: &str, port: u16) -> Result<Router, BoxError> {
 
 /// Signs Ada in (a real handler checks credentials first).
 async fn login(State(sessions): State<SessionManager<RedisStore>>) -> Response {
-    match sessions.sign_in(User::new("ada").with_name("Ada Lovelace")).await {
+    match sessions
+        .sign_in(User::new("ada").with_name("Ada Lovelace"))
+        .await
+    {
         Ok(signed_in) => (
             StatusCode::NO_CONTENT,
             [(SET_COOKIE, signed_in.into_set_cookie())],

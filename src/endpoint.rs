@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{
@@ -303,6 +304,9 @@ where
     for id in found.cookies.ids() {
         match backend::call("session store (load)", || sessions.store().load(id)).await {
             Some(None) => {}
+            // Past its deadline, a session is not live, whatever the store
+            // says.
+            Some(Some(session)) if !session.is_live_at(SystemTime::now()) => {}
             Some(Some(_)) | None => {
                 signed_in = true;
                 break;

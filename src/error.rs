@@ -24,6 +24,8 @@ pub enum ConfigError {
     InvalidSessionCookie(&'static str),
     /// A policy name is empty, not a plain token, or repeats one already listed.
     InvalidPolicy,
+    /// The idle timeout is zero: every session would end at once.
+    InvalidIdleTimeout,
 }
 
 impl fmt::Display for ConfigError {
@@ -45,6 +47,7 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidPolicy => f.write_str(
                 "policy names must be non-empty tokens of letters, digits, '-', '_' or '.', listed once",
             ),
+            ConfigError::InvalidIdleTimeout => f.write_str("the idle timeout must not be zero"),
         }
     }
 }

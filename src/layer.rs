@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tower_layer::Layer;
 
@@ -69,6 +70,7 @@ impl WellKnownLayer {
             tokens: None,
             store: None,
             cookie: SessionCookie::default(),
+            idle_timeout: None,
             policies: Vec::new(),
         }
     }
@@ -106,6 +108,7 @@ pub struct WellKnownBuilder<V = StaticTokenVerifier, St = MemoryStore> {
     tokens: Option<V>,
     store: Option<St>,
     cookie: SessionCookie,
+    idle_timeout: Option<Duration>,
     policies: Vec<String>,
 }
 
@@ -116,6 +119,7 @@ impl<V, St> fmt::Debug for WellKnownBuilder<V, St> {
             .field("token_auth", &self.tokens.is_some())
             .field("session_auth", &self.store.is_some())
             .field("cookie", &self.cookie)
+            .field("idle_timeout", &self.idle_timeout)
             .field("policies", &self.policies)
             .finish()
     }
@@ -146,6 +150,7 @@ impl<V, St> WellKnownBuilder<V, St> {
             tokens: Some(verifier),
             store: self.store,
             cookie: self.cookie,
+            idle_timeout: self.idle_timeout,
             policies: self.policies,
         }
     }
@@ -158,6 +163,7 @@ impl<V, St> WellKnownBuilder<V, St> {
             tokens: self.tokens,
             store: Some(store),
             cookie: self.cookie,
+            idle_timeout: self.idle_timeout,
             policies: self.policies,
         }
     }
@@ -166,6 +172,20 @@ impl<V, St> WellKnownBuilder<V, St> {
     /// at sign-in and to clear it at logout.
     pub fn session_cookie(mut self, cookie: SessionCookie) -> Self {
         self.cookie = cookie;
+        self
+    }
+
+    /// Ends sessions that go unused for `idle_timeout` (sliding expiry),
+    /// besides the absolute lifetime (the cookie's
+    /// [`max_age`](SessionCookie::max_age)), which nothing extends.
+    ///
+    /// Sign-in sets the idle deadline; each session endpoint answer that
+    /// authenticates by the cookie moves it to `idle_timeout` from then, at
+    /// most once per quarter of the idle timeout (see "Sessions" in the
+    /// crate docs). Zero is refused by [`build`](WellKnownBuilder::build);
+    /// a timeout longer than the lifetime has no effect.
+    pub fn idle_timeout(mut self, idle_timeout: Duration) -> Self {
+        self.idle_timeout = Some(idle_timeout);
         self
     }
 
@@ -185,7 +205,8 @@ impl<V, St> WellKnownBuilder<V, St> {
     ///
     /// The first [`ConfigError`] found: no tunnel and no resolver, a duplicate
     /// tunnel, an invalid session cookie (checked only when session auth is
-    /// enabled), or an invalid or repeated policy name.
+    /// enabled), an idle timeout of zero, or an invalid or repeated policy
+    /// name.
     pub fn build(self) -> Result<WellKnownLayer<V, St>, ConfigError>
     where
         St: SessionStore,
@@ -216,8 +237,15 @@ impl<V, St> WellKnownBuilder<V, St> {
             }
             policies.push(name);
         }
+        if self.idle_timeout == Some(Duration::ZERO) {
+            return Err(ConfigError::InvalidIdleTimeout);
+        }
         let sessions = match self.store {
-            Some(store) => Some(SessionManager::new(store, CookieHeaders::new(self.cookie)?)),
+            Some(store) => Some(SessionManager::new(
+                store,
+                CookieHeaders::new(self.cookie)?,
+                self.idle_timeout,
+            )),
             None => None,
         };
         Ok(WellKnownLayer {

@@ -2,6 +2,7 @@
 //! session cookie.
 
 use std::future::Future;
+use std::time::SystemTime;
 
 use http::{Method, Uri};
 
@@ -46,7 +47,10 @@ impl<const N: usize> Found<N> {
 /// - A missing, malformed or refused token, or a verifier error, falls back to
 ///   the session cookie when session auth is enabled.
 /// - The cookie authenticates when exactly one of its distinct values names a
-///   live session and every lookup succeeded. Two live sessions (a cookie
+///   live session (one the store returns and whose deadline is not past) and
+///   every lookup succeeded. With an idle timeout, that session is then
+///   touched when `SessionManager::touch_due` says so; a failed touch is
+///   logged and changes nothing. Two live sessions (a cookie
 ///   planted by a sibling host beside the real one) authenticate nobody: a
 ///   planted cookie must never decide who the user is. Too many values
 ///   authenticate nobody either, without a lookup.
@@ -76,18 +80,31 @@ where
         }
         let sessions = config.sessions.as_ref()?;
         let mut live = None;
+        // Read once, when a store first returns a session.
+        let mut now = None;
         for id in found.cookies.ids() {
             // A store failure settles nothing: not authenticated.
-            if let Some(user) =
+            let Some(session) =
                 backend::call("session store (load)", || sessions.store().load(id)).await?
-            {
-                if live.is_some() {
-                    return None;
-                }
-                live = Some(user);
+            else {
+                continue;
+            };
+            // Past its deadline, a session authenticates nobody, whatever
+            // the store says.
+            if !session.is_live_at(*now.get_or_insert_with(SystemTime::now)) {
+                continue;
             }
+            if live.is_some() {
+                return None;
+            }
+            live = Some((id, session));
         }
-        live.map(|user| Identity::new(user, AuthMethod::Session))
+        let (id, session) = live?;
+        // Sliding expiry: a throttled touch, whose failure changes nothing.
+        if let Some(at) = now.and_then(|now| sessions.touch_due(&session, now)) {
+            let _ = backend::call("session store (touch)", || sessions.store().touch(id, at)).await;
+        }
+        Some(Identity::new(session.into_user(), AuthMethod::Session))
     }
 }
 

@@ -9,24 +9,39 @@
 
 mod common;
 mod redis_server;
-mod store_suite;
 
 #[allow(dead_code)]
 #[path = "../examples/redis.rs"]
 mod redis_example;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::{
-    COOKIE_NAME, Captured, Recorder, SESSION, ada, cookie_value, empty, get,
-    logout_request, send, verifier,
+    COOKIE_NAME, Captured, Recorder, SESSION, ada, cookie_value, empty, get, logout_request, send,
+    verifier,
 };
 use http::StatusCode;
 use redis_server::RedisServer;
 use rstream_well_known::{
-    RedisStore, RedisStoreErrorKind, SessionId, SessionStore, SignInError, StaticTokenVerifier,
-    User, WellKnownLayer,
+    ListSessions, RedisStore, RedisStoreErrorKind, Session, SessionId, SessionStore, SignInError,
+    StaticTokenVerifier, User, WellKnownLayer, test_util,
 };
+
+/// A session of `user` from now, lasting `ttl` (saturating).
+fn session(user: User, ttl: Duration) -> Session {
+    let now = SystemTime::now();
+    Session::new(
+        user,
+        now,
+        now.checked_add(ttl)
+            .unwrap_or(now + Duration::from_secs(1 << 40)),
+    )
+}
+
+/// The user of the live session `id`, if any.
+async fn user_of(store: &RedisStore, id: &SessionId) -> Option<User> {
+    store.load(id).await.unwrap().map(Session::into_user)
+}
 
 /// A store on `server` under `prefix`, with a short timeout.
 async fn store_on(server: &RedisServer, prefix: &str) -> RedisStore {
@@ -58,7 +73,9 @@ async fn layer_on(
         .unwrap()
 }
 
-/// Runs each named check of the shared store suite on a fresh server.
+/// Runs each named check of the public store suite (`test_util`) on a
+/// fresh server. (The suite's own macros evaluate the store expression per
+/// check; a test here must also keep its server alive, and skip without one.)
 macro_rules! suite_on_redis {
     ($($check:ident),* $(,)?) => {
         mod suite {
@@ -69,23 +86,32 @@ macro_rules! suite_on_redis {
                     let Some(server) = RedisServer::start(concat!("redis_store suite ", stringify!($check))) else {
                         return;
                     };
-                    store_suite::$check(store_on(&server, "suite:").await).await;
+                    test_util::$check(store_on(&server, "suite:").await).await;
                 }
             )*
         }
     };
 }
 
+// Every check of `session_store_suite!`, `revoke_all_suite!` and
+// `list_sessions_suite!`.
 suite_on_redis!(
     create_then_load_round_trips_every_profile_field,
     ids_are_fresh_long_and_cookie_safe,
     unknown_ids_do_not_load,
     revoked_sessions_do_not_load,
     revoke_is_idempotent_and_unknown_ids_are_fine,
-    expired_sessions_do_not_load,
-    long_lived_sessions_load,
+    zero_ttl_sessions_never_load,
+    deadlines_in_the_past_never_load,
+    huge_ttls_load,
     sessions_are_independent,
-    concurrent_creates_get_distinct_ids,
+    concurrent_creates_never_overwrite,
+    touch_moves_the_idle_deadline_within_bounds,
+    touch_never_revives_a_session,
+    sessions_expire_when_their_time_comes,
+    revoke_all_ends_every_session_of_the_user_only,
+    revoke_all_ends_sessions_created_before_it_under_concurrent_creates,
+    list_shows_the_live_sessions_of_one_user,
 );
 
 async fn session_answer<V, St>(layer: &WellKnownLayer<V, St>, cookie: &str) -> common::Answer
@@ -149,8 +175,14 @@ async fn two_layers_on_one_redis_share_sessions_and_logouts() {
 
     // Created through one, seen by the other.
     let cookie = sign_in(&one, ada()).await;
-    assert_eq!(signed_in_user(&two, &cookie).await.as_deref(), Some("user-id"));
-    assert_eq!(signed_in_user(&one, &cookie).await.as_deref(), Some("user-id"));
+    assert_eq!(
+        signed_in_user(&two, &cookie).await.as_deref(),
+        Some("user-id")
+    );
+    assert_eq!(
+        signed_in_user(&one, &cookie).await.as_deref(),
+        Some("user-id")
+    );
 
     // Logout through the other ends it on both.
     let answer = logout(&two, &cookie).await;
@@ -160,6 +192,21 @@ async fn two_layers_on_one_redis_share_sessions_and_logouts() {
     assert_eq!(signed_in_user(&two, &cookie).await, None);
     // And nothing of it is left in Redis.
     assert!(server.keys("shared:*").is_empty(), "{:?}", server.keys("*"));
+
+    // Sign out everywhere through one: Ada's sessions made through either
+    // end on both; another user's session stays.
+    let laptop = sign_in(&one, ada()).await;
+    let phone = sign_in(&two, ada()).await;
+    let grace = sign_in(&one, User::new("grace")).await;
+    let sessions = two.session_manager().unwrap();
+    assert_eq!(sessions.sessions_of("user-id").await.unwrap().len(), 2);
+    sessions.revoke_all("user-id").await.unwrap();
+    for cookie in [&laptop, &phone] {
+        assert_eq!(signed_in_user(&one, cookie).await, None);
+        assert_eq!(signed_in_user(&two, cookie).await, None);
+    }
+    assert_eq!(signed_in_user(&two, &grace).await.as_deref(), Some("grace"));
+    assert!(sessions.sessions_of("user-id").await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,7 +216,10 @@ async fn keys_hold_no_session_id_and_no_user_id() {
     };
     let store = store_on(&server, "app:").await;
     let id = store
-        .create(User::new("ada@example.com"), Duration::from_secs(60))
+        .create(session(
+            User::new("ada@example.com"),
+            Duration::from_secs(60),
+        ))
         .await
         .unwrap();
     let keys = server.keys("*");
@@ -199,12 +249,12 @@ async fn a_zero_ttl_stores_nothing_and_never_loads() {
         return;
     };
     let store = store_on(&server, "zero:").await;
-    let id = store.create(ada(), Duration::ZERO).await.unwrap();
-    assert_eq!(store.load(&id).await.unwrap(), None);
+    let id = store.create(session(ada(), Duration::ZERO)).await.unwrap();
+    assert_eq!(user_of(&store, &id).await, None);
     assert!(server.keys("*").is_empty());
     // A huge one stores a session that loads.
-    let id = store.create(ada(), Duration::MAX).await.unwrap();
-    assert_eq!(store.load(&id).await.unwrap(), Some(ada()));
+    let id = store.create(session(ada(), Duration::MAX)).await.unwrap();
+    assert_eq!(user_of(&store, &id).await, Some(ada()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,17 +264,33 @@ async fn stores_with_other_prefixes_never_see_each_others_sessions() {
     };
     let a = store_on(&server, "a:").await;
     let b = store_on(&server, "b:").await;
-    let id = a.create(ada(), Duration::from_secs(60)).await.unwrap();
-    assert_eq!(b.load(&id).await.unwrap(), None);
+    let id = a
+        .create(session(ada(), Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(user_of(&b, &id).await, None);
     b.revoke(&id).await.unwrap();
-    assert_eq!(a.load(&id).await.unwrap(), Some(ada()));
+    assert_eq!(user_of(&a, &id).await, Some(ada()));
+    // Revoke-all and listing too stay within their prefix.
+    rstream_well_known::RevokeAll::revoke_all(&b, "user-id")
+        .await
+        .unwrap();
+    assert!(b.list("user-id").await.unwrap().is_empty());
+    assert_eq!(a.list("user-id").await.unwrap().len(), 1);
+    assert_eq!(user_of(&a, &id).await, Some(ada()));
     assert!(server.keys("b:*").is_empty());
     assert_eq!(server.keys("a:*").len(), 2);
 }
 
 /// A value of encoding 1.`minor` for `user_id`, with `extra` appended and
 /// `flags` as given (version 1.0's layout, written out by hand).
-fn value_v1(minor: u8, user_id: &str, name: Option<&str>, unknown_flags: u8, extra: &[u8]) -> Vec<u8> {
+fn value_v1(
+    minor: u8,
+    user_id: &str,
+    name: Option<&str>,
+    unknown_flags: u8,
+    extra: &[u8],
+) -> Vec<u8> {
     fn varint(out: &mut Vec<u8>, mut n: u64) {
         while n >= 0x80 {
             out.push((n as u8) | 0x80);
@@ -265,7 +331,7 @@ async fn stored_values_of_other_versions_load_or_are_refused_cleanly() {
         .build()
         .unwrap();
     let id = store
-        .create(User::new("someone"), Duration::from_secs(60))
+        .create(session(User::new("someone"), Duration::from_secs(60)))
         .await
         .unwrap();
     let keys = server.keys("enc:*:s:*");
@@ -278,9 +344,17 @@ async fn stored_values_of_other_versions_load_or_are_refused_cleanly() {
     let cookie = format!("{COOKIE_NAME}={}", id.expose());
 
     // A newer minor version with an unknown flag and trailing fields loads.
-    set(&value_v1(9, "ada", Some("Ada"), 0x80, b"\x07future\x00\xff"));
-    let loaded = store.load(&id).await.unwrap().unwrap();
-    assert_eq!(loaded, User::new("ada").with_name("Ada"));
+    set(&value_v1(
+        9,
+        "ada",
+        Some("Ada"),
+        0x80,
+        b"\x07future\x00\xff",
+    ));
+    assert_eq!(
+        user_of(&store, &id).await,
+        Some(User::new("ada").with_name("Ada"))
+    );
     let answer = session_answer(&layer, &cookie).await;
     assert_eq!(answer.json()["user"]["name"], "Ada");
 
@@ -296,7 +370,12 @@ async fn stored_values_of_other_versions_load_or_are_refused_cleanly() {
     assert_eq!(answer.json()["auth"]["authenticated"], false);
 
     // Garbage is refused the same way, whatever it is.
-    for garbage in [&b""[..], b"\x01", b"\x01\x00\xff\xff", b"{\"userId\":\"mallory\"}"] {
+    for garbage in [
+        &b""[..],
+        b"\x01",
+        b"\x01\x00\xff\xff",
+        b"{\"userId\":\"mallory\"}",
+    ] {
         set(garbage);
         let error = store.load(&id).await.unwrap_err();
         assert!(
@@ -339,6 +418,7 @@ async fn ids_of_another_shape_are_unknown_without_asking_redis() {
     ] {
         assert_eq!(store.load(&foreign).await.unwrap(), None);
         store.revoke(&foreign).await.unwrap();
+        store.touch(&foreign, SystemTime::now()).await.unwrap();
     }
 }
 
@@ -352,7 +432,10 @@ async fn a_redis_outage_never_hangs_never_500s_never_logs_secrets_and_heals() {
     let sessions = layer.session_manager().unwrap();
     let cookie = sign_in(&layer, ada()).await;
     let secret = cookie_value(&cookie).to_owned();
-    assert_eq!(signed_in_user(&layer, &cookie).await.as_deref(), Some("user-id"));
+    assert_eq!(
+        signed_in_user(&layer, &cookie).await.as_deref(),
+        Some("user-id")
+    );
 
     server.kill();
 
@@ -393,13 +476,13 @@ async fn a_redis_outage_never_hangs_never_500s_never_logs_secrets_and_heals() {
 
     // Many calls at once during the outage: each bounded, none a 500.
     let started = Instant::now();
-    let answers = futures::future::join_all(
-        (0..20).map(|_| session_answer(&layer, &cookie)),
-    )
-    .await;
+    let answers = futures::future::join_all((0..20).map(|_| session_answer(&layer, &cookie))).await;
     assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
-    assert!(answers.iter().all(|a| a.status == StatusCode::OK
-        && a.json()["auth"]["authenticated"] == false));
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.status == StatusCode::OK && a.json()["auth"]["authenticated"] == false)
+    );
 
     // The failures were logged, without the cookie or the session id.
     let log = captured.text();
@@ -415,19 +498,24 @@ async fn a_redis_outage_never_hangs_never_500s_never_logs_secrets_and_heals() {
         assert!(Instant::now() < deadline, "no recovery");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(signed_in_user(&layer, &cookie).await.as_deref(), Some("user-id"));
+    assert_eq!(
+        signed_in_user(&layer, &cookie).await.as_deref(),
+        Some("user-id")
+    );
     let answer = logout(&layer, &cookie).await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
     assert!(answer.header("set-cookie").unwrap().contains("Max-Age=0"));
     assert_eq!(signed_in_user(&layer, &cookie).await, None);
     // Sign-in works again too.
     let fresh = sign_in(&layer, ada()).await;
-    assert_eq!(signed_in_user(&layer, &fresh).await.as_deref(), Some("user-id"));
+    assert_eq!(
+        signed_in_user(&layer, &fresh).await.as_deref(),
+        Some("user-id")
+    );
     let log = captured.text();
     assert!(!log.contains(&secret), "{log}");
     assert!(!log.contains(cookie_value(&fresh)), "{log}");
 }
-
 
 /// The same store on a Redis Cluster (one node holding every slot: Redis
 /// refuses a script whose keys are in different slots all the same, so this
@@ -438,12 +526,13 @@ async fn the_store_works_on_a_redis_cluster() {
     let Some(server) = RedisServer::start_cluster("redis_store cluster") else {
         return;
     };
-    let store = RedisStore::cluster_builder([server.url()])
-        .key_prefix("cluster:")
-        .timeout(TIMEOUT)
-        .connect()
-        .await
-        .unwrap();
+    let store_under = |prefix: &'static str| {
+        RedisStore::cluster_builder([server.url()])
+            .key_prefix(prefix)
+            .timeout(TIMEOUT)
+            .connect()
+    };
+    let store = store_under("cluster:").await.unwrap();
     let layer = WellKnownLayer::builder()
         .tunnel(common::tunnel())
         .with_token_verifier(verifier())
@@ -451,11 +540,17 @@ async fn the_store_works_on_a_redis_cluster() {
         .build()
         .unwrap();
     let cookie = sign_in(&layer, ada()).await;
-    assert_eq!(signed_in_user(&layer, &cookie).await.as_deref(), Some("user-id"));
+    assert_eq!(
+        signed_in_user(&layer, &cookie).await.as_deref(),
+        Some("user-id")
+    );
     assert_eq!(logout(&layer, &cookie).await.status, StatusCode::NO_CONTENT);
     assert_eq!(signed_in_user(&layer, &cookie).await, None);
-    store_suite::sessions_are_independent(store.clone()).await;
-    store_suite::expired_sessions_do_not_load(store).await;
+    test_util::sessions_are_independent(store_under("c1:").await.unwrap()).await;
+    test_util::revoke_all_ends_every_session_of_the_user_only(store_under("c2:").await.unwrap())
+        .await;
+    test_util::list_shows_the_live_sessions_of_one_user(store_under("c3:").await.unwrap()).await;
+    test_util::touch_moves_the_idle_deadline_within_bounds(store_under("c4:").await.unwrap()).await;
 }
 
 /// `examples/redis.rs` as its doc says: two instances on one Redis, a
@@ -524,5 +619,10 @@ async fn the_redis_example_shares_sessions_between_two_instances() {
         assert_eq!(json["auth"]["authenticated"], false, "{json}");
     }
     // Keys under the example's prefix only.
-    assert!(server.keys("*").iter().all(|k| k.starts_with("example:session:")));
+    assert!(
+        server
+            .keys("*")
+            .iter()
+            .all(|k| k.starts_with("example:session:"))
+    );
 }

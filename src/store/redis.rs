@@ -156,8 +156,7 @@ use redis::{Cmd, FromRedisValue, RedisError, Script, ScriptInvocation};
 use sha2::{Digest, Sha256};
 
 use self::encoding::DecodeError;
-use super::{SessionId, SessionStore};
-use crate::identity::User;
+use super::{ListSessions, RevokeAll, Session, SessionId, SessionStore};
 
 /// A [`SessionStore`] in Redis, shared by every process that uses the same
 /// Redis and key prefix. See the [module docs](self) for the key layout, the
@@ -376,11 +375,13 @@ impl RedisStoreBuilder {
                             Some(e),
                         )
                     })?;
-                Connection::Cluster(client.get_pending_async_connection_with_config(
-                    redis::cluster::ClusterConfig::new()
-                        .set_connection_timeout(self.timeout)
-                        .set_response_timeout(self.timeout),
-                ))
+                Connection::Cluster(
+                    client.get_pending_async_connection_with_config(
+                        redis::cluster::ClusterConfig::new()
+                            .set_connection_timeout(self.timeout)
+                            .set_response_timeout(self.timeout),
+                    ),
+                )
             }
         };
         Ok(RedisStore {
@@ -667,24 +668,6 @@ const CREATE_ATTEMPTS: usize = 4;
 /// about the year 287,000, which Lua's numbers hold exactly).
 const MAX_EXPIRY_MS: u64 = (1 << 53) - 1;
 
-/// A session as the store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Record {
-    pub(crate) user: User,
-    pub(crate) created_at: SystemTime,
-    pub(crate) expires_at: SystemTime,
-    pub(crate) idle_expires_at: Option<SystemTime>,
-}
-
-impl Record {
-    fn deadline(&self) -> SystemTime {
-        match self.idle_expires_at {
-            Some(idle) => idle.min(self.expires_at),
-            None => self.expires_at,
-        }
-    }
-}
-
 /// The keys of one session.
 struct Keys {
     session: String,
@@ -697,7 +680,10 @@ impl RedisStore {
     /// this store's shape.
     fn keys(&self, id: &SessionId) -> Option<Keys> {
         let (random, tag) = id.expose().split_once('.')?;
-        if random.len() != RANDOM_LEN || tag.len() != TAG_LEN || !is_b64url(random) || !is_b64url(tag)
+        if random.len() != RANDOM_LEN
+            || tag.len() != TAG_LEN
+            || !is_b64url(random)
+            || !is_b64url(tag)
         {
             return None;
         }
@@ -755,16 +741,19 @@ impl RedisStore {
     }
 
     /// Stores a session under a fresh id.
-    pub(crate) async fn create_record(&self, record: Record) -> Result<SessionId, RedisStoreError> {
-        let tag = user_tag(record.user.user_id());
-        let deadline = record.deadline();
+    async fn create_session(&self, session: Session) -> Result<SessionId, RedisStoreError> {
+        let tag = user_tag(session.user().user_id());
+        let deadline = session.deadline();
         if deadline <= SystemTime::now() {
             // Already over: nothing to store, an id that never loads.
             return new_id(&tag);
         }
-        let value = encoding::encode(&record.user, record.created_at, record.expires_at);
-        let expires = nanos_text(record.expires_at);
-        let idle = record.idle_expires_at.map(nanos_text).unwrap_or_default();
+        let value = encoding::encode(session.user(), session.created_at(), session.expires_at());
+        let expires = nanos_text(session.expires_at());
+        let idle = session
+            .idle_expires_at()
+            .map(nanos_text)
+            .unwrap_or_default();
         let expiry = expiry_ms(deadline).to_string();
         for _ in 0..CREATE_ATTEMPTS {
             let id = new_id(&tag)?;
@@ -792,10 +781,7 @@ impl RedisStore {
     }
 
     /// The live session with `id`.
-    pub(crate) async fn load_record(
-        &self,
-        id: &SessionId,
-    ) -> Result<Option<Record>, RedisStoreError> {
+    async fn load_session(&self, id: &SessionId) -> Result<Option<Session>, RedisStoreError> {
         let Some(keys) = self.keys(id) else {
             return Ok(None);
         };
@@ -805,12 +791,12 @@ impl RedisStore {
         let Some(value) = value else {
             return Ok(None);
         };
-        let record = record_of(&value, idle.as_deref())?;
-        Ok((SystemTime::now() < record.deadline()).then_some(record))
+        let session = session_of(&value, idle.as_deref())?;
+        Ok(session.is_live_at(SystemTime::now()).then_some(session))
     }
 
     /// Moves a live session's idle deadline to `idle_expires_at`.
-    pub(crate) async fn touch_record(
+    async fn touch_session(
         &self,
         id: &SessionId,
         idle_expires_at: SystemTime,
@@ -831,23 +817,18 @@ impl RedisStore {
     }
 
     /// Ends the session with `id`.
-    pub(crate) async fn revoke_record(&self, id: &SessionId) -> Result<(), RedisStoreError> {
+    async fn revoke_session(&self, id: &SessionId) -> Result<(), RedisStoreError> {
         let Some(keys) = self.keys(id) else {
             return Ok(());
         };
         let _: i64 = self
-            .invoke(
-                REVOKE
-                    .key(&keys.session)
-                    .key(&keys.index)
-                    .arg(&keys.member),
-            )
+            .invoke(REVOKE.key(&keys.session).key(&keys.index).arg(&keys.member))
             .await?;
         Ok(())
     }
 
     /// Ends every session of `user_id`.
-    pub(crate) async fn revoke_all_records(&self, user_id: &str) -> Result<(), RedisStoreError> {
+    async fn revoke_all_sessions(&self, user_id: &str) -> Result<(), RedisStoreError> {
         let slot = self.user_slot(user_id);
         let _: i64 = self
             .invoke(
@@ -860,41 +841,38 @@ impl RedisStore {
     }
 
     /// The live sessions of `user_id`.
-    pub(crate) async fn list_records(&self, user_id: &str) -> Result<Vec<Record>, RedisStoreError> {
+    async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, RedisStoreError> {
         let slot = self.user_slot(user_id);
         let fields: Vec<Vec<u8>> = self
             .invoke(LIST.key(format!("{slot}:u")).arg(format!("{slot}:s:")))
             .await?;
         let now = SystemTime::now();
-        let mut records = Vec::with_capacity(fields.len() / 2);
+        let mut sessions = Vec::with_capacity(fields.len() / 2);
         for pair in fields.chunks_exact(2) {
             let idle = std::str::from_utf8(&pair[1])
                 .map_err(|_| DecodeError::Corrupt("an idle deadline is not a number"))?;
-            let record = record_of(&pair[0], (!idle.is_empty()).then_some(idle))?;
+            let session = session_of(&pair[0], (!idle.is_empty()).then_some(idle))?;
             // A 96-bit tag shared by two users is beyond reach, but the
             // check is free.
-            if record.user.user_id() == user_id && now < record.deadline() {
-                records.push(record);
+            if session.user().user_id() == user_id && session.is_live_at(now) {
+                sessions.push(session);
             }
         }
-        records.sort_by_key(|r| r.created_at);
-        Ok(records)
+        sessions.sort_by_key(Session::created_at);
+        Ok(sessions)
     }
 }
 
 /// A stored session from its fields.
-fn record_of(value: &[u8], idle: Option<&str>) -> Result<Record, RedisStoreError> {
+fn session_of(value: &[u8], idle: Option<&str>) -> Result<Session, RedisStoreError> {
     let decoded = encoding::decode(value)?;
-    let idle_expires_at = idle
-        .map(|ns| {
-            time_of_nanos_text(ns).ok_or(DecodeError::Corrupt("an idle deadline is not a number"))
-        })
-        .transpose()?;
-    Ok(Record {
-        user: decoded.user,
-        created_at: decoded.created_at,
-        expires_at: decoded.expires_at,
-        idle_expires_at,
+    let session = Session::new(decoded.user, decoded.created_at, decoded.expires_at);
+    Ok(match idle {
+        Some(ns) => session.with_idle_expires_at(
+            time_of_nanos_text(ns)
+                .ok_or(DecodeError::Corrupt("an idle deadline is not a number"))?,
+        ),
+        None => session,
     })
 }
 
@@ -979,29 +957,51 @@ fn expiry_ms(deadline: SystemTime) -> u64 {
     ms.clamp(1, MAX_EXPIRY_MS)
 }
 
+/// Every call is bounded by the store's timeout; see the [module docs](self)
+/// for what each does in Redis.
 impl SessionStore for RedisStore {
     type Error = RedisStoreError;
 
-    async fn create(&self, user: User, ttl: Duration) -> Result<SessionId, Self::Error> {
-        let now = SystemTime::now();
-        let expires_at = now
-            .checked_add(ttl)
-            .unwrap_or_else(|| UNIX_EPOCH + Duration::from_millis(MAX_EXPIRY_MS));
-        self.create_record(Record {
-            user,
-            created_at: now,
-            expires_at,
-            idle_expires_at: None,
-        })
-        .await
+    /// Stores the session under a fresh id (one script: `EXISTS`, `HSET`,
+    /// `PEXPIREAT`, `ZADD`), minting another id in the astronomically
+    /// unlikely case the first is taken. A session already past its
+    /// deadline is not stored: its id never loads.
+    async fn create(&self, session: Session) -> Result<SessionId, Self::Error> {
+        self.create_session(session).await
     }
 
-    async fn load(&self, id: &SessionId) -> Result<Option<User>, Self::Error> {
-        Ok(self.load_record(id).await?.map(|r| r.user))
+    /// One `HMGET`. An id of another shape than the store's is unknown
+    /// without a call. A session past its deadline by the application's
+    /// clock does not load, even when Redis has not expired it yet.
+    async fn load(&self, id: &SessionId) -> Result<Option<Session>, Self::Error> {
+        self.load_session(id).await
     }
 
+    /// Moves the idle deadline later (never earlier), up to the absolute
+    /// deadline, with the key's expiry; a gone session stays gone.
+    async fn touch(&self, id: &SessionId, idle_expires_at: SystemTime) -> Result<(), Self::Error> {
+        self.touch_session(id, idle_expires_at).await
+    }
+
+    /// Deletes the session and its index entry, in one script.
     async fn revoke(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.revoke_record(id).await
+        self.revoke_session(id).await
+    }
+}
+
+/// Atomic under Redis Cluster too: the user's sessions and index share a
+/// hash slot, and one script deletes them all.
+impl RevokeAll for RedisStore {
+    async fn revoke_all(&self, user_id: &str) -> Result<(), Self::Error> {
+        self.revoke_all_sessions(user_id).await
+    }
+}
+
+/// One script reads the user's index and the sessions in it; the list is
+/// ordered by creation time.
+impl ListSessions for RedisStore {
+    async fn list(&self, user_id: &str) -> Result<Vec<Session>, Self::Error> {
+        self.list_sessions(user_id).await
     }
 }
 

@@ -77,7 +77,12 @@ impl RedisServer {
     pub fn start_cluster(what: &str) -> Option<Self> {
         let server = Self::start_with(
             what,
-            &["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"],
+            &[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ],
         )?;
         let reply = server.command(&[b"CLUSTER", b"ADDSLOTSRANGE", b"0", b"16383"]);
         assert_eq!(reply, b"+OK\r\n", "{}", String::from_utf8_lossy(&reply));

@@ -84,9 +84,14 @@ pub(super) fn encode(user: &User, created_at: SystemTime, expires_at: SystemTime
         }
     }
     out.push(flags);
-    for text in [user.name(), user.email(), user.image(), attributes.as_deref()]
-        .into_iter()
-        .flatten()
+    for text in [
+        user.name(),
+        user.email(),
+        user.image(),
+        attributes.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
     {
         put_str(&mut out, text);
     }
@@ -251,7 +256,11 @@ mod tests {
 
     #[test]
     fn a_bare_user_is_compact() {
-        let bytes = encode(&User::new("u-1"), at(1_700_000_000, 0), at(1_700_003_600, 0));
+        let bytes = encode(
+            &User::new("u-1"),
+            at(1_700_000_000, 0),
+            at(1_700_003_600, 0),
+        );
         // Two version bytes, two times of six bytes, the id and the flags.
         assert_eq!(bytes.len(), 2 + 6 + 6 + 4 + 1);
         assert_eq!(decode(&bytes).unwrap().user, User::new("u-1"));
