@@ -11,6 +11,8 @@
 //! curl -s http://127.0.0.1:3002/.well-known/rstream/session -H 'Cookie: rstream_session=<value>'
 //! # Log out on either: the cookie fails on both.
 //! curl -si -X POST http://127.0.0.1:3002/.well-known/rstream/logout -H 'Cookie: rstream_session=<value>'
+//! # Or sign Ada out everywhere, every session on every instance:
+//! curl -si -X POST http://127.0.0.1:3001/logout-everywhere
 //! ```
 //!
 //! Environment: `REDIS_URL` (default `redis://127.0.0.1:6379/`), `ADDR`
@@ -50,8 +52,8 @@ pub fn store(redis_url: &str) -> Result<RedisStore, BoxError> {
         .build()?)
 }
 
-/// The app on `port`: `POST /login` signs in Ada, the layer answers the
-/// well-known endpoints.
+/// The app on `port`: `POST /login` signs in Ada, `POST /logout-everywhere`
+/// ends every session of hers, the layer answers the well-known endpoints.
 ///
 /// # Errors
 ///
@@ -74,6 +76,7 @@ pub fn app(redis_url: &str, port: u16) -> Result<Router, BoxError> {
         .ok_or("session auth is not enabled")?;
     Ok(Router::new()
         .route("/login", post(login))
+        .route("/logout-everywhere", post(logout_everywhere))
         .with_state(sessions)
         .layer(layer))
 }
@@ -99,6 +102,22 @@ async fn login(State(sessions): State<SessionManager<RedisStore>>) -> Response {
                     HeaderValue::from_static("1"),
                 )],
                 "sign-in is unavailable, try again\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Ends every session of Ada, on every instance (a real handler takes the
+/// user from its own authentication, and checks the caller may do this).
+async fn logout_everywhere(State(sessions): State<SessionManager<RedisStore>>) -> Response {
+    match sessions.revoke_all("ada").await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => {
+            eprintln!("sign-out everywhere failed: {error}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sign-out everywhere is unavailable, try again\n",
             )
                 .into_response()
         }

@@ -21,8 +21,9 @@
 //! # Requirements
 //!
 //! Rust 1.88 (the `redis` crate's), a Tokio runtime with its timer (the
-//! default of `#[tokio::main]`), and Redis 6.2 or later, or a compatible
-//! server such as Valkey. Sessions are in Redis only: nothing is cached in
+//! default of `#[tokio::main]`), and Redis 5 or later (the scripts use only
+//! commands of Redis 4 and effects replication, the default since Redis 5;
+//! the tests run on Redis 7), or a compatible server such as Valkey. Sessions are in Redis only: nothing is cached in
 //! the process, so a logout or a revoke-all through one instance holds at
 //! once on every other.
 //!
@@ -135,12 +136,14 @@
 //!
 //! # Limits
 //!
-//! A zero ttl stores nothing and returns an id that never loads. Deadlines
-//! are kept exactly (to the nanosecond) in the value; Redis's expiries are
-//! in whole milliseconds, rounded up, and capped at about the year 287,000
-//! (a longer lifetime never expires by time). The store checks the deadline
-//! against the application's clock on every load as well, so a session
-//! never loads past its deadline even when Redis's clock lags.
+//! A session already past its deadline (a zero ttl) is not stored: its id
+//! never loads. Deadlines are kept exactly (to the nanosecond) in the value
+//! and in `i`; Redis's expiries are whole milliseconds, rounded up, and
+//! [`Session`]'s clamp to the year 9999 keeps them in range. The store
+//! checks the deadline against the application's clock on every load as
+//! well, so a session never loads past its deadline even when Redis's clock
+//! lags; Redis's clock decides when keys are dropped. A call that finds a
+//! stored value it cannot read fails rather than guess (see above).
 //! Revoke-all and listing run in one script each, whose work grows with the
 //! number of sessions the user has.
 
