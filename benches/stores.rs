@@ -32,7 +32,6 @@ use rstream_well_known::{
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 mod common;
-#[allow(dead_code)]
 #[path = "../tests/redis_server/mod.rs"]
 mod redis_server;
 

@@ -335,8 +335,8 @@
 //! - `test-util`: the shared session store suite, [`test_util`], for the
 //!   tests of store authors.
 //! - `redis`: `RedisStore`, sessions in Redis shared by every instance of
-//!   an application (needs Rust 1.88 and a Tokio runtime). Its module docs
-//!   give the key layout, the stored encoding and its versioning, the choice
+//!   an application (needs Rust 1.88 and a Tokio runtime). Its documentation
+//!   gives the key layout, the stored encoding and its versioning, the choice
 //!   of one hash slot per user for revoke-all, and the behaviour during an
 //!   outage.
 //! - `redis-cluster`: `RedisStore::cluster_builder`, for a Redis Cluster.

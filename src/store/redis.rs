@@ -1,151 +1,5 @@
-//! The Redis session store (feature `redis`): sessions shared by every
-//! instance of an application that uses the same Redis.
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use rstream_well_known::{RedisStore, Tunnel, WellKnownLayer};
-//!
-//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! let store = RedisStore::builder("redis://127.0.0.1:6379/")
-//!     .key_prefix("myapp:session:")
-//!     .timeout(Duration::from_secs(2))
-//!     .connect()
-//!     .await?;
-//! let layer = WellKnownLayer::builder()
-//!     .tunnel(Tunnel::new("app.example.com", "workspace-id", "project-id")?)
-//!     .with_session_store(store)
-//!     .build()?;
-//! # let _ = layer; Ok(()) }
-//! ```
-//!
-//! # Requirements
-//!
-//! Rust 1.88 (the `redis` crate's), a Tokio runtime with its timer (the
-//! default of `#[tokio::main]`), and Redis 5 or later (the scripts use only
-//! commands of Redis 4 and effects replication, the default since Redis 5;
-//! the tests run on Redis 7), or a compatible server such as Valkey. Sessions are in Redis only: nothing is cached in
-//! the process, so a logout or a revoke-all through one instance holds at
-//! once on every other.
-//!
-//! The connection is the `redis` crate's [`ConnectionManager`]: one
-//! multiplexed connection that reconnects by itself after an outage, so a
-//! store built once serves for the life of the process. With feature
-//! `redis-cluster`, [`RedisStore::cluster_builder`] talks to a Redis Cluster
-//! (its connection finds the slots and follows redirections by itself). With
-//! feature `redis-tls`, `rediss://` URLs connect over TLS (rustls, the
-//! platform's root certificates; when the process has no default rustls
-//! crypto provider, the store installs `ring`'s).
-//!
-//! # Timeouts and outages
-//!
-//! Every call is bounded by the store's [timeout](RedisStoreBuilder::timeout)
-//! (default [`RedisStore::DEFAULT_TIMEOUT`], 2 seconds), whatever Redis
-//! does: a stopped server, a network that drops packets, a connection being
-//! re-established. A call that runs out of time fails with an error of kind
-//! [`RedisStoreErrorKind::Timeout`], and the layer then answers as for any
-//! store error: the session endpoint says "not authenticated", logout answers
-//! `503`, sign-in fails with [`SignInError::Store`](crate::SignInError).
-//! The connection manager keeps reconnecting in the background, and the
-//! store answers again once Redis is back, without being rebuilt. A call
-//! that times out after Redis carried it out (a create whose answer was
-//! lost) leaves a session nobody has the cookie of; it expires on its own.
-//!
-//! # Keys
-//!
-//! For a session with id `id` of a user with id `user`:
-//!
-//! ```text
-//! <prefix>{<tag>}:s:<digest>   a hash: v = the session (see below),
-//!                              x = its absolute deadline, i = its idle deadline
-//! <prefix>{<tag>}:u            a sorted set: the user's sessions (<digest>s),
-//!                              scored by deadline
-//! tag    = base64url(SHA-256("rstream-well-known user\0" ‖ user)[..12])
-//! digest = base64url(SHA-256(id))
-//! ```
-//!
-//! Keys never contain a session id or a user id: someone who can list keys,
-//! or read Redis's slow log, learns no cookie. The prefix defaults to
-//! [`RedisStore::DEFAULT_KEY_PREFIX`]; give each application (or each
-//! environment sharing a Redis) its own.
-//!
-//! Every key has a Redis-side expiry (`PEXPIREAT`): a session's key expires
-//! at its deadline, and the user's index when the last of its sessions does.
-//! Nothing needs a sweeper. Redis must not evict these keys before their
-//! time, which would sign users out early and could hide sessions from
-//! revoke-all: run it with `maxmemory-policy noeviction` (or size it so it
-//! never evicts).
-//!
-//! # Session ids
-//!
-//! The store mints its own ids: 256 bits from the operating system's CSPRNG
-//! in base64url (43 characters), a `.`, and the user's 16-character `tag`
-//! above, 60 characters in all. An id of any other shape is unknown without
-//! a call to Redis. A client that changes the tag of its cookie only names a
-//! key that does not exist, since the key's digest covers the whole id.
-//!
-//! # Revoke-all and Redis Cluster: one hash slot per user
-//!
-//! A user's sessions and their index share the hash tag `{<tag>}`, so in a
-//! Redis Cluster they live in one hash slot, on one node. Each operation that
-//! touches both is one Lua script, which Redis runs atomically:
-//!
-//! - create (`EXISTS`, `HSET`, `PEXPIREAT`, then `ZADD` to the index): never
-//!   overwrites an existing id;
-//! - revoke (`DEL` and `ZREM`);
-//! - revoke-all (`DEL` of every session in the index, then of the index): it
-//!   ends exactly the sessions that exist when it runs, even under Cluster;
-//! - touch (below).
-//!
-//! The alternative, a per-user generation counter read on every load, was
-//! not chosen: it costs a second round trip (to another slot) on every
-//! request, leaves revoked sessions in memory until they expire, and cannot
-//! list a user's sessions. With one slot per user, a load is a single
-//! `HMGET`, a revoked session is gone at once, and listing is cheap. The
-//! price is that one user's sessions cannot spread over nodes, which no
-//! realistic number of sessions per user needs.
-//!
-//! The index stays correct with expiry: members are scored by their session's
-//! deadline, each create first drops the members whose deadline has passed
-//! by Redis's clock (the one its expiries use), and the index key expires
-//! with its last member. An index member whose session is gone is harmless
-//! (revoke-all deletes a key that is not there).
-//!
-//! # Idle timeout
-//!
-//! A session created with an idle deadline stores it in field `i`;
-//! [`touch`](RedisStore::touch) moves it later, up to the absolute deadline
-//! `x`, and moves the key's expiry and index score with it, in one script
-//! that does nothing when the key is gone: a touch never revives an expired
-//! or revoked session. A touch never moves the idle deadline earlier (two
-//! instances touching at once keep the later deadline).
-//!
-//! # The stored value
-//!
-//! Field `v` holds the user and the session's creation time and absolute
-//! deadline in a compact binary encoding whose first byte is a major version
-//! and second a minor version. A crate version reads every value of its
-//! major version, whatever the minor (it ignores the fields it does not
-//! know), so instances of a newer minor version and of an older one can
-//! share a Redis during a rolling upgrade. A value of an unknown major
-//! version, or one that does not follow the layout, is refused: the load
-//! fails with an error of kind [`RedisStoreErrorKind::UnsupportedVersion`]
-//! or [`RedisStoreErrorKind::Corrupt`] (logged by the layer, never a panic,
-//! never another user), which the layer treats as "no live session"; logout
-//! still deletes such a session. Version 1.0 is documented in the source
-//! (`src/store/redis/encoding.rs`).
-//!
-//! # Limits
-//!
-//! A session already past its deadline (a zero ttl) is not stored: its id
-//! never loads. Deadlines are kept exactly (to the nanosecond) in the value
-//! and in `i`; Redis's expiries are whole milliseconds, rounded up, and
-//! [`Session`]'s clamp to the year 9999 keeps them in range. The store
-//! checks the deadline against the application's clock on every load as
-//! well, so a session never loads past its deadline even when Redis's clock
-//! lags; Redis's clock decides when keys are dropped. A call that finds a
-//! stored value it cannot read fails rather than guess (see above).
-//! Revoke-all and listing run in one script each, whose work grows with the
-//! number of sessions the user has.
+//! The Redis session store (feature `redis`): [`RedisStore`] and its
+//! builder. The design is documented on [`RedisStore`].
 
 mod encoding;
 
@@ -162,10 +16,169 @@ use self::encoding::DecodeError;
 use super::{ListSessions, RevokeAll, Session, SessionId, SessionStore};
 
 /// A [`SessionStore`] in Redis, shared by every process that uses the same
-/// Redis and key prefix. See the [module docs](self) for the key layout, the
-/// encoding and the failure behaviour.
+/// Redis and key prefix (feature `redis`). Cloning is cheap and shares the
+/// connection.
 ///
-/// Cloning is cheap and shares the connection.
+/// ```no_run
+/// use std::time::Duration;
+/// use rstream_well_known::{RedisStore, Tunnel, WellKnownLayer};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// let store = RedisStore::builder("redis://127.0.0.1:6379/")
+///     .key_prefix("myapp:session:")
+///     .timeout(Duration::from_secs(2))
+///     .connect()
+///     .await?;
+/// let layer = WellKnownLayer::builder()
+///     .tunnel(Tunnel::new("app.example.com", "workspace-id", "project-id")?)
+///     .with_session_store(store)
+///     .build()?;
+/// # let _ = layer; Ok(()) }
+/// ```
+///
+/// # Requirements
+///
+/// Rust 1.88 (the `redis` crate's), a Tokio runtime with its timer (the
+/// default of `#[tokio::main]`), and Redis 5 or later (the scripts use only
+/// commands of Redis 4 and effects replication, the default since Redis 5;
+/// the tests run on Redis 7), or a compatible server such as Valkey. Sessions are in Redis only: nothing is cached in
+/// the process, so a logout or a revoke-all through one instance holds at
+/// once on every other.
+///
+/// The connection is the `redis` crate's [`ConnectionManager`]: one
+/// multiplexed connection that reconnects by itself after an outage, so a
+/// store built once serves for the life of the process. With feature
+/// `redis-cluster`, [`RedisStore::cluster_builder`] talks to a Redis Cluster
+/// (its connection finds the slots and follows redirections by itself). With
+/// feature `redis-tls`, `rediss://` URLs connect over TLS (rustls, the
+/// platform's root certificates; when the process has no default rustls
+/// crypto provider, the store installs `ring`'s).
+///
+/// # Timeouts and outages
+///
+/// Every call is bounded by the store's [timeout](RedisStoreBuilder::timeout)
+/// (default [`RedisStore::DEFAULT_TIMEOUT`], 2 seconds), whatever Redis
+/// does: a stopped server, a network that drops packets, a connection being
+/// re-established. A call that runs out of time fails with an error of kind
+/// [`RedisStoreErrorKind::Timeout`], and the layer then answers as for any
+/// store error: the session endpoint says "not authenticated", logout answers
+/// `503`, sign-in fails with [`SignInError::Store`](crate::SignInError).
+/// The connection manager keeps reconnecting in the background, and the
+/// store answers again once Redis is back, without being rebuilt. A call
+/// that times out after Redis carried it out (a create whose answer was
+/// lost) leaves a session nobody has the cookie of; it expires on its own.
+///
+/// # Keys
+///
+/// For a session with id `id` of a user with id `user`:
+///
+/// ```text
+/// <prefix>{<tag>}:s:<digest>   a hash: v = the session (see below),
+///                              x = its absolute deadline, i = its idle deadline
+/// <prefix>{<tag>}:u            a sorted set: the user's sessions (<digest>s),
+///                              scored by deadline
+/// tag    = base64url(SHA-256("rstream-well-known user\0" ‖ user)[..12])
+/// digest = base64url(SHA-256(id))
+/// ```
+///
+/// Keys never contain a session id or a user id: someone who can list keys,
+/// or read Redis's slow log, learns no cookie. The prefix defaults to
+/// [`RedisStore::DEFAULT_KEY_PREFIX`]; give each application (or each
+/// environment sharing a Redis) its own.
+///
+/// Every key has a Redis-side expiry (`PEXPIREAT`): a session's key expires
+/// at its deadline, and the user's index when the last of its sessions does.
+/// Nothing needs a sweeper. Redis must not evict these keys before their
+/// time, which would sign users out early and could hide sessions from
+/// revoke-all: run it with `maxmemory-policy noeviction` (or size it so it
+/// never evicts).
+///
+/// # Session ids
+///
+/// The store mints its own ids: 256 bits from the operating system's CSPRNG
+/// in base64url (43 characters), a `.`, and the user's 16-character `tag`
+/// above, 60 characters in all. An id of any other shape is unknown without
+/// a call to Redis. A client that changes the tag of its cookie only names a
+/// key that does not exist, since the key's digest covers the whole id.
+///
+/// # Revoke-all and Redis Cluster: one hash slot per user
+///
+/// A user's sessions and their index share the hash tag `{<tag>}`, so in a
+/// Redis Cluster they live in one hash slot, on one node. Each operation that
+/// touches both is one Lua script, which Redis runs atomically:
+///
+/// - create (`EXISTS`, `HSET`, `PEXPIREAT`, then `ZADD` to the index): never
+///   overwrites an existing id;
+/// - revoke (`DEL` and `ZREM`);
+/// - revoke-all (`DEL` of every session in the index, then of the index): it
+///   ends exactly the sessions that exist when it runs, even under Cluster;
+/// - touch (below).
+///
+/// The alternative, a per-user generation counter read on every load, was
+/// not chosen: it costs a second round trip (to another slot) on every
+/// request, leaves revoked sessions in memory until they expire, and cannot
+/// list a user's sessions. With one slot per user, a load is a single
+/// `HMGET`, a revoked session is gone at once, and listing is cheap. The
+/// price is that one user's sessions cannot spread over nodes, which no
+/// realistic number of sessions per user needs.
+///
+/// The index stays correct with expiry: members are scored by their session's
+/// deadline, each create first drops the members whose deadline has passed
+/// by Redis's clock (the one its expiries use), and the index key expires
+/// with its last member. An index member whose session is gone is harmless
+/// (revoke-all deletes a key that is not there).
+///
+/// # Idle timeout
+///
+/// A session created with an idle deadline stores it in field `i`;
+/// [`touch`](RedisStore::touch) moves it later, up to the absolute deadline
+/// `x`, and moves the key's expiry and index score with it, in one script
+/// that does nothing when the key is gone: a touch never revives an expired
+/// or revoked session. A touch never moves the idle deadline earlier (two
+/// instances touching at once keep the later deadline).
+///
+/// # The stored value
+///
+/// Field `v` holds the user and the session's creation time and absolute
+/// deadline in a compact binary encoding whose first byte is a major version
+/// and second a minor version. A crate version reads every value of its
+/// major version, whatever the minor (it ignores the fields it does not
+/// know), so instances of a newer minor version and of an older one can
+/// share a Redis during a rolling upgrade. A value of an unknown major
+/// version, or one that does not follow the layout, is refused: the load
+/// fails with an error of kind [`RedisStoreErrorKind::UnsupportedVersion`]
+/// or [`RedisStoreErrorKind::Corrupt`] (logged by the layer, never a panic,
+/// never another user), which the layer treats as "no live session"; logout
+/// still deletes such a session. Version 1.0, all integers LEB128 varints,
+/// strings a varint byte length then UTF-8:
+///
+/// ```text
+/// major (1 byte, = 1) · minor (1 byte, = 0)
+/// created_at: seconds since the Unix epoch (zigzag varint), nanoseconds (varint)
+/// expires_at: the same
+/// userId (string)
+/// presence flags (1 byte): 1 name, 2 email, 4 image, 8 attributes
+/// name, email, image (strings, each when its flag is set)
+/// attributes (string: a JSON object, when its flag is set)
+/// … fields of later minor versions
+/// ```
+///
+/// A minor version may only append fields and use flag bits still free; a
+/// reader ignores bytes after the fields it knows and flag bits it does not
+/// know. Anything an older reader would misread takes a new major version.
+///
+/// # Limits
+///
+/// A session already past its deadline (a zero ttl) is not stored: its id
+/// never loads. Deadlines are kept exactly (to the nanosecond) in the value
+/// and in `i`; Redis's expiries are whole milliseconds, rounded up, and
+/// [`Session`]'s clamp to the year 9999 keeps them in range. The store
+/// checks the deadline against the application's clock on every load as
+/// well, so a session never loads past its deadline even when Redis's clock
+/// lags; Redis's clock decides when keys are dropped. A call that finds a
+/// stored value it cannot read fails rather than guess (see above).
+/// Revoke-all and listing run in one script each, whose work grows with the
+/// number of sessions the user has.
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
@@ -960,8 +973,8 @@ fn expiry_ms(deadline: SystemTime) -> u64 {
     ms.clamp(1, MAX_EXPIRY_MS)
 }
 
-/// Every call is bounded by the store's timeout; see the [module docs](self)
-/// for what each does in Redis.
+/// Every call is bounded by the store's timeout; see [`RedisStore`] for
+/// what each does in Redis.
 impl SessionStore for RedisStore {
     type Error = RedisStoreError;
 
