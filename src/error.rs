@@ -26,6 +26,9 @@ pub enum ConfigError {
     InvalidPolicy,
     /// The idle timeout is zero: every session would end at once.
     InvalidIdleTimeout,
+    /// The backend timeout is zero: every backend call that does not answer
+    /// at once would fail.
+    InvalidBackendTimeout,
 }
 
 impl fmt::Display for ConfigError {
@@ -48,6 +51,9 @@ impl fmt::Display for ConfigError {
                 "policy names must be non-empty tokens of letters, digits, '-', '_' or '.', listed once",
             ),
             ConfigError::InvalidIdleTimeout => f.write_str("the idle timeout must not be zero"),
+            ConfigError::InvalidBackendTimeout => {
+                f.write_str("the backend timeout must not be zero")
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
+use crate::backend::BackendTimeout;
 use crate::config::Config;
 use crate::cookie::SessionCookie;
 use crate::error::ConfigError;
@@ -14,6 +15,7 @@ use crate::manager::{CookieHeaders, SessionManager};
 use crate::service::WellKnownService;
 use crate::store::MemoryStore;
 use crate::store::SessionStore;
+use crate::timer::Timer;
 use crate::token::{StaticTokenVerifier, TokenVerifier};
 use crate::tunnel::{Tunnel, TunnelResolver, Tunnels};
 
@@ -71,6 +73,7 @@ impl WellKnownLayer {
             store: None,
             cookie: SessionCookie::default(),
             idle_timeout: None,
+            timeout: None,
             policies: Vec::new(),
         }
     }
@@ -109,6 +112,7 @@ pub struct WellKnownBuilder<V = StaticTokenVerifier, St = MemoryStore> {
     store: Option<St>,
     cookie: SessionCookie,
     idle_timeout: Option<Duration>,
+    timeout: Option<BackendTimeout>,
     policies: Vec<String>,
 }
 
@@ -120,6 +124,10 @@ impl<V, St> fmt::Debug for WellKnownBuilder<V, St> {
             .field("session_auth", &self.store.is_some())
             .field("cookie", &self.cookie)
             .field("idle_timeout", &self.idle_timeout)
+            .field(
+                "backend_timeout",
+                &self.timeout.as_ref().map(|t| t.duration),
+            )
             .field("policies", &self.policies)
             .finish()
     }
@@ -151,6 +159,7 @@ impl<V, St> WellKnownBuilder<V, St> {
             store: self.store,
             cookie: self.cookie,
             idle_timeout: self.idle_timeout,
+            timeout: self.timeout,
             policies: self.policies,
         }
     }
@@ -164,6 +173,7 @@ impl<V, St> WellKnownBuilder<V, St> {
             store: Some(store),
             cookie: self.cookie,
             idle_timeout: self.idle_timeout,
+            timeout: self.timeout,
             policies: self.policies,
         }
     }
@@ -189,6 +199,44 @@ impl<V, St> WellKnownBuilder<V, St> {
         self
     }
 
+    /// Bounds the time a request waits for the token verifier and the
+    /// session store, measured with `timer` (the layer depends on no
+    /// runtime: with tokio, pass [`TokioTimer`](crate::TokioTimer), feature
+    /// `tokio`).
+    ///
+    /// The bound is per request, for all its backend calls together (a
+    /// logout's token check, lookups and revocations): a call still waiting
+    /// when `timeout` has passed since the first call that had to wait is
+    /// dropped and fails, and so does every later call of that request that
+    /// does not answer at once. The failure answers apply: the session
+    /// endpoint says not authenticated, logout answers `503`
+    /// (`session_store_unavailable`) when a revocation did not complete, a
+    /// sliding touch is skipped. The same bound applies to each call the
+    /// [`SessionManager`] makes (sign-in, revoke-all, listing), which then
+    /// fails with a `TimedOut` error. Zero is refused by
+    /// [`build`](WellKnownBuilder::build).
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// use std::time::Duration;
+    /// use rstream_well_known::{MemoryStore, TokioTimer, Tunnel, WellKnownLayer};
+    ///
+    /// let layer = WellKnownLayer::builder()
+    ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
+    ///     .with_session_store(MemoryStore::new())
+    ///     .backend_timeout(Duration::from_secs(2), TokioTimer)
+    ///     .build()?;
+    /// # }
+    /// # Ok::<(), rstream_well_known::ConfigError>(())
+    /// ```
+    pub fn backend_timeout(mut self, timeout: Duration, timer: impl Timer) -> Self {
+        self.timeout = Some(BackendTimeout {
+            duration: timeout,
+            timer: Arc::new(timer),
+        });
+        self
+    }
+
     /// Adds a policy name of the application's own to the session endpoint's
     /// `policies`, after the enabled mechanisms (`token-auth`, `rstream-auth`).
     /// Names are tokens of ASCII letters, digits, `-`, `_` and `.`, each
@@ -205,8 +253,8 @@ impl<V, St> WellKnownBuilder<V, St> {
     ///
     /// The first [`ConfigError`] found: no tunnel and no resolver, a duplicate
     /// tunnel, an invalid session cookie (checked only when session auth is
-    /// enabled), an idle timeout of zero, or an invalid or repeated policy
-    /// name.
+    /// enabled), an idle or backend timeout of zero, or an invalid or
+    /// repeated policy name.
     pub fn build(self) -> Result<WellKnownLayer<V, St>, ConfigError>
     where
         St: SessionStore,
@@ -240,11 +288,15 @@ impl<V, St> WellKnownBuilder<V, St> {
         if self.idle_timeout == Some(Duration::ZERO) {
             return Err(ConfigError::InvalidIdleTimeout);
         }
+        if self.timeout.as_ref().is_some_and(|t| t.duration.is_zero()) {
+            return Err(ConfigError::InvalidBackendTimeout);
+        }
         let sessions = match self.store {
             Some(store) => Some(SessionManager::new(
                 store,
                 CookieHeaders::new(self.cookie)?,
                 self.idle_timeout,
+                self.timeout.clone(),
             )),
             None => None,
         };
@@ -258,6 +310,7 @@ impl<V, St> WellKnownBuilder<V, St> {
                     .unwrap_or_default()
                     .into_boxed_str(),
                 policies,
+                timeout: self.timeout,
             }),
         })
     }

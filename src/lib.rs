@@ -194,10 +194,24 @@
 //! logout revokes every value of the session cookie anyway, and if any
 //! revocation fails it answers `503` with reason `session_store_unavailable`
 //! and leaves the cookie in place. Errors and panics are logged (feature
-//! `tracing`) by component and `Display` text only. The layer has no timer
-//! (it depends on no runtime): a backend that never answers holds the
-//! request until a timeout in front of the layer ends it, such as
-//! tower-http's `TimeoutLayer` (see `examples/tower_http.rs`).
+//! `tracing`) by component and `Display` text only.
+//!
+//! **Backends that do not answer.** The layer depends on no runtime, so it
+//! bounds backend calls only when given a timer:
+//! [`WellKnownBuilder::backend_timeout`] with a [`Timer`] ([`TokioTimer`],
+//! feature `tokio`, or your runtime's sleep). The timeout is one deadline
+//! per request for all its backend calls together, started by the first
+//! call that does not answer at once; a call still waiting when it passes is
+//! dropped and counts as failed, and so does any later call of the request
+//! that does not answer at once (one that does still counts). The failure
+//! answers above apply: the session endpoint answers not authenticated (a
+//! hanging verifier falls back to the cookie), logout answers `503`
+//! `session_store_unavailable` unless every revocation completed, a sliding
+//! touch is skipped, and [`SessionManager`] calls fail with `TimedOut`. So a
+//! request never waits for backends much longer than the timeout. Without a
+//! timer, a backend that never answers holds the request until a timeout in
+//! front of the layer ends it, such as tower-http's `TimeoutLayer` (see
+//! `examples/tower_http.rs`).
 //!
 //! **Tokens.** `Authorization` with the `Bearer` scheme (any case) is used
 //! when present, even if malformed, and the query parameter is then ignored;
@@ -279,7 +293,12 @@
 //! costs one store write per 7.5 minutes, not one per request. The touch
 //! runs after the answer is decided and cannot change it: a failing or
 //! panicking touch is logged and the answer stands (the session then ends
-//! at its old idle deadline unless a later use touches it).
+//! at its old idle deadline unless a later use touches it); a hanging one
+//! holds the answer until the backend timeout, if one is set, then is
+//! dropped, and the answer stands. The touch is awaited (the layer has no
+//! runtime to run it in the background), so it costs the answer one store
+//! round trip, once per quarter of the idle timeout per session. Sessions
+//! without an idle deadline cost nothing more than a read of the clock.
 //!
 //! **The cookie's own expiry.** The cookie is issued with `Max-Age` equal to
 //! the absolute lifetime, which no sliding ever passes, so the cookie never
@@ -332,6 +351,8 @@
 //! # Features
 //!
 //! - `tracing` (default): log backend failures with `tracing`.
+//! - `tokio`: [`TokioTimer`], tokio's timer for
+//!   [`WellKnownBuilder::backend_timeout`].
 //! - `test-util`: the shared session store suite, [`test_util`], for the
 //!   tests of store authors.
 //! - `redis`: `RedisStore`, sessions in Redis shared by every instance of
@@ -375,6 +396,7 @@ mod store;
 mod syntax;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+mod timer;
 mod token;
 mod tunnel;
 
@@ -394,6 +416,9 @@ pub use crate::store::{
 };
 #[cfg(feature = "redis")]
 pub use crate::store::{RedisStore, RedisStoreBuilder, RedisStoreError, RedisStoreErrorKind};
+pub use crate::timer::Timer;
+#[cfg(feature = "tokio")]
+pub use crate::timer::TokioTimer;
 pub use crate::token::{
     StaticTokenVerifier, TokenContext, TokenSource, TokenVerdict, TokenVerifier,
 };

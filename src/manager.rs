@@ -2,12 +2,13 @@
 //! its cookie.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 
-use crate::backend::catch_panic;
+use crate::backend::{BackendTimeout, Deadline, Failure, guarded};
 use crate::cookie::SessionCookie;
 use crate::credentials::CookieFinder;
 use crate::error::ConfigError;
@@ -64,6 +65,8 @@ struct Shared {
     /// touch happens once a quarter of the idle timeout has passed since the
     /// last extension.
     touch_when_left: Duration,
+    /// How long one call may wait for the store, when bounded.
+    timeout: Option<BackendTimeout>,
 }
 
 /// The validated cookie configuration and its precomputed removal header.
@@ -144,6 +147,11 @@ pub enum SignInError<E> {
     /// The store panicked while creating the session (the panic was caught;
     /// no session was issued).
     StorePanicked,
+    /// The store did not answer within the backend timeout
+    /// ([`WellKnownBuilder::backend_timeout`](crate::WellKnownBuilder::backend_timeout));
+    /// the call was dropped. A session may or may not have been stored; its
+    /// id was never issued, so it is never used.
+    TimedOut,
     /// The user's id is empty: a session must name someone (the session
     /// endpoint's `userId` is never empty). Nothing was stored.
     EmptyUserId,
@@ -166,6 +174,9 @@ impl<E: fmt::Display> fmt::Display for SignInError<E> {
             }
             SignInError::StorePanicked => {
                 f.write_str("the session store panicked while creating the session")
+            }
+            SignInError::TimedOut => {
+                f.write_str("the session store did not answer within the backend timeout")
             }
             SignInError::EmptyUserId => f.write_str("the user id is empty"),
             SignInError::ProfileTooLarge { size, limit } => write!(
@@ -195,6 +206,9 @@ pub enum StoreCallError<E> {
     Store(E),
     /// The store panicked (the panic was caught).
     Panicked,
+    /// The store did not answer within the backend timeout; the call was
+    /// dropped.
+    TimedOut,
 }
 
 impl<E: fmt::Display> fmt::Display for StoreCallError<E> {
@@ -202,6 +216,9 @@ impl<E: fmt::Display> fmt::Display for StoreCallError<E> {
         match self {
             StoreCallError::Store(e) => write!(f, "the session store failed: {e}"),
             StoreCallError::Panicked => f.write_str("the session store panicked"),
+            StoreCallError::TimedOut => {
+                f.write_str("the session store did not answer within the backend timeout")
+            }
         }
     }
 }
@@ -210,7 +227,7 @@ impl<E: std::error::Error + 'static> std::error::Error for StoreCallError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StoreCallError::Store(e) => Some(e),
-            StoreCallError::Panicked => None,
+            StoreCallError::Panicked | StoreCallError::TimedOut => None,
         }
     }
 }
@@ -234,7 +251,12 @@ fn profile_size(user: &User) -> usize {
 }
 
 impl<St: SessionStore> SessionManager<St> {
-    pub(crate) fn new(store: St, cookie: CookieHeaders, idle_timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(
+        store: St,
+        cookie: CookieHeaders,
+        idle_timeout: Option<Duration>,
+        timeout: Option<BackendTimeout>,
+    ) -> Self {
         let touch_when_left = idle_timeout.map_or(Duration::ZERO, |idle| idle - idle / 4);
         Self {
             store: Arc::new(store),
@@ -242,7 +264,23 @@ impl<St: SessionStore> SessionManager<St> {
                 cookie,
                 idle_timeout,
                 touch_when_left,
+                timeout,
             }),
+        }
+    }
+
+    /// Calls the store through `make`, catching panics and bounded by the
+    /// backend timeout.
+    async fn store_call<T, F, Fut>(&self, make: F) -> Result<T, StoreCallError<St::Error>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, St::Error>>,
+    {
+        let mut deadline = Deadline::new(self.shared.timeout.as_ref());
+        match guarded(&mut deadline, make).await {
+            Ok(result) => result.map_err(StoreCallError::Store),
+            Err(Failure::Panicked) => Err(StoreCallError::Panicked),
+            Err(Failure::TimedOut) => Err(StoreCallError::TimedOut),
         }
     }
 
@@ -261,9 +299,10 @@ impl<St: SessionStore> SessionManager<St> {
     /// [`SignInError::EmptyUserId`] for a user whose id is empty,
     /// [`SignInError::ProfileTooLarge`] for a profile larger than
     /// [`MAX_PROFILE_BYTES`] (both before the store is called),
-    /// [`SignInError::Store`] when the store fails, and
-    /// [`SignInError::StorePanicked`] when it panics; no cookie is issued
-    /// then.
+    /// [`SignInError::Store`] when the store fails,
+    /// [`SignInError::StorePanicked`] when it panics, and
+    /// [`SignInError::TimedOut`] when it does not answer within the backend
+    /// timeout; no cookie is issued then.
     pub async fn sign_in(&self, user: User) -> Result<SignedIn, SignInError<St::Error>> {
         if user.user_id().is_empty() {
             return Err(SignInError::EmptyUserId);
@@ -276,10 +315,14 @@ impl<St: SessionStore> SessionManager<St> {
             });
         }
         let session = self.new_session(user, SystemTime::now());
-        let id = catch_panic(|| self.store.create(session))
+        let id = self
+            .store_call(|| self.store.create(session))
             .await
-            .map_err(|_| SignInError::StorePanicked)?
-            .map_err(SignInError::Store)?;
+            .map_err(|e| match e {
+                StoreCallError::Store(e) => SignInError::Store(e),
+                StoreCallError::Panicked => SignInError::StorePanicked,
+                StoreCallError::TimedOut => SignInError::TimedOut,
+            })?;
         let set_cookie = self
             .shared
             .cookie
@@ -370,13 +413,11 @@ impl<St: RevokeAll> SessionManager<St> {
     ///
     /// # Errors
     ///
-    /// [`StoreCallError`] when the store fails or panics; sessions may then
-    /// have survived: try again.
+    /// [`StoreCallError`] when the store fails, panics or does not answer
+    /// within the backend timeout; sessions may then have survived: try
+    /// again.
     pub async fn revoke_all(&self, user_id: &str) -> Result<(), StoreCallError<St::Error>> {
-        catch_panic(|| self.store.revoke_all(user_id))
-            .await
-            .map_err(|_| StoreCallError::Panicked)?
-            .map_err(StoreCallError::Store)
+        self.store_call(|| self.store.revoke_all(user_id)).await
     }
 }
 
@@ -386,14 +427,12 @@ impl<St: ListSessions> SessionManager<St> {
     ///
     /// # Errors
     ///
-    /// [`StoreCallError`] when the store fails or panics.
+    /// [`StoreCallError`] when the store fails, panics or does not answer
+    /// within the backend timeout.
     pub async fn sessions_of(
         &self,
         user_id: &str,
     ) -> Result<Vec<Session>, StoreCallError<St::Error>> {
-        catch_panic(|| self.store.list(user_id))
-            .await
-            .map_err(|_| StoreCallError::Panicked)?
-            .map_err(StoreCallError::Store)
+        self.store_call(|| self.store.list(user_id)).await
     }
 }
