@@ -3,6 +3,7 @@
 //! → resolver) only ever imports downwards.
 
 use crate::backend::BackendTimeout;
+use crate::forward::Forwarding;
 use crate::manager::SessionManager;
 use crate::tunnel::Tunnels;
 
@@ -17,6 +18,9 @@ pub(crate) struct Config<V, St> {
     pub(crate) policies: Vec<String>,
     /// `policies`, rendered as the session endpoint's JSON array.
     pub(crate) policies_json: Box<str>,
+    /// What happens to forwarded requests besides forwarding them: `None`
+    /// when nothing does (identity, enforcement and stripping all off).
+    pub(crate) forwarding: Option<Forwarding>,
     /// How long a request may wait for the backends, when bounded.
     pub(crate) timeout: Option<BackendTimeout>,
 }

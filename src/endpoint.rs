@@ -9,7 +9,7 @@ use http::header::{
     ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, SET_COOKIE,
     X_CONTENT_TYPE_OPTIONS,
 };
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 
 use crate::backend::{self, Deadline};
@@ -159,9 +159,33 @@ fn on_tunnel<V, St, B, const N: usize>(
 where
     St: SessionStore,
 {
-    let fields = Fields::<N>::read(
+    read_head(
+        config,
+        request.uri(),
+        request.version(),
         request.headers(),
-        request.uri().query(),
+        credentials,
+    )
+}
+
+/// Reads a request head's header fields in one pass: which tunnel its host
+/// names, and its credentials (at most `N` session cookie values; none
+/// unless `credentials`). Well-known requests, forwarded requests whose
+/// caller is resolved, and [`WellKnownLayer::resolve`](crate::WellKnownLayer::resolve)
+/// all read requests through it.
+pub(crate) fn read_head<V, St, const N: usize>(
+    config: &Config<V, St>,
+    uri: &Uri,
+    version: Version,
+    headers: &HeaderMap,
+    credentials: bool,
+) -> (HostMatch, Found<N>)
+where
+    St: SessionStore,
+{
+    let fields = Fields::<N>::read(
+        headers,
+        uri.query(),
         credentials && config.tokens.is_some(),
         match &config.sessions {
             Some(sessions) if credentials => Some(sessions.cookie_finder()),
@@ -169,8 +193,8 @@ where
         },
     );
     let host = RequestHost {
-        uri: request.uri(),
-        version: request.version(),
+        uri,
+        version,
         field: fields.host,
         repeated: fields.hosts_repeated,
     };
@@ -184,7 +208,7 @@ where
 /// `reply` as the answer to a request with `method`: a `HEAD` answer keeps
 /// every header, `Content-Length` included (it describes the body a `GET`
 /// would get), and has no body.
-fn for_method(method: &Method, mut reply: Reply) -> Reply {
+pub(crate) fn for_method(method: &Method, mut reply: Reply) -> Reply {
     if method == Method::HEAD {
         *reply.body_mut() = None;
     }
@@ -214,7 +238,7 @@ where
     St: SessionStore,
 {
     async move {
-        let reply = match resolve(&config, &tunnel, &head, &found).await {
+        let reply = match resolve(&config, &tunnel, &head, &found).await.identity() {
             Some(identity) => json(
                 StatusCode::OK,
                 session_document(&identity, &tunnel, &config.policies_json),
@@ -371,7 +395,7 @@ fn is_json(headers: &HeaderMap) -> bool {
     trim_ows(media_type).eq_ignore_ascii_case(b"application/json")
 }
 
-fn base(status: StatusCode) -> Response<Option<Bytes>> {
+pub(crate) fn base(status: StatusCode) -> Response<Option<Bytes>> {
     let mut response = Response::new(None);
     *response.status_mut() = status;
     response
@@ -421,7 +445,7 @@ fn content_length(len: usize) -> HeaderValue {
 }
 
 /// An error answer: `{"error":"<reason>"}`, with a stable reason.
-fn error(status: StatusCode, reason: &'static str) -> Reply {
+pub(crate) fn error(status: StatusCode, reason: &'static str) -> Reply {
     let body = format!(r#"{{"error":"{reason}"}}"#);
     json(status, Bytes::from(body))
 }

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use http::{Method, Uri};
 
 use crate::backend::{self, Deadline};
+use crate::caller::Unauthenticated;
 use crate::config::Config;
 use crate::credentials::{CookieValues, PresentedToken};
 use crate::identity::{AuthMethod, Identity};
@@ -38,14 +39,40 @@ impl<const N: usize> Found<N> {
     pub(crate) fn is_empty(&self) -> bool {
         !matches!(self.token, PresentedToken::Token(_)) && self.cookies.is_empty()
     }
+
+    /// Why a request that [`is_empty`](Self::is_empty) is not
+    /// authenticated: a malformed token counts as an invalid one.
+    pub(crate) fn unauthenticated(&self) -> Unauthenticated {
+        match self.token {
+            PresentedToken::Malformed => Unauthenticated::InvalidToken,
+            PresentedToken::Absent | PresentedToken::Token(_) => Unauthenticated::NoCredentials,
+        }
+    }
 }
 
-/// Resolves a request on `tunnel`: `None` when it is not authenticated.
+/// What resolving a request found: who is calling, or why nobody is.
+#[derive(Debug)]
+pub(crate) enum Resolution {
+    Authenticated(Identity),
+    Unauthenticated(Unauthenticated),
+}
+
+impl Resolution {
+    /// The caller, when authenticated.
+    pub(crate) fn identity(self) -> Option<Identity> {
+        match self {
+            Resolution::Authenticated(identity) => Some(identity),
+            Resolution::Unauthenticated(_) => None,
+        }
+    }
+}
+
+/// Resolves a request on `tunnel`: who is calling, or why nobody is.
 ///
 /// - With token auth enabled, a well-formed token is verified first; when the
 ///   verifier accepts it, the request is token-authenticated.
-/// - A missing, malformed or refused token, or a verifier error, falls back to
-///   the session cookie when session auth is enabled.
+/// - A missing, malformed, refused or out-of-scope token, or a verifier
+///   error, falls back to the session cookie when session auth is enabled.
 /// - With a backend timeout, all these calls share one deadline: a call
 ///   still waiting when it passes fails (and is dropped), like an error.
 /// - The cookie authenticates when exactly one of its distinct values names a
@@ -57,6 +84,14 @@ impl<const N: usize> Found<N> {
 ///   planted cookie must never decide who the user is. Too many values
 ///   authenticate nobody either, without a lookup.
 ///
+/// Why nobody is authenticated is the worst thing seen: a backend that could
+/// not answer (the request might have been authenticated), else what became
+/// of the token (out of scope, else invalid or malformed), else no
+/// credential.
+///
+/// The session endpoint, the identity given to handlers and enforcement all
+/// resolve through this one function.
+///
 /// Written flat, awaiting the backends' futures directly, and as a function
 /// returning an `async move` block: this state is boxed once per request, and
 /// every nested `async fn` (which also keeps a second copy of its arguments)
@@ -67,7 +102,7 @@ pub(crate) fn resolve<'a, V, St, const N: usize>(
     tunnel: &'a Tunnel,
     head: &'a Head,
     found: &'a Found<N>,
-) -> impl Future<Output = Option<Identity>> + Send + 'a
+) -> impl Future<Output = Resolution> + Send + 'a
 where
     V: TokenVerifier,
     St: SessionStore,
@@ -75,22 +110,33 @@ where
     async move {
         // One deadline for every backend call of the request.
         let mut deadline = Deadline::new(config.timeout.as_ref());
+        let mut why = found.unauthenticated();
         if let Some(verdict) = verify_token(config, tunnel, head, found, &mut deadline) {
-            if let Some(TokenVerdict::Accepted(user)) = verdict.await {
-                return Some(Identity::new(user, AuthMethod::Token));
-            }
+            why = match verdict.await {
+                Some(TokenVerdict::Accepted(user)) => {
+                    return Resolution::Authenticated(Identity::new(user, AuthMethod::Token));
+                }
+                Some(TokenVerdict::Refused) => Unauthenticated::InvalidToken,
+                Some(TokenVerdict::OutOfScope) => Unauthenticated::InsufficientScope,
+                None => Unauthenticated::Unavailable,
+            };
         }
-        let sessions = config.sessions.as_ref()?;
+        let Some(sessions) = config.sessions.as_ref() else {
+            return Resolution::Unauthenticated(why);
+        };
         let mut live = None;
         // Read once, when a store first returns a session.
         let mut now = None;
         for id in found.cookies.ids() {
             // A store failure settles nothing: not authenticated.
-            let Some(session) = backend::call("session store (load)", &mut deadline, || {
+            let Some(loaded) = backend::call("session store (load)", &mut deadline, || {
                 sessions.store().load(id)
             })
-            .await?
+            .await
             else {
+                return Resolution::Unauthenticated(Unauthenticated::Unavailable);
+            };
+            let Some(session) = loaded else {
                 continue;
             };
             // Past its deadline, a session authenticates nobody, whatever
@@ -99,11 +145,13 @@ where
                 continue;
             }
             if live.is_some() {
-                return None;
+                return Resolution::Unauthenticated(why);
             }
             live = Some((id, session));
         }
-        let (id, session) = live?;
+        let Some((id, session)) = live else {
+            return Resolution::Unauthenticated(why);
+        };
         // Sliding expiry: a throttled touch, whose failure changes nothing.
         if let Some(at) = now.and_then(|now| sessions.touch_due(&session, now)) {
             let _ = backend::call("session store (touch)", &mut deadline, || {
@@ -111,7 +159,7 @@ where
             })
             .await;
         }
-        Some(Identity::new(session.into_user(), AuthMethod::Session))
+        Resolution::Authenticated(Identity::new(session.into_user(), AuthMethod::Session))
     }
 }
 
