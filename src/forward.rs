@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::credentials::MAX_LOOKUPS;
 use crate::endpoint::{Reply, error, for_method, read_head};
 use crate::paths::Paths;
-use crate::resolver::{Found, Head, Resolution, resolve};
+use crate::resolver::{Awaiting, Found, Head, Resolution, resolve};
 use crate::store::SessionStore;
 use crate::strip::{
     strip_bearer, strip_session_cookie, strip_token_parameter, without_token_parameter,
@@ -195,7 +195,10 @@ where
         method: std::mem::take(request.method_mut()),
         uri: std::mem::take(request.uri_mut()),
     };
-    let resolution = resolve(&config, &tunnel, &head, &found).await;
+    let resolution =
+        resolve::<Awaiting, _, _, MAX_LOOKUPS>(&config, &tunnel, &head.method, &head.uri, &found)
+            .await
+            .unwrap_or(Resolution::Unauthenticated(Unauthenticated::Unavailable));
     *request.method_mut() = head.method;
     *request.uri_mut() = head.uri;
     let caller = match resolution {
@@ -467,7 +470,16 @@ where
         if found.is_empty() {
             return Caller::anonymous(found.unauthenticated(), Some(tunnel));
         }
-        match resolve(&config, &tunnel, &head, &found).await {
+        match resolve::<Awaiting, _, _, MAX_LOOKUPS>(
+            &config,
+            &tunnel,
+            &head.method,
+            &head.uri,
+            &found,
+        )
+        .await
+        .unwrap_or(Resolution::Unauthenticated(Unauthenticated::Unavailable))
+        {
             Resolution::Authenticated(identity) => Caller::authenticated(identity, tunnel),
             Resolution::Unauthenticated(why) => Caller::anonymous(why, Some(tunnel)),
         }

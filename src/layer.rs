@@ -538,9 +538,7 @@ impl<V, St> WellKnownBuilder<V, St> {
                 tokens: self.tokens,
                 sessions,
                 // Serialising strings cannot fail.
-                policies_json: serde_json::to_string(&policies)
-                    .unwrap_or_default()
-                    .into_boxed_str(),
+                policies_json: Arc::from(serde_json::to_string(&policies).unwrap_or_default()),
                 policies,
                 forwarding,
                 timeout: self.timeout,

@@ -196,6 +196,16 @@
 //! and leaves the cookie in place. Errors and panics are logged (feature
 //! `tracing`) by component and `Display` text only.
 //!
+//! **Backends that answer at once.** A verifier or store that has its
+//! answer without waiting (a table in memory) says so through
+//! [`TokenVerifier::verify_now`] and [`SessionStore::load_now`]; when every
+//! backend a session-endpoint request needs answers that way, the layer runs
+//! its one resolution to completion at once and boxes no future. When one
+//! of them cannot (a store on the network, or a sliding touch that is due),
+//! the request starts over with the backends' futures, so a verifier may be
+//! asked about one token twice. Errors and panics there get the same
+//! answers as in the futures.
+//!
 //! **Backends that do not answer.** The layer depends on no runtime, so it
 //! bounds backend calls only when given a timer:
 //! [`WellKnownBuilder::backend_timeout`] with a [`Timer`] ([`TokioTimer`],

@@ -409,6 +409,12 @@ async fn ids_of_another_shape_are_unknown_without_asking_redis() {
         return;
     };
     let store = store_on(&server, "ids:").await;
+    let ours = store
+        .create(session(ada(), Duration::from_secs(60)))
+        .await
+        .unwrap();
+    // One of the store's own shape needs Redis.
+    assert!(store.load_now(&ours).is_none());
     server.kill();
     for foreign in [
         SessionId::generate().unwrap(),
@@ -417,6 +423,7 @@ async fn ids_of_another_shape_are_unknown_without_asking_redis() {
         SessionId::new(&format!("{}.{}", "a".repeat(43), "b!".repeat(8))).unwrap(),
     ] {
         assert_eq!(store.load(&foreign).await.unwrap(), None);
+        assert!(matches!(store.load_now(&foreign), Some(Ok(None))));
         store.revoke(&foreign).await.unwrap();
         store.touch(&foreign, SystemTime::now()).await.unwrap();
     }

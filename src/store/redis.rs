@@ -993,6 +993,12 @@ impl SessionStore for RedisStore {
         self.load_session(id).await
     }
 
+    /// An id of another shape than the store's is unknown at once; any
+    /// other needs Redis (`None`: the layer awaits [`load`](Self::load)).
+    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Session>, Self::Error>> {
+        self.keys(id).is_none().then_some(Ok(None))
+    }
+
     /// Moves the idle deadline later (never earlier), up to the absolute
     /// deadline, with the key's expiry; a gone session stays gone.
     async fn touch(&self, id: &SessionId, idle_expires_at: SystemTime) -> Result<(), Self::Error> {

@@ -153,4 +153,23 @@ pub trait TokenVerifier: Send + Sync + 'static {
         token: &str,
         cx: TokenContext<'_>,
     ) -> impl Future<Output = Result<TokenVerdict, Self::Error>> + Send;
+
+    /// [`verify`](TokenVerifier::verify)'s answer when the verifier has it
+    /// at once (a table lookup, a signature check with keys in memory),
+    /// without a future; `None` (the default) when it must be awaited.
+    ///
+    /// When every backend a request needs answers here, the layer answers the
+    /// session endpoint without allocating or boxing a future. It must give
+    /// the same answer as `verify`, and it must not block on I/O. When the
+    /// verifier answers here but the store must then be awaited, the layer
+    /// starts over with the futures, so one request may be verified twice:
+    /// verification must not count or consume anything.
+    fn verify_now(
+        &self,
+        token: &str,
+        cx: TokenContext<'_>,
+    ) -> Option<Result<TokenVerdict, Self::Error>> {
+        let _ = (token, cx);
+        None
+    }
 }
