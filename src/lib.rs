@@ -453,6 +453,13 @@
 //!   [`WellKnownBuilder::backend_timeout`].
 //! - `test-util`: the shared session store suite, [`test_util`], for the
 //!   tests of store authors.
+//! - `redis`: `RedisStore`, sessions in Redis shared by every instance of
+//!   an application (needs Rust 1.88 and a Tokio runtime). Its documentation
+//!   gives the key layout, the stored encoding and its versioning, the choice
+//!   of one hash slot per user for revoke-all, and the behaviour during an
+//!   outage.
+//! - `redis-cluster`: `RedisStore::cluster_builder`, for a Redis Cluster.
+//! - `redis-tls`: `rediss://` URLs (TLS with rustls).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub, missing_debug_implementations)]
@@ -513,6 +520,8 @@ pub use crate::store::{
     BoxError, BoxRevokeAllStore, BoxSessionStore, ListSessions, MemoryStore, MemoryStoreError,
     RevokeAll, Session, SessionId, SessionStore,
 };
+#[cfg(feature = "redis")]
+pub use crate::store::{RedisStore, RedisStoreBuilder, RedisStoreError, RedisStoreErrorKind};
 pub use crate::timer::Timer;
 #[cfg(feature = "tokio")]
 pub use crate::timer::TokioTimer;
