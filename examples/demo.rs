@@ -19,9 +19,17 @@
 //!   picks a free port). The tunnels are on the loopback names, so listen on
 //!   a loopback or unspecified address.
 //! - `DEMO_TOKEN`: the bearer token to accept (default: a random one per run).
+//! - `REDIS_URL`: keep sessions in Redis instead of in memory (needs feature
+//!   `redis`: `cargo run --features redis --example demo`). Two demos on two
+//!   ports with the same `REDIS_URL` share sessions: sign in on one, and the
+//!   other knows you; log out on either, and both forget you. Redis calls time
+//!   out after a second, so an outage shows at once ("not authenticated",
+//!   logout `503`, sign-in refused) and heals by itself when Redis is back.
 //!
 //! The first two lines on stdout are always
-//! `listening on http://127.0.0.1:<port>` and `demo token: <token>`.
+//! `listening on http://127.0.0.1:<port>` and `demo token: <token>`. After
+//! the banner, a line says which session store is active:
+//! `session store: memory` or `session store: redis (REDIS_URL)`.
 
 use std::error::Error;
 use std::future::Future;
@@ -34,8 +42,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use rstream_well_known::{
-    MemoryStore, SessionCookie, SessionId, SessionManager, StaticTokenVerifier, Tunnel, User,
-    WellKnownLayer,
+    BoxRevokeAllStore, MemoryStore, SessionCookie, SessionId, SessionManager, StaticTokenVerifier,
+    Tunnel, User, WellKnownLayer,
 };
 use tokio::net::TcpListener;
 
@@ -110,13 +118,72 @@ fn origins(port: u16) -> [String; 2] {
     ]
 }
 
+/// The demo's session store, chosen at run time: in memory, or in Redis when
+/// `redis_url` (the `REDIS_URL` variable) is set and not empty. Returns the
+/// store and the line that says which one it is (never the URL, which may
+/// hold a password).
+///
+/// Must be called within a Tokio runtime when `redis_url` is set.
+///
+/// # Errors
+///
+/// When the URL is refused, or the demo was built without feature `redis`.
+pub fn session_store(redis_url: Option<String>) -> Result<(BoxRevokeAllStore, String), BoxError> {
+    match redis_url.filter(|url| !url.is_empty()) {
+        None => Ok((
+            BoxRevokeAllStore::new(MemoryStore::new()),
+            "session store: memory".to_owned(),
+        )),
+        Some(url) => redis_store(&url),
+    }
+}
+
+#[cfg(feature = "redis")]
+fn redis_store(url: &str) -> Result<(BoxRevokeAllStore, String), BoxError> {
+    // Built lazily: the demo starts even while Redis is down. A short
+    // timeout, so that an outage shows at once.
+    let store = rstream_well_known::RedisStore::builder(url)
+        .key_prefix("demo:session:")
+        .timeout(std::time::Duration::from_secs(1))
+        .build()?;
+    Ok((
+        BoxRevokeAllStore::new(store),
+        "session store: redis (REDIS_URL)".to_owned(),
+    ))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_store(_url: &str) -> Result<(BoxRevokeAllStore, String), BoxError> {
+    Err(
+        "REDIS_URL is set, but the demo was built without feature `redis`: \
+         cargo run --features redis --example demo"
+            .into(),
+    )
+}
+
 /// The layer: both loopback names as tunnels of one project, token auth with
 /// `token`, and rstream Auth with an in-memory store.
 ///
 /// # Errors
 ///
 /// Only for a configuration the layer refuses, which this one is not.
-pub fn layer(port: u16, token: &str) -> Result<WellKnownLayer, BoxError> {
+pub fn layer(
+    port: u16,
+    token: &str,
+) -> Result<WellKnownLayer<StaticTokenVerifier, BoxRevokeAllStore>, BoxError> {
+    layer_with(port, token, BoxRevokeAllStore::new(MemoryStore::new()))
+}
+
+/// The layer of [`layer`], with rstream Auth on `store`.
+///
+/// # Errors
+///
+/// As [`layer`].
+pub fn layer_with(
+    port: u16,
+    token: &str,
+    store: BoxRevokeAllStore,
+) -> Result<WellKnownLayer<StaticTokenVerifier, BoxRevokeAllStore>, BoxError> {
     let mut builder = WellKnownLayer::builder();
     for origin in origins(port) {
         let host = origin.trim_start_matches("http://");
@@ -125,7 +192,7 @@ pub fn layer(port: u16, token: &str) -> Result<WellKnownLayer, BoxError> {
     }
     let layer = builder
         .with_token_verifier(StaticTokenVerifier::new().with_token(token, token_user()))
-        .with_session_store(MemoryStore::new())
+        .with_session_store(store)
         // The demo runs on plain HTTP, where browsers drop `Secure` cookies.
         // Keep the default (`Secure`) anywhere served over HTTPS. HttpOnly,
         // SameSite=Lax and Path=/ stay at their defaults.
@@ -136,7 +203,7 @@ pub fn layer(port: u16, token: &str) -> Result<WellKnownLayer, BoxError> {
 
 #[derive(Clone)]
 struct Demo {
-    sessions: SessionManager<MemoryStore>,
+    sessions: SessionManager<BoxRevokeAllStore>,
     origins: [String; 2],
 }
 
@@ -148,7 +215,16 @@ struct Demo {
 ///
 /// As [`layer`].
 pub fn app(port: u16, token: &str) -> Result<Router, BoxError> {
-    let layer = layer(port, token)?;
+    app_with(port, token, BoxRevokeAllStore::new(MemoryStore::new()))
+}
+
+/// The app of [`app`], with rstream Auth on `store`.
+///
+/// # Errors
+///
+/// As [`layer`].
+pub fn app_with(port: u16, token: &str, store: BoxRevokeAllStore) -> Result<Router, BoxError> {
+    let layer = layer_with(port, token, store)?;
     let sessions = layer
         .session_manager()
         .ok_or("session auth is not enabled")?;
@@ -214,21 +290,45 @@ pub async fn serve(
     token: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BoxError> {
+    serve_with(
+        listener,
+        token,
+        BoxRevokeAllStore::new(MemoryStore::new()),
+        shutdown,
+    )
+    .await
+}
+
+/// Serves the demo as [`serve`] does, with rstream Auth on `store`.
+///
+/// # Errors
+///
+/// As [`serve`].
+pub async fn serve_with(
+    listener: TcpListener,
+    token: String,
+    store: BoxRevokeAllStore,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BoxError> {
     let port = listener.local_addr()?.port();
-    let app = app(port, &token)?;
+    let app = app_with(port, &token, store)?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
 }
 
-/// Serves the demo on `listener` until ctrl-c.
+/// Serves the demo on `listener`, sessions in `store`, until ctrl-c.
 ///
 /// # Errors
 ///
 /// As [`serve`].
-pub async fn run(listener: TcpListener, token: String) -> Result<(), BoxError> {
-    serve(listener, token, async {
+pub async fn run(
+    listener: TcpListener,
+    token: String,
+    store: BoxRevokeAllStore,
+) -> Result<(), BoxError> {
+    serve_with(listener, token, store, async {
         // If the signal cannot be installed, serve until killed.
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -245,10 +345,12 @@ async fn main() -> Result<(), BoxError> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let port = listener.local_addr()?.port();
+    let (store, active_store) = session_store(std::env::var("REDIS_URL").ok())?;
     {
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(banner(port, &token).as_bytes())?;
+        writeln!(stdout, "{active_store}")?;
         stdout.flush()?;
     }
-    run(listener, token).await
+    run(listener, token, store).await
 }

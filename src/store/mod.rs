@@ -17,10 +17,14 @@ use std::time::SystemTime;
 mod boxed;
 mod id;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 mod session;
 #[cfg(feature = "tower-sessions-core-0_14")]
 mod tower_sessions;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisStore, RedisStoreBuilder, RedisStoreError, RedisStoreErrorKind};
 #[cfg(feature = "tower-sessions-core-0_14")]
 pub use self::tower_sessions::{
     TowerSessionsStore, TowerSessionsStoreError, TowerSessionsStoreErrorKind,
