@@ -271,6 +271,7 @@
 //! - `tracing` (default): log backend failures with `tracing`.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![warn(
     clippy::dbg_macro,
@@ -314,6 +315,16 @@ pub use crate::manager::{SessionManager, SignInError, SignedIn};
 pub use crate::service::WellKnownService;
 pub use crate::store::{MemoryStore, MemoryStoreError, SessionId, SessionStore};
 pub use crate::token::{
-    StaticTokenVerifier, TokenContext, TokenSource, TokenVerdict, TokenVerifier,
+    BoxTokenVerifier, BoxTokenVerifierError, StaticTokenVerifier, TokenContext, TokenSource,
+    TokenVerdict, TokenVerifier, TokenVerifierChain, TokenVerifierChainError,
 };
+
+/// JSON Web Tokens (feature `jwt`): [`JwtVerifier`](jwt::JwtVerifier) and its
+/// keys; with feature `jwks`, keys fetched from a JWKS URL
+/// ([`JwksSource`](jwt::JwksSource)).
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod jwt {
+    pub use crate::token::jwt::*;
+}
 pub use crate::tunnel::{Tunnel, TunnelResolver};

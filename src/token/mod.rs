@@ -8,8 +8,14 @@ use http::Method;
 use crate::identity::User;
 use crate::tunnel::Tunnel;
 
+mod boxed;
+mod chain;
+#[cfg(feature = "jwt")]
+pub(crate) mod jwt;
 mod static_tokens;
 
+pub use boxed::{BoxTokenVerifier, BoxTokenVerifierError};
+pub use chain::{TokenVerifierChain, TokenVerifierChainError};
 pub use static_tokens::StaticTokenVerifier;
 
 /// Where a request's token came from.

@@ -1,0 +1,168 @@
+//! [`TokenVerifierChain`]: several verifiers tried in order.
+
+use std::error::Error;
+use std::fmt;
+
+use super::boxed::{BoxTokenVerifier, BoxTokenVerifierError};
+use super::{TokenContext, TokenVerdict, TokenVerifier};
+use crate::backend;
+
+/// Several verifiers tried in order: for example JWTs from your identity
+/// provider, then static tokens for service accounts.
+///
+/// The rules, for one token:
+///
+/// - The first verifier that **accepts** the token decides: the request is
+///   authenticated as the user it returns, and the verifiers after it are not
+///   asked.
+/// - A verifier that **refuses** the token passes it on to the next one.
+/// - A verifier that **fails** (returns an error, or panics) passes it on to
+///   the next one too: a JWT verifier whose key server is down must not stop
+///   a static service token from working. Its failure is never an answer in
+///   itself: an error never turns into an accept.
+/// - When no verifier accepts, the chain refuses the token if every verifier
+///   refused it, and returns a [`TokenVerifierChainError`] (naming each
+///   failure) if any failed, so the layer treats the request exactly as it
+///   treats a failing verifier: logged, then "not authenticated by token"
+///   and on to the session cookie.
+/// - Failures that were passed over because a later verifier accepted are
+///   logged (feature `tracing`) by their `Display` text, and otherwise
+///   dropped.
+/// - An empty chain refuses every token.
+///
+/// Verifiers are asked one after the other, never at the same time, so a
+/// verifier later in the chain costs nothing for tokens an earlier one
+/// accepts. Put the verifier that accepts most of your traffic first, and
+/// one that makes network calls last. Each call boxes the verifier's future
+/// (see [`BoxTokenVerifier`]).
+///
+/// ```
+/// use rstream_well_known::{StaticTokenVerifier, TokenVerifierChain, User};
+///
+/// let service_accounts = StaticTokenVerifier::new().with_token("ci-0b7d", User::new("ci-bot"));
+/// let chain = TokenVerifierChain::new()
+///     // .verifier(jwt_verifier)   // feature `jwt`: tried first
+///     .verifier(service_accounts); // then static tokens
+/// assert_eq!(chain.len(), 1);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct TokenVerifierChain {
+    verifiers: Vec<BoxTokenVerifier>,
+}
+
+impl TokenVerifierChain {
+    /// An empty chain: it refuses every token until verifiers are added.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `verifier` at the end of the chain.
+    #[must_use]
+    pub fn verifier(mut self, verifier: impl TokenVerifier) -> Self {
+        self.push(verifier);
+        self
+    }
+
+    /// Adds `verifier` at the end of the chain, in place.
+    pub fn push(&mut self, verifier: impl TokenVerifier) {
+        self.push_boxed(BoxTokenVerifier::new(verifier));
+    }
+
+    /// Adds an already boxed verifier at the end of the chain, without boxing
+    /// it again.
+    pub fn push_boxed(&mut self, verifier: BoxTokenVerifier) {
+        self.verifiers.push(verifier);
+    }
+
+    /// How many verifiers the chain holds.
+    pub fn len(&self) -> usize {
+        self.verifiers.len()
+    }
+
+    /// Whether the chain holds no verifier.
+    pub fn is_empty(&self) -> bool {
+        self.verifiers.is_empty()
+    }
+}
+
+impl TokenVerifier for TokenVerifierChain {
+    type Error = TokenVerifierChainError;
+
+    async fn verify(
+        &self,
+        token: &str,
+        cx: TokenContext<'_>,
+    ) -> Result<TokenVerdict, TokenVerifierChainError> {
+        let mut failures: Vec<(usize, BoxTokenVerifierError)> = Vec::new();
+        for (index, verifier) in self.verifiers.iter().enumerate() {
+            let outcome = backend::catch_panic(|| verifier.verify(token, cx)).await;
+            match outcome {
+                Ok(Ok(TokenVerdict::Accepted(user))) => {
+                    for (_, error) in &failures {
+                        backend::failure("token verifier chain (passed over)", error);
+                    }
+                    return Ok(TokenVerdict::Accepted(user));
+                }
+                Ok(Ok(TokenVerdict::Refused)) => {}
+                Ok(Err(error)) => failures.push((index, error)),
+                Err(_) => failures.push((index, BoxTokenVerifierError::new(Panicked))),
+            }
+        }
+        if failures.is_empty() {
+            Ok(TokenVerdict::Refused)
+        } else {
+            Err(TokenVerifierChainError { failures })
+        }
+    }
+}
+
+/// No verifier of a [`TokenVerifierChain`] accepted the token and at least
+/// one of them failed. `Display` names each failed verifier by its position
+/// (from 0) and its error's text.
+#[derive(Debug)]
+pub struct TokenVerifierChainError {
+    failures: Vec<(usize, BoxTokenVerifierError)>,
+}
+
+impl TokenVerifierChainError {
+    /// Each failed verifier's position in the chain (from 0) and its error,
+    /// in chain order.
+    pub fn failures(&self) -> impl Iterator<Item = (usize, &BoxTokenVerifierError)> {
+        self.failures.iter().map(|(index, error)| (*index, error))
+    }
+}
+
+impl fmt::Display for TokenVerifierChainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no verifier of the chain accepted the token and ")?;
+        for (n, (index, error)) in self.failures.iter().enumerate() {
+            if n > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "verifier {index} failed: {error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The source is the first failure.
+impl Error for TokenVerifierChainError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.failures
+            .first()
+            .map(|(_, error)| error as &(dyn Error + 'static))
+    }
+}
+
+/// A verifier of the chain panicked; the panic's payload is not kept (it
+/// could hold anything, a token included).
+#[derive(Debug)]
+struct Panicked;
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the verifier panicked")
+    }
+}
+
+impl Error for Panicked {}
