@@ -487,3 +487,6 @@ impl<'t> Jws<'t> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
