@@ -50,6 +50,7 @@ use serde::Deserialize;
 
 use super::{TokenContext, TokenVerdict, TokenVerifier};
 
+mod cache;
 mod claims;
 mod jwk;
 mod key;
@@ -63,6 +64,7 @@ pub use key::{Algorithm, JwtKey, KeyError};
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use remote::{JwksBuilder, JwksError, JwksSource};
 
+use cache::Cache;
 use claims::ClaimNames;
 
 /// A scope check: the verified claims and the request, `true` to allow.
@@ -120,6 +122,7 @@ pub struct JwtVerifier {
     claims: ClaimNames,
     scope: Option<Arc<ScopeCheck>>,
     clock: Option<Arc<Clock>>,
+    cache: Arc<Cache>,
 }
 
 impl fmt::Debug for JwtVerifier {
@@ -132,6 +135,7 @@ impl fmt::Debug for JwtVerifier {
             .field("max_token_len", &self.max_token_len)
             .field("claims", &self.claims)
             .field("scope_check", &self.scope.is_some())
+            .field("cache_capacity", &self.cache.capacity())
             .finish_non_exhaustive()
     }
 }
@@ -141,6 +145,8 @@ impl JwtVerifier {
     pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
     /// The default [`max_token_len`](Self::max_token_len): 8 KiB.
     pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+    /// The default [`cache_capacity`](Self::cache_capacity): 512 tokens.
+    pub const DEFAULT_CACHE_CAPACITY: usize = 512;
 
     /// A verifier trusting `keys`: a [`JwkSet`], or one [`JwtKey`].
     pub fn new(keys: impl Into<JwkSet>) -> Self {
@@ -164,6 +170,7 @@ impl JwtVerifier {
             claims: ClaimNames::default(),
             scope: None,
             clock: None,
+            cache: Arc::new(Cache::new(Self::DEFAULT_CACHE_CAPACITY)),
         }
     }
 
@@ -255,6 +262,30 @@ impl JwtVerifier {
         self
     }
 
+    /// How many verified tokens to remember (default
+    /// [`DEFAULT_CACHE_CAPACITY`](Self::DEFAULT_CACHE_CAPACITY); `0` turns
+    /// the cache off).
+    ///
+    /// A token whose signature verified is remembered, with its claims, so
+    /// that the next request with the same token skips the base64 and JSON
+    /// decoding and the signature check: that is what ES512 costs (about a
+    /// millisecond of CPU per token; see the README's figures). Everything
+    /// else (`exp`, `nbf`, issuer, audience, the scope check, the user id)
+    /// is checked on every request, cached or not. Only tokens with a valid
+    /// signature are remembered, so nobody without a signing key can fill
+    /// the cache; an entry counts only while the key set it was verified
+    /// with is the verifier's (a [`JwksSource`] refresh that changes the
+    /// set makes every entry stale), and expired entries are dropped first
+    /// when the cache is full, then the oldest key set's, then any one. It
+    /// holds at most `capacity` tokens of at most
+    /// [`max_token_len`](Self::max_token_len) bytes each. Clones of a
+    /// verifier share its cache; this setter gives the verifier a new one.
+    #[must_use]
+    pub fn cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache = Arc::new(Cache::new(capacity));
+        self
+    }
+
     /// Replaces the system clock that `exp` and `nbf` are checked against:
     /// for tests, or a trusted time source.
     #[must_use]
@@ -283,6 +314,15 @@ impl JwtVerifier {
         if token.len() > self.max_token_len {
             return Ok(Err(Refusal::TooLarge));
         }
+        let current = match &self.keys {
+            Keys::Static(keys) => Some(Arc::clone(keys)),
+            #[cfg(feature = "jwks")]
+            Keys::Remote(source) => source.keys(),
+        };
+        if let Some(claims) = current.and_then(|keys| self.cache.get(token, &keys)) {
+            let now = self.now()?;
+            return Ok(self.check_claims(Claims::clone(&claims), now, cx));
+        }
         let jws = match Jws::parse(token) {
             Ok(jws) => jws,
             Err(refusal) => return Ok(Err(refusal)),
@@ -309,6 +349,13 @@ impl JwtVerifier {
             None => return Ok(Err(Refusal::Malformed)),
         };
         let now = self.now()?;
+        if let Some(Some(exp)) = claims.number("exp") {
+            let expires = exp + self.leeway.as_secs_f64();
+            if expires > now {
+                let remembered = Arc::new(claims.clone());
+                self.cache.insert(token, &keys, remembered, expires, now);
+            }
+        }
         Ok(self.check_claims(claims, now, cx))
     }
 

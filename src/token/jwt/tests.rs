@@ -1,6 +1,7 @@
 //! The verifier's pieces: the reason behind each refusal, the user's
 //! attributes, and arbitrary input.
 
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use futures::executor::block_on;
@@ -167,4 +168,52 @@ proptest! {
         prop_assume!(changed != token);
         prop_assert!(check(&verifier(), &changed).is_err());
     }
+}
+
+#[test]
+fn a_cached_token_is_still_checked_for_time_and_scope() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let clock = Arc::new(AtomicI64::new(T));
+    let reading = Arc::clone(&clock);
+    let allow = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let allowed = Arc::clone(&allow);
+    let v = JwtVerifier::new(JwtKey::hs256(SECRET).unwrap())
+        .leeway(Duration::ZERO)
+        .clock(move || UNIX_EPOCH + Duration::from_secs(reading.load(Ordering::SeqCst) as u64))
+        .scope_check(move |_, _| allowed.load(Ordering::SeqCst));
+    let token = Signer::hs256(SECRET).token(None, &claims(json!({ "nbf": T - 10 })));
+    assert!(check(&v, &token).is_ok());
+    assert_eq!(v.cache.len(), 1);
+    // Cached now: the scope check and the times still decide.
+    allow.store(false, Ordering::SeqCst);
+    assert_eq!(check(&v, &token).unwrap_err(), Refusal::Scope);
+    allow.store(true, Ordering::SeqCst);
+    assert!(check(&v, &token).is_ok());
+    clock.store(T + 60, Ordering::SeqCst);
+    assert_eq!(check(&v, &token).unwrap_err(), Refusal::Expired);
+    clock.store(T - 11, Ordering::SeqCst);
+    assert_eq!(check(&v, &token).unwrap_err(), Refusal::NotYetValid);
+    assert_eq!(v.cache.len(), 1);
+}
+
+#[test]
+fn the_cache_is_bounded_and_holds_only_valid_signatures() {
+    let signer = Signer::hs256(SECRET);
+    let v = verifier().cache_capacity(2);
+    for i in 0..5 {
+        let token = signer.token(None, &claims(json!({ "jti": i })));
+        assert!(check(&v, &token).is_ok());
+        assert!(v.cache.len() <= 2);
+    }
+    // Refused tokens never get in, nor do expired ones.
+    let v = verifier();
+    let forged = Signer::hs256(mint::OTHER_SECRET).token(None, &claims(json!({})));
+    assert_eq!(check(&v, &forged).unwrap_err(), Refusal::Signature);
+    let expired = signer.token(None, &claims(json!({ "exp": T - 1 })));
+    assert_eq!(check(&v, &expired).unwrap_err(), Refusal::Expired);
+    assert_eq!(v.cache.len(), 0);
+    // Capacity 0: no cache.
+    let v = verifier().cache_capacity(0);
+    assert!(check(&v, &signer.token(None, &claims(json!({})))).is_ok());
+    assert_eq!(v.cache.len(), 0);
 }
