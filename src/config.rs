@@ -2,6 +2,7 @@
 //! apart from the layer so that the request path (layer → service → endpoint
 //! → resolver) only ever imports downwards.
 
+use crate::backend::BackendTimeout;
 use crate::manager::SessionManager;
 use crate::tunnel::Tunnels;
 
@@ -16,4 +17,6 @@ pub(crate) struct Config<V, St> {
     pub(crate) policies: Vec<String>,
     /// `policies`, rendered as the session endpoint's JSON array.
     pub(crate) policies_json: Box<str>,
+    /// How long a request may wait for the backends, when bounded.
+    pub(crate) timeout: Option<BackendTimeout>,
 }

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{
@@ -11,7 +12,7 @@ use http::header::{
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 
-use crate::backend;
+use crate::backend::{self, Deadline};
 use crate::config::Config;
 use crate::credentials::{CookieValues, Fields, MAX_LOOKUPS, MAX_REVOCATIONS};
 use crate::future::PendingAnswer;
@@ -282,8 +283,10 @@ where
     V: TokenVerifier,
     St: SessionStore,
 {
+    // One deadline for every backend call of the request.
+    let mut deadline = Deadline::new(config.timeout.as_ref());
     // A token-authenticated logout is a no-op, whatever cookie comes with it.
-    if let Some(verdict) = verify_token(&config, &tunnel, &head, &found) {
+    if let Some(verdict) = verify_token(&config, &tunnel, &head, &found, &mut deadline) {
         if let Some(TokenVerdict::Accepted(_)) = verdict.await {
             return no_content(None);
         }
@@ -301,8 +304,15 @@ where
     // A value the store could not look up may be live too.
     let mut signed_in = false;
     for id in found.cookies.ids() {
-        match backend::call("session store (load)", || sessions.store().load(id)).await {
+        match backend::call("session store (load)", &mut deadline, || {
+            sessions.store().load(id)
+        })
+        .await
+        {
             Some(None) => {}
+            // Past its deadline, a session is not live, whatever the store
+            // says.
+            Some(Some(session)) if !session.is_live_at(SystemTime::now()) => {}
             Some(Some(_)) | None => {
                 signed_in = true;
                 break;
@@ -315,9 +325,11 @@ where
     }
     let mut all_revoked = true;
     for id in found.cookies.ids() {
-        all_revoked &= backend::call("session store (revoke)", || sessions.store().revoke(id))
-            .await
-            .is_some();
+        all_revoked &= backend::call("session store (revoke)", &mut deadline, || {
+            sessions.store().revoke(id)
+        })
+        .await
+        .is_some();
     }
     if all_revoked {
         no_content(Some(sessions.removal_cookie()))

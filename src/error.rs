@@ -24,6 +24,11 @@ pub enum ConfigError {
     InvalidSessionCookie(&'static str),
     /// A policy name is empty, not a plain token, or repeats one already listed.
     InvalidPolicy,
+    /// The idle timeout is zero: every session would end at once.
+    InvalidIdleTimeout,
+    /// The backend timeout is zero: every backend call that does not answer
+    /// at once would fail.
+    InvalidBackendTimeout,
 }
 
 impl fmt::Display for ConfigError {
@@ -45,6 +50,10 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidPolicy => f.write_str(
                 "policy names must be non-empty tokens of letters, digits, '-', '_' or '.', listed once",
             ),
+            ConfigError::InvalidIdleTimeout => f.write_str("the idle timeout must not be zero"),
+            ConfigError::InvalidBackendTimeout => {
+                f.write_str("the backend timeout must not be zero")
+            }
         }
     }
 }

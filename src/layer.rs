@@ -2,9 +2,11 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tower_layer::Layer;
 
+use crate::backend::BackendTimeout;
 use crate::config::Config;
 use crate::cookie::SessionCookie;
 use crate::error::ConfigError;
@@ -13,6 +15,7 @@ use crate::manager::{CookieHeaders, SessionManager};
 use crate::service::WellKnownService;
 use crate::store::MemoryStore;
 use crate::store::SessionStore;
+use crate::timer::Timer;
 use crate::token::{StaticTokenVerifier, TokenVerifier};
 use crate::tunnel::{Tunnel, TunnelResolver, Tunnels};
 
@@ -69,6 +72,8 @@ impl WellKnownLayer {
             tokens: None,
             store: None,
             cookie: SessionCookie::default(),
+            idle_timeout: None,
+            timeout: None,
             policies: Vec::new(),
         }
     }
@@ -106,6 +111,8 @@ pub struct WellKnownBuilder<V = StaticTokenVerifier, St = MemoryStore> {
     tokens: Option<V>,
     store: Option<St>,
     cookie: SessionCookie,
+    idle_timeout: Option<Duration>,
+    timeout: Option<BackendTimeout>,
     policies: Vec<String>,
 }
 
@@ -116,6 +123,11 @@ impl<V, St> fmt::Debug for WellKnownBuilder<V, St> {
             .field("token_auth", &self.tokens.is_some())
             .field("session_auth", &self.store.is_some())
             .field("cookie", &self.cookie)
+            .field("idle_timeout", &self.idle_timeout)
+            .field(
+                "backend_timeout",
+                &self.timeout.as_ref().map(|t| t.duration),
+            )
             .field("policies", &self.policies)
             .finish()
     }
@@ -146,6 +158,8 @@ impl<V, St> WellKnownBuilder<V, St> {
             tokens: Some(verifier),
             store: self.store,
             cookie: self.cookie,
+            idle_timeout: self.idle_timeout,
+            timeout: self.timeout,
             policies: self.policies,
         }
     }
@@ -158,6 +172,8 @@ impl<V, St> WellKnownBuilder<V, St> {
             tokens: self.tokens,
             store: Some(store),
             cookie: self.cookie,
+            idle_timeout: self.idle_timeout,
+            timeout: self.timeout,
             policies: self.policies,
         }
     }
@@ -166,6 +182,58 @@ impl<V, St> WellKnownBuilder<V, St> {
     /// at sign-in and to clear it at logout.
     pub fn session_cookie(mut self, cookie: SessionCookie) -> Self {
         self.cookie = cookie;
+        self
+    }
+
+    /// Ends sessions that go unused for `idle_timeout` (sliding expiry),
+    /// besides the absolute lifetime (the cookie's
+    /// [`max_age`](SessionCookie::max_age)), which nothing extends.
+    ///
+    /// Sign-in sets the idle deadline; each session endpoint answer that
+    /// authenticates by the cookie moves it to `idle_timeout` from then, at
+    /// most once per quarter of the idle timeout (see "Sessions" in the
+    /// crate docs). Zero is refused by [`build`](WellKnownBuilder::build);
+    /// a timeout longer than the lifetime has no effect.
+    pub fn idle_timeout(mut self, idle_timeout: Duration) -> Self {
+        self.idle_timeout = Some(idle_timeout);
+        self
+    }
+
+    /// Bounds the time a request waits for the token verifier and the
+    /// session store, measured with `timer` (the layer depends on no
+    /// runtime: with tokio, pass [`TokioTimer`](crate::TokioTimer), feature
+    /// `tokio`).
+    ///
+    /// The bound is per request, for all its backend calls together (a
+    /// logout's token check, lookups and revocations): a call still waiting
+    /// when `timeout` has passed since the first call that had to wait is
+    /// dropped and fails, and so does every later call of that request that
+    /// does not answer at once. The failure answers apply: the session
+    /// endpoint says not authenticated, logout answers `503`
+    /// (`session_store_unavailable`) when a revocation did not complete, a
+    /// sliding touch is skipped. The same bound applies to each call the
+    /// [`SessionManager`] makes (sign-in, revoke-all, listing), which then
+    /// fails with a `TimedOut` error. Zero is refused by
+    /// [`build`](WellKnownBuilder::build).
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// use std::time::Duration;
+    /// use rstream_well_known::{MemoryStore, TokioTimer, Tunnel, WellKnownLayer};
+    ///
+    /// let layer = WellKnownLayer::builder()
+    ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
+    ///     .with_session_store(MemoryStore::new())
+    ///     .backend_timeout(Duration::from_secs(2), TokioTimer)
+    ///     .build()?;
+    /// # }
+    /// # Ok::<(), rstream_well_known::ConfigError>(())
+    /// ```
+    pub fn backend_timeout(mut self, timeout: Duration, timer: impl Timer) -> Self {
+        self.timeout = Some(BackendTimeout {
+            duration: timeout,
+            timer: Arc::new(timer),
+        });
         self
     }
 
@@ -185,7 +253,8 @@ impl<V, St> WellKnownBuilder<V, St> {
     ///
     /// The first [`ConfigError`] found: no tunnel and no resolver, a duplicate
     /// tunnel, an invalid session cookie (checked only when session auth is
-    /// enabled), or an invalid or repeated policy name.
+    /// enabled), an idle or backend timeout of zero, or an invalid or
+    /// repeated policy name.
     pub fn build(self) -> Result<WellKnownLayer<V, St>, ConfigError>
     where
         St: SessionStore,
@@ -216,8 +285,19 @@ impl<V, St> WellKnownBuilder<V, St> {
             }
             policies.push(name);
         }
+        if self.idle_timeout == Some(Duration::ZERO) {
+            return Err(ConfigError::InvalidIdleTimeout);
+        }
+        if self.timeout.as_ref().is_some_and(|t| t.duration.is_zero()) {
+            return Err(ConfigError::InvalidBackendTimeout);
+        }
         let sessions = match self.store {
-            Some(store) => Some(SessionManager::new(store, CookieHeaders::new(self.cookie)?)),
+            Some(store) => Some(SessionManager::new(
+                store,
+                CookieHeaders::new(self.cookie)?,
+                self.idle_timeout,
+                self.timeout.clone(),
+            )),
             None => None,
         };
         Ok(WellKnownLayer {
@@ -230,6 +310,7 @@ impl<V, St> WellKnownBuilder<V, St> {
                     .unwrap_or_default()
                     .into_boxed_str(),
                 policies,
+                timeout: self.timeout,
             }),
         })
     }

@@ -194,10 +194,24 @@
 //! logout revokes every value of the session cookie anyway, and if any
 //! revocation fails it answers `503` with reason `session_store_unavailable`
 //! and leaves the cookie in place. Errors and panics are logged (feature
-//! `tracing`) by component and `Display` text only. The layer has no timer
-//! (it depends on no runtime): a backend that never answers holds the
-//! request until a timeout in front of the layer ends it, such as
-//! tower-http's `TimeoutLayer` (see `examples/tower_http.rs`).
+//! `tracing`) by component and `Display` text only.
+//!
+//! **Backends that do not answer.** The layer depends on no runtime, so it
+//! bounds backend calls only when given a timer:
+//! [`WellKnownBuilder::backend_timeout`] with a [`Timer`] ([`TokioTimer`],
+//! feature `tokio`, or your runtime's sleep). The timeout is one deadline
+//! per request for all its backend calls together, started by the first
+//! call that does not answer at once; a call still waiting when it passes is
+//! dropped and counts as failed, and so does any later call of the request
+//! that does not answer at once (one that does still counts). The failure
+//! answers above apply: the session endpoint answers not authenticated (a
+//! hanging verifier falls back to the cookie), logout answers `503`
+//! `session_store_unavailable` unless every revocation completed, a sliding
+//! touch is skipped, and [`SessionManager`] calls fail with `TimedOut`. So a
+//! request never waits for backends much longer than the timeout. Without a
+//! timer, a backend that never answers holds the request until a timeout in
+//! front of the layer ends it, such as tower-http's `TimeoutLayer` (see
+//! `examples/tower_http.rs`).
 //!
 //! **Tokens.** `Authorization` with the `Bearer` scheme (any case) is used
 //! when present, even if malformed, and the query parameter is then ignored;
@@ -249,14 +263,82 @@
 //! store holds. There is no background task and no scan of the whole store:
 //! each create drops up to 8 expired sessions, soonest expired first, a
 //! lookup that finds an expired session drops it, and
-//! [`MemoryStore::purge_expired`] releases the lock after every 1,024. A ttl
-//! of zero makes a session that never loads; a ttl too large for the clock
-//! (such as `Duration::MAX`) makes one that never expires by time (it is
-//! evicted only after every session that has an expiry). No duration given
-//! to the store panics.
+//! [`MemoryStore::purge_expired`] releases the lock after every 1,024. A
+//! session dead on arrival (a zero ttl) is not stored; one whose deadline is
+//! clamped to the year 9999 (see "Sessions") is evicted only after every
+//! session that ends sooner. No duration given to the store panics.
 //!
 //! **Origins** come from configuration only ([`Tunnel::with_origin`]); never
 //! from `X-Forwarded-*`, `Forwarded` or any other request header.
+//!
+//! # Sessions
+//!
+//! A [`Session`] is a user and wall-clock deadlines, so that instances
+//! sharing a store agree: the **absolute lifetime** (the cookie's
+//! [`SessionCookie::max_age`], 24 hours by default), which nothing extends,
+//! and an optional **idle timeout** ([`WellKnownBuilder::idle_timeout`]),
+//! which activity slides. [`SessionManager::sign_in`] computes both from the
+//! wall clock; a session loads strictly before the earlier of the two
+//! ([`Session::deadline`]).
+//!
+//! **Which answers refresh a session.** Only a session endpoint answer that
+//! authenticates the request by the cookie (`rstream-auth`). A token answer,
+//! an unauthenticated one (two live sessions, a failed lookup) and logout
+//! touch nothing. Refreshing is throttled: the layer calls
+//! [`SessionStore::touch`] only once a quarter of the idle timeout has
+//! passed since the idle deadline was last moved (that is, when at most
+//! three quarters of the idle window are left), and only when the new
+//! deadline (now plus the idle timeout, never past the absolute end) is
+//! later. A session used every few seconds with a 30-minute idle timeout
+//! costs one store write per 7.5 minutes, not one per request. The touch
+//! runs after the answer is decided and cannot change it: a failing or
+//! panicking touch is logged and the answer stands (the session then ends
+//! at its old idle deadline unless a later use touches it); a hanging one
+//! holds the answer until the backend timeout, if one is set, then is
+//! dropped, and the answer stands. The touch is awaited (the layer has no
+//! runtime to run it in the background), so it costs the answer one store
+//! round trip, once per quarter of the idle timeout per session. Sessions
+//! without an idle deadline cost nothing more than a read of the clock.
+//!
+//! **The cookie's own expiry.** The cookie is issued with `Max-Age` equal to
+//! the absolute lifetime, which no sliding ever passes, so the cookie never
+//! expires before its session and the session endpoint never re-issues it
+//! (its answers carry no `Set-Cookie`). When the idle timeout ends the
+//! session first, the browser still sends the cookie, which then
+//! authenticates nobody, like any revoked session's.
+//!
+//! **Deadlines are the layer's too.** A session past its deadline never
+//! authenticates, even if a store returns it: the layer checks
+//! [`Session::is_live_at`] itself, on the session endpoint and for logout.
+//!
+//! **Edge values.**
+//!
+//! - A lifetime under one second (zero included) is a
+//!   [`ConfigError::InvalidSessionCookie`]; an idle timeout of zero is a
+//!   [`ConfigError::InvalidIdleTimeout`] (every session would end at once).
+//!   An idle timeout at least as long as the lifetime has no effect.
+//! - A lifetime or idle timeout too large for the clock (such as
+//!   `Duration::MAX`) saturates: every time in a [`Session`] is clamped to
+//!   9999-12-31T23:59:59Z, so such a session does not end by time in
+//!   practice (the cookie's `Max-Age` saturates likewise).
+//! - A session created with a deadline already past (by a store's own
+//!   caller: the manager never makes one) gets an id that never loads.
+//! - An empty user id is refused at sign-in with
+//!   [`SignInError::EmptyUserId`], before the store is called: the session
+//!   endpoint's `userId` is never empty.
+//! - A profile whose JSON (as [`User`] serialises, attributes included) is
+//!   larger than [`MAX_PROFILE_BYTES`] (16 KiB) is refused at sign-in with
+//!   [`SignInError::ProfileTooLarge`]; exactly that size is accepted.
+//!
+//! **Sign out everywhere.** [`SessionManager::revoke_all`] ends every session
+//! of a user; it exists only when the store implements [`RevokeAll`]
+//! ([`MemoryStore`] does), so a store that cannot do it fails to compile
+//! rather than at run time. [`SessionManager::sessions_of`] lists a user's
+//! live sessions where the store implements [`ListSessions`].
+//!
+//! **Stores chosen at run time.** `Arc<S>` is a store when `S` is;
+//! [`BoxSessionStore`] and [`BoxRevokeAllStore`] make any store one type
+//! (the latter keeping revoke-all), with errors boxed in [`BoxError`].
 //!
 //! # Types
 //!
@@ -269,6 +351,10 @@
 //! # Features
 //!
 //! - `tracing` (default): log backend failures with `tracing`.
+//! - `tokio`: [`TokioTimer`], tokio's timer for
+//!   [`WellKnownBuilder::backend_timeout`].
+//! - `test-util`: the shared session store suite, [`test_util`], for the
+//!   tests of store authors.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -302,6 +388,9 @@ mod resolver;
 mod service;
 mod store;
 mod syntax;
+#[cfg(feature = "test-util")]
+pub mod test_util;
+mod timer;
 mod token;
 mod tunnel;
 
@@ -311,12 +400,20 @@ pub use crate::error::ConfigError;
 pub use crate::future::ResponseFuture;
 pub use crate::identity::{AuthMethod, Identity, User};
 pub use crate::layer::{WellKnownBuilder, WellKnownLayer};
-pub use crate::manager::{SessionManager, SignInError, SignedIn};
+pub use crate::manager::{
+    MAX_PROFILE_BYTES, SessionManager, SignInError, SignedIn, StoreCallError,
+};
 pub use crate::service::WellKnownService;
-pub use crate::store::{MemoryStore, MemoryStoreError, SessionId, SessionStore};
+pub use crate::store::{
+    BoxError, BoxRevokeAllStore, BoxSessionStore, ListSessions, MemoryStore, MemoryStoreError,
+    RevokeAll, Session, SessionId, SessionStore,
+};
+pub use crate::timer::Timer;
+#[cfg(feature = "tokio")]
+pub use crate::timer::TokioTimer;
 pub use crate::token::{
-    BoxTokenVerifier, BoxTokenVerifierError, StaticTokenVerifier, TokenContext, TokenSource,
-    TokenVerdict, TokenVerifier, TokenVerifierChain, TokenVerifierChainError,
+    BoxTokenVerifier, StaticTokenVerifier, TokenContext, TokenSource, TokenVerdict, TokenVerifier,
+    TokenVerifierChain, TokenVerifierChainError,
 };
 
 /// JSON Web Tokens (feature `jwt`): [`JwtVerifier`](jwt::JwtVerifier) and its

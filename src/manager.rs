@@ -2,16 +2,28 @@
 //! its cookie.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use http::HeaderValue;
 
-use crate::backend::catch_panic;
+use crate::backend::{BackendTimeout, Deadline, Failure, guarded};
 use crate::cookie::SessionCookie;
 use crate::credentials::CookieFinder;
 use crate::error::ConfigError;
 use crate::identity::User;
-use crate::store::{SessionId, SessionStore};
+use crate::store::{ListSessions, RevokeAll, Session, SessionId, SessionStore, after};
+
+/// The largest profile [`SessionManager::sign_in`] stores, in bytes of the
+/// user's JSON (`userId`, `name`, `email`, `image` and the attributes, as
+/// [`User`] serialises): 16 KiB.
+///
+/// A profile is copied into every session and, minus the attributes, into
+/// every session endpoint answer; 16 KiB is far above any real profile (a
+/// few hundred bytes, a few KiB with roles and claims) and keeps a store
+/// entry well within what every store accepts in one value.
+pub const MAX_PROFILE_BYTES: usize = 16 * 1024;
 
 /// Signs users in: creates a session in the store and issues the session
 /// cookie with the layer's [`SessionCookie`] configuration, the same one
@@ -40,7 +52,21 @@ use crate::store::{SessionId, SessionStore};
 /// ```
 pub struct SessionManager<St> {
     store: Arc<St>,
-    cookie: Arc<CookieHeaders>,
+    shared: Arc<Shared>,
+}
+
+/// The session settings every clone of a manager shares.
+#[derive(Debug)]
+struct Shared {
+    cookie: CookieHeaders,
+    /// The idle timeout, when sessions slide.
+    idle_timeout: Option<Duration>,
+    /// How much of the idle window may be left before a use extends it: a
+    /// touch happens once a quarter of the idle timeout has passed since the
+    /// last extension.
+    touch_when_left: Duration,
+    /// How long one call may wait for the store, when bounded.
+    timeout: Option<BackendTimeout>,
 }
 
 /// The validated cookie configuration and its precomputed removal header.
@@ -71,7 +97,7 @@ impl<St> Clone for SessionManager<St> {
     fn clone(&self) -> Self {
         Self {
             store: Arc::clone(&self.store),
-            cookie: Arc::clone(&self.cookie),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -79,7 +105,8 @@ impl<St> Clone for SessionManager<St> {
 impl<St> fmt::Debug for SessionManager<St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionManager")
-            .field("cookie", &self.cookie.config)
+            .field("cookie", &self.shared.cookie.config)
+            .field("idle_timeout", &self.shared.idle_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -109,7 +136,7 @@ impl SignedIn {
     }
 }
 
-/// Why a sign-in failed.
+/// Why a sign-in failed. No cookie is issued then.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SignInError<E> {
@@ -120,6 +147,22 @@ pub enum SignInError<E> {
     /// The store panicked while creating the session (the panic was caught;
     /// no session was issued).
     StorePanicked,
+    /// The store did not answer within the backend timeout
+    /// ([`WellKnownBuilder::backend_timeout`](crate::WellKnownBuilder::backend_timeout));
+    /// the call was dropped. A session may or may not have been stored; its
+    /// id was never issued, so it is never used.
+    TimedOut,
+    /// The user's id is empty: a session must name someone (the session
+    /// endpoint's `userId` is never empty). Nothing was stored.
+    EmptyUserId,
+    /// The user's profile, as JSON, is larger than
+    /// [`MAX_PROFILE_BYTES`](crate::MAX_PROFILE_BYTES). Nothing was stored.
+    ProfileTooLarge {
+        /// The profile's size, in bytes of JSON.
+        size: usize,
+        /// The largest size accepted.
+        limit: usize,
+    },
 }
 
 impl<E: fmt::Display> fmt::Display for SignInError<E> {
@@ -132,6 +175,14 @@ impl<E: fmt::Display> fmt::Display for SignInError<E> {
             SignInError::StorePanicked => {
                 f.write_str("the session store panicked while creating the session")
             }
+            SignInError::TimedOut => {
+                f.write_str("the session store did not answer within the backend timeout")
+            }
+            SignInError::EmptyUserId => f.write_str("the user id is empty"),
+            SignInError::ProfileTooLarge { size, limit } => write!(
+                f,
+                "the user profile takes {size} bytes, more than the {limit} a session keeps"
+            ),
         }
     }
 }
@@ -140,32 +191,140 @@ impl<E: std::error::Error + 'static> std::error::Error for SignInError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SignInError::Store(e) => Some(e),
-            SignInError::InvalidSessionId | SignInError::StorePanicked => None,
+            _ => None,
         }
     }
 }
 
+/// Why a store call made through the [`SessionManager`]
+/// ([`revoke_all`](SessionManager::revoke_all),
+/// [`sessions_of`](SessionManager::sessions_of)) failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreCallError<E> {
+    /// The store returned an error.
+    Store(E),
+    /// The store panicked (the panic was caught).
+    Panicked,
+    /// The store did not answer within the backend timeout; the call was
+    /// dropped.
+    TimedOut,
+}
+
+impl<E: fmt::Display> fmt::Display for StoreCallError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreCallError::Store(e) => write!(f, "the session store failed: {e}"),
+            StoreCallError::Panicked => f.write_str("the session store panicked"),
+            StoreCallError::TimedOut => {
+                f.write_str("the session store did not answer within the backend timeout")
+            }
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for StoreCallError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreCallError::Store(e) => Some(e),
+            StoreCallError::Panicked | StoreCallError::TimedOut => None,
+        }
+    }
+}
+
+/// The size of `user`'s JSON, counted without building it.
+fn profile_size(user: &User) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(bytes.len());
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing into a counter cannot fail; a user is always serialisable.
+    let _ = serde_json::to_writer(&mut count, user);
+    count.0
+}
+
 impl<St: SessionStore> SessionManager<St> {
-    pub(crate) fn new(store: St, cookie: CookieHeaders) -> Self {
+    pub(crate) fn new(
+        store: St,
+        cookie: CookieHeaders,
+        idle_timeout: Option<Duration>,
+        timeout: Option<BackendTimeout>,
+    ) -> Self {
+        let touch_when_left = idle_timeout.map_or(Duration::ZERO, |idle| idle - idle / 4);
         Self {
             store: Arc::new(store),
-            cookie: Arc::new(cookie),
+            shared: Arc::new(Shared {
+                cookie,
+                idle_timeout,
+                touch_when_left,
+                timeout,
+            }),
         }
     }
 
-    /// Creates a fresh session for `user` (lasting the cookie's max age) and
-    /// returns the cookie that carries it.
+    /// Calls the store through `make`, catching panics and bounded by the
+    /// backend timeout.
+    async fn store_call<T, F, Fut>(&self, make: F) -> Result<T, StoreCallError<St::Error>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, St::Error>>,
+    {
+        let mut deadline = Deadline::new(self.shared.timeout.as_ref());
+        match guarded(&mut deadline, make).await {
+            Ok(result) => result.map_err(StoreCallError::Store),
+            Err(Failure::Panicked) => Err(StoreCallError::Panicked),
+            Err(Failure::TimedOut) => Err(StoreCallError::TimedOut),
+        }
+    }
+
+    /// Creates a fresh session for `user` and returns the cookie that
+    /// carries it.
+    ///
+    /// The session ends at the latest after the absolute lifetime (the
+    /// cookie's [`max_age`](SessionCookie::max_age)) and, with an idle
+    /// timeout ([`WellKnownBuilder::idle_timeout`](crate::WellKnownBuilder::idle_timeout)),
+    /// once it has not been used for that long. Both deadlines are computed
+    /// here, from the wall clock; a lifetime too large for the clock
+    /// saturates (see [`Session`]).
     ///
     /// # Errors
     ///
-    /// [`SignInError::Store`] when the store fails, and
-    /// [`SignInError::StorePanicked`] when it panics; no cookie is issued then.
+    /// [`SignInError::EmptyUserId`] for a user whose id is empty,
+    /// [`SignInError::ProfileTooLarge`] for a profile larger than
+    /// [`MAX_PROFILE_BYTES`] (both before the store is called),
+    /// [`SignInError::Store`] when the store fails,
+    /// [`SignInError::StorePanicked`] when it panics, and
+    /// [`SignInError::TimedOut`] when it does not answer within the backend
+    /// timeout; no cookie is issued then.
     pub async fn sign_in(&self, user: User) -> Result<SignedIn, SignInError<St::Error>> {
-        let id = catch_panic(|| self.store.create(user, self.cookie.config.lifetime()))
+        if user.user_id().is_empty() {
+            return Err(SignInError::EmptyUserId);
+        }
+        let size = profile_size(&user);
+        if size > MAX_PROFILE_BYTES {
+            return Err(SignInError::ProfileTooLarge {
+                size,
+                limit: MAX_PROFILE_BYTES,
+            });
+        }
+        let session = self.new_session(user, SystemTime::now());
+        let id = self
+            .store_call(|| self.store.create(session))
             .await
-            .map_err(|_| SignInError::StorePanicked)?
-            .map_err(SignInError::Store)?;
+            .map_err(|e| match e {
+                StoreCallError::Store(e) => SignInError::Store(e),
+                StoreCallError::Panicked => SignInError::StorePanicked,
+                StoreCallError::TimedOut => SignInError::TimedOut,
+            })?;
         let set_cookie = self
+            .shared
             .cookie
             .config
             .issue(&id)
@@ -173,25 +332,107 @@ impl<St: SessionStore> SessionManager<St> {
         Ok(SignedIn { id, set_cookie })
     }
 
+    /// A session of `user` starting at `now`, with this manager's
+    /// deadlines.
+    fn new_session(&self, user: User, now: SystemTime) -> Session {
+        let session = Session::new(user, now, after(now, self.shared.cookie.config.lifetime()));
+        match self.shared.idle_timeout {
+            Some(idle) => session.with_idle_expires_at(after(now, idle)),
+            None => session,
+        }
+    }
+
+    /// When a use of `session` at `now` should move its idle deadline, the
+    /// new deadline: only for a session with an idle deadline, on a layer
+    /// with an idle timeout, once a quarter of the idle timeout has passed
+    /// since the last extension, and when the deadline would move later
+    /// (not past the absolute end).
+    pub(crate) fn touch_due(&self, session: &Session, now: SystemTime) -> Option<SystemTime> {
+        let idle = self.shared.idle_timeout?;
+        let current = session.idle_expires_at()?;
+        let left = current.duration_since(now).unwrap_or(Duration::ZERO);
+        if left > self.shared.touch_when_left {
+            return None;
+        }
+        let target = after(now, idle).min(session.expires_at());
+        (target > current).then_some(target)
+    }
+
+    /// The idle timeout, when sessions slide.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.shared.idle_timeout
+    }
+
     /// The `Set-Cookie` value that removes the session cookie, for
     /// applications that end sessions themselves (after revoking the session
     /// in the store).
     pub fn removal_cookie(&self) -> HeaderValue {
-        self.cookie.removal.clone()
+        self.shared.cookie.removal.clone()
     }
 
     /// Finds the session cookie in a request's `Cookie` fields.
     pub(crate) fn cookie_finder(&self) -> &CookieFinder {
-        &self.cookie.finder
+        &self.shared.cookie.finder
     }
 
     /// The cookie configuration.
     pub fn cookie(&self) -> &SessionCookie {
-        &self.cookie.config
+        &self.shared.cookie.config
     }
 
     /// The session store.
     pub fn store(&self) -> &St {
         &self.store
+    }
+}
+
+impl<St: RevokeAll> SessionManager<St> {
+    /// Signs `user_id` out everywhere: ends every session of that user that
+    /// exists when the call starts (see [`RevokeAll`]). Their cookies stop
+    /// working on every instance that shares the store; the browsers keep
+    /// them until they expire or the user signs out (logout then clears
+    /// them). Only for stores that implement [`RevokeAll`].
+    ///
+    /// ```
+    /// use rstream_well_known::{MemoryStore, Tunnel, User, WellKnownLayer};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let layer = WellKnownLayer::builder()
+    ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
+    ///     .with_session_store(MemoryStore::new())
+    ///     .build()?;
+    /// let sessions = layer.session_manager().expect("sessions are enabled");
+    /// let laptop = sessions.sign_in(User::new("ada")).await?;
+    /// let phone = sessions.sign_in(User::new("ada")).await?;
+    /// assert_eq!(sessions.sessions_of("ada").await?.len(), 2);
+    /// sessions.revoke_all("ada").await?;
+    /// assert!(sessions.sessions_of("ada").await?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreCallError`] when the store fails, panics or does not answer
+    /// within the backend timeout; sessions may then have survived: try
+    /// again.
+    pub async fn revoke_all(&self, user_id: &str) -> Result<(), StoreCallError<St::Error>> {
+        self.store_call(|| self.store.revoke_all(user_id)).await
+    }
+}
+
+impl<St: ListSessions> SessionManager<St> {
+    /// The live sessions of `user_id` (for a "your devices" page), in no
+    /// particular order. Only for stores that implement [`ListSessions`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreCallError`] when the store fails, panics or does not answer
+    /// within the backend timeout.
+    pub async fn sessions_of(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<Session>, StoreCallError<St::Error>> {
+        self.store_call(|| self.store.list(user_id)).await
     }
 }

@@ -2,10 +2,11 @@
 //! session cookie.
 
 use std::future::Future;
+use std::time::SystemTime;
 
 use http::{Method, Uri};
 
-use crate::backend;
+use crate::backend::{self, Deadline};
 use crate::config::Config;
 use crate::credentials::{CookieValues, PresentedToken};
 use crate::identity::{AuthMethod, Identity};
@@ -45,8 +46,13 @@ impl<const N: usize> Found<N> {
 ///   verifier accepts it, the request is token-authenticated.
 /// - A missing, malformed or refused token, or a verifier error, falls back to
 ///   the session cookie when session auth is enabled.
+/// - With a backend timeout, all these calls share one deadline: a call
+///   still waiting when it passes fails (and is dropped), like an error.
 /// - The cookie authenticates when exactly one of its distinct values names a
-///   live session and every lookup succeeded. Two live sessions (a cookie
+///   live session (one the store returns and whose deadline is not past) and
+///   every lookup succeeded. With an idle timeout, that session is then
+///   touched when `SessionManager::touch_due` says so; a failed touch is
+///   logged and changes nothing. Two live sessions (a cookie
 ///   planted by a sibling host beside the real one) authenticate nobody: a
 ///   planted cookie must never decide who the user is. Too many values
 ///   authenticate nobody either, without a lookup.
@@ -55,6 +61,7 @@ impl<const N: usize> Found<N> {
 /// returning an `async move` block: this state is boxed once per request, and
 /// every nested `async fn` (which also keeps a second copy of its arguments)
 /// would add to it.
+#[allow(clippy::manual_async_fn)] // On purpose: see above.
 pub(crate) fn resolve<'a, V, St, const N: usize>(
     config: &'a Config<V, St>,
     tunnel: &'a Tunnel,
@@ -65,29 +72,46 @@ where
     V: TokenVerifier,
     St: SessionStore,
 {
-    // The token's verdict is made ready to await before the block, so that
-    // the block holds only what it needs across its awaits.
-    let verdict = verify_token(config, tunnel, head, found);
     async move {
-        if let Some(verdict) = verdict {
+        // One deadline for every backend call of the request.
+        let mut deadline = Deadline::new(config.timeout.as_ref());
+        if let Some(verdict) = verify_token(config, tunnel, head, found, &mut deadline) {
             if let Some(TokenVerdict::Accepted(user)) = verdict.await {
                 return Some(Identity::new(user, AuthMethod::Token));
             }
         }
         let sessions = config.sessions.as_ref()?;
         let mut live = None;
+        // Read once, when a store first returns a session.
+        let mut now = None;
         for id in found.cookies.ids() {
             // A store failure settles nothing: not authenticated.
-            if let Some(user) =
-                backend::call("session store (load)", || sessions.store().load(id)).await?
-            {
-                if live.is_some() {
-                    return None;
-                }
-                live = Some(user);
+            let Some(session) = backend::call("session store (load)", &mut deadline, || {
+                sessions.store().load(id)
+            })
+            .await?
+            else {
+                continue;
+            };
+            // Past its deadline, a session authenticates nobody, whatever
+            // the store says.
+            if !session.is_live_at(*now.get_or_insert_with(SystemTime::now)) {
+                continue;
             }
+            if live.is_some() {
+                return None;
+            }
+            live = Some((id, session));
         }
-        live.map(|user| Identity::new(user, AuthMethod::Session))
+        let (id, session) = live?;
+        // Sliding expiry: a throttled touch, whose failure changes nothing.
+        if let Some(at) = now.and_then(|now| sessions.touch_due(&session, now)) {
+            let _ = backend::call("session store (touch)", &mut deadline, || {
+                sessions.store().touch(id, at)
+            })
+            .await;
+        }
+        Some(Identity::new(session.into_user(), AuthMethod::Session))
     }
 }
 
@@ -99,7 +123,8 @@ pub(crate) fn verify_token<'a, V, St, const N: usize>(
     tunnel: &'a Tunnel,
     head: &'a Head,
     found: &'a Found<N>,
-) -> Option<impl Future<Output = Option<TokenVerdict>> + 'a>
+    deadline: &mut Deadline<'a>,
+) -> Option<impl Future<Output = Option<TokenVerdict>>>
 where
     V: TokenVerifier,
 {
@@ -114,7 +139,7 @@ where
         path: head.uri.path(),
         source,
     };
-    Some(backend::call("token verifier", move || {
+    Some(backend::call("token verifier", deadline, move || {
         verifier.verify(token, cx)
     }))
 }

@@ -169,15 +169,21 @@ async fn a_timeout_in_front_ends_a_backend_that_never_answers() {
         type Error = Down;
         async fn create(
             &self,
-            _: rstream_well_known::User,
-            _: Duration,
+            _: rstream_well_known::Session,
         ) -> Result<rstream_well_known::SessionId, Down> {
             std::future::pending().await
         }
         async fn load(
             &self,
             _: &rstream_well_known::SessionId,
-        ) -> Result<Option<rstream_well_known::User>, Down> {
+        ) -> Result<Option<rstream_well_known::Session>, Down> {
+            std::future::pending().await
+        }
+        async fn touch(
+            &self,
+            _: &rstream_well_known::SessionId,
+            _: std::time::SystemTime,
+        ) -> Result<(), Down> {
             std::future::pending().await
         }
         async fn revoke(&self, _: &rstream_well_known::SessionId) -> Result<(), Down> {

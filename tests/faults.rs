@@ -44,15 +44,32 @@ struct Rig {
 
 impl Rig {
     fn new() -> Self {
+        Self::build(None)
+    }
+
+    /// A rig whose layer bounds its backend calls with `timeout` (tokio's
+    /// timer).
+    #[cfg(feature = "tokio")]
+    fn with_timeout(timeout: Duration) -> Self {
+        Self::build(Some(timeout))
+    }
+
+    fn build(timeout: Option<Duration>) -> Self {
         let sessions = MemoryStore::new();
         let verifier = FaultyVerifier::new(common::verifier());
         let store = Faulty::new(sessions.clone());
-        let layer = WellKnownLayer::builder()
+        let builder = WellKnownLayer::builder()
             .tunnel(tunnel())
             .with_token_verifier(verifier.clone())
-            .with_session_store(store.clone())
-            .build()
-            .unwrap();
+            .with_session_store(store.clone());
+        #[cfg(feature = "tokio")]
+        let builder = match timeout {
+            Some(timeout) => builder.backend_timeout(timeout, rstream_well_known::TokioTimer),
+            None => builder,
+        };
+        #[cfg(not(feature = "tokio"))]
+        assert!(timeout.is_none(), "timeouts need the tokio feature here");
+        let layer = builder.build().unwrap();
         Self {
             layer,
             verifier,
@@ -569,6 +586,190 @@ async fn sign_in_reports_a_store_that_panics_before_returning_its_future() {
         matches!(result, Err(SignInError::StorePanicked)),
         "expected SignInError::StorePanicked, got {result:?}"
     );
+}
+
+// The layer's own backend timeout (`backend_timeout`): a backend that never
+// answers is dropped after the timeout, and the failure answers apply.
+#[cfg(feature = "tokio")]
+mod backend_timeout {
+    use rstream_well_known::{Session, SessionStore, TokioTimer};
+
+    use super::*;
+
+    /// The backend timeout of these tests.
+    const TIMEOUT: Duration = Duration::from_millis(150);
+
+    /// Whether an answer came after the timeout, but not much later.
+    fn assert_bounded(elapsed: Duration, what: &str) {
+        assert!(
+            elapsed >= TIMEOUT,
+            "{what}: answered before the timeout ({elapsed:?})"
+        );
+        assert!(
+            elapsed < TIMEOUT * 3,
+            "{what}: held for {elapsed:?}, past the timeout"
+        );
+    }
+
+    #[tokio::test]
+    async fn with_a_backend_timeout_a_store_that_never_answers_means_not_authenticated() {
+        let rig = Rig::with_timeout(TIMEOUT);
+        let cookie = rig.sign_in(ada()).await;
+        rig.store.set(StoreOp::Load, Fault::Never);
+        let started = Instant::now();
+        let answer = rig.send(session_with_cookie(&cookie)).await;
+        assert_bounded(started.elapsed(), "session endpoint");
+        assert_unauthenticated(&answer, "a hanging load");
+        assert_eq!(rig.store.calls(StoreOp::Load), 1);
+        assert_eq!(rig.inner.count(), 0);
+
+        // HEAD mirrors GET.
+        let head = rig
+            .send(
+                request("HEAD", SESSION)
+                    .header("cookie", &cookie)
+                    .body(empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(head.status, answer.status);
+        assert_eq!(head.headers, answer.headers);
+        assert!(head.body.is_empty());
+
+        // Nothing was lost: once the store answers again, so does the session.
+        rig.store.heal();
+        assert_eq!(
+            rig.send(session_with_cookie(&cookie))
+                .await
+                .authenticated_as()
+                .as_deref(),
+            Some("rstream-auth")
+        );
+    }
+
+    #[tokio::test]
+    async fn with_a_backend_timeout_a_verifier_that_never_answers_falls_back_to_the_cookie() {
+        let rig = Rig::with_timeout(TIMEOUT);
+        let cookie = rig.sign_in(ada()).await;
+        rig.verifier.set(Fault::Never);
+        let started = Instant::now();
+        let answer = rig.send(session_with_token(Some(&cookie))).await;
+        assert_bounded(started.elapsed(), "verifier");
+        // The store answers at once, so the deadline that passed during the
+        // verifier does not stop its lookup.
+        assert_eq!(answer.authenticated_as().as_deref(), Some("rstream-auth"));
+
+        let started = Instant::now();
+        let answer = rig.send(session_with_token(None)).await;
+        assert_bounded(started.elapsed(), "verifier, no cookie");
+        assert_unauthenticated(&answer, "a hanging verifier");
+    }
+
+    #[tokio::test]
+    async fn with_a_backend_timeout_logout_answers_503_when_revoking_never_answers() {
+        let rig = Rig::with_timeout(TIMEOUT);
+        let cookie = rig.sign_in(ada()).await;
+        rig.store.set(StoreOp::Revoke, Fault::Never);
+        let started = Instant::now();
+        let answer = rig.send(logout(&cookie)).await;
+        assert_bounded(started.elapsed(), "logout");
+        assert_store_unavailable(&answer, "a hanging revoke");
+        assert_eq!(rig.inner.count(), 0);
+        // The session was not ended, and the user was not told it was.
+        rig.store.heal();
+        assert_eq!(
+            rig.healthy_view(&cookie).await.as_deref(),
+            Some("rstream-auth")
+        );
+    }
+
+    #[tokio::test]
+    async fn with_a_backend_timeout_a_whole_logout_is_bounded_by_one_timeout() {
+        // Load and revoke both hang: one timeout in all, not one per call.
+        let rig = Rig::with_timeout(TIMEOUT);
+        let own = rig.sign_in(ada()).await;
+        let planted = rig.sign_in(rstream_well_known::User::new("mallory")).await;
+        rig.verifier.set(Fault::Never);
+        rig.store.set(StoreOp::Load, Fault::Never);
+        rig.store.set(StoreOp::Revoke, Fault::Never);
+        let started = Instant::now();
+        let answer = rig
+            .send(logout_with_token(&format!("{planted}; {own}")))
+            .await;
+        assert_bounded(started.elapsed(), "logout with every backend hanging");
+        assert_store_unavailable(&answer, "every backend hanging");
+
+        // A hanging load alone: logout revokes anyway (the store answers that),
+        // and clears the cookie.
+        let rig = Rig::with_timeout(TIMEOUT);
+        let cookie = rig.sign_in(ada()).await;
+        rig.store.set(StoreOp::Load, Fault::Never);
+        let started = Instant::now();
+        let answer = rig.send(logout(&cookie)).await;
+        assert_bounded(started.elapsed(), "logout with a hanging load");
+        assert_cleared(&answer, "a hanging load");
+        assert_eq!(rig.healthy_view(&cookie).await, None);
+    }
+
+    #[tokio::test]
+    async fn with_a_backend_timeout_a_hanging_touch_never_changes_the_answer() {
+        let sessions = MemoryStore::new();
+        let store = Faulty::new(sessions.clone());
+        let layer = WellKnownLayer::builder()
+            .tunnel(tunnel())
+            .with_session_store(store.clone())
+            .idle_timeout(Duration::from_secs(3600))
+            .backend_timeout(TIMEOUT, TokioTimer)
+            .build()
+            .unwrap();
+        let now = std::time::SystemTime::now();
+        let hour = Duration::from_secs(3600);
+        let id = sessions
+            .create(
+                Session::new(ada(), now - hour, now + 10 * hour)
+                    .with_idle_expires_at(now + hour / 2),
+            )
+            .await
+            .unwrap();
+        store.set(StoreOp::Touch, Fault::Never);
+        let cookie = format!("{COOKIE_NAME}={}", id.expose());
+        let started = Instant::now();
+        let answer = send(&layer, &Recorder::default(), session_with_cookie(&cookie)).await;
+        assert_bounded(started.elapsed(), "a hanging touch");
+        assert_eq!(answer.authenticated_as().as_deref(), Some("rstream-auth"));
+        assert_eq!(answer.json()["user"]["userId"], "user-id");
+        assert_eq!(store.calls(StoreOp::Touch), 1);
+    }
+
+    #[tokio::test]
+    async fn with_a_backend_timeout_sign_in_reports_a_store_that_never_answers() {
+        let rig = Rig::with_timeout(TIMEOUT);
+        let manager = rig.layer.session_manager().unwrap();
+        rig.store.set(StoreOp::Create, Fault::Never);
+        let started = Instant::now();
+        let result = no_panic(async move { manager.sign_in(ada()).await }).await;
+        assert_bounded(started.elapsed(), "sign-in");
+        match result {
+            Err(error @ SignInError::TimedOut) => assert_eq!(
+                error.to_string(),
+                "the session store did not answer within the backend timeout"
+            ),
+            other => panic!("expected SignInError::TimedOut, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_zero_backend_timeout_is_refused() {
+        let error = WellKnownLayer::builder()
+            .tunnel(tunnel())
+            .backend_timeout(Duration::ZERO, TokioTimer)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            rstream_well_known::ConfigError::InvalidBackendTimeout
+        );
+    }
 }
 
 // The log.

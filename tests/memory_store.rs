@@ -3,20 +3,44 @@
 //! shared clones). That each operation does bounded work under the lock is
 //! proven by the unit tests in `src/store/memory.rs`, which count it.
 
-mod store_suite;
+use std::time::{Duration, SystemTime};
 
-use std::time::Duration;
+use rstream_well_known::{MemoryStore, Session, SessionId, SessionStore, User, test_util};
 
-use rstream_well_known::{MemoryStore, SessionId, SessionStore, User};
+test_util::session_store_suite!(MemoryStore::new());
 
-store_suite::session_store_suite!(MemoryStore::new());
+/// Sign out everywhere and listing: the store implements both.
+mod capabilities {
+    use super::*;
+
+    test_util::revoke_all_suite!(MemoryStore::new());
+    test_util::list_sessions_suite!(MemoryStore::new());
+}
 
 /// The store suite again, on a store that can hold four sessions: evicting
 /// to make room must never break the contract for the sessions it keeps.
 mod with_a_tiny_cap {
     use super::*;
 
-    store_suite::bounded_session_store_suite!(MemoryStore::new().with_max_sessions(4));
+    test_util::bounded_session_store_suite!(MemoryStore::new().with_max_sessions(4));
+    test_util::revoke_all_suite!(MemoryStore::new().with_max_sessions(4));
+}
+
+/// A session of `user` from now, for `ttl` (saturating, as the session
+/// manager computes it).
+fn s(user: User, ttl: Duration) -> Session {
+    let now = SystemTime::now();
+    Session::new(
+        user,
+        now,
+        now.checked_add(ttl)
+            .unwrap_or(SystemTime::UNIX_EPOCH + Duration::from_secs(Session::MAX_SECS_SINCE_EPOCH)),
+    )
+}
+
+/// The user of a loaded session.
+async fn user_of(store: &MemoryStore, id: &SessionId) -> Option<User> {
+    store.load(id).await.unwrap().map(Session::into_user)
 }
 
 const LIVE: Duration = Duration::from_secs(3600);
@@ -32,22 +56,32 @@ async fn loads(store: &MemoryStore, id: &SessionId) -> bool {
     store.load(id).await.unwrap().is_some()
 }
 
+/// A session dead on arrival (a zero ttl) is not even stored.
+#[tokio::test]
+async fn a_zero_ttl_session_is_not_stored() {
+    let store = MemoryStore::new();
+    let gone = store
+        .create(s(User::new("gone"), Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(store.len(), 0);
+    assert_eq!(store.load(&gone).await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn a_create_drops_expired_sessions() {
     let store = MemoryStore::new();
-    store
-        .create(User::new("gone"), Duration::ZERO)
-        .await
-        .unwrap();
+    store.create(s(User::new("gone"), SHORT)).await.unwrap();
     assert_eq!(store.len(), 1);
+    tokio::time::sleep(PAST_SHORT).await;
 
-    let live = store.create(User::new("live"), LIVE).await.unwrap();
+    let live = store.create(s(User::new("live"), LIVE)).await.unwrap();
     assert_eq!(
         store.len(),
         1,
         "the expired session was not dropped by create"
     );
-    assert_eq!(store.load(&live).await.unwrap(), Some(User::new("live")));
+    assert_eq!(user_of(&store, &live).await, Some(User::new("live")));
 }
 
 /// Expired sessions go without `purge_expired` and without a lookup: each
@@ -56,18 +90,18 @@ async fn a_create_drops_expired_sessions() {
 #[tokio::test]
 async fn creates_drop_expired_sessions_a_few_at_a_time() {
     let store = MemoryStore::new();
-    let mut live = vec![store.create(User::new("live"), LIVE).await.unwrap()];
+    let mut live = vec![store.create(s(User::new("live"), LIVE)).await.unwrap()];
     let mut expiring = Vec::new();
     for n in 0..20 {
         let user = User::new(format!("short-{n}"));
-        expiring.push(store.create(user, SHORT).await.unwrap());
+        expiring.push(store.create(s(user, SHORT)).await.unwrap());
     }
     assert_eq!(store.len(), 21);
     tokio::time::sleep(PAST_SHORT).await;
 
     let mut lens = Vec::new();
     for _ in 0..4 {
-        live.push(store.create(User::new("live"), LIVE).await.unwrap());
+        live.push(store.create(s(User::new("live"), LIVE)).await.unwrap());
         lens.push(store.len());
     }
     // 21 + 1 - 8, then 14 + 1 - 8, then 7 + 1 - 4 (the last expired ones),
@@ -101,12 +135,12 @@ async fn the_default_cap() {
 #[tokio::test]
 async fn a_full_store_evicts_the_session_that_expires_soonest() {
     let store = MemoryStore::new().with_max_sessions(3);
-    let three_hours = store.create(User::new("a"), 3 * HOUR).await.unwrap();
-    let one_hour = store.create(User::new("b"), HOUR).await.unwrap();
-    let two_hours = store.create(User::new("c"), 2 * HOUR).await.unwrap();
+    let three_hours = store.create(s(User::new("a"), 3 * HOUR)).await.unwrap();
+    let one_hour = store.create(s(User::new("b"), HOUR)).await.unwrap();
+    let two_hours = store.create(s(User::new("c"), 2 * HOUR)).await.unwrap();
     assert_eq!(store.len(), 3);
 
-    let four_hours = store.create(User::new("d"), 4 * HOUR).await.unwrap();
+    let four_hours = store.create(s(User::new("d"), 4 * HOUR)).await.unwrap();
     assert_eq!(store.len(), 3);
     assert!(!loads(&store, &one_hour).await, "not the soonest evicted");
     for id in [&three_hours, &two_hours, &four_hours] {
@@ -115,9 +149,12 @@ async fn a_full_store_evicts_the_session_that_expires_soonest() {
 
     // A newcomer that expires soonest of all makes room by evicting the
     // soonest of the others, then is the next to go.
-    let ninety_minutes = store.create(User::new("e"), HOUR + HOUR / 2).await.unwrap();
+    let ninety_minutes = store
+        .create(s(User::new("e"), HOUR + HOUR / 2))
+        .await
+        .unwrap();
     assert!(!loads(&store, &two_hours).await);
-    let five_hours = store.create(User::new("f"), 5 * HOUR).await.unwrap();
+    let five_hours = store.create(s(User::new("f"), 5 * HOUR)).await.unwrap();
     assert!(!loads(&store, &ninety_minutes).await);
     for id in [&three_hours, &four_hours, &five_hours] {
         assert!(loads(&store, id).await);
@@ -134,7 +171,7 @@ async fn with_one_lifetime_the_oldest_sessions_go_first() {
     for n in 0..5 {
         ids.push(
             store
-                .create(User::new(format!("u{n}")), LIVE)
+                .create(s(User::new(format!("u{n}")), LIVE))
                 .await
                 .unwrap(),
         );
@@ -151,21 +188,21 @@ async fn with_one_lifetime_the_oldest_sessions_go_first() {
 #[tokio::test]
 async fn a_full_store_uses_freed_room_first() {
     let store = MemoryStore::new().with_max_sessions(3);
-    let a = store.create(User::new("a"), LIVE).await.unwrap();
-    let b = store.create(User::new("b"), LIVE).await.unwrap();
-    let c = store.create(User::new("c"), LIVE).await.unwrap();
+    let a = store.create(s(User::new("a"), LIVE)).await.unwrap();
+    let b = store.create(s(User::new("b"), LIVE)).await.unwrap();
+    let c = store.create(s(User::new("c"), LIVE)).await.unwrap();
     store.revoke(&b).await.unwrap();
-    let d = store.create(User::new("d"), LIVE).await.unwrap();
+    let d = store.create(s(User::new("d"), LIVE)).await.unwrap();
     for id in [&a, &c, &d] {
         assert!(loads(&store, id).await, "evicted despite a revoked session");
     }
 
     let store = MemoryStore::new().with_max_sessions(3);
-    let a = store.create(User::new("a"), 2 * HOUR).await.unwrap();
-    let short = store.create(User::new("short"), SHORT).await.unwrap();
-    let c = store.create(User::new("c"), HOUR).await.unwrap();
+    let a = store.create(s(User::new("a"), 2 * HOUR)).await.unwrap();
+    let short = store.create(s(User::new("short"), SHORT)).await.unwrap();
+    let c = store.create(s(User::new("c"), HOUR)).await.unwrap();
     tokio::time::sleep(PAST_SHORT).await;
-    let d = store.create(User::new("d"), 3 * HOUR).await.unwrap();
+    let d = store.create(s(User::new("d"), 3 * HOUR)).await.unwrap();
     assert!(!loads(&store, &short).await);
     for id in [&a, &c, &d] {
         assert!(
@@ -186,7 +223,7 @@ async fn lowering_the_cap_evicts_the_excess() {
     for n in 1..=10u32 {
         ids.push(
             store
-                .create(User::new(format!("u{n}")), n * HOUR)
+                .create(s(User::new(format!("u{n}")), n * HOUR))
                 .await
                 .unwrap(),
         );
@@ -203,11 +240,11 @@ async fn lowering_the_cap_evicts_the_excess() {
 #[tokio::test]
 async fn purge_expired_removes_expired_sessions_only() {
     let store = MemoryStore::new();
-    let a = store.create(User::new("a"), LIVE).await.unwrap();
-    let b = store.create(User::new("b"), LIVE).await.unwrap();
+    let a = store.create(s(User::new("a"), LIVE)).await.unwrap();
+    let b = store.create(s(User::new("b"), LIVE)).await.unwrap();
     for n in 0..20 {
         store
-            .create(User::new(format!("gone-{n}")), SHORT)
+            .create(s(User::new(format!("gone-{n}")), SHORT))
             .await
             .unwrap();
     }
@@ -216,8 +253,8 @@ async fn purge_expired_removes_expired_sessions_only() {
 
     store.purge_expired();
     assert_eq!(store.len(), 2);
-    assert_eq!(store.load(&a).await.unwrap(), Some(User::new("a")));
-    assert_eq!(store.load(&b).await.unwrap(), Some(User::new("b")));
+    assert_eq!(user_of(&store, &a).await, Some(User::new("a")));
+    assert_eq!(user_of(&store, &b).await, Some(User::new("b")));
 
     store.purge_expired();
     assert_eq!(store.len(), 2, "a second purge removed a live session");
@@ -226,12 +263,10 @@ async fn purge_expired_removes_expired_sessions_only() {
 #[tokio::test]
 async fn loading_an_expired_session_removes_it() {
     let store = MemoryStore::new();
-    let live = store.create(User::new("live"), LIVE).await.unwrap();
-    let gone = store
-        .create(User::new("gone"), Duration::ZERO)
-        .await
-        .unwrap();
+    let live = store.create(s(User::new("live"), LIVE)).await.unwrap();
+    let gone = store.create(s(User::new("gone"), SHORT)).await.unwrap();
     assert_eq!(store.len(), 2);
+    tokio::time::sleep(PAST_SHORT).await;
 
     assert_eq!(store.load(&gone).await.unwrap(), None);
     assert_eq!(store.len(), 1);
@@ -245,10 +280,10 @@ async fn clones_share_the_sessions() {
     let clone = store.clone();
     assert!(clone.is_empty());
 
-    let id = clone.create(User::new("ada"), LIVE).await.unwrap();
+    let id = clone.create(s(User::new("ada"), LIVE)).await.unwrap();
     assert_eq!(store.len(), 1);
     assert!(!store.is_empty());
-    assert_eq!(store.load(&id).await.unwrap(), Some(User::new("ada")));
+    assert_eq!(user_of(&store, &id).await, Some(User::new("ada")));
 
     store.revoke(&id).await.unwrap();
     assert_eq!(clone.load(&id).await.unwrap(), None);
@@ -256,15 +291,18 @@ async fn clones_share_the_sessions() {
 
     // The default store is a new, empty one, not a shared global.
     let other = MemoryStore::default();
-    other.create(User::new("grace"), LIVE).await.unwrap();
+    other.create(s(User::new("grace"), LIVE)).await.unwrap();
     assert_eq!(store.len(), 0);
 }
 
 #[tokio::test]
 async fn a_ttl_too_large_for_the_clock_is_accepted() {
     let store = MemoryStore::new();
-    let id = store.create(User::new("ada"), Duration::MAX).await.unwrap();
-    assert_eq!(store.load(&id).await.unwrap(), Some(User::new("ada")));
+    let id = store
+        .create(s(User::new("ada"), Duration::MAX))
+        .await
+        .unwrap();
+    assert_eq!(user_of(&store, &id).await, Some(User::new("ada")));
     store.purge_expired();
     assert_eq!(store.len(), 1);
 }
@@ -273,10 +311,13 @@ async fn a_ttl_too_large_for_the_clock_is_accepted() {
 #[tokio::test]
 async fn a_never_expiring_session_is_evicted_last() {
     let store = MemoryStore::new().with_max_sessions(2);
-    let forever = store.create(User::new("ada"), Duration::MAX).await.unwrap();
+    let forever = store
+        .create(s(User::new("ada"), Duration::MAX))
+        .await
+        .unwrap();
     let year = Duration::from_secs(365 * 24 * 3600);
-    let first = store.create(User::new("b"), year).await.unwrap();
-    let second = store.create(User::new("c"), year).await.unwrap();
+    let first = store.create(s(User::new("b"), year)).await.unwrap();
+    let second = store.create(s(User::new("c"), year)).await.unwrap();
     assert!(loads(&store, &forever).await);
     assert!(!loads(&store, &first).await);
     assert!(loads(&store, &second).await);
@@ -286,7 +327,7 @@ async fn a_never_expiring_session_is_evicted_last() {
 async fn debug_output_shows_no_session_id_or_profile() {
     let store = MemoryStore::new();
     let id = store
-        .create(User::new("ada").with_email("ada@example.com"), LIVE)
+        .create(s(User::new("ada").with_email("ada@example.com"), LIVE))
         .await
         .unwrap();
     let debug = format!("{store:?}");
@@ -304,15 +345,18 @@ async fn huge_and_zero_durations_never_panic() {
     for interval in [Duration::MAX, Duration::ZERO, Duration::from_secs(u64::MAX)] {
         let store = MemoryStore::with_sweep_interval(interval);
         assert_eq!(store.sweep_interval(), interval);
-        let forever = store.create(User::new("ada"), Duration::MAX).await.unwrap();
-        let gone = store
-            .create(User::new("gone"), Duration::ZERO)
+        let forever = store
+            .create(s(User::new("ada"), Duration::MAX))
             .await
             .unwrap();
-        let live = store.create(User::new("grace"), LIVE).await.unwrap();
-        assert_eq!(store.load(&forever).await.unwrap(), Some(User::new("ada")));
+        let gone = store
+            .create(s(User::new("gone"), Duration::ZERO))
+            .await
+            .unwrap();
+        let live = store.create(s(User::new("grace"), LIVE)).await.unwrap();
+        assert_eq!(user_of(&store, &forever).await, Some(User::new("ada")));
         assert_eq!(store.load(&gone).await.unwrap(), None);
-        assert_eq!(store.load(&live).await.unwrap(), Some(User::new("grace")));
+        assert_eq!(user_of(&store, &live).await, Some(User::new("grace")));
         store.purge_expired();
         assert_eq!(store.len(), 2, "{interval:?}");
         assert_eq!(store.max_sessions(), MemoryStore::DEFAULT_MAX_SESSIONS);

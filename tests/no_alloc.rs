@@ -95,3 +95,57 @@ fn pass_through_requests_allocate_nothing() {
         );
     }
 }
+
+/// The session endpoint's cookie answer allocates as much on a layer with an
+/// idle timeout (when no touch is due) as on one without: sliding expiry
+/// costs nothing per request but its throttled touch.
+#[test]
+fn sessions_with_an_idle_deadline_cost_no_extra_allocation() {
+    let allocations = |idle: Option<std::time::Duration>| {
+        let builder = WellKnownLayer::builder()
+            .tunnel(Tunnel::new("app.example.com", "w", "p").unwrap())
+            .with_session_store(MemoryStore::new());
+        let builder = match idle {
+            Some(idle) => builder.idle_timeout(idle),
+            None => builder,
+        };
+        let layer = builder.build().unwrap();
+        let signed_in = layer
+            .session_manager()
+            .unwrap()
+            .sign_in(User::new("ada"))
+            .now_or_never()
+            .unwrap()
+            .unwrap();
+        let cookie = signed_in.set_cookie().to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let mut service = layer.layer(Bare);
+        let mut counts = Vec::new();
+        for _ in 0..3 {
+            let request = Request::get("/.well-known/rstream/session")
+                .header("host", "app.example.com")
+                .header("cookie", &cookie)
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            let mut response = None;
+            let info = allocation_counter::measure(|| {
+                response = Some(service.call(request).now_or_never().unwrap().unwrap());
+            });
+            let body = http_body_util::BodyExt::collect(response.unwrap().into_body())
+                .now_or_never()
+                .unwrap()
+                .unwrap()
+                .to_bytes();
+            assert!(
+                body.windows(14).any(|w| w == b"\"rstream-auth\""),
+                "{body:?}"
+            );
+            counts.push(info.count_total);
+        }
+        // Every request the same (the first renders the user's JSON once).
+        counts.pop().unwrap()
+    };
+    let plain = allocations(None);
+    let idle = allocations(Some(std::time::Duration::from_secs(3600)));
+    assert_eq!(idle, plain, "an idle deadline added allocations");
+}

@@ -328,10 +328,13 @@ async fn expired_sessions_do_not_authenticate() {
         .build()
         .unwrap();
     let store = layer.session_manager().unwrap();
-    let id =
-        rstream_well_known::SessionStore::create(store.store(), ada(), std::time::Duration::ZERO)
-            .await
-            .unwrap();
+    let now = std::time::SystemTime::now();
+    let id = rstream_well_known::SessionStore::create(
+        store.store(),
+        rstream_well_known::Session::new(ada(), now, now),
+    )
+    .await
+    .unwrap();
     let cookie = format!("__Host-rstream_session={}", id.expose());
     assert_eq!(who(&layer, SESSION, &[("cookie", &cookie)]).await, None);
 }

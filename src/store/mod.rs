@@ -1,248 +1,158 @@
-//! Browser sessions: the [`SessionStore`] trait and [`SessionId`].
+//! Browser sessions: the [`SessionStore`] trait and its capabilities
+//! ([`RevokeAll`], [`ListSessions`]), [`Session`], [`SessionId`], the boxed
+//! form for stores chosen at run time, and the built-in stores.
+//!
+//! **Deviation from the agreed design.** `BoxError` cannot be the alias
+//! `Box<dyn Error + Send + Sync>`: that type does not implement
+//! [`std::error::Error`] (the standard library leaves it out), which
+//! [`SessionStore::Error`] requires. [`BoxError`] is therefore a newtype
+//! around it, built with [`BoxError::new`] or `From`, read with
+//! [`BoxError::into_inner`]; its `Display` and `source` are the wrapped
+//! error's.
 
-use std::fmt;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::SystemTime;
 
-use crate::identity::User;
-
+mod boxed;
+mod id;
 mod memory;
+mod session;
 
+pub use boxed::{BoxError, BoxRevokeAllStore, BoxSessionStore};
+pub use id::SessionId;
+pub(crate) use id::is_valid_id;
 pub use memory::{MemoryStore, MemoryStoreError};
-
-/// The longest session id the layer accepts from a cookie, in bytes.
-pub(crate) const MAX_SESSION_ID_LEN: usize = 256;
-
-/// A session id: the secret value of the session cookie.
-///
-/// Ids are cookie-safe ASCII (RFC 6265 `cookie-octet`s), 1 to 256 bytes long.
-/// `Debug` never prints the value, so ids can sit in structures that get
-/// logged; [`SessionId::expose`] is the one way to read it. Ids of up to 64
-/// bytes (those of [`SessionId::generate`] included) are stored inline, so
-/// reading one from a cookie allocates nothing.
-#[derive(Clone)]
-pub struct SessionId(Repr);
-
-/// How many bytes an id may have to be stored inline.
-const INLINE: usize = 64;
-
-#[derive(Clone)]
-enum Repr {
-    Inline { len: u8, bytes: [u8; INLINE] },
-    Heap(Box<str>),
-}
-
-impl SessionId {
-    /// A fresh id: 256 bits from the operating system's CSPRNG, as 64
-    /// lower-case hex digits. Stores should mint ids with this.
-    ///
-    /// # Errors
-    ///
-    /// When the operating system's random source fails; a session must not be
-    /// created with a weaker id.
-    pub fn generate() -> Result<Self, std::io::Error> {
-        let mut random = [0u8; 32];
-        getrandom::fill(&mut random).map_err(std::io::Error::other)?;
-        let mut bytes = [0u8; INLINE];
-        for (pair, byte) in bytes.chunks_exact_mut(2).zip(random) {
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0xf)];
-        }
-        Ok(Self(Repr::Inline {
-            len: INLINE as u8,
-            bytes,
-        }))
-    }
-
-    /// Wraps an id of a store's own format.
-    ///
-    /// Returns `None` when `value` is empty, longer than 256 bytes, or holds
-    /// a byte a cookie value cannot carry (space, `"`, `,`, `;`, `\`,
-    /// controls, non-ASCII).
-    pub fn new(value: &str) -> Option<Self> {
-        is_valid_id(value.as_bytes()).then(|| Self::from_valid(value.as_bytes()))
-    }
-
-    /// Wraps a value already checked with [`is_valid_id`] (so ASCII).
-    pub(crate) fn from_valid(value: &[u8]) -> Self {
-        let mut bytes = [0u8; INLINE];
-        match bytes.get_mut(..value.len()) {
-            Some(prefix) => {
-                prefix.copy_from_slice(value);
-                Self(Repr::Inline {
-                    // At most 64.
-                    len: value.len() as u8,
-                    bytes,
-                })
-            }
-            None => Self(Repr::Heap(
-                String::from_utf8_lossy(value).into_owned().into_boxed_str(),
-            )),
-        }
-    }
-
-    /// The id itself. It is a secret: do not log it.
-    pub fn expose(&self) -> &str {
-        match &self.0 {
-            // Only valid ids are stored, and they are ASCII.
-            Repr::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
-            }
-            Repr::Heap(value) => value,
-        }
-    }
-
-    /// The id's bytes (ASCII). A secret, like [`expose`](Self::expose).
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
-            Repr::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            Repr::Heap(value) => value.as_bytes(),
-        }
-    }
-}
-
-impl PartialEq for SessionId {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for SessionId {}
-
-impl std::hash::Hash for SessionId {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As `str` hashes: the bytes, then a terminator.
-        state.write(self.as_bytes());
-        state.write_u8(0xff);
-    }
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// RFC 6265 `cookie-octet`s, 1 to [`MAX_SESSION_ID_LEN`] of them.
-///
-/// Checked eight bytes at a time: this runs on every request that carries the
-/// session cookie.
-pub(crate) fn is_valid_id(value: &[u8]) -> bool {
-    if !(1..=MAX_SESSION_ID_LEN).contains(&value.len()) {
-        return false;
-    }
-    // Branch-free within each 8 bytes: one test per word.
-    let mut words = value.chunks_exact(8);
-    for word in &mut words {
-        let mut valid = true;
-        for &b in word {
-            valid &= COOKIE_OCTETS[usize::from(b)];
-        }
-        if !valid {
-            return false;
-        }
-    }
-    words
-        .remainder()
-        .iter()
-        .all(|&b| COOKIE_OCTETS[usize::from(b)])
-}
-
-/// RFC 6265 `cookie-octet`: `%x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E`.
-static COOKIE_OCTETS: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0x21;
-    while b <= 0x7e {
-        table[b] = !matches!(b, 0x22 | 0x2c | 0x3b | 0x5c);
-        b += 1;
-    }
-    table
-};
-
-impl fmt::Debug for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SessionId(..)")
-    }
-}
+pub use session::Session;
+pub(crate) use session::after;
 
 /// Where browser sessions live: created at sign-in, loaded on every
-/// well-known request that carries the session cookie, revoked at logout.
+/// well-known request that carries the session cookie, touched when an idle
+/// timeout slides, revoked at logout.
 ///
 /// Implementations must:
 ///
 /// - mint ids with at least 128 bits from a CSPRNG ([`SessionId::generate`]
-///   does) and never reuse or accept an id chosen by a client;
-/// - not return a session from [`load`](SessionStore::load) once it expired;
+///   does), never reuse or accept an id chosen by a client, and never
+///   overwrite an existing session with a new one;
+/// - not return a session from [`load`](SessionStore::load) at or after its
+///   [`deadline`](Session::deadline) (the layer checks it too, so a store
+///   that returns one by mistake authenticates nobody);
 /// - make [`revoke`](SessionStore::revoke) final and idempotent: a revoked id
-///   never loads again, and revoking an unknown id succeeds.
+///   never loads again, and revoking an unknown id succeeds;
+/// - keep every deadline to at least the millisecond, and accept any
+///   [`Session`] (its times are already clamped into a range every store can
+///   encode).
 ///
 /// Errors mean "the store could not answer". The layer never turns them into
 /// a 500 and never lets them authenticate anyone; it logs their `Display`
 /// text, which must not contain the session id.
 ///
-/// The in-memory [`MemoryStore`](crate::MemoryStore) is the embedded default;
-/// every store can run the crate's shared store test-suite.
+/// A store that can end all sessions of a user implements [`RevokeAll`]; one
+/// that can list them cheaply, [`ListSessions`]. `Arc<S>` is a store when `S`
+/// is, and [`BoxSessionStore`] turns any store into one type for stores
+/// chosen at run time. The in-memory [`MemoryStore`] is the embedded
+/// default. Every store can run the crate's shared store suite (feature
+/// `test-util`, module `test_util`).
 pub trait SessionStore: Send + Sync + 'static {
     /// Why the store could not answer.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Creates a session for `user` that expires after `ttl`, and returns its
-    /// fresh id.
+    /// Stores `session` under a fresh id and returns the id.
+    ///
+    /// The id comes from [`SessionId::generate`] or an equivalent source;
+    /// an existing session is never overwritten (a store retries on the
+    /// astronomically unlikely collision). A session whose deadline is
+    /// already past (a zero ttl) need not be stored: the call still
+    /// succeeds with a fresh id, which never loads.
     fn create(
         &self,
-        user: User,
-        ttl: Duration,
+        session: Session,
     ) -> impl Future<Output = Result<SessionId, Self::Error>> + Send;
 
-    /// The user of a live session, or `None` when the id is unknown, expired
-    /// or revoked.
+    /// The session, or `None` when the id is unknown, revoked, or the
+    /// session is past its [`deadline`](Session::deadline).
     fn load(
         &self,
         id: &SessionId,
-    ) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Option<Session>, Self::Error>> + Send;
 
-    /// Ends a session for good. Revoking an unknown id is not an error.
+    /// Moves a live session's idle deadline to `idle_expires_at`, clamped to
+    /// its [`expires_at`](Session::expires_at).
+    ///
+    /// It never revives a session that is expired or revoked, and leaves a
+    /// session without an idle deadline as it is. An unknown id is `Ok` and
+    /// has no effect. The layer calls it only for sessions that have an idle
+    /// deadline, and only to move it later; a store may keep a later
+    /// deadline it already has (two instances touching at once).
+    fn touch(
+        &self,
+        id: &SessionId,
+        idle_expires_at: SystemTime,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Ends a session for good. Idempotent; revoking an unknown id is not
+    /// an error.
     fn revoke(&self, id: &SessionId) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Stores that can end every session of one user ("sign out everywhere").
+///
+/// A store that cannot does not implement it, so
+/// [`SessionManager::revoke_all`](crate::SessionManager::revoke_all) does
+/// not compile for it: the capability shows in the type, not at run time.
+pub trait RevokeAll: SessionStore {
+    /// Ends every session of `user_id` that exists when the call starts. A
+    /// session of that user created concurrently may survive only if its
+    /// create finished after this call started. A user without sessions is
+    /// `Ok`.
+    fn revoke_all(&self, user_id: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
 
-    #[test]
-    fn generated_ids_are_long_hex_and_distinct() {
-        let a = SessionId::generate().unwrap();
-        let b = SessionId::generate().unwrap();
-        assert_eq!(a.expose().len(), 64);
-        assert!(a.expose().bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_ne!(a, b);
-        assert_eq!(format!("{a:?}"), "SessionId(..)");
+/// Stores that can list a user's live sessions cheaply (without a scan of
+/// every session).
+pub trait ListSessions: SessionStore {
+    /// The live sessions of `user_id`, in no particular order; empty for a
+    /// user without sessions.
+    fn list(&self, user_id: &str)
+    -> impl Future<Output = Result<Vec<Session>, Self::Error>> + Send;
+}
+
+impl<S: SessionStore> SessionStore for Arc<S> {
+    type Error = S::Error;
+
+    fn create(&self, session: Session) -> impl Future<Output = Result<SessionId, S::Error>> + Send {
+        (**self).create(session)
     }
 
-    proptest::proptest! {
-        #[test]
-        fn the_word_check_agrees_with_the_table(value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
-            let expected = (1..=MAX_SESSION_ID_LEN).contains(&value.len())
-                && value.iter().all(|&b| COOKIE_OCTETS[usize::from(b)]);
-            proptest::prop_assert_eq!(is_valid_id(&value), expected);
-        }
-
-        #[test]
-        fn cookie_safe_words_pass(value in "[!#-+\\--:<-\\[\\]-~]{1,40}") {
-            proptest::prop_assert!(is_valid_id(value.as_bytes()));
-        }
+    fn load(
+        &self,
+        id: &SessionId,
+    ) -> impl Future<Output = Result<Option<Session>, S::Error>> + Send {
+        (**self).load(id)
     }
 
-    #[test]
-    fn ids_must_be_cookie_safe() {
-        for bad in [
-            "",
-            "a b",
-            "a;b",
-            "a,b",
-            "a\"b",
-            "a\\b",
-            "é",
-            &"x".repeat(257),
-        ] {
-            assert!(SessionId::new(bad).is_none(), "{bad:?}");
-        }
-        assert!(SessionId::new("abc-DEF_123.~!").is_some());
+    fn touch(
+        &self,
+        id: &SessionId,
+        idle_expires_at: SystemTime,
+    ) -> impl Future<Output = Result<(), S::Error>> + Send {
+        (**self).touch(id, idle_expires_at)
+    }
+
+    fn revoke(&self, id: &SessionId) -> impl Future<Output = Result<(), S::Error>> + Send {
+        (**self).revoke(id)
+    }
+}
+
+impl<S: RevokeAll> RevokeAll for Arc<S> {
+    fn revoke_all(&self, user_id: &str) -> impl Future<Output = Result<(), S::Error>> + Send {
+        (**self).revoke_all(user_id)
+    }
+}
+
+impl<S: ListSessions> ListSessions for Arc<S> {
+    fn list(&self, user_id: &str) -> impl Future<Output = Result<Vec<Session>, S::Error>> + Send {
+        (**self).list(user_id)
     }
 }

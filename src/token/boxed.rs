@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::{TokenContext, TokenVerdict, TokenVerifier};
+use crate::store::BoxError;
 
 /// A shared verifier verifies like the verifier it shares: one instance (with
 /// its caches, its key set, its connection pool) can serve several layers.
@@ -25,8 +26,7 @@ impl<V: TokenVerifier> TokenVerifier for Arc<V> {
 }
 
 /// The boxed future a [`BoxTokenVerifier`] returns.
-type BoxVerdict<'a> =
-    Pin<Box<dyn Future<Output = Result<TokenVerdict, BoxTokenVerifierError>> + Send + 'a>>;
+type BoxVerdict<'a> = Pin<Box<dyn Future<Output = Result<TokenVerdict, BoxError>> + Send + 'a>>;
 
 /// The object-safe form of [`TokenVerifier`], implemented for every verifier.
 trait DynTokenVerifier: Send + Sync + 'static {
@@ -36,7 +36,7 @@ trait DynTokenVerifier: Send + Sync + 'static {
 impl<V: TokenVerifier> DynTokenVerifier for V {
     fn verify_boxed<'a>(&'a self, token: &'a str, cx: TokenContext<'a>) -> BoxVerdict<'a> {
         let verdict = self.verify(token, cx);
-        Box::pin(async move { verdict.await.map_err(BoxTokenVerifierError::new) })
+        Box::pin(async move { verdict.await.map_err(boxed) })
     }
 }
 
@@ -46,8 +46,8 @@ impl<V: TokenVerifier> DynTokenVerifier for V {
 /// layer's type does not depend on the choice.
 ///
 /// Each call boxes the verifier's future (one allocation per verified
-/// token), and its error is boxed into a [`BoxTokenVerifierError`] whose
-/// `Display` text is the verifier's own. Cloning is cheap: the verifier sits
+/// token), and its error is boxed into a [`BoxError`](crate::BoxError) (the
+/// boxed stores' error too) whose `Display` text is the verifier's own. Cloning is cheap: the verifier sits
 /// behind an `Arc`.
 ///
 /// ```
@@ -91,58 +91,18 @@ impl fmt::Debug for BoxTokenVerifier {
 }
 
 impl TokenVerifier for BoxTokenVerifier {
-    type Error = BoxTokenVerifierError;
+    type Error = BoxError;
 
-    async fn verify(
-        &self,
-        token: &str,
-        cx: TokenContext<'_>,
-    ) -> Result<TokenVerdict, BoxTokenVerifierError> {
+    async fn verify(&self, token: &str, cx: TokenContext<'_>) -> Result<TokenVerdict, BoxError> {
         self.inner.verify_boxed(token, cx).await
     }
 }
 
-/// The error of a [`BoxTokenVerifier`]: the boxed verifier's own error,
-/// shown with its own `Display` text (which, like every verifier error, must
-/// never contain the token).
-pub struct BoxTokenVerifierError {
-    inner: Box<dyn Error + Send + Sync + 'static>,
-}
-
-impl BoxTokenVerifierError {
-    /// Boxes `error`.
-    pub fn new(error: impl Error + Send + Sync + 'static) -> Self {
-        Self {
-            inner: Box::new(error),
-        }
-    }
-
-    /// The verifier's own error.
-    pub fn get_ref(&self) -> &(dyn Error + Send + Sync + 'static) {
-        &*self.inner
-    }
-
-    /// Takes the verifier's own error out.
-    pub fn into_inner(self) -> Box<dyn Error + Send + Sync + 'static> {
-        self.inner
-    }
-}
-
-impl fmt::Debug for BoxTokenVerifierError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.inner, f)
-    }
-}
-
-impl fmt::Display for BoxTokenVerifierError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.inner, f)
-    }
-}
-
-/// Transparent: the source is the verifier error's own source.
-impl Error for BoxTokenVerifierError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.inner.source()
+/// A verifier's error, boxed (a boxed verifier's error is not boxed twice).
+fn boxed<E: Error + Send + Sync + 'static>(error: E) -> BoxError {
+    let error: Box<dyn Error + Send + Sync> = Box::new(error);
+    match error.downcast::<BoxError>() {
+        Ok(already) => *already,
+        Err(other) => BoxError::from(other),
     }
 }

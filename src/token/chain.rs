@@ -2,10 +2,17 @@
 
 use std::error::Error;
 use std::fmt;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use super::boxed::{BoxTokenVerifier, BoxTokenVerifierError};
+use pin_project_lite::pin_project;
+
+use super::boxed::BoxTokenVerifier;
 use super::{TokenContext, TokenVerdict, TokenVerifier};
 use crate::backend;
+use crate::store::BoxError;
 
 /// Several verifiers tried in order: for example JWTs from your identity
 /// provider, then static tokens for service accounts.
@@ -93,9 +100,12 @@ impl TokenVerifier for TokenVerifierChain {
         token: &str,
         cx: TokenContext<'_>,
     ) -> Result<TokenVerdict, TokenVerifierChainError> {
-        let mut failures: Vec<(usize, BoxTokenVerifierError)> = Vec::new();
+        let mut failures: Vec<(usize, BoxError)> = Vec::new();
         for (index, verifier) in self.verifiers.iter().enumerate() {
-            let outcome = backend::catch_panic(|| verifier.verify(token, cx)).await;
+            let outcome = CatchUnwind {
+                future: verifier.verify(token, cx),
+            }
+            .await;
             match outcome {
                 Ok(Ok(TokenVerdict::Accepted(user))) => {
                     for (_, error) in &failures {
@@ -105,7 +115,7 @@ impl TokenVerifier for TokenVerifierChain {
                 }
                 Ok(Ok(TokenVerdict::Refused)) => {}
                 Ok(Err(error)) => failures.push((index, error)),
-                Err(_) => failures.push((index, BoxTokenVerifierError::new(Panicked))),
+                Err(_) => failures.push((index, BoxError::new(Panicked))),
             }
         }
         if failures.is_empty() {
@@ -121,13 +131,13 @@ impl TokenVerifier for TokenVerifierChain {
 /// (from 0) and its error's text.
 #[derive(Debug)]
 pub struct TokenVerifierChainError {
-    failures: Vec<(usize, BoxTokenVerifierError)>,
+    failures: Vec<(usize, BoxError)>,
 }
 
 impl TokenVerifierChainError {
     /// Each failed verifier's position in the chain (from 0) and its error,
     /// in chain order.
-    pub fn failures(&self) -> impl Iterator<Item = (usize, &BoxTokenVerifierError)> {
+    pub fn failures(&self) -> impl Iterator<Item = (usize, &BoxError)> {
         self.failures.iter().map(|(index, error)| (*index, error))
     }
 }
@@ -166,3 +176,27 @@ impl fmt::Display for Panicked {
 }
 
 impl Error for Panicked {}
+
+pin_project! {
+    /// Polls a verifier's future, turning a panic into `Err(Panicked)`; the
+    /// future is dropped with this wrapper and never polled again. (A boxed
+    /// verifier's call only makes its future when first polled, so a panic
+    /// in the verifier's own `verify` is caught here too.)
+    struct CatchUnwind<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Panicked>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = self.project().future;
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(Panicked)),
+        }
+    }
+}

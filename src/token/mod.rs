@@ -14,7 +14,7 @@ mod chain;
 pub(crate) mod jwt;
 mod static_tokens;
 
-pub use boxed::{BoxTokenVerifier, BoxTokenVerifierError};
+pub use boxed::BoxTokenVerifier;
 pub use chain::{TokenVerifierChain, TokenVerifierChainError};
 pub use static_tokens::StaticTokenVerifier;
 

@@ -6,13 +6,13 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use rstream_well_known::{
-    MemoryStore, SessionId, SessionStore, StaticTokenVerifier, TokenContext, TokenSource,
+    MemoryStore, Session, SessionId, SessionStore, StaticTokenVerifier, TokenContext, TokenSource,
     TokenVerdict, TokenVerifier, Tunnel, User, WellKnownLayer,
 };
 use tower::{Layer, Service, ServiceExt};
@@ -251,15 +251,19 @@ pub struct FlakyStore {
 impl SessionStore for FlakyStore {
     type Error = Down;
 
-    async fn create(&self, user: User, ttl: Duration) -> Result<SessionId, Down> {
-        self.inner.create(user, ttl).await.map_err(|_| Down)
+    async fn create(&self, session: Session) -> Result<SessionId, Down> {
+        self.inner.create(session).await.map_err(|_| Down)
     }
 
-    async fn load(&self, id: &SessionId) -> Result<Option<User>, Down> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Session>, Down> {
         if self.fail_load.load(Ordering::SeqCst) {
             return Err(Down);
         }
         self.inner.load(id).await.map_err(|_| Down)
+    }
+
+    async fn touch(&self, id: &SessionId, at: SystemTime) -> Result<(), Down> {
+        self.inner.touch(id, at).await.map_err(|_| Down)
     }
 
     async fn revoke(&self, id: &SessionId) -> Result<(), Down> {
@@ -411,6 +415,7 @@ async fn play<E>(fault: Fault) -> Result<(), FaultError<E>> {
 pub enum StoreOp {
     Create,
     Load,
+    Touch,
     Revoke,
 }
 
@@ -418,6 +423,7 @@ pub enum StoreOp {
 struct StoreSwitches {
     create: Switch,
     load: Switch,
+    touch: Switch,
     revoke: Switch,
 }
 
@@ -426,6 +432,7 @@ impl StoreSwitches {
         match op {
             StoreOp::Create => &self.create,
             StoreOp::Load => &self.load,
+            StoreOp::Touch => &self.touch,
             StoreOp::Revoke => &self.revoke,
         }
     }
@@ -463,7 +470,12 @@ impl<S: SessionStore> Faulty<S> {
 
     /// Every operation passes through again.
     pub fn heal(&self) {
-        for op in [StoreOp::Create, StoreOp::Load, StoreOp::Revoke] {
+        for op in [
+            StoreOp::Create,
+            StoreOp::Load,
+            StoreOp::Touch,
+            StoreOp::Revoke,
+        ] {
             self.set(op, Fault::Pass);
         }
     }
@@ -484,27 +496,35 @@ impl<S: SessionStore> SessionStore for Faulty<S> {
 
     fn create(
         &self,
-        user: User,
-        ttl: Duration,
+        session: Session,
     ) -> impl Future<Output = Result<SessionId, Self::Error>> + Send {
         let fault = self.switches.create.enter();
         async move {
             play(fault).await?;
-            self.inner
-                .create(user, ttl)
-                .await
-                .map_err(FaultError::Inner)
+            self.inner.create(session).await.map_err(FaultError::Inner)
         }
     }
 
     fn load(
         &self,
         id: &SessionId,
-    ) -> impl Future<Output = Result<Option<User>, Self::Error>> + Send {
+    ) -> impl Future<Output = Result<Option<Session>, Self::Error>> + Send {
         let fault = self.switches.load.enter();
         async move {
             play(fault).await?;
             self.inner.load(id).await.map_err(FaultError::Inner)
+        }
+    }
+
+    fn touch(
+        &self,
+        id: &SessionId,
+        at: SystemTime,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let fault = self.switches.touch.enter();
+        async move {
+            play(fault).await?;
+            self.inner.touch(id, at).await.map_err(FaultError::Inner)
         }
     }
 

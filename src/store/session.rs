@@ -1,0 +1,166 @@
+//! [`Session`]: a session as a store keeps it.
+
+use std::time::{Duration, SystemTime};
+
+use crate::identity::User;
+
+/// A session as a store keeps it: the user and its deadlines.
+///
+/// Deadlines are wall-clock times ([`SystemTime`]), so that several
+/// instances sharing one store agree on them.
+///
+/// - [`expires_at`](Session::expires_at) is the absolute end: nothing
+///   extends a session past it.
+/// - [`idle_expires_at`](Session::idle_expires_at), when set, is the idle
+///   end: activity moves it later ([`SessionStore::touch`]), never past
+///   `expires_at`.
+///
+/// The session loads strictly before its [`deadline`](Session::deadline),
+/// the earlier of the two.
+///
+/// **Range.** Every time is clamped into 1970-01-01T00:00:00Z ..=
+/// 9999-12-31T23:59:59Z (`UNIX_EPOCH` + [`MAX_SECS_SINCE_EPOCH`] seconds),
+/// so that every store can keep it as an unsigned count of milliseconds
+/// since the Unix epoch: a deadline later than that is that instant (a
+/// session that outlives any deployment), an earlier one the epoch (a
+/// session that never loads).
+///
+/// [`SessionStore::touch`]: crate::SessionStore::touch
+/// [`MAX_SECS_SINCE_EPOCH`]: Session::MAX_SECS_SINCE_EPOCH
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use rstream_well_known::{Session, User};
+///
+/// let now = SystemTime::now();
+/// let session = Session::new(User::new("ada"), now, now + Duration::from_secs(8 * 3600))
+///     .with_idle_expires_at(now + Duration::from_secs(1800));
+/// assert_eq!(session.deadline(), now + Duration::from_secs(1800));
+/// assert!(session.is_live_at(now));
+/// assert!(!session.is_live_at(now + Duration::from_secs(1800)));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    user: User,
+    created_at: SystemTime,
+    expires_at: SystemTime,
+    idle_expires_at: Option<SystemTime>,
+}
+
+impl Session {
+    /// The latest time a session keeps, in seconds after the Unix epoch:
+    /// 9999-12-31T23:59:59Z.
+    pub const MAX_SECS_SINCE_EPOCH: u64 = 253_402_300_799;
+
+    /// A session of `user`, created at `created_at`, ending at `expires_at`,
+    /// without an idle deadline. Times are clamped to the range described
+    /// on [`Session`].
+    pub fn new(user: User, created_at: SystemTime, expires_at: SystemTime) -> Self {
+        Self {
+            user,
+            created_at: clamp(created_at),
+            expires_at: clamp(expires_at),
+            idle_expires_at: None,
+        }
+    }
+
+    /// Sets the idle deadline, clamped to [`expires_at`](Session::expires_at)
+    /// (and to the range described on [`Session`]).
+    #[must_use]
+    pub fn with_idle_expires_at(mut self, at: SystemTime) -> Self {
+        self.idle_expires_at = Some(clamp(at).min(self.expires_at));
+        self
+    }
+
+    /// The session's user.
+    pub fn user(&self) -> &User {
+        &self.user
+    }
+
+    /// Takes the user out of the session.
+    pub fn into_user(self) -> User {
+        self.user
+    }
+
+    /// When the session was created.
+    pub fn created_at(&self) -> SystemTime {
+        self.created_at
+    }
+
+    /// The absolute end: the session never loads at or after it.
+    pub fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
+
+    /// The idle end, when the session has an idle timeout; never later than
+    /// [`expires_at`](Session::expires_at).
+    pub fn idle_expires_at(&self) -> Option<SystemTime> {
+        self.idle_expires_at
+    }
+
+    /// `min(expires_at, idle_expires_at)`: when the session stops loading.
+    pub fn deadline(&self) -> SystemTime {
+        match self.idle_expires_at {
+            Some(idle) => idle.min(self.expires_at),
+            None => self.expires_at,
+        }
+    }
+
+    /// Whether the session is live at `now`: `now < deadline()`.
+    pub fn is_live_at(&self, now: SystemTime) -> bool {
+        now < self.deadline()
+    }
+}
+
+/// The latest time a session keeps (see [`Session`]).
+pub(crate) fn latest() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(Session::MAX_SECS_SINCE_EPOCH)
+}
+
+/// `time` within the range a session keeps.
+fn clamp(time: SystemTime) -> SystemTime {
+    time.clamp(SystemTime::UNIX_EPOCH, latest())
+}
+
+/// `now + ttl`, saturated at the latest time a session keeps: a ttl too
+/// large for the clock never panics.
+pub(crate) fn after(now: SystemTime, ttl: Duration) -> SystemTime {
+    now.checked_add(ttl).map_or_else(latest, clamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_are_clamped_and_the_earlier_one_counts() {
+        let now = SystemTime::now();
+        let hour = Duration::from_secs(3600);
+        let plain = Session::new(User::new("a"), now, now + hour);
+        assert_eq!(plain.deadline(), now + hour);
+        assert_eq!(plain.idle_expires_at(), None);
+
+        // The idle deadline never passes the absolute one.
+        let clamped = plain.clone().with_idle_expires_at(now + 2 * hour);
+        assert_eq!(clamped.idle_expires_at(), Some(now + hour));
+        assert_eq!(clamped.deadline(), now + hour);
+
+        // Huge and pre-epoch times.
+        let huge = Session::new(User::new("a"), now, after(now, Duration::MAX));
+        assert_eq!(huge.expires_at(), latest());
+        assert!(huge.is_live_at(now));
+        let old = SystemTime::UNIX_EPOCH - hour;
+        let ancient = Session::new(User::new("a"), old, old);
+        assert_eq!(ancient.created_at(), SystemTime::UNIX_EPOCH);
+        assert!(!ancient.is_live_at(now));
+
+        // Zero ttl: dead at once.
+        let zero = Session::new(User::new("a"), now, after(now, Duration::ZERO));
+        assert!(!zero.is_live_at(now));
+        assert_eq!(
+            after(now, Duration::from_secs(u64::MAX)),
+            latest(),
+            "saturates"
+        );
+    }
+}
