@@ -30,7 +30,6 @@ use tower::{Layer, service_fn};
 mod common;
 use common::*;
 
-#[allow(dead_code)]
 #[path = "../tests/jwt_mint/mod.rs"]
 mod jwt_mint;
 use jwt_mint::Signer;

@@ -45,10 +45,59 @@ impl Drop for Server {
     }
 }
 
+/// Answers one connection's requests with `reply`, counting them.
+async fn serve_connection<I>(io: I, state: Arc<Mutex<Reply>>, counter: Arc<AtomicUsize>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |_request| {
+        let (state, counter) = (Arc::clone(&state), Arc::clone(&counter));
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let reply = state.lock().unwrap().clone();
+            tokio::time::sleep(reply.delay).await;
+            let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+            *response.status_mut() = reply.status;
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+/// The TLS configuration of the test server: a certificate for `localhost`
+/// and `127.0.0.1` from the test CA in `tests/fixtures`.
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certificate =
+        CertificateDer::from_pem_slice(include_bytes!("fixtures/tls_localhost.pem")).unwrap();
+    let key =
+        PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/tls_localhost_key.pem")).unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
 impl Server {
     async fn start(jwks: &[Value]) -> Self {
+        Self::start_with(jwks, None).await
+    }
+
+    async fn start_tls(jwks: &[Value]) -> Self {
+        Self::start_with(jwks, Some(tls_acceptor())).await
+    }
+
+    async fn start_with(jwks: &[Value], tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}/jwks.json", listener.local_addr().unwrap());
         let reply = Arc::new(Mutex::new(Reply {
             status: StatusCode::OK,
             body: jwk_set(jwks),
@@ -62,21 +111,16 @@ impl Server {
                     return;
                 };
                 let (state, counter) = (Arc::clone(&state), Arc::clone(&counter));
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |_request| {
-                        let (state, counter) = (Arc::clone(&state), Arc::clone(&counter));
-                        async move {
-                            counter.fetch_add(1, Ordering::SeqCst);
-                            let reply = state.lock().unwrap().clone();
-                            tokio::time::sleep(reply.delay).await;
-                            let mut response = Response::new(Full::new(Bytes::from(reply.body)));
-                            *response.status_mut() = reply.status;
-                            Ok::<_, Infallible>(response)
+                    match tls {
+                        None => serve_connection(stream, state, counter).await,
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                serve_connection(stream, state, counter).await;
+                            }
                         }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    }
                 });
             }
         });
@@ -364,4 +408,37 @@ fn building_outside_a_runtime_is_an_error() {
         .unwrap_err();
     assert_eq!(error, JwksError::NoRuntime);
     assert!(!error.to_string().contains("example.com"));
+}
+
+#[tokio::test]
+async fn https_with_a_private_ca_given_as_a_root() {
+    let signer = Signer::es512(1);
+    let server = Server::start_tls(&[signer.jwk(Some("k1"))]).await;
+    let ca = include_bytes!("fixtures/tls_ca.pem");
+    // The Mozilla roots alone do not trust the test CA: no set.
+    let untrusted = JwksSource::builder(&server.url).build().unwrap();
+    let error = untrusted.refresh().await.unwrap_err();
+    assert!(matches!(error, JwksError::Transport(_)), "{error}");
+    // With the CA: fetched over TLS and used.
+    let source = JwksSource::builder(&server.url)
+        .root_certificates_pem(&ca[..])
+        .build()
+        .unwrap();
+    source.refresh().await.unwrap();
+    let layer = layer_for(JwtVerifier::from_jwks(source));
+    assert_eq!(
+        who(&layer, &signer.token(Some("k1"), &ada_claims())).await,
+        ada()
+    );
+    // Not a certificate: refused when building.
+    for pem in [
+        &b"not a certificate"[..],
+        include_bytes!("fixtures/tls_localhost_key.pem"),
+    ] {
+        let error = JwksSource::builder(&server.url)
+            .root_certificates_pem(pem)
+            .build()
+            .unwrap_err();
+        assert_eq!(error, JwksError::Tls);
+    }
 }

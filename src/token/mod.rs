@@ -11,7 +11,7 @@ use crate::tunnel::Tunnel;
 mod boxed;
 mod chain;
 #[cfg(feature = "jwt")]
-pub(crate) mod jwt;
+pub mod jwt;
 mod static_tokens;
 
 pub use boxed::BoxTokenVerifier;

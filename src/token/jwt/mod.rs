@@ -1,4 +1,18 @@
-//! [`JwtVerifier`]: signed JSON Web Tokens (feature `jwt`).
+//! [`JwtVerifier`]: signed JSON Web Tokens (feature `jwt`), its keys
+//! ([`JwtKey`], [`JwkSet`]) and, with feature `jwks`, keys fetched from a
+//! JWKS URL ([`JwksSource`]).
+//!
+//! ```
+//! use rstream_well_known::jwt::{JwtKey, JwtVerifier};
+//! use rstream_well_known::{Tunnel, WellKnownLayer};
+//!
+//! let verifier = JwtVerifier::new(JwtKey::hs256(b"the engine's shared secret, 32+ bytes")?);
+//! let layer = WellKnownLayer::builder()
+//!     .tunnel(Tunnel::new("app.example.com", "workspace-id", "project-id")?)
+//!     .with_token_verifier(verifier)
+//!     .build()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! A token is accepted when all of these hold, checked in this order (the
 //! first that fails refuses the token, and nothing after it is looked at):

@@ -47,9 +47,11 @@ use crate::backend;
 ///   layer treats the request like one with a failing verifier. Await
 ///   [`refresh`](Self::refresh) at start-up to fail fast instead.
 ///
-/// HTTPS only (rustls, the Mozilla root certificates from `webpki-roots`,
-/// HTTP/1.1), unless [`allow_http`](JwksBuilder::allow_http) is set for a
-/// URL on a trusted network. Cloning is cheap and shares the cache.
+/// HTTPS only (rustls with its `ring` provider, the Mozilla root
+/// certificates from `webpki-roots` plus any given with
+/// [`root_certificates_pem`](JwksBuilder::root_certificates_pem), HTTP/1.1),
+/// unless [`allow_http`](JwksBuilder::allow_http) is set for a URL on a
+/// trusted network. No proxy is used. Cloning is cheap and shares the cache.
 ///
 /// ```no_run
 /// use rstream_well_known::jwt::{JwksSource, JwtVerifier};
@@ -81,6 +83,7 @@ pub struct JwksBuilder {
     url: String,
     options: Options,
     allow_http: bool,
+    extra_roots: Vec<Vec<u8>>,
 }
 
 #[derive(Clone, Debug)]
@@ -128,6 +131,14 @@ impl JwksBuilder {
         self
     }
 
+    /// Also trusts the CA certificates in `pem` (one or more
+    /// `-----BEGIN CERTIFICATE-----` blocks), besides the Mozilla roots: for
+    /// a provider whose certificate a private CA issued.
+    pub fn root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.extra_roots.push(pem.into());
+        self
+    }
+
     /// Checks the URL and starts the background task that fetches and
     /// refreshes the set.
     ///
@@ -135,7 +146,8 @@ impl JwksBuilder {
     ///
     /// [`JwksError::InvalidUrl`] for a URL that is not absolute `https://`
     /// (or `http://` when allowed), [`JwksError::NoRuntime`] outside a tokio
-    /// runtime, [`JwksError::Tls`] when rustls cannot be set up.
+    /// runtime, [`JwksError::Tls`] when rustls cannot be set up or a root
+    /// certificate given is not a PEM certificate.
     pub fn build(self) -> Result<JwksSource, JwksError> {
         let url: Uri = self.url.parse().map_err(|_| JwksError::InvalidUrl)?;
         let https = match url.scheme_str() {
@@ -147,9 +159,30 @@ impl JwksBuilder {
             return Err(JwksError::InvalidUrl);
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| JwksError::NoRuntime)?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|_| JwksError::Tls)?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for pem in &self.extra_roots {
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject as _;
+            let mut added = 0;
+            for certificate in CertificateDer::pem_slice_iter(pem) {
+                let certificate = certificate.map_err(|_| JwksError::Tls)?;
+                roots.add(certificate).map_err(|_| JwksError::Tls)?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(JwksError::Tls);
+            }
+        }
+        // The provider is named, not taken from the process default, so that
+        // another crate's choice of provider changes nothing here.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|_| JwksError::Tls)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
         let connector = if https {
             connector.https_only()
         } else {
@@ -185,6 +218,7 @@ impl JwksSource {
                 max_size: 512 * 1024,
             },
             allow_http: false,
+            extra_roots: Vec::new(),
         }
     }
 
@@ -373,7 +407,8 @@ pub enum JwksError {
     InvalidUrl,
     /// [`JwksBuilder::build`] was called outside a tokio runtime.
     NoRuntime,
-    /// rustls could not be set up with its `ring` provider.
+    /// rustls could not be set up with its `ring` provider, or a root
+    /// certificate given is not a PEM certificate.
     Tls,
     /// No fetch has succeeded yet.
     NotFetched,
