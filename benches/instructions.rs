@@ -7,6 +7,11 @@
 //!
 //! - `pass-through`: `GET /api/users/42` to the bare inner service and to
 //!   the same service behind `WellKnownLayer`;
+//! - `identity-elsewhere`, `identity/anonymous`, `identity/token`,
+//!   `identity/cookie`: the same request (with a bearer token, none, a
+//!   token, a cookie) behind a layer that resolves the caller of forwarded
+//!   requests under `/account` only, and everywhere: the price of identity
+//!   for handlers, against the same bare service;
 //! - `session/unauthenticated`, `session/token`, `session/cookie`:
 //!   `GET /.well-known/rstream/session` with no credential, a bearer token,
 //!   a session cookie, answered by the layer, and by a static service that
@@ -66,15 +71,18 @@ struct Case {
     expect: &'static [u8],
     /// The goal for layered − baseline, in instructions.
     goal: u64,
+    /// Where the layer resolves the caller of forwarded requests.
+    identity: Identity,
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 8] = [
     Case {
         name: "pass-through",
         path: APP_PATH,
         caller: Caller::Anonymous,
         expect: APP_BODY,
         goal: 100,
+        identity: Identity::Off,
     },
     Case {
         name: "session/unauthenticated",
@@ -82,6 +90,7 @@ const CASES: [Case; 4] = [
         caller: Caller::Anonymous,
         expect: br#"{"auth":{"authenticated":false}}"#,
         goal: 1000,
+        identity: Identity::Off,
     },
     Case {
         name: "session/token",
@@ -89,6 +98,7 @@ const CASES: [Case; 4] = [
         caller: Caller::Token,
         expect: br#""method":"token-auth""#,
         goal: 2000,
+        identity: Identity::Off,
     },
     Case {
         name: "session/cookie",
@@ -96,6 +106,41 @@ const CASES: [Case; 4] = [
         caller: Caller::Cookie,
         expect: br#""method":"rstream-auth""#,
         goal: 2000,
+        identity: Identity::Off,
+    },
+    // Identity on, but not for this path: the path is checked, nothing else.
+    Case {
+        name: "identity-elsewhere",
+        path: APP_PATH,
+        caller: Caller::Token,
+        expect: APP_BODY,
+        goal: 150,
+        identity: Identity::Elsewhere,
+    },
+    // Identity on for this path, no credential: an explicit "nobody".
+    Case {
+        name: "identity/anonymous",
+        path: APP_PATH,
+        caller: Caller::Anonymous,
+        expect: APP_BODY,
+        goal: 1000,
+        identity: Identity::All,
+    },
+    Case {
+        name: "identity/token",
+        path: APP_PATH,
+        caller: Caller::Token,
+        expect: APP_BODY,
+        goal: 2500,
+        identity: Identity::All,
+    },
+    Case {
+        name: "identity/cookie",
+        path: APP_PATH,
+        caller: Caller::Cookie,
+        expect: APP_BODY,
+        goal: 2500,
+        identity: Identity::All,
     },
 ];
 
@@ -161,8 +206,8 @@ impl Service<Request<Full<Bytes>>> for StaticAnswer {
     }
 }
 
-/// The layer, configured as in `benches/layer.rs`, and a signed-in
-/// browser's `Cookie` header.
+/// The layer, configured as in `benches/layer.rs` (with identity as the
+/// case says), and a signed-in browser's `Cookie` header.
 struct Fixture {
     layer: WellKnownLayer,
     cookie: String,
@@ -170,8 +215,8 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn new() -> Self {
-        let layer = layer();
+    fn new(case: &Case) -> Self {
+        let layer = layer_with_identity(case.identity);
         let cookie = signed_in_cookie(&layer);
         Self {
             layer,
@@ -255,8 +300,8 @@ fn main() -> ExitCode {
         .collect();
     if !args.iter().any(|arg| arg == "--bench") {
         // `cargo test --benches`: check every case once, natively.
-        let fixture = Fixture::new();
         for case in &cases {
+            let fixture = Fixture::new(case);
             for handler in HANDLERS {
                 run(&fixture, case, handler, 1);
             }
@@ -302,7 +347,7 @@ fn child(spec: &str) -> ExitCode {
         eprintln!("{CHILD}: unknown case, handler or count: {spec:?}");
         return ExitCode::FAILURE;
     };
-    run(&Fixture::new(), case, handler, calls);
+    run(&Fixture::new(case), case, handler, calls);
     ExitCode::SUCCESS
 }
 

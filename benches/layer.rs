@@ -4,6 +4,9 @@
 //!   and the same ordinary request (`GET /api/users/42` on a tunnel host),
 //!   without and with `WellKnownLayer` in front. Their ratio is the price of
 //!   the layer on every request that is not a well-known one.
+//! - `pass_through/identity_*`: the same request behind a layer that
+//!   resolves the caller for handlers under `/account` only (`elsewhere`,
+//!   with a token), and everywhere (`anonymous`, `token`, `cookie`).
 //! - `session_endpoint/*`: `GET /.well-known/rstream/session` unauthenticated,
 //!   with a valid bearer token (`StaticTokenVerifier`), and with a valid
 //!   session cookie (`MemoryStore`).
@@ -69,6 +72,46 @@ fn pass_through(c: &mut Criterion) {
             BatchSize::SmallInput,
         );
     });
+
+    // Identity for handlers: not for this path, then for every path with
+    // no credential, a token and a cookie.
+    let bearer = format!("Bearer {TOKEN}");
+    let all = layer_with_identity(Identity::All);
+    let cookie = signed_in_cookie(&all);
+    let cases: [(&str, Identity, Credential<'_>); 4] = [
+        (
+            "identity_elsewhere",
+            Identity::Elsewhere,
+            Some((AUTHORIZATION, &bearer)),
+        ),
+        ("identity_anonymous", Identity::All, None),
+        (
+            "identity_token",
+            Identity::All,
+            Some((AUTHORIZATION, &bearer)),
+        ),
+        ("identity_cookie", Identity::All, Some((COOKIE, &cookie))),
+    ];
+    for (name, identity, credential) in cases {
+        let layer = if identity == Identity::All {
+            all.clone()
+        } else {
+            layer_with_identity(identity)
+        };
+        let mut service = layer.layer(service_fn(inner_service));
+        assert_eq!(
+            status_and_body_of(call_now(&mut service, request(path, credential.clone()))),
+            (StatusCode::OK, Bytes::from_static(b"{\"id\":42}")),
+            "{name}"
+        );
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || request(path, credential.clone()),
+                |request| call_now(&mut service, black_box(request)),
+                BatchSize::SmallInput,
+            );
+        });
+    }
     group.finish();
 }
 

@@ -1,11 +1,17 @@
-//! The well-known endpoints in front of an axum app.
+//! The well-known endpoints in front of an axum app, and handlers that read
+//! the caller with the crate's extractors (feature `axum`).
 //!
 //! ```text
-//! cargo run --example axum
+//! cargo run --example axum --features axum
 //! curl -i http://127.0.0.1:3000/.well-known/rstream/session
 //! curl -i http://127.0.0.1:3000/.well-known/rstream/session -H 'Authorization: Bearer dev-token-change-me'
 //! curl -i http://127.0.0.1:3000/api/hello
+//! curl -i http://127.0.0.1:3000/api/me -H 'Authorization: Bearer dev-token-change-me'
 //! ```
+//!
+//! `/` greets whoever is signed in (`Option<Authenticated>`); `/api/me`
+//! requires a signed-in caller (`Authenticated`) and answers `401` with
+//! `WWW-Authenticate: Bearer` otherwise.
 //!
 //! `ADDR` sets the address to listen on (default `127.0.0.1:3000`; port 0
 //! picks a free port). The tunnel is that address with an `http://` origin,
@@ -17,8 +23,10 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::routing::get;
+use rstream_well_known::axum::Authenticated;
 use rstream_well_known::{
-    ConfigError, MemoryStore, SessionCookie, StaticTokenVerifier, Tunnel, User, WellKnownLayer,
+    ConfigError, MemoryStore, Paths, SessionCookie, StaticTokenVerifier, Tunnel, User,
+    WellKnownLayer,
 };
 use tokio::net::TcpListener;
 
@@ -27,7 +35,8 @@ use tokio::net::TcpListener;
 pub const TOKEN: &str = "dev-token-change-me";
 
 /// The layer for a server listening on `addr`: the tunnel is `addr` itself,
-/// bearer tokens (`token-auth`) and browser sessions (`rstream-auth`) are on.
+/// bearer tokens (`token-auth`) and browser sessions (`rstream-auth`) are on,
+/// and the caller is resolved for every route.
 pub fn well_known(addr: SocketAddr) -> Result<WellKnownLayer, ConfigError> {
     let tunnel = Tunnel::new(&addr.to_string(), "workspace-id", "project-id")?
         .with_origin(&format!("http://{addr}"))?;
@@ -47,14 +56,42 @@ pub fn well_known(addr: SocketAddr) -> Result<WellKnownLayer, ConfigError> {
         // Plain HTTP: browsers drop `Secure` cookies there. Keep the default
         // (`Secure`) wherever the app is served over HTTPS.
         .session_cookie(SessionCookie::default().secure(false))
+        // Who is calling, for the handlers (leave static files out with
+        // `Paths::all().except_prefix("/static")`).
+        .identity(Paths::all())
         .build()
+}
+
+/// Greets whoever is signed in, and anybody else.
+async fn home(caller: Option<Authenticated>) -> String {
+    match caller {
+        Some(Authenticated(identity)) => {
+            let user = identity.user();
+            format!(
+                "hello from axum, {}\n",
+                user.name().unwrap_or(user.user_id())
+            )
+        }
+        None => "hello from axum\n".to_owned(),
+    }
+}
+
+/// Only for a signed-in caller: anybody else gets `401` (or `403` for a
+/// valid token out of scope) before this runs.
+async fn me(Authenticated(identity): Authenticated) -> String {
+    format!(
+        "hello, {} ({})\n",
+        identity.user().user_id(),
+        identity.method()
+    )
 }
 
 /// The application's own routes; they never see a well-known request.
 pub fn routes() -> Router {
     Router::new()
-        .route("/", get(|| async { "hello from axum\n" }))
+        .route("/", get(home))
         .route("/api/hello", get(|| async { "hello, API\n" }))
+        .route("/api/me", get(me))
 }
 
 /// The app behind the layer. Add the layer after the routes: axum's

@@ -4,7 +4,12 @@
 //! cargo run --example hyper
 //! curl -i http://127.0.0.1:3000/.well-known/rstream/session -H 'Authorization: Bearer dev-token-change-me'
 //! curl -i http://127.0.0.1:3000/
+//! curl -i http://127.0.0.1:3000/me -H 'Authorization: Bearer dev-token-change-me'
 //! ```
+//!
+//! `/me` greets the caller the layer resolved: identity is on for it, so
+//! the layer puts a [`Caller`] in the request's extensions, which the
+//! handler reads.
 //!
 //! `ADDR` sets the address to listen on (default `127.0.0.1:3000`; port 0
 //! picks a free port). The tunnel is that address with an `http://` origin:
@@ -21,7 +26,9 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use rstream_well_known::{ConfigError, StaticTokenVerifier, Tunnel, User, WellKnownLayer};
+use rstream_well_known::{
+    Caller, ConfigError, Paths, StaticTokenVerifier, Tunnel, User, WellKnownLayer,
+};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
@@ -39,6 +46,8 @@ pub fn well_known(addr: SocketAddr) -> Result<WellKnownLayer, ConfigError> {
         .with_token_verifier(
             StaticTokenVerifier::new().with_token(TOKEN, User::new("ci-bot").with_name("CI")),
         )
+        // Resolve the caller for `/me` only: other routes cost nothing.
+        .identity(Paths::prefix("/me"))
         .build()
 }
 
@@ -46,6 +55,7 @@ pub fn well_known(addr: SocketAddr) -> Result<WellKnownLayer, ConfigError> {
 async fn app(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let response = match request.uri().path() {
         "/" => Response::new(Full::from("hello from hyper\n")),
+        "/me" => me(request.extensions().get::<Caller>()),
         _ => {
             let mut response = Response::new(Full::from("not found\n"));
             *response.status_mut() = StatusCode::NOT_FOUND;
@@ -53,6 +63,35 @@ async fn app(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infall
         }
     };
     Ok(response)
+}
+
+/// Greets the caller, or answers `401` when nobody is signed in.
+fn me(caller: Option<&Caller>) -> Response<Full<Bytes>> {
+    // No `Caller` at all: the layer is not in front of this handler, or
+    // identity is off for its path. A bug, not an anonymous visitor.
+    let Some(caller) = caller else {
+        let mut response = Response::new(Full::from("the caller was not resolved\n"));
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        return response;
+    };
+    match (caller.user(), caller.method()) {
+        (Some(user), Some(method)) => Response::new(Full::from(format!(
+            "hello, {} ({method})\n",
+            user.name().unwrap_or(user.user_id())
+        ))),
+        _ => {
+            let why = caller
+                .unauthenticated()
+                .map_or("unauthenticated", |why| why.reason());
+            let mut response = Response::new(Full::from(format!("not signed in: {why}\n")));
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer"),
+            );
+            response
+        }
+    }
 }
 
 /// Accepts connections on `listener` forever, each served (HTTP/1.1 or h2c)

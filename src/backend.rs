@@ -172,6 +172,28 @@ impl<T, E: fmt::Display, F: Future<Output = Result<T, E>>> Future for Call<'_, '
     }
 }
 
+/// A backend's answer when it has one at once (`answer` returns `Some`):
+/// `None` when it must be awaited instead. Like [`call`], a failure or a
+/// panic becomes `Some(None)`, logged. No deadline applies: an answer at
+/// once does not wait.
+pub(crate) fn now<T, E: fmt::Display>(
+    component: &'static str,
+    answer: impl FnOnce() -> Option<Result<T, E>>,
+) -> Option<Option<T>> {
+    match catch_unwind(AssertUnwindSafe(answer)) {
+        Ok(None) => None,
+        Ok(Some(Ok(value))) => Some(Some(value)),
+        Ok(Some(Err(error))) => {
+            failure(component, &error);
+            Some(None)
+        }
+        Err(_) => {
+            failure(component, &Failure::Panicked);
+            Some(None)
+        }
+    }
+}
+
 /// Makes a future with `make` and polls it until it completes, turning a
 /// panic (in `make`, before any future exists, or while the future is
 /// polled) into `Err(Panicked)` and a deadline that passes first into
@@ -299,6 +321,16 @@ mod tests {
             duration,
             timer: Arc::new(timer),
         }
+    }
+
+    #[test]
+    fn answers_at_once_errors_and_panics() {
+        assert_eq!(now("t", || Some(Ok::<_, String>(7))), Some(Some(7)));
+        assert_eq!(now("t", || None::<Result<u8, String>>), None);
+        assert_eq!(now("t", || Some(Err::<u8, _>("down"))), Some(None));
+        #[allow(unreachable_code)]
+        let panicking = || -> Option<Result<u8, String>> { panic!("inside a backend") };
+        assert_eq!(now("t", panicking), Some(None));
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! apart from the layer so that the request path (layer → service → endpoint
 //! → resolver) only ever imports downwards.
 
+use std::sync::Arc;
+
 use crate::backend::BackendTimeout;
+use crate::forward::Forwarding;
 use crate::manager::SessionManager;
 use crate::tunnel::Tunnels;
 
@@ -16,7 +19,10 @@ pub(crate) struct Config<V, St> {
     /// `policies` of the session endpoint: enabled mechanisms, then the app's.
     pub(crate) policies: Vec<String>,
     /// `policies`, rendered as the session endpoint's JSON array.
-    pub(crate) policies_json: Box<str>,
+    pub(crate) policies_json: Arc<str>,
+    /// What happens to forwarded requests besides forwarding them: `None`
+    /// when nothing does (identity, enforcement and stripping all off).
+    pub(crate) forwarding: Option<Forwarding>,
     /// How long a request may wait for the backends, when bounded.
     pub(crate) timeout: Option<BackendTimeout>,
 }

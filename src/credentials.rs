@@ -207,12 +207,7 @@ fn query_token(query: &str) -> PresentedToken {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let value_start = pair_start + (pair.len() - value.len());
         pair_start += pair.len() + 1;
-        let is_token_name = if name.contains(['%', '+']) {
-            form_decode(name).as_deref() == Some(TOKEN_QUERY_PARAMETER)
-        } else {
-            name == TOKEN_QUERY_PARAMETER
-        };
-        if !is_token_name {
+        if !is_token_parameter(name) {
             continue;
         }
         if found.is_some() {
@@ -232,6 +227,15 @@ fn query_token(query: &str) -> PresentedToken {
     match form_decode(raw) {
         Some(token) if !token.is_empty() => PresentedToken::Token(Token::Decoded(token)),
         _ => PresentedToken::Malformed,
+    }
+}
+
+/// Whether a query parameter's name, form-decoded, is `rstream.token`.
+pub(crate) fn is_token_parameter(name: &str) -> bool {
+    if name.contains(['%', '+']) {
+        form_decode(name).as_deref() == Some(TOKEN_QUERY_PARAMETER)
+    } else {
+        name == TOKEN_QUERY_PARAMETER
     }
 }
 
@@ -358,7 +362,7 @@ impl CookieFinder {
     /// The value of a `name=value` pair, trimmed and unquoted, when its name
     /// is the session cookie's. Parsing works on bytes, so a non-UTF-8
     /// cookie elsewhere in the header does not hide the session cookie.
-    fn value_of<'p>(&self, pair: &'p [u8]) -> Option<&'p [u8]> {
+    pub(crate) fn value_of<'p>(&self, pair: &'p [u8]) -> Option<&'p [u8]> {
         let rest = trim_ows(pair).strip_prefix(&*self.name)?;
         let mut value = trim_ows(trim_ows(rest).strip_prefix(b"=")?);
         if let [b'"', inner @ .., b'"'] = value {

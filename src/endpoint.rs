@@ -1,7 +1,9 @@
 //! The two endpoints, and the layer's error answers.
 
 use std::future::Future;
+use std::pin::pin;
 use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -9,7 +11,7 @@ use http::header::{
     ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, SET_COOKIE,
     X_CONTENT_TYPE_OPTIONS,
 };
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 
 use crate::backend::{self, Deadline};
@@ -18,7 +20,7 @@ use crate::credentials::{CookieValues, Fields, MAX_LOOKUPS, MAX_REVOCATIONS};
 use crate::future::PendingAnswer;
 use crate::identity::{AuthMethod, Identity};
 use crate::origin::same_origin;
-use crate::resolver::{Found, Head, resolve, verify_token};
+use crate::resolver::{AtOnce, Awaiting, Found, Head, Resolution, resolve, verify_token};
 use crate::store::SessionStore;
 use crate::syntax::trim_ows;
 use crate::token::{TokenVerdict, TokenVerifier};
@@ -99,18 +101,21 @@ where
         Endpoint::Session => {
             let (matched, found) = on_tunnel::<_, _, _, MAX_LOOKUPS>(config, &request, true);
             let tunnel = tunnel_or_return!(matched, request);
-            let (parts, body) = request.into_parts();
-            drop(body);
-            if !matches!(parts.method, Method::GET | Method::HEAD) {
+            let method = request.method();
+            if !matches!(*method, Method::GET | Method::HEAD) {
                 let reply = method_not_allowed("GET, HEAD");
-                return Outcome::Answer(Answer::Ready(for_method(&parts.method, reply)));
+                return Outcome::Answer(Answer::Ready(for_method(method, reply)));
             }
             if found.is_empty() {
-                return Outcome::Answer(Answer::Ready(for_method(
-                    &parts.method,
-                    unauthenticated(),
-                )));
+                return Outcome::Answer(Answer::Ready(for_method(method, unauthenticated())));
             }
+            // Answered from the request as it is, when the backends allow;
+            // the method and URI are only taken out of it to be awaited.
+            if let Some(reply) = session_at_once(config, &tunnel, &request, &found) {
+                return Outcome::Answer(Answer::Ready(reply));
+            }
+            let (parts, body) = request.into_parts();
+            drop(body);
             let head = Head {
                 method: parts.method,
                 uri: parts.uri,
@@ -159,9 +164,33 @@ fn on_tunnel<V, St, B, const N: usize>(
 where
     St: SessionStore,
 {
-    let fields = Fields::<N>::read(
+    read_head(
+        config,
+        request.uri(),
+        request.version(),
         request.headers(),
-        request.uri().query(),
+        credentials,
+    )
+}
+
+/// Reads a request head's header fields in one pass: which tunnel its host
+/// names, and its credentials (at most `N` session cookie values; none
+/// unless `credentials`). Well-known requests, forwarded requests whose
+/// caller is resolved, and [`WellKnownLayer::resolve`](crate::WellKnownLayer::resolve)
+/// all read requests through it.
+pub(crate) fn read_head<V, St, const N: usize>(
+    config: &Config<V, St>,
+    uri: &Uri,
+    version: Version,
+    headers: &HeaderMap,
+    credentials: bool,
+) -> (HostMatch, Found<N>)
+where
+    St: SessionStore,
+{
+    let fields = Fields::<N>::read(
+        headers,
+        uri.query(),
         credentials && config.tokens.is_some(),
         match &config.sessions {
             Some(sessions) if credentials => Some(sessions.cookie_finder()),
@@ -169,8 +198,8 @@ where
         },
     );
     let host = RequestHost {
-        uri: request.uri(),
-        version: request.version(),
+        uri,
+        version,
         field: fields.host,
         repeated: fields.hosts_repeated,
     };
@@ -184,7 +213,8 @@ where
 /// `reply` as the answer to a request with `method`: a `HEAD` answer keeps
 /// every header, `Content-Length` included (it describes the body a `GET`
 /// would get), and has no body.
-fn for_method(method: &Method, mut reply: Reply) -> Reply {
+#[inline]
+pub(crate) fn for_method(method: &Method, mut reply: Reply) -> Reply {
     if method == Method::HEAD {
         *reply.body_mut() = None;
     }
@@ -214,15 +244,62 @@ where
     St: SessionStore,
 {
     async move {
-        let reply = match resolve(&config, &tunnel, &head, &found).await {
-            Some(identity) => json(
-                StatusCode::OK,
-                session_document(&identity, &tunnel, &config.policies_json),
-            ),
-            None => unauthenticated(),
-        };
-        for_method(&head.method, reply)
+        let identity = resolve::<Awaiting, _, _, MAX_LOOKUPS>(
+            &config,
+            &tunnel,
+            &head.method,
+            &head.uri,
+            &found,
+        )
+        .await
+        .and_then(Resolution::identity);
+        session_reply(&config, &tunnel, &head.method, identity)
     }
+}
+
+/// The session endpoint's answer for a resolved caller.
+fn session_reply<V, St>(
+    config: &Config<V, St>,
+    tunnel: &Tunnel,
+    method: &Method,
+    identity: Option<Identity>,
+) -> Reply {
+    let reply = match identity {
+        Some(identity) => json(
+            StatusCode::OK,
+            identity
+                .user()
+                .document(identity.method(), tunnel, &config.policies_json, || {
+                    session_document(&identity, tunnel, &config.policies_json)
+                }),
+        ),
+        None => unauthenticated(),
+    };
+    for_method(method, reply)
+}
+
+/// The session endpoint's answer when every backend it needs answers at once
+/// ([`AtOnce`]): the one resolution, run to completion in a single poll, so
+/// nothing is boxed. `None` when some backend must be awaited.
+fn session_at_once<V, St, B>(
+    config: &Config<V, St>,
+    tunnel: &Tunnel,
+    request: &Request<B>,
+    found: &Found<MAX_LOOKUPS>,
+) -> Option<Reply>
+where
+    V: TokenVerifier,
+    St: SessionStore,
+{
+    let (method, uri) = (request.method(), request.uri());
+    let resolution = pin!(resolve::<AtOnce, _, _, MAX_LOOKUPS>(
+        config, tunnel, method, uri, found
+    ));
+    // Every future `AtOnce` awaits is ready: one poll finishes the block.
+    let Poll::Ready(resolved) = resolution.poll(&mut Context::from_waker(Waker::noop())) else {
+        return None;
+    };
+    Some(session_reply(config, tunnel, method, resolved?.identity()))
 }
 
 /// The session endpoint's answer when authentication cannot be resolved.
@@ -286,8 +363,15 @@ where
     // One deadline for every backend call of the request.
     let mut deadline = Deadline::new(config.timeout.as_ref());
     // A token-authenticated logout is a no-op, whatever cookie comes with it.
-    if let Some(verdict) = verify_token(&config, &tunnel, &head, &found, &mut deadline) {
-        if let Some(TokenVerdict::Accepted(_)) = verdict.await {
+    if let Some(verdict) = verify_token::<Awaiting, _, _, MAX_REVOCATIONS>(
+        &config,
+        &tunnel,
+        &head.method,
+        &head.uri,
+        &found,
+        &mut deadline,
+    ) {
+        if let Some(Some(TokenVerdict::Accepted(_))) = verdict.await {
             return no_content(None);
         }
     }
@@ -371,7 +455,7 @@ fn is_json(headers: &HeaderMap) -> bool {
     trim_ows(media_type).eq_ignore_ascii_case(b"application/json")
 }
 
-fn base(status: StatusCode) -> Response<Option<Bytes>> {
+pub(crate) fn base(status: StatusCode) -> Response<Option<Bytes>> {
     let mut response = Response::new(None);
     *response.status_mut() = status;
     response
@@ -421,7 +505,7 @@ fn content_length(len: usize) -> HeaderValue {
 }
 
 /// An error answer: `{"error":"<reason>"}`, with a stable reason.
-fn error(status: StatusCode, reason: &'static str) -> Reply {
+pub(crate) fn error(status: StatusCode, reason: &'static str) -> Reply {
     let body = format!(r#"{{"error":"{reason}"}}"#);
     json(status, Bytes::from(body))
 }

@@ -24,6 +24,20 @@ pub enum ConfigError {
     InvalidSessionCookie(&'static str),
     /// A policy name is empty, not a plain token, or repeats one already listed.
     InvalidPolicy,
+    /// A path prefix given to [`Paths`](crate::Paths) breaks its rules; the
+    /// prefix is given.
+    InvalidPathPrefix(String),
+    /// The sign-in URL is not a path on the tunnel's origin (`/…`, no `//`
+    /// or `\` at its start, printable ASCII), or the return parameter's
+    /// name is not a plain token.
+    InvalidSignInUrl,
+    /// The sign-in URL's path requires authentication itself: every browser
+    /// sent there would be sent there again.
+    SignInRequiresAuthentication,
+    /// Development tunnels (plain `http` on loopback names) were mixed with
+    /// tunnels served over `https` while the session cookie is the
+    /// development default (not `Secure`): set the cookie explicitly.
+    DevelopmentTunnelMixed,
     /// The idle timeout is zero: every session would end at once.
     InvalidIdleTimeout,
     /// The backend timeout is zero: every backend call that does not answer
@@ -49,6 +63,19 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::InvalidPolicy => f.write_str(
                 "policy names must be non-empty tokens of letters, digits, '-', '_' or '.', listed once",
+            ),
+            ConfigError::InvalidPathPrefix(prefix) => write!(
+                f,
+                "invalid path prefix {prefix:?}: '/' then up to 8 segments of 1 to 32 letters, digits or -._~!$&'()*+,=@, none ending with '.'"
+            ),
+            ConfigError::InvalidSignInUrl => f.write_str(
+                "the sign-in URL must be a path on the tunnel origin ('/…', printable ASCII, not '//' or '/\\'), the return parameter a plain name",
+            ),
+            ConfigError::SignInRequiresAuthentication => {
+                f.write_str("the sign-in URL's path requires authentication itself")
+            }
+            ConfigError::DevelopmentTunnelMixed => f.write_str(
+                "development tunnels mixed with https tunnels: set the session cookie explicitly",
             ),
             ConfigError::InvalidIdleTimeout => f.write_str("the idle timeout must not be zero"),
             ConfigError::InvalidBackendTimeout => {

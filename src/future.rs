@@ -11,6 +11,7 @@ use http::header::CONTENT_LENGTH;
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
+use crate::forward::PendingGate;
 
 /// A well-known endpoint's answer, still to be computed. Boxed because it
 /// awaits the verifier and the store; only well-known requests pay for it.
@@ -32,6 +33,9 @@ pin_project! {
         Forward { #[pin] future: F },
         Answer { answer: PendingAnswer },
         Ready { reply: Option<Response<Option<Bytes>>> },
+        // A forwarded request whose caller is resolved first: then the
+        // inner service's future, or the layer's refusal.
+        Gate { gate: PendingGate<F> },
     }
 }
 
@@ -55,6 +59,12 @@ impl<F> ResponseFuture<F> {
             state: State::Answer { answer },
         }
     }
+
+    pub(crate) fn gate(gate: PendingGate<F>) -> Self {
+        Self {
+            state: State::Gate { gate },
+        }
+    }
 }
 
 impl<F> fmt::Debug for ResponseFuture<F> {
@@ -62,6 +72,7 @@ impl<F> fmt::Debug for ResponseFuture<F> {
         let state = match &self.state {
             State::Forward { .. } => "Forward",
             State::Answer { .. } | State::Ready { .. } => "Answer",
+            State::Gate { .. } => "Gate",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
@@ -93,12 +104,20 @@ where
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.as_mut().project().state;
+        match state.as_mut().project() {
             StateProj::Forward { future } => {
                 let response = ready!(future.poll(cx))?;
                 Poll::Ready(Ok(response.map(ResponseBody::inner)))
             }
+            StateProj::Gate { gate } => match ready!(gate.as_mut().poll(cx)) {
+                Ok(future) => {
+                    state.set(State::Forward { future });
+                    self.poll(cx)
+                }
+                Err(reply) => Poll::Ready(Ok(own(reply))),
+            },
             StateProj::Answer { answer } => Poll::Ready(Ok(own(ready!(answer.as_mut().poll(cx))))),
             StateProj::Ready { reply } => {
                 let reply = reply

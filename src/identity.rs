@@ -4,8 +4,11 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+
+use crate::tunnel::Tunnel;
 
 /// The profile of a user, as a [`TokenVerifier`](crate::TokenVerifier) or a
 /// [`SessionStore`](crate::SessionStore) knows it.
@@ -42,6 +45,20 @@ struct Profile {
     attributes: Map<String, Value>,
     /// The session endpoint's `user` object, filled on first use.
     json: OnceLock<Box<str>>,
+    /// The session endpoint's whole signed-in document for this user, kept
+    /// for the first tunnel, method and policies it was rendered for.
+    document: OnceLock<Document>,
+}
+
+/// A rendered signed-in document and what it was rendered for. The tunnel
+/// and the policies are held (not only their addresses), so a key can never
+/// match a different tunnel that happens to reuse an address.
+#[derive(Clone)]
+struct Document {
+    tunnel: Tunnel,
+    method: AuthMethod,
+    policies: Arc<str>,
+    bytes: Bytes,
 }
 
 impl Profile {
@@ -85,6 +102,7 @@ impl User {
                 image: None,
                 attributes: Map::new(),
                 json: OnceLock::new(),
+                document: OnceLock::new(),
             }),
         }
     }
@@ -94,6 +112,7 @@ impl User {
     fn profile_mut(&mut self) -> &mut Profile {
         let profile = Arc::make_mut(&mut self.inner);
         profile.json = OnceLock::new();
+        profile.document = OnceLock::new();
         profile
     }
 
@@ -202,6 +221,42 @@ impl User {
                 .into_boxed_str()
         })
     }
+
+    /// The session endpoint's signed-in document for this user, `method`,
+    /// `tunnel` and `policies`, made by `render`. The first one made for a
+    /// user value is kept with it (a few hundred bytes) and shared by later
+    /// answers with the same tunnel, method and policies: a store or
+    /// verifier that hands out the same `User` value (as `MemoryStore` and
+    /// `StaticTokenVerifier` do) gets its answers without rendering or
+    /// allocating.
+    pub(crate) fn document(
+        &self,
+        method: AuthMethod,
+        tunnel: &Tunnel,
+        policies: &Arc<str>,
+        render: impl FnOnce() -> Bytes,
+    ) -> Bytes {
+        let Some(kept) = self.inner.document.get() else {
+            let bytes = render();
+            // A racing answer may have kept its own: the same bytes.
+            let _ = self.inner.document.set(Document {
+                tunnel: tunnel.clone(),
+                method,
+                policies: Arc::clone(policies),
+                // Shared from the start, so that taking it counts a reference.
+                bytes: bytes.clone(),
+            });
+            return bytes;
+        };
+        if kept.method == method
+            && kept.tunnel.same(tunnel)
+            && Arc::ptr_eq(&kept.policies, policies)
+        {
+            kept.bytes.clone()
+        } else {
+            render()
+        }
+    }
 }
 
 impl fmt::Debug for User {
@@ -275,6 +330,7 @@ impl<'de> Deserialize<'de> for User {
                 image: form.image,
                 attributes: form.attributes,
                 json: OnceLock::new(),
+                document: OnceLock::new(),
             }),
         })
     }

@@ -4,14 +4,21 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::Future;
+
+use http::Request;
+use http::request::Parts;
 use tower_layer::Layer;
 
 use crate::backend::BackendTimeout;
+use crate::caller::Caller;
 use crate::config::Config;
 use crate::cookie::SessionCookie;
 use crate::error::ConfigError;
+use crate::forward::{Forwarding, SignIn, Strip, resolve_head, safe_return_url};
 use crate::identity::AuthMethod;
 use crate::manager::{CookieHeaders, SessionManager};
+use crate::paths::Paths;
 use crate::service::WellKnownService;
 use crate::store::MemoryStore;
 use crate::store::SessionStore;
@@ -75,6 +82,7 @@ impl WellKnownLayer {
             idle_timeout: None,
             timeout: None,
             policies: Vec::new(),
+            forwarding: ForwardingOptions::default(),
         }
     }
 }
@@ -89,6 +97,62 @@ impl<V, St> WellKnownLayer<V, St> {
     /// The names listed in the session endpoint's `policies`.
     pub fn policies(&self) -> &[String] {
         &self.config.policies
+    }
+
+    /// Resolves who is calling `request`, outside the layer, with the code
+    /// that answers the session endpoint (same host check, same precedence:
+    /// the token, then the session cookie): for handlers mounted elsewhere,
+    /// WebSocket handshakes, background checks.
+    ///
+    /// What is needed is read from the request at once; the future owns it
+    /// and borrows nothing.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use rstream_well_known::{AuthMethod, StaticTokenVerifier, Tunnel, User, WellKnownLayer};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let layer = WellKnownLayer::builder()
+    ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
+    ///     .with_token_verifier(StaticTokenVerifier::new().with_token("s3cret", User::new("ci")))
+    ///     .build()?;
+    /// let request = Request::get("/socket?rstream.token=s3cret")
+    ///     .header("host", "app.example.com")
+    ///     .body(())?;
+    /// let caller = layer.resolve(&request).await;
+    /// assert_eq!(caller.method(), Some(AuthMethod::Token));
+    /// assert_eq!(caller.user().map(|u| u.user_id()), Some("ci"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn resolve<B>(&self, request: &Request<B>) -> impl Future<Output = Caller> + Send + 'static
+    where
+        V: TokenVerifier,
+        St: SessionStore,
+    {
+        resolve_head(
+            Arc::clone(&self.config),
+            request.method(),
+            request.uri(),
+            request.version(),
+            request.headers(),
+        )
+    }
+
+    /// [`resolve`](Self::resolve) for a request's [`Parts`] (what axum's
+    /// `FromRequestParts` extractors get).
+    pub fn resolve_parts(&self, parts: &Parts) -> impl Future<Output = Caller> + Send + 'static
+    where
+        V: TokenVerifier,
+        St: SessionStore,
+    {
+        resolve_head(
+            Arc::clone(&self.config),
+            &parts.method,
+            &parts.uri,
+            parts.version,
+            &parts.headers,
+        )
     }
 }
 
@@ -114,6 +178,84 @@ pub struct WellKnownBuilder<V = StaticTokenVerifier, St = MemoryStore> {
     idle_timeout: Option<Duration>,
     timeout: Option<BackendTimeout>,
     policies: Vec<String>,
+    forwarding: ForwardingOptions,
+}
+
+/// What the builder was told about forwarded requests.
+#[derive(Debug)]
+struct ForwardingOptions {
+    identity: Option<Paths>,
+    required: Option<Paths>,
+    sign_in_url: Option<String>,
+    return_parameter: String,
+    strip_token_parameter: Option<bool>,
+    strip_authorization: bool,
+    strip_session_cookie: bool,
+}
+
+impl Default for ForwardingOptions {
+    fn default() -> Self {
+        Self {
+            identity: None,
+            required: None,
+            sign_in_url: None,
+            return_parameter: "return_to".to_owned(),
+            strip_token_parameter: None,
+            strip_authorization: false,
+            strip_session_cookie: false,
+        }
+    }
+}
+
+impl ForwardingOptions {
+    /// The forwarding configuration, `None` when every option is off.
+    fn build(self) -> Result<Option<Forwarding>, ConfigError> {
+        for paths in [&self.identity, &self.required].into_iter().flatten() {
+            if let Some(error) = paths.error() {
+                return Err(error.clone());
+            }
+        }
+        let resolving = self.identity.is_some() || self.required.is_some();
+        let strip = Strip {
+            token_parameter: self.strip_token_parameter.unwrap_or(resolving),
+            authorization: self.strip_authorization,
+            session_cookie: self.strip_session_cookie,
+        };
+        let sign_in = match self.sign_in_url {
+            None => None,
+            Some(url) => {
+                let parameter = &self.return_parameter;
+                let valid_parameter = !parameter.is_empty()
+                    && parameter
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+                if safe_return_url(&url).is_none() || !valid_parameter {
+                    return Err(ConfigError::InvalidSignInUrl);
+                }
+                let path = url.split(['?', '#']).next().unwrap_or_default();
+                if self
+                    .required
+                    .as_ref()
+                    .is_some_and(|paths| paths.applies_to(path))
+                {
+                    return Err(ConfigError::SignInRequiresAuthentication);
+                }
+                Some(SignIn {
+                    url: url.into_boxed_str(),
+                    parameter: self.return_parameter.into_boxed_str(),
+                })
+            }
+        };
+        if !resolving && !strip.token_parameter && !strip.authorization && !strip.session_cookie {
+            return Ok(None);
+        }
+        Ok(Some(Forwarding {
+            identity: self.identity,
+            required: self.required,
+            sign_in,
+            strip,
+        }))
+    }
 }
 
 impl<V, St> fmt::Debug for WellKnownBuilder<V, St> {
@@ -129,6 +271,7 @@ impl<V, St> fmt::Debug for WellKnownBuilder<V, St> {
                 &self.timeout.as_ref().map(|t| t.duration),
             )
             .field("policies", &self.policies)
+            .field("forwarding", &self.forwarding)
             .finish()
     }
 }
@@ -161,6 +304,7 @@ impl<V, St> WellKnownBuilder<V, St> {
             idle_timeout: self.idle_timeout,
             timeout: self.timeout,
             policies: self.policies,
+            forwarding: self.forwarding,
         }
     }
 
@@ -175,6 +319,7 @@ impl<V, St> WellKnownBuilder<V, St> {
             idle_timeout: self.idle_timeout,
             timeout: self.timeout,
             policies: self.policies,
+            forwarding: self.forwarding,
         }
     }
 
@@ -247,14 +392,100 @@ impl<V, St> WellKnownBuilder<V, St> {
         self
     }
 
+    /// Resolves the caller of forwarded requests on `paths` and puts a
+    /// [`Caller`] in their extensions, for the application's handlers:
+    /// the user and method when authenticated, else why nobody is (see
+    /// [`Caller`]). Off by default: requests pass through untouched and no
+    /// backend is asked about them.
+    ///
+    /// Resolution is the session endpoint's own (the token, then the
+    /// session cookie), so handlers and `/.well-known/rstream/session`
+    /// always agree. Paths outside `paths` cost nothing (no backend call,
+    /// no allocation): leave static files out. Requests on paths that
+    /// [require authentication](Self::require_authentication) are resolved
+    /// too, whatever `paths` says.
+    pub fn identity(mut self, paths: Paths) -> Self {
+        self.forwarding.identity = Some(paths);
+        self
+    }
+
+    /// Refuses forwarded requests on `paths` that are not authenticated,
+    /// as rstream's edge does on a tunnel with token auth or rstream Auth
+    /// on. A refused request is answered by the layer and never forwarded
+    /// (see [`Unauthenticated`](crate::Unauthenticated) for the answers,
+    /// and [`sign_in_url`](Self::sign_in_url) for browsers); an allowed one
+    /// carries its [`Caller`].
+    ///
+    /// `Paths::all().except_prefix(…)` guards everything but some paths;
+    /// `Paths::prefix(…)` only some. Paths are matched on the model that
+    /// keeps well-known paths away from the application, so no spelling of
+    /// a path (`%2F`, `..`, `;`, `\`, case, …) slips past (see [`Paths`]).
+    /// Requests whose host is no tunnel are refused too (`401`,
+    /// `unknown_host`): nothing can be checked for them.
+    pub fn require_authentication(mut self, paths: Paths) -> Self {
+        self.forwarding.required = Some(paths);
+        self
+    }
+
+    /// Where browsers go to sign in: a refused browser navigation (`GET` or
+    /// `HEAD` accepting `text/html`, not an upgrade) that presents no valid
+    /// credential is redirected there (`303`), when rstream Auth is on,
+    /// instead of getting `401`. The URL is a path on the tunnel origin
+    /// (`/login`, `/login?lang=en`); the redirect adds the original path
+    /// and query (without the `rstream.token` parameter) as the
+    /// [return parameter](Self::sign_in_return_parameter), for the sign-in
+    /// handler to check with [`SessionManager::safe_return_url`]. Other
+    /// methods, upgrades and API clients always get `401`.
+    ///
+    /// The sign-in path must not itself require authentication: `build`
+    /// refuses that loop.
+    pub fn sign_in_url(mut self, url: impl Into<String>) -> Self {
+        self.forwarding.sign_in_url = Some(url.into());
+        self
+    }
+
+    /// The name of the query parameter that carries the return URL to the
+    /// sign-in page (default `return_to`); letters, digits, `-`, `_`, `.`.
+    pub fn sign_in_return_parameter(mut self, name: impl Into<String>) -> Self {
+        self.forwarding.return_parameter = name.into();
+        self
+    }
+
+    /// Whether the `rstream.token` query parameter is removed from the URI
+    /// of every forwarded request, every other byte of the query kept (a
+    /// query left empty goes with its `?`). On by default whenever
+    /// [identity](Self::identity) or [enforcement](Self::require_authentication)
+    /// is on, off otherwise: a token in a URL must not reach the
+    /// application's handlers and logs.
+    pub fn strip_token_parameter(mut self, strip: bool) -> Self {
+        self.forwarding.strip_token_parameter = Some(strip);
+        self
+    }
+
+    /// Whether `Authorization` fields with the `Bearer` scheme are removed
+    /// from every forwarded request (other schemes stay). Off by default.
+    pub fn strip_authorization(mut self, strip: bool) -> Self {
+        self.forwarding.strip_authorization = strip;
+        self
+    }
+
+    /// Whether the session cookie is removed from every forwarded request's
+    /// `Cookie` fields; every other cookie stays, byte for byte. Off by
+    /// default.
+    pub fn strip_session_cookie(mut self, strip: bool) -> Self {
+        self.forwarding.strip_session_cookie = strip;
+        self
+    }
+
     /// Checks the configuration and builds the layer.
     ///
     /// # Errors
     ///
     /// The first [`ConfigError`] found: no tunnel and no resolver, a duplicate
     /// tunnel, an invalid session cookie (checked only when session auth is
-    /// enabled), an idle or backend timeout of zero, or an invalid or
-    /// repeated policy name.
+    /// enabled), an idle or backend timeout of zero, an invalid or repeated
+    /// policy name, an invalid path prefix, an invalid sign-in URL or one
+    /// that requires authentication itself.
     pub fn build(self) -> Result<WellKnownLayer<V, St>, ConfigError>
     where
         St: SessionStore,
@@ -291,6 +522,7 @@ impl<V, St> WellKnownBuilder<V, St> {
         if self.timeout.as_ref().is_some_and(|t| t.duration.is_zero()) {
             return Err(ConfigError::InvalidBackendTimeout);
         }
+        let forwarding = self.forwarding.build()?;
         let sessions = match self.store {
             Some(store) => Some(SessionManager::new(
                 store,
@@ -306,10 +538,9 @@ impl<V, St> WellKnownBuilder<V, St> {
                 tokens: self.tokens,
                 sessions,
                 // Serialising strings cannot fail.
-                policies_json: serde_json::to_string(&policies)
-                    .unwrap_or_default()
-                    .into_boxed_str(),
+                policies_json: Arc::from(serde_json::to_string(&policies).unwrap_or_default()),
                 policies,
+                forwarding,
                 timeout: self.timeout,
             }),
         })

@@ -196,6 +196,16 @@
 //! and leaves the cookie in place. Errors and panics are logged (feature
 //! `tracing`) by component and `Display` text only.
 //!
+//! **Backends that answer at once.** A verifier or store that has its
+//! answer without waiting (a table in memory) says so through
+//! [`TokenVerifier::verify_now`] and [`SessionStore::load_now`]; when every
+//! backend a session-endpoint request needs answers that way, the layer runs
+//! its one resolution to completion at once and boxes no future. When one
+//! of them cannot (a store on the network, or a sliding touch that is due),
+//! the request starts over with the backends' futures, so a verifier may be
+//! asked about one token twice. Errors and panics there get the same
+//! answers as in the futures.
+//!
 //! **Backends that do not answer.** The layer depends on no runtime, so it
 //! bounds backend calls only when given a timer:
 //! [`WellKnownBuilder::backend_timeout`] with a [`Timer`] ([`TokioTimer`],
@@ -282,6 +292,48 @@
 //! **Origins** come from configuration only ([`Tunnel::with_origin`]); never
 //! from `X-Forwarded-*`, `Forwarded` or any other request header.
 //!
+//! **Identity for handlers** ([`WellKnownBuilder::identity`], off by
+//! default). On the chosen [`Paths`], the layer resolves the caller of a
+//! forwarded request with the session endpoint's own code and puts a
+//! [`Caller`] in its extensions, before calling the inner service. A
+//! `Caller` is always there on those paths: the user, the method and the
+//! tunnel when authenticated, else an explicit "not authenticated" with the
+//! reason ([`Unauthenticated`]), so that a handler tells "nobody is signed
+//! in" from "the layer is not installed" (no `Caller` at all). A request
+//! whose host is no tunnel, or is missing, repeated or malformed, is not
+//! authenticated (nothing can be checked for it). A request that presents
+//! no credential is decided without a backend and without boxing; one that
+//! does awaits the backends in a boxed future that then calls the inner
+//! service (which is why the layer needs the inner service to be `Clone`,
+//! `Send` and `'static`, as tower-http's async authorisation does). The
+//! same resolution is public as [`WellKnownLayer::resolve`], for handlers
+//! mounted elsewhere and WebSocket handshakes. Paths outside the option
+//! cost one check of the path, and nothing when it is off.
+//!
+//! **Verdicts.** A verifier says [`TokenVerdict::Refused`] for an invalid
+//! token and [`TokenVerdict::OutOfScope`] for a valid one whose scope does
+//! not cover the request. Either way the session cookie is tried next (a
+//! browser session is not locked out by a stale token in a link); a
+//! handler or a guarded path then sees `InvalidToken` (`401`,
+//! `error="invalid_token"`) or `InsufficientScope` (`403`,
+//! `error="insufficient_scope"`). A backend that fails, when nothing else
+//! authenticated the request, is `Unavailable` (`503`): the request might
+//! have been authenticated, so it is neither let through nor told its
+//! credential is bad. A malformed token counts as an invalid one.
+//!
+//! **Stripping edge credentials.** Whenever identity or enforcement is on
+//! (and whenever [`WellKnownBuilder::strip_token_parameter`] says so), the
+//! `rstream.token` query parameter is removed from every forwarded
+//! request's URI, after it was read: every parameter of that name (however
+//! its name is encoded), with one `&` each; every other byte of the query
+//! stays as it was, and a query left empty goes with its `?`. Optionally,
+//! `Authorization` fields with the `Bearer` scheme
+//! ([`WellKnownBuilder::strip_authorization`]) and the session cookie
+//! ([`WellKnownBuilder::strip_session_cookie`]: only the pairs of its name,
+//! every other cookie byte for byte, a `Cookie` field left empty removed)
+//! go too. Stripping applies to every forwarded request once on, resolved
+//! or not, so that no handler and no log behind the layer sees those
+//! credentials.
 //! # Sessions
 //!
 //! A [`Session`] is a user and wall-clock deadlines, so that instances
@@ -362,6 +414,9 @@
 //! # Features
 //!
 //! - `tracing` (default): log backend failures with `tracing`.
+//! - `axum`: extractors for the [`Caller`] ([`axum::Authenticated`],
+//!   `Option<axum::Authenticated>`, `Caller`), and `IntoResponse` for
+//!   [`Unauthenticated`].
 //! - `tokio`: [`TokioTimer`], tokio's timer for
 //!   [`WellKnownBuilder::backend_timeout`].
 //! - `test-util`: the shared session store suite, [`test_util`], for the
@@ -388,22 +443,28 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod backend;
 mod body;
+mod caller;
 mod config;
 mod cookie;
 mod credentials;
 mod endpoint;
 mod error;
+mod forward;
 mod future;
 mod identity;
 mod layer;
 mod manager;
 mod origin;
 mod path;
+mod paths;
 mod resolver;
 mod service;
 mod store;
+mod strip;
 mod syntax;
 #[cfg(feature = "test-util")]
 pub mod test_util;
@@ -412,6 +473,7 @@ mod token;
 mod tunnel;
 
 pub use crate::body::ResponseBody;
+pub use crate::caller::{Caller, Unauthenticated};
 pub use crate::cookie::{SameSite, SessionCookie};
 pub use crate::error::ConfigError;
 pub use crate::future::ResponseFuture;
@@ -420,6 +482,7 @@ pub use crate::layer::{WellKnownBuilder, WellKnownLayer};
 pub use crate::manager::{
     MAX_PROFILE_BYTES, SessionManager, SignInError, SignedIn, StoreCallError,
 };
+pub use crate::paths::Paths;
 pub use crate::service::WellKnownService;
 pub use crate::store::{
     BoxError, BoxRevokeAllStore, BoxSessionStore, ListSessions, MemoryStore, MemoryStoreError,

@@ -12,6 +12,7 @@ use crate::backend::{BackendTimeout, Deadline, Failure, guarded};
 use crate::cookie::SessionCookie;
 use crate::credentials::CookieFinder;
 use crate::error::ConfigError;
+use crate::forward::safe_return_url;
 use crate::identity::User;
 use crate::store::{ListSessions, RevokeAll, Session, SessionId, SessionStore, after};
 
@@ -383,6 +384,49 @@ impl<St: SessionStore> SessionManager<St> {
     /// The session store.
     pub fn store(&self) -> &St {
         &self.store
+    }
+}
+
+impl<St> SessionManager<St> {
+    /// `candidate` when a sign-in handler may send the browser there after
+    /// signing in: a path on the current origin (the tunnel origin the
+    /// sign-in page is served on) that no browser or server reads as
+    /// leading anywhere else; `None` otherwise, and the handler then uses a
+    /// default (`/`).
+    ///
+    /// The layer's sign-in redirect (see
+    /// [`WellKnownBuilder::sign_in_url`](crate::WellKnownBuilder::sign_in_url))
+    /// carries such a path as its return parameter, but the parameter comes
+    /// back from the browser, where anyone can write it: check it before
+    /// redirecting to it, or the sign-in page is an open redirect.
+    ///
+    /// A safe return URL starts with `/`, is printable ASCII without `\`
+    /// (no space, tab, newline or other control: browsers drop tabs and
+    /// newlines, so `/%09/evil` sent raw would be `//evil`), is at most 2,048 bytes,
+    /// and its path, percent-decoded as often as it decodes, neither starts
+    /// with two separators (`//evil`, `/\evil`, `/%2F/evil`, `/%5Cevil`,
+    /// `/%252F/evil`), nor with a non-ASCII character (`/%EF%BC%8Fevil`,
+    /// a fullwidth solidus), nor has a `.` or `..` segment (`/..//evil`),
+    /// nor a control character. Absolute URLs (`https://…`, even of this
+    /// origin, `https://app@evil`) and scheme-relative ones are refused:
+    /// the layer never sends one, and a path needs no origin.
+    ///
+    /// ```
+    /// use rstream_well_known::{MemoryStore, Tunnel, WellKnownLayer};
+    ///
+    /// let layer = WellKnownLayer::builder()
+    ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
+    ///     .with_session_store(MemoryStore::new())
+    ///     .build()?;
+    /// let sessions = layer.session_manager().expect("session auth is on");
+    /// assert_eq!(sessions.safe_return_url("/orders?page=2"), Some("/orders?page=2"));
+    /// assert_eq!(sessions.safe_return_url("//evil.example"), None);
+    /// assert_eq!(sessions.safe_return_url(r"/\evil.example"), None);
+    /// assert_eq!(sessions.safe_return_url("https://evil.example/"), None);
+    /// # Ok::<(), rstream_well_known::ConfigError>(())
+    /// ```
+    pub fn safe_return_url<'a>(&self, candidate: &'a str) -> Option<&'a str> {
+        safe_return_url(candidate)
     }
 }
 

@@ -245,7 +245,14 @@ const RSTREAM: &[u8] = b"rstream";
 /// Whether some reading of `path` is in the namespace (see the module
 /// documentation), in one pass over it and without allocating.
 fn normalises_into_namespace(path: &[u8]) -> bool {
-    let mut walker = Walker::new();
+    walk::<Walk, WELL_KNOWN_HEAD, false>(path, Walk::new())
+}
+
+/// Whether some reading of `path` holds for `track` (see [`Track`]), in one
+/// pass over the path and without allocating. `H` bytes of each name are
+/// kept (of every name when `ALL`, else only of the names `T` asks for).
+fn walk<T: Track, const H: usize, const ALL: bool>(path: &[u8], track: T) -> bool {
+    let mut walker = Walker::<T, H, ALL>::new(track);
     let mut at = 0;
     loop {
         if walker.is_between_characters() {
@@ -259,7 +266,7 @@ fn normalises_into_namespace(path: &[u8]) -> bool {
             if walker.segment.is_empty() && matches!(path.get(end), None | Some(b'/')) {
                 walker.plain_segment(&path[at..end]);
                 if end == path.len() {
-                    return walker.walk.in_namespace();
+                    return walker.walk.holds();
                 }
                 at = end + 1;
                 continue;
@@ -313,9 +320,44 @@ enum Escape {
     Wide { digits: u8, value: u16 },
 }
 
+/// Follows every reading of a path at once, segment by segment (step 5),
+/// to tell whether some reading has a property: for the layer's own check,
+/// being in the namespace ([`Walk`]).
+trait Track: Copy {
+    /// The next segment: how it may be read, what its name is, and the
+    /// name's text (see [`NameText`]).
+    fn enter(&mut self, readings: Readings, name: Name, text: NameText<'_>);
+    /// Whether some reading so far has the property.
+    fn holds(&self) -> bool;
+}
+
+/// A segment's name (step 4) as far as a walker kept it: its first
+/// characters (`head`, at most as many as the walker keeps) and its length.
+/// Only a name whose length is at most the head's is known whole.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NameText<'a> {
+    head: &'a [u8],
+    len: usize,
+}
+
+impl NameText<'_> {
+    /// Whether the name is `word`, ASCII letter case aside.
+    fn is(&self, word: &[u8]) -> bool {
+        self.len == word.len()
+            && self
+                .head
+                .get(..word.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(word))
+    }
+}
+
+/// How many characters of a name the layer's own check keeps: enough for
+/// `.well-known`.
+const WELL_KNOWN_HEAD: usize = 11;
+
 /// The pass over a path: decoding (step 1 of the model), characters (step
 /// 2), segments and names (3, 4), each stage handing its output to the next.
-struct Walker {
+struct Walker<T, const H: usize, const ALL: bool> {
     /// Open escapes, oldest first. Decoding to a fixed point is confluent
     /// (two escapes never overlap), so decoding each escape as soon as it is
     /// complete and re-reading the byte it gives yields the same text as
@@ -328,18 +370,18 @@ struct Walker {
     code_point: u32,
     /// A high surrogate waiting for a low one.
     high_surrogate: Option<u32>,
-    segment: Segment,
+    segment: Segment<H, ALL>,
     /// Empty segments before the first non-empty one (at most 2 counted).
     leading_empty: u8,
     seen_non_empty: bool,
-    walk: Walk,
+    walk: T,
     /// Some reading is in the namespace already (a cut path), or a bound
     /// was exceeded.
     found: bool,
 }
 
-impl Walker {
-    fn new() -> Self {
+impl<T: Track, const H: usize, const ALL: bool> Walker<T, H, ALL> {
+    fn new(walk: T) -> Self {
         Self {
             escapes: [Escape::Percent; MAX_OPEN_ESCAPES],
             open: 0,
@@ -349,7 +391,7 @@ impl Walker {
             segment: Segment::new(true),
             leading_empty: 0,
             seen_non_empty: false,
-            walk: Walk::new(),
+            walk,
             found: false,
         }
     }
@@ -528,8 +570,15 @@ impl Walker {
         let plain = after_firm && (text == b"." || text == b"..");
         let authority = !self.seen_non_empty && self.leading_empty >= 2 && !text.is_empty();
         self.count(text.is_empty());
-        self.walk
-            .enter(Readings::new(name, plain, after_firm, authority));
+        let text = NameText {
+            head: text,
+            len: without_dots,
+        };
+        self.walk.enter(
+            Readings::new(name, plain, after_firm, authority),
+            name,
+            text,
+        );
         self.segment = Segment::new(true);
     }
 
@@ -556,8 +605,9 @@ impl Walker {
             b'/' | b'\\' => self.separator(c == b'/' && raw),
             b'?' | b'#' | 0 => {
                 let mut walk = self.walk;
-                walk.enter(self.segment.readings(false, self.is_authority()));
-                self.found |= walk.in_namespace();
+                let (readings, name) = self.segment.readings(false, self.is_authority());
+                walk.enter(readings, name, self.segment.text());
+                self.found |= walk.holds();
                 self.segment.push(c, raw);
             }
             _ => self.segment.push(c, raw),
@@ -573,9 +623,9 @@ impl Walker {
 
     #[inline]
     fn end_segment(&mut self, firm: bool) {
-        let readings = self.segment.readings(firm, self.is_authority());
+        let (readings, name) = self.segment.readings(firm, self.is_authority());
         self.count(self.segment.is_empty());
-        self.walk.enter(readings);
+        self.walk.enter(readings, name, self.segment.text());
     }
 
     /// The end of the path: whatever is still open is text.
@@ -589,13 +639,14 @@ impl Walker {
             self.ascii(UNKNOWN, false);
         }
         self.end_segment(true);
-        self.found || self.walk.in_namespace()
+        self.found || self.walk.holds()
     }
 }
 
-/// A segment's name (step 4), built a character at a time.
+/// A segment's name (step 4), built a character at a time, keeping its
+/// first `H` characters (of every name when `ALL`).
 #[derive(Clone, Copy, Debug)]
-struct Segment {
+struct Segment<const H: usize, const ALL: bool> {
     /// Whether the separator before it is firm (or it starts the path).
     after_firm: bool,
     /// Every character is a `.` as sent.
@@ -609,11 +660,11 @@ struct Segment {
     len: u32,
     without_spaces: u32,
     without_dots: u32,
-    /// The first characters before the cut: enough to tell `..`,
-    /// `.well-known` and `rstream`, which end in neither a dot nor a space.
-    /// Only kept when the first one is `.`, `r` or `R`: other names are
-    /// none of those.
-    head: [u8; 11],
+    /// The first characters before the cut: for the layer's own check,
+    /// enough to tell `..`, `.well-known` and `rstream`, which end in
+    /// neither a dot nor a space, and only kept when the first one is `.`,
+    /// `r` or `R`: other names are none of those.
+    head: [u8; H],
 }
 
 /// What a name is.
@@ -626,7 +677,7 @@ enum Name {
     Other,
 }
 
-impl Segment {
+impl<const H: usize, const ALL: bool> Segment<H, ALL> {
     fn new(after_firm: bool) -> Self {
         Self {
             after_firm,
@@ -636,7 +687,21 @@ impl Segment {
             len: 0,
             without_spaces: 0,
             without_dots: 0,
-            head: [0; 11],
+            head: [0; H],
+        }
+    }
+
+    /// Whether the first characters of this name are kept.
+    #[inline]
+    fn keeps_head(&self) -> bool {
+        ALL || self.len == 0 || matches!(self.head[0], b'.' | b'r' | b'R')
+    }
+
+    /// The name's text, as far as it is kept.
+    fn text(&self) -> NameText<'_> {
+        NameText {
+            head: &self.head,
+            len: self.without_dots as usize,
         }
     }
 
@@ -655,7 +720,7 @@ impl Segment {
             self.cut = true;
             return;
         }
-        if self.len == 0 || matches!(self.head[0], b'.' | b'r' | b'R') {
+        if self.keeps_head() {
             if let Some(slot) = self.head.get_mut(self.len as usize) {
                 *slot = c;
             }
@@ -690,7 +755,7 @@ impl Segment {
         if self.cut {
             return;
         }
-        if self.len == 0 || matches!(self.head[0], b'.' | b'r' | b'R') {
+        if self.keeps_head() {
             for (slot, &c) in self.head.iter_mut().skip(self.len as usize).zip(sent) {
                 *slot = c;
             }
@@ -725,9 +790,10 @@ impl Segment {
     /// separator after it is firm (the end of the path is) and whether it
     /// may be an authority.
     #[inline]
-    fn readings(&self, before_firm: bool, authority: bool) -> Readings {
+    fn readings(&self, before_firm: bool, authority: bool) -> (Readings, Name) {
         let plain = self.after_firm && before_firm && self.sent_dots && matches!(self.chars, 1 | 2);
-        Readings::new(self.name(), plain, self.after_firm, authority)
+        let name = self.name();
+        (Readings::new(name, plain, self.after_firm, authority), name)
     }
 }
 
@@ -748,15 +814,13 @@ fn name(head: &[u8], without_spaces: usize, without_dots: usize) -> Name {
     }
 }
 
-/// How a segment may be read: dropped, climbing, entered (as
-/// `.well-known` or `rstream` when those are set, else as another name).
+/// How a segment may be read: dropped, climbing, entered (by its name, or
+/// as another name).
 #[derive(Clone, Copy, Debug)]
-struct Readings {
+pub(crate) struct Readings {
     dropped: bool,
     climbs: bool,
     entered: bool,
-    well_known: bool,
-    rstream: bool,
 }
 
 impl Readings {
@@ -768,8 +832,6 @@ impl Readings {
             dropped: name == Name::Dot || !after_firm || authority,
             climbs: name == Name::Parent,
             entered: !plain,
-            well_known: name == Name::WellKnown,
-            rstream: name == Name::Rstream,
         }
     }
 }
@@ -811,50 +873,284 @@ impl Walk {
             under_rstream: 0,
         }
     }
+}
 
+impl Readings {
+    /// The depths of a set (as bits, see [`Walk`]) after this segment.
     #[inline]
-    fn enter(&mut self, readings: Readings) {
-        let Readings {
-            dropped,
-            climbs,
-            entered,
-            well_known,
-            rstream,
-        } = readings;
-        let depth = self.depth;
-        let under_well_known = self.under_well_known;
-        let step = |depths: u64| {
-            let mut after = 0;
-            if dropped {
-                after |= depths;
-            }
-            if climbs {
-                after |= depths >> 1 | depths & DEEP;
-            }
-            if entered {
-                after |= depths << 1 | depths & DEEP;
-            }
-            after
-        };
-        self.depth = if climbs {
+    fn step(self, depths: u64) -> u64 {
+        let mut after = 0;
+        if self.dropped {
+            after |= depths;
+        }
+        if self.climbs {
+            after |= depths >> 1 | depths & DEEP;
+        }
+        if self.entered {
+            after |= depths << 1 | depths & DEEP;
+        }
+        after
+    }
+
+    /// The least depth of every reading after this segment, given the
+    /// least before it.
+    #[inline]
+    fn least_depth(self, depth: usize) -> usize {
+        if self.climbs {
             depth.saturating_sub(1)
-        } else if dropped {
+        } else if self.dropped {
             depth
         } else {
             depth + 1
-        };
-        self.under_well_known = step(under_well_known);
-        self.under_rstream = step(self.under_rstream);
-        if well_known && depth == 0 {
+        }
+    }
+
+    /// Whether some reading of this segment climbs (a `..`).
+    pub(crate) fn may_climb(self) -> bool {
+        self.climbs
+    }
+}
+
+impl Track for Walk {
+    #[inline]
+    fn enter(&mut self, readings: Readings, name: Name, _: NameText<'_>) {
+        let depth = self.depth;
+        let under_well_known = self.under_well_known;
+        self.depth = readings.least_depth(depth);
+        self.under_well_known = readings.step(under_well_known);
+        self.under_rstream = readings.step(self.under_rstream);
+        if name == Name::WellKnown && depth == 0 {
             self.under_well_known |= 1;
         }
-        if rstream && under_well_known & 1 != 0 {
+        if name == Name::Rstream && under_well_known & 1 != 0 {
             self.under_rstream |= 1;
         }
     }
 
-    fn in_namespace(&self) -> bool {
+    fn holds(&self) -> bool {
         self.under_rstream != 0
+    }
+}
+
+// ------------------------------------------------------- the app's prefixes
+
+/// The most segments a path prefix of the application's may have.
+pub(crate) const MAX_PREFIX_SEGMENTS: usize = 8;
+/// The longest segment of a path prefix of the application's, in bytes.
+pub(crate) const MAX_PREFIX_SEGMENT_LEN: usize = 32;
+
+/// A path prefix of the application's (`/admin`, `/api/v1`): the paths
+/// that are it or under it, segment by segment (`/admin` covers `/admin`,
+/// `/admin/` and `/admin/users`, not `/administrator`).
+///
+/// Each segment is 1 to [`MAX_PREFIX_SEGMENT_LEN`] bytes of RFC 3986
+/// `unreserved` and `sub-delims` other than `;`, or `@`, and does not end
+/// with a dot; there are at most [`MAX_PREFIX_SEGMENTS`]. `/` alone is the
+/// prefix of every path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Prefix {
+    /// `/a/b`, without a trailing slash (empty for `/`).
+    text: Box<str>,
+    segments: Box<[Box<[u8]>]>,
+}
+
+impl Prefix {
+    /// Parses a prefix; `None` when it breaks the rules above.
+    pub(crate) fn parse(prefix: &str) -> Option<Prefix> {
+        let rest = prefix.strip_prefix('/')?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let mut segments = Vec::new();
+        if !rest.is_empty() {
+            for segment in rest.split('/') {
+                let valid = !segment.is_empty()
+                    && segment.len() <= MAX_PREFIX_SEGMENT_LEN
+                    && !segment.ends_with('.')
+                    && segment.bytes().all(|b| PREFIX_BYTES[usize::from(b)]);
+                if !valid {
+                    return None;
+                }
+                segments.push(segment.as_bytes().into());
+            }
+        }
+        if segments.len() > MAX_PREFIX_SEGMENTS {
+            return None;
+        }
+        let text = if rest.is_empty() {
+            String::new()
+        } else {
+            format!("/{rest}")
+        };
+        Some(Prefix {
+            text: text.into_boxed_str(),
+            segments: segments.into_boxed_slice(),
+        })
+    }
+
+    /// The prefix, as `/a/b` (`/` for every path).
+    pub(crate) fn as_str(&self) -> &str {
+        if self.text.is_empty() {
+            "/"
+        } else {
+            &self.text
+        }
+    }
+
+    /// Whether *some* reading of `path` (see the module documentation) is
+    /// this prefix or under it, names compared ASCII-case-insensitively: the
+    /// question to ask before letting a request skip something the prefix
+    /// requires. Errs on the side of `true` where the walk does.
+    pub(crate) fn may_contain(&self, path: &str) -> bool {
+        if self.segments.is_empty() || self.literally_contains(path.as_bytes(), true) {
+            return true;
+        }
+        walk::<PrefixWalk<'_>, MAX_PREFIX_SEGMENT_LEN, true>(path.as_bytes(), PrefixWalk::new(self))
+    }
+
+    /// Whether *every* reading of `path` is this prefix or under it: the
+    /// path is, as sent and in its exact letter case, the prefix or under
+    /// it, and no reading of any of its segments climbs (no `..` however
+    /// spelled), so no server can read it as a path outside the prefix.
+    pub(crate) fn surely_contains(&self, path: &str) -> bool {
+        self.literally_contains(path.as_bytes(), false) && !may_climb(path.as_bytes())
+    }
+
+    /// Whether `path`, as sent, is the prefix or under it.
+    fn literally_contains(&self, path: &[u8], ignore_case: bool) -> bool {
+        let text = self.text.as_bytes();
+        let Some(head) = path.get(..text.len()) else {
+            return false;
+        };
+        let same = if ignore_case {
+            head.eq_ignore_ascii_case(text)
+        } else {
+            head == text
+        };
+        same && matches!(path.get(text.len()), None | Some(b'/'))
+    }
+}
+
+/// The bytes of a prefix's segments: RFC 3986 `unreserved`, `sub-delims`
+/// but `;`, and `@`.
+static PREFIX_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric()
+            || matches!(
+                b as u8,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b'='
+                    | b'@'
+            );
+        b += 1;
+    }
+    table
+};
+
+/// Whether some reading of some segment of `path` climbs (is `..`,
+/// however spelled). A path the scan finds nothing in has no such segment.
+fn may_climb(path: &[u8]) -> bool {
+    may_be_well_known(path) && walk::<ClimbWalk, 2, false>(path, ClimbWalk::default())
+}
+
+/// Whether `path` has exactly one reading, the path as sent, so that a
+/// predicate of the application's can be asked about it: it starts with
+/// `/`, has no empty segment (`//`), no segment that starts with a dot or
+/// ends with one, and only RFC 3986 `unreserved` and `sub-delims` bytes but
+/// `;`, or `@` (no `%` escape, no `\`, no `:`, no byte from 0x80 up). A
+/// trailing slash is allowed.
+pub(crate) fn is_plain(path: &str) -> bool {
+    let path = path.as_bytes();
+    if path.first() != Some(&b'/') {
+        return false;
+    }
+    let body = &path[1..];
+    let body = body.strip_suffix(b"/").unwrap_or(body);
+    if body.is_empty() {
+        return true;
+    }
+    body.split(|&b| b == b'/').all(|segment| {
+        matches!(segment.first(), Some(&b) if b != b'.')
+            && segment.last() != Some(&b'.')
+            && segment.iter().all(|&b| PREFIX_BYTES[usize::from(b)])
+    })
+}
+
+/// Every reading at once, for a prefix of the application's: the least
+/// depth, and for each `i`, the depths (a set, as in [`Walk`]) that
+/// readings have above a stack whose first `i + 1` segments are the
+/// prefix's first `i + 1`.
+#[derive(Clone, Copy, Debug)]
+struct PrefixWalk<'p> {
+    segments: &'p [Box<[u8]>],
+    depth: usize,
+    under: [u64; MAX_PREFIX_SEGMENTS],
+}
+
+impl<'p> PrefixWalk<'p> {
+    fn new(prefix: &'p Prefix) -> Self {
+        Self {
+            segments: &prefix.segments,
+            depth: 0,
+            under: [0; MAX_PREFIX_SEGMENTS],
+        }
+    }
+}
+
+impl Track for PrefixWalk<'_> {
+    fn enter(&mut self, readings: Readings, _: Name, text: NameText<'_>) {
+        let depth = self.depth;
+        let before = self.under;
+        self.depth = readings.least_depth(depth);
+        for (after, before) in self.under.iter_mut().zip(before) {
+            *after = readings.step(before);
+        }
+        for (i, segment) in self.segments.iter().enumerate() {
+            if !text.is(segment) {
+                continue;
+            }
+            let below = match i.checked_sub(1) {
+                None => depth == 0,
+                Some(j) => before[j] & 1 != 0,
+            };
+            if below {
+                self.under[i] |= 1;
+            }
+        }
+    }
+
+    fn holds(&self) -> bool {
+        self.segments
+            .len()
+            .checked_sub(1)
+            .is_none_or(|last| self.under[last] != 0)
+    }
+}
+
+/// Whether some reading of some segment so far climbs.
+#[derive(Clone, Copy, Debug, Default)]
+struct ClimbWalk {
+    climbs: bool,
+}
+
+impl Track for ClimbWalk {
+    fn enter(&mut self, readings: Readings, _: Name, _: NameText<'_>) {
+        self.climbs |= readings.may_climb();
+    }
+
+    fn holds(&self) -> bool {
+        self.climbs
     }
 }
 

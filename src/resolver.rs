@@ -2,15 +2,19 @@
 //! session cookie.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use http::{Method, Uri};
+use pin_project_lite::pin_project;
 
 use crate::backend::{self, Deadline};
+use crate::caller::Unauthenticated;
 use crate::config::Config;
 use crate::credentials::{CookieValues, PresentedToken};
 use crate::identity::{AuthMethod, Identity};
-use crate::store::SessionStore;
+use crate::store::{Session, SessionId, SessionStore};
 use crate::token::{TokenContext, TokenVerdict, TokenVerifier};
 use crate::tunnel::Tunnel;
 
@@ -38,14 +42,171 @@ impl<const N: usize> Found<N> {
     pub(crate) fn is_empty(&self) -> bool {
         !matches!(self.token, PresentedToken::Token(_)) && self.cookies.is_empty()
     }
+
+    /// Why a request that [`is_empty`](Self::is_empty) is not
+    /// authenticated: a malformed token counts as an invalid one.
+    pub(crate) fn unauthenticated(&self) -> Unauthenticated {
+        match self.token {
+            PresentedToken::Malformed => Unauthenticated::InvalidToken,
+            PresentedToken::Absent | PresentedToken::Token(_) => Unauthenticated::NoCredentials,
+        }
+    }
 }
 
-/// Resolves a request on `tunnel`: `None` when it is not authenticated.
+/// What resolving a request found: who is calling, or why nobody is.
+#[derive(Debug)]
+pub(crate) enum Resolution {
+    Authenticated(Identity),
+    Unauthenticated(Unauthenticated),
+}
+
+impl Resolution {
+    /// The caller, when authenticated.
+    pub(crate) fn identity(self) -> Option<Identity> {
+        match self {
+            Resolution::Authenticated(identity) => Some(identity),
+            Resolution::Unauthenticated(_) => None,
+        }
+    }
+}
+
+/// How the resolution reaches the backends: by awaiting them ([`Awaiting`]),
+/// or by asking for answers they have at once ([`AtOnce`]). Both run the one
+/// resolution, [`resolve`]; a backend that cannot answer at once stops an
+/// [`AtOnce`] run, which the caller then makes again, awaiting.
+///
+/// Every method gives `None` when the backend cannot answer this way, and
+/// `Some(None)` when it failed (an error, a panic, the deadline).
+pub(crate) trait Reach {
+    /// The verifier's verdict on `token`.
+    fn verify<'d, 'a: 'd, V: TokenVerifier>(
+        verifier: &'a V,
+        token: &'a str,
+        cx: TokenContext<'a>,
+        deadline: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'd;
+
+    /// The store's session for `id`.
+    fn load<'d, 'a: 'd, St: SessionStore>(
+        store: &'a St,
+        id: &'a SessionId,
+        deadline: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<Option<Session>>>> + Send + 'd;
+
+    /// The store's touch of `id`'s idle deadline.
+    fn touch<'d, 'a: 'd, St: SessionStore>(
+        store: &'a St,
+        id: &'a SessionId,
+        at: SystemTime,
+        deadline: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<()>>> + Send + 'd;
+}
+
+/// Awaits the backends' futures, bounded by the request's deadline, panics
+/// caught ([`backend::call`]).
+pub(crate) struct Awaiting;
+
+/// Asks the backends for answers they have at once
+/// ([`TokenVerifier::verify_now`], [`SessionStore::load_now`]); the futures it
+/// returns are ready when first polled. A touch always needs awaiting.
+pub(crate) struct AtOnce;
+
+impl Reach for Awaiting {
+    fn verify<'d, 'a: 'd, V: TokenVerifier>(
+        verifier: &'a V,
+        token: &'a str,
+        cx: TokenContext<'a>,
+        deadline: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'd {
+        Answered {
+            call: backend::call("token verifier", deadline, move || {
+                verifier.verify(token, cx)
+            }),
+        }
+    }
+
+    fn load<'d, 'a: 'd, St: SessionStore>(
+        store: &'a St,
+        id: &'a SessionId,
+        deadline: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<Option<Session>>>> + Send + 'd {
+        Answered {
+            call: backend::call("session store (load)", deadline, move || store.load(id)),
+        }
+    }
+
+    fn touch<'d, 'a: 'd, St: SessionStore>(
+        store: &'a St,
+        id: &'a SessionId,
+        at: SystemTime,
+        deadline: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<()>>> + Send + 'd {
+        Answered {
+            call: backend::call("session store (touch)", deadline, move || {
+                store.touch(id, at)
+            }),
+        }
+    }
+}
+
+impl Reach for AtOnce {
+    fn verify<'d, 'a: 'd, V: TokenVerifier>(
+        verifier: &'a V,
+        token: &'a str,
+        cx: TokenContext<'a>,
+        _: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'd {
+        std::future::ready(backend::now("token verifier", || {
+            verifier.verify_now(token, cx)
+        }))
+    }
+
+    fn load<'d, 'a: 'd, St: SessionStore>(
+        store: &'a St,
+        id: &'a SessionId,
+        _: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<Option<Session>>>> + Send + 'd {
+        std::future::ready(backend::now("session store (load)", || store.load_now(id)))
+    }
+
+    fn touch<'d, 'a: 'd, St: SessionStore>(
+        _: &'a St,
+        _: &'a SessionId,
+        _: SystemTime,
+        _: &'d mut Deadline<'a>,
+    ) -> impl Future<Output = Option<Option<()>>> + Send + 'd {
+        std::future::ready(None)
+    }
+}
+
+pin_project! {
+    /// An awaited backend call, which always answers.
+    struct Answered<'d, 'a, F> {
+        #[pin]
+        call: backend::Call<'d, 'a, F>,
+    }
+}
+
+impl<T, E, F> Future for Answered<'_, '_, F>
+where
+    E: std::fmt::Display,
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Option<Option<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().call.poll(cx).map(Some)
+    }
+}
+
+/// Resolves a request (`method`, `uri` and the credentials `found` in its
+/// header fields) on `tunnel`: who is calling, or why nobody is; `None` when
+/// a backend could not answer the way `R` reaches it (only with [`AtOnce`]).
 ///
 /// - With token auth enabled, a well-formed token is verified first; when the
 ///   verifier accepts it, the request is token-authenticated.
-/// - A missing, malformed or refused token, or a verifier error, falls back to
-///   the session cookie when session auth is enabled.
+/// - A missing, malformed, refused or out-of-scope token, or a verifier
+///   error, falls back to the session cookie when session auth is enabled.
 /// - With a backend timeout, all these calls share one deadline: a call
 ///   still waiting when it passes fails (and is dropped), like an error.
 /// - The cookie authenticates when exactly one of its distinct values names a
@@ -57,40 +218,62 @@ impl<const N: usize> Found<N> {
 ///   planted cookie must never decide who the user is. Too many values
 ///   authenticate nobody either, without a lookup.
 ///
+/// Why nobody is authenticated is the worst thing seen: a backend that could
+/// not answer (the request might have been authenticated), else what became
+/// of the token (out of scope, else invalid or malformed), else no
+/// credential.
+///
+/// The session endpoint, the identity given to handlers and enforcement all
+/// resolve through this one function.
+///
 /// Written flat, awaiting the backends' futures directly, and as a function
-/// returning an `async move` block: this state is boxed once per request, and
-/// every nested `async fn` (which also keeps a second copy of its arguments)
-/// would add to it.
+/// returning an `async move` block: this state is boxed once per request that
+/// awaits its backends, and every nested `async fn` (which also keeps a
+/// second copy of its arguments) would add to it.
 #[allow(clippy::manual_async_fn)] // On purpose: see above.
-pub(crate) fn resolve<'a, V, St, const N: usize>(
+pub(crate) fn resolve<'a, R, V, St, const N: usize>(
     config: &'a Config<V, St>,
     tunnel: &'a Tunnel,
-    head: &'a Head,
+    method: &'a Method,
+    uri: &'a Uri,
     found: &'a Found<N>,
-) -> impl Future<Output = Option<Identity>> + Send + 'a
+) -> impl Future<Output = Option<Resolution>> + Send + 'a
 where
+    R: Reach,
     V: TokenVerifier,
     St: SessionStore,
 {
     async move {
         // One deadline for every backend call of the request.
         let mut deadline = Deadline::new(config.timeout.as_ref());
-        if let Some(verdict) = verify_token(config, tunnel, head, found, &mut deadline) {
-            if let Some(TokenVerdict::Accepted(user)) = verdict.await {
-                return Some(Identity::new(user, AuthMethod::Token));
-            }
+        let mut why = found.unauthenticated();
+        if let Some(verdict) =
+            verify_token::<R, _, _, N>(config, tunnel, method, uri, found, &mut deadline)
+        {
+            why = match verdict.await? {
+                Some(TokenVerdict::Accepted(user)) => {
+                    return Some(Resolution::Authenticated(Identity::new(
+                        user,
+                        AuthMethod::Token,
+                    )));
+                }
+                Some(TokenVerdict::Refused) => Unauthenticated::InvalidToken,
+                Some(TokenVerdict::OutOfScope) => Unauthenticated::InsufficientScope,
+                None => Unauthenticated::Unavailable,
+            };
         }
-        let sessions = config.sessions.as_ref()?;
+        let Some(sessions) = config.sessions.as_ref() else {
+            return Some(Resolution::Unauthenticated(why));
+        };
         let mut live = None;
         // Read once, when a store first returns a session.
         let mut now = None;
         for id in found.cookies.ids() {
             // A store failure settles nothing: not authenticated.
-            let Some(session) = backend::call("session store (load)", &mut deadline, || {
-                sessions.store().load(id)
-            })
-            .await?
-            else {
+            let Some(loaded) = R::load(sessions.store(), id, &mut deadline).await? else {
+                return Some(Resolution::Unauthenticated(Unauthenticated::Unavailable));
+            };
+            let Some(session) = loaded else {
                 continue;
             };
             // Past its deadline, a session authenticates nobody, whatever
@@ -99,47 +282,50 @@ where
                 continue;
             }
             if live.is_some() {
-                return None;
+                return Some(Resolution::Unauthenticated(why));
             }
             live = Some((id, session));
         }
-        let (id, session) = live?;
+        let Some((id, session)) = live else {
+            return Some(Resolution::Unauthenticated(why));
+        };
         // Sliding expiry: a throttled touch, whose failure changes nothing.
         if let Some(at) = now.and_then(|now| sessions.touch_due(&session, now)) {
-            let _ = backend::call("session store (touch)", &mut deadline, || {
-                sessions.store().touch(id, at)
-            })
-            .await;
+            let _ = R::touch(sessions.store(), id, at, &mut deadline).await?;
         }
-        Some(Identity::new(session.into_user(), AuthMethod::Session))
+        Some(Resolution::Authenticated(Identity::new(
+            session.into_user(),
+            AuthMethod::Session,
+        )))
     }
 }
 
 /// The verifier's verdict on the request's bearer token, to await: `None`
 /// when token auth is disabled or no well-formed token was presented. The
-/// verdict itself is `None` when the verifier failed.
-pub(crate) fn verify_token<'a, V, St, const N: usize>(
+/// verdict is `Some(None)` when the verifier failed, and `None` when it
+/// could not answer the way `R` reaches it.
+pub(crate) fn verify_token<'d, 'a: 'd, R, V, St, const N: usize>(
     config: &'a Config<V, St>,
     tunnel: &'a Tunnel,
-    head: &'a Head,
+    method: &'a Method,
+    uri: &'a Uri,
     found: &'a Found<N>,
-    deadline: &mut Deadline<'a>,
-) -> Option<impl Future<Output = Option<TokenVerdict>>>
+    deadline: &'d mut Deadline<'a>,
+) -> Option<impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'd>
 where
+    R: Reach,
     V: TokenVerifier,
 {
     let verifier = config.tokens.as_ref()?;
     let PresentedToken::Token(token) = &found.token else {
         return None;
     };
-    let (token, source) = token.text(head.uri.query())?;
+    let (token, source) = token.text(uri.query())?;
     let cx = TokenContext {
         tunnel,
-        method: &head.method,
-        path: head.uri.path(),
+        method,
+        path: uri.path(),
         source,
     };
-    Some(backend::call("token verifier", deadline, move || {
-        verifier.verify(token, cx)
-    }))
+    Some(R::verify(verifier, token, cx, deadline))
 }

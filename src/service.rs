@@ -11,6 +11,7 @@ use tower_service::Service;
 
 use crate::config::Config;
 use crate::endpoint::{self, Answer, Outcome};
+use crate::forward::{Gate, gate};
 use crate::future::ResponseFuture;
 use crate::path::{Route, route};
 use crate::store::MemoryStore;
@@ -101,7 +102,7 @@ impl<S: fmt::Debug, V, St> fmt::Debug for WellKnownService<S, V, St> {
 
 impl<S, V, St, ReqBody, ResBody> Service<Request<ReqBody>> for WellKnownService<S, V, St>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     ReqBody: Body + Send + 'static,
     ReqBody::Data: Send,
     V: TokenVerifier,
@@ -119,7 +120,10 @@ where
     #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let endpoint = match route(request.uri().path()) {
-            Route::Forward => return ResponseFuture::forward(self.inner.call(request)),
+            Route::Forward if self.config.forwarding.is_none() => {
+                return ResponseFuture::forward(self.inner.call(request));
+            }
+            Route::Forward => return self.forward(request),
             Route::Session => endpoint::Endpoint::Session,
             Route::Logout => endpoint::Endpoint::Logout,
             Route::NotFound => endpoint::Endpoint::NotFound,
@@ -129,6 +133,31 @@ where
 }
 
 impl<S, V, St> WellKnownService<S, V, St> {
+    /// A request the layer forwards, when identity, enforcement or
+    /// stripping is on: resolved, refused or stripped first. Kept out of
+    /// line so that the pass-through path stays the path check and the
+    /// forward.
+    #[inline(never)]
+    fn forward<ReqBody, ResBody>(&mut self, request: Request<ReqBody>) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+        ReqBody: Send + 'static,
+        V: TokenVerifier,
+        St: SessionStore,
+    {
+        // The service `poll_ready` made ready goes with a pending
+        // resolution; a fresh clone stays behind.
+        let inner = &mut self.inner;
+        match gate(&self.config, request, || {
+            let fresh = inner.clone();
+            std::mem::replace(inner, fresh)
+        }) {
+            Gate::Now(request) => ResponseFuture::forward(self.inner.call(request)),
+            Gate::Refuse(reply) => ResponseFuture::ready(reply),
+            Gate::Later(pending) => ResponseFuture::gate(pending),
+        }
+    }
+
     /// A request for a well-known path: answered, or forwarded when its host
     /// is no tunnel. Kept out of line so that `call`, inlined into the
     /// server, is only the path check and the forward.
@@ -139,7 +168,7 @@ impl<S, V, St> WellKnownService<S, V, St> {
         request: Request<ReqBody>,
     ) -> ResponseFuture<S::Future>
     where
-        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
         ReqBody: Body + Send + 'static,
         ReqBody::Data: Send,
         V: TokenVerifier,
@@ -148,8 +177,12 @@ impl<S, V, St> WellKnownService<S, V, St> {
         match endpoint::answer(&self.config, endpoint, request) {
             Outcome::Answer(Answer::Ready(reply)) => ResponseFuture::ready(reply),
             Outcome::Answer(Answer::Pending(answer)) => ResponseFuture::answer(answer),
-            // Not a tunnel host: not the layer's request.
-            Outcome::Forward(request) => ResponseFuture::forward(self.inner.call(request)),
+            // Not a tunnel host: not the layer's endpoint, an ordinary
+            // forwarded request.
+            Outcome::Forward(request) if self.config.forwarding.is_none() => {
+                ResponseFuture::forward(self.inner.call(request))
+            }
+            Outcome::Forward(request) => self.forward(request),
         }
     }
 }

@@ -123,6 +123,12 @@ impl Tunnel {
     }
 
     /// The session endpoint's `tunnel` object.
+    /// Whether `self` and `other` are the same tunnel value (clones of one
+    /// [`Tunnel::new`]).
+    pub(crate) fn same(&self, other: &Tunnel) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     pub(crate) fn json(&self) -> &str {
         &self.inner.json
     }

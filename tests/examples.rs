@@ -4,6 +4,7 @@
 //! module, so a change that breaks an example's behaviour fails these tests,
 //! not just its build.
 
+#[cfg(feature = "axum")]
 #[allow(dead_code)]
 #[path = "../examples/axum.rs"]
 mod axum_example;
@@ -21,6 +22,7 @@ mod common;
 
 use std::io::Read;
 use std::net::SocketAddr;
+#[cfg(feature = "axum")]
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -134,6 +136,7 @@ async fn fetch(
 
 // --- axum -------------------------------------------------------------------
 
+#[cfg(feature = "axum")]
 #[tokio::test]
 async fn axum_session_without_credentials_is_exactly_unauthenticated() {
     let addr = in_process_addr();
@@ -148,6 +151,7 @@ async fn axum_session_without_credentials_is_exactly_unauthenticated() {
     assert_eq!(json_of(&body), json!({"auth": {"authenticated": false}}));
 }
 
+#[cfg(feature = "axum")]
 #[tokio::test]
 async fn axum_session_with_the_example_token_names_the_user() {
     let addr = in_process_addr();
@@ -167,6 +171,7 @@ async fn axum_session_with_the_example_token_names_the_user() {
     assert_eq!(json["policies"], json!(["token-auth", "rstream-auth"]));
 }
 
+#[cfg(feature = "axum")]
 #[tokio::test]
 async fn axum_app_routes_still_answer() {
     let addr = in_process_addr();
@@ -183,6 +188,7 @@ async fn axum_app_routes_still_answer() {
     }
 }
 
+#[cfg(feature = "axum")]
 #[tokio::test]
 async fn axum_routes_never_see_well_known_requests() {
     let addr = in_process_addr();
@@ -222,6 +228,7 @@ async fn axum_routes_never_see_well_known_requests() {
     assert_eq!(*seen.lock().unwrap(), ["/api/hello"]);
 }
 
+#[cfg(feature = "axum")]
 #[tokio::test]
 async fn axum_well_known_paths_for_another_host_reach_the_app() {
     // The tunnel is the listening address; `localhost` is another host, so
@@ -236,6 +243,54 @@ async fn axum_well_known_paths_for_another_host_reach_the_app() {
     let response = app.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(response.headers().get(CACHE_CONTROL).is_none());
+}
+
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn axum_handlers_read_the_caller_with_the_extractors() {
+    let addr = in_process_addr();
+    let app = axum_example::app(axum_example::well_known(addr).unwrap());
+    let call = |path: &str, token: Option<&str>| {
+        let mut request = get(path, addr);
+        if let Some(token) = token {
+            request = request.header(AUTHORIZATION, bearer(token));
+        }
+        let app = app.clone();
+        let request = request.body(Body::empty()).unwrap();
+        async move { bytes_of(app.oneshot(request).await.unwrap()).await }
+    };
+
+    let (status, _, body) = call("/", Some(axum_example::TOKEN)).await;
+    assert_eq!(
+        (status, &body[..]),
+        (StatusCode::OK, &b"hello from axum, Ada Lovelace\n"[..])
+    );
+    let (status, _, body) = call("/", Some("wrong")).await;
+    assert_eq!(
+        (status, &body[..]),
+        (StatusCode::OK, &b"hello from axum\n"[..])
+    );
+
+    let (status, _, body) = call("/api/me", Some(axum_example::TOKEN)).await;
+    assert_eq!(
+        (status, &body[..]),
+        (StatusCode::OK, &b"hello, user-id (token-auth)\n"[..])
+    );
+
+    let (status, headers, body) = call("/api/me", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    assert_eq!(headers[CACHE_CONTROL], "no-store");
+    assert_eq!(headers[CONTENT_TYPE], "application/json");
+    assert_eq!(json_of(&body), json!({"error": "unauthenticated"}));
+
+    let (status, headers, body) = call("/api/me", Some("wrong")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        headers["www-authenticate"],
+        r#"Bearer error="invalid_token""#
+    );
+    assert_eq!(json_of(&body), json!({"error": "invalid_token"}));
 }
 
 // --- hyper ------------------------------------------------------------------
@@ -274,6 +329,25 @@ async fn hyper_server_answers_the_session_endpoint_and_forwards_the_rest() {
     assert_eq!(status, StatusCode::OK);
     assert_session_headers(&headers);
     assert_token_session(&json_of(&body), "ci-bot", addr);
+
+    // A handler reading the caller from the request's extensions.
+    let (status, _, body) = fetch(&http1, addr, "/me", Some(hyper_example::TOKEN)).await;
+    assert_eq!(
+        (status, &body[..]),
+        (StatusCode::OK, &b"hello, CI (token-auth)\n"[..])
+    );
+    let (status, headers, body) = fetch(&http1, addr, "/me", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    assert_eq!(body, "not signed in: unauthenticated\n");
+    let (status, _, body) = fetch(&client(true), addr, "/me", Some("wrong")).await;
+    assert_eq!(
+        (status, &body[..]),
+        (
+            StatusCode::UNAUTHORIZED,
+            &b"not signed in: invalid_token\n"[..]
+        )
+    );
 
     assert!(!server.is_finished(), "the accept loop keeps running");
     server.abort();
@@ -320,6 +394,54 @@ async fn tonic_grpc_calls_work_behind_the_layer_and_it_answers_the_session_endpo
         assert_eq!(status, StatusCode::OK);
         assert_eq!(json_of(&body), json!({"auth": {"authenticated": false}}));
     }
+
+    server.abort();
+}
+
+#[tokio::test]
+async fn tonic_grpc_method_greets_the_caller_the_layer_resolved() {
+    use tonic_example::greeter::{HelloReply, HelloRequest};
+
+    let (listener, addr) = loopback().await;
+    let layer = tonic_example::well_known(addr).unwrap();
+    let server = tokio::spawn(tonic_example::serve(listener, layer));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connect to the gRPC server");
+
+    let say_hello = |token: Option<&str>| {
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        let mut request = tonic::Request::new(HelloRequest {});
+        if let Some(token) = token {
+            request
+                .metadata_mut()
+                .insert("authorization", bearer(token).parse().unwrap());
+        }
+        async move {
+            grpc.ready().await.expect("the channel is ready");
+            grpc.unary::<_, HelloReply, _>(
+                request,
+                http::uri::PathAndQuery::from_static("/greeter.Greeter/SayHello"),
+                tonic_prost::ProstCodec::default(),
+            )
+            .await
+        }
+    };
+
+    let reply = say_hello(Some(tonic_example::TOKEN))
+        .await
+        .expect("the call succeeds")
+        .into_inner();
+    assert_eq!(reply.message, "hello, CI (token-auth)");
+
+    let refused = say_hello(None).await.expect_err("nobody is signed in");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    assert_eq!(refused.message(), "unauthenticated");
+    let refused = say_hello(Some("wrong")).await.expect_err("a refused token");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    assert_eq!(refused.message(), "invalid_token");
 
     server.abort();
 }

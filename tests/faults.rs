@@ -44,20 +44,36 @@ struct Rig {
 
 impl Rig {
     fn new() -> Self {
-        Self::build(None)
+        Self::build(None, false)
+    }
+
+    /// A rig whose faulty backends also answer at once (`load_now`,
+    /// `verify_now`), playing their faults there: the layer's path that
+    /// boxes no future.
+    fn at_once() -> Self {
+        Self::build(None, true)
+    }
+
+    /// Both rigs: awaited backends, and backends answering at once.
+    fn both() -> [(Self, &'static str); 2] {
+        [(Self::new(), "awaited"), (Self::at_once(), "at once")]
     }
 
     /// A rig whose layer bounds its backend calls with `timeout` (tokio's
     /// timer).
     #[cfg(feature = "tokio")]
     fn with_timeout(timeout: Duration) -> Self {
-        Self::build(Some(timeout))
+        Self::build(Some(timeout), false)
     }
 
-    fn build(timeout: Option<Duration>) -> Self {
+    fn build(timeout: Option<Duration>, at_once: bool) -> Self {
         let sessions = MemoryStore::new();
-        let verifier = FaultyVerifier::new(common::verifier());
-        let store = Faulty::new(sessions.clone());
+        let mut verifier = FaultyVerifier::new(common::verifier());
+        let mut store = Faulty::new(sessions.clone());
+        if at_once {
+            verifier = verifier.answering_at_once();
+            store = store.answering_at_once();
+        }
         let builder = WellKnownLayer::builder()
             .tunnel(tunnel())
             .with_token_verifier(verifier.clone())
@@ -210,51 +226,96 @@ fn assert_store_unavailable(answer: &Answer, what: &str) {
 #[tokio::test]
 async fn session_store_error_or_panic_answers_unauthenticated_for_a_cookie_caller() {
     for fault in FAILURES {
-        let rig = Rig::new();
-        let cookie = rig.sign_in(ada()).await;
-        rig.store.set(StoreOp::Load, fault);
+        for (rig, how) in Rig::both() {
+            let cookie = rig.sign_in(ada()).await;
+            rig.store.set(StoreOp::Load, fault);
 
-        let answer = rig.send(session_with_cookie(&cookie)).await;
-        assert_unauthenticated(&answer, &format!("{fault:?}"));
-        assert_eq!(rig.store.calls(StoreOp::Load), 1, "{fault:?}");
-        assert_eq!(rig.inner.count(), 0, "{fault:?}");
+            let answer = rig.send(session_with_cookie(&cookie)).await;
+            assert_unauthenticated(&answer, &format!("{fault:?}, {how}"));
+            assert_eq!(rig.store.calls(StoreOp::Load), 1, "{fault:?}, {how}");
+            assert_eq!(rig.inner.count(), 0, "{fault:?}, {how}");
 
-        // Nothing was lost: the session works again once the store recovers.
-        rig.store.heal();
-        let answer = rig.send(session_with_cookie(&cookie)).await;
-        assert_eq!(
-            answer.authenticated_as().as_deref(),
-            Some("rstream-auth"),
-            "{fault:?}"
-        );
+            // Nothing was lost: the session works again once the store
+            // recovers.
+            rig.store.heal();
+            let answer = rig.send(session_with_cookie(&cookie)).await;
+            assert_eq!(
+                answer.authenticated_as().as_deref(),
+                Some("rstream-auth"),
+                "{fault:?}, {how}"
+            );
+        }
     }
 }
 
 #[tokio::test]
 async fn session_verifier_error_or_panic_falls_back_to_the_cookie() {
     for fault in FAILURES {
-        let rig = Rig::new();
-        let cookie = rig.sign_in(ada()).await;
-        rig.verifier.set(fault);
+        for (rig, how) in Rig::both() {
+            let cookie = rig.sign_in(ada()).await;
+            rig.verifier.set(fault);
 
-        // With a live cookie: authenticated by the cookie.
-        let answer = rig.send(session_with_token(Some(&cookie))).await;
-        assert_eq!(answer.status, StatusCode::OK, "{fault:?}");
-        assert_eq!(
-            answer.authenticated_as().as_deref(),
-            Some("rstream-auth"),
-            "{fault:?}"
-        );
-        assert_eq!(answer.json()["user"]["userId"], "user-id", "{fault:?}");
-        assert_no_internals(&answer, &format!("{fault:?}"));
+            // With a live cookie: authenticated by the cookie.
+            let answer = rig.send(session_with_token(Some(&cookie))).await;
+            assert_eq!(answer.status, StatusCode::OK, "{fault:?}, {how}");
+            assert_eq!(
+                answer.authenticated_as().as_deref(),
+                Some("rstream-auth"),
+                "{fault:?}, {how}"
+            );
+            assert_eq!(
+                answer.json()["user"]["userId"],
+                "user-id",
+                "{fault:?}, {how}"
+            );
+            assert_no_internals(&answer, &format!("{fault:?}, {how}"));
 
-        // Without one: not authenticated, never 500.
-        let answer = rig.send(session_with_token(None)).await;
-        assert_unauthenticated(&answer, &format!("{fault:?}, no cookie"));
+            // Without one: not authenticated, never 500.
+            let answer = rig.send(session_with_token(None)).await;
+            assert_unauthenticated(&answer, &format!("{fault:?}, {how}, no cookie"));
 
-        assert_eq!(rig.verifier.calls(), 2, "{fault:?}: the token was tried");
-        assert_eq!(rig.inner.count(), 0, "{fault:?}");
+            assert_eq!(
+                rig.verifier.calls(),
+                2,
+                "{fault:?}, {how}: the token was tried"
+            );
+            assert_eq!(rig.inner.count(), 0, "{fault:?}, {how}");
+        }
     }
+}
+
+#[tokio::test]
+async fn a_verifier_answering_at_once_beside_a_store_that_must_be_awaited() {
+    // The verifier refuses at once, the store answers only awaited: the
+    // layer starts over with futures and authenticates by the cookie; a
+    // verifier that accepts at once needs no store at all.
+    let rig = Rig::build(None, false);
+    let verifier = FaultyVerifier::new(common::verifier()).answering_at_once();
+    let layer = WellKnownLayer::builder()
+        .tunnel(tunnel())
+        .with_token_verifier(verifier.clone())
+        .with_session_store(rig.store.clone())
+        .build()
+        .unwrap();
+    let cookie = sign_in(&layer, ada()).await;
+    let refused = get(SESSION)
+        .header("cookie", &cookie)
+        .header("authorization", "Bearer not-a-known-token")
+        .body(empty())
+        .unwrap();
+    let answer = send(&layer, &rig.inner, refused).await;
+    assert_eq!(answer.authenticated_as().as_deref(), Some("rstream-auth"));
+    assert_eq!(rig.store.calls(StoreOp::Load), 1);
+
+    let accepted = get(SESSION)
+        .header("cookie", &cookie)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(empty())
+        .unwrap();
+    let answer = send(&layer, &rig.inner, accepted).await;
+    assert_eq!(answer.authenticated_as().as_deref(), Some("token-auth"));
+    assert_eq!(rig.store.calls(StoreOp::Load), 1, "the token settled it");
+    assert_eq!(rig.inner.count(), 0);
 }
 
 #[tokio::test]

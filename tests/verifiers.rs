@@ -173,3 +173,86 @@ async fn a_panicking_verifier_in_a_chain_is_a_failure_of_its_own() {
     panicking.set(Fault::PanicEagerly);
     assert_eq!(who(chain, "service").await.as_deref(), Some("svc"));
 }
+
+/// Answers one fixed verdict, at once or only when awaited.
+struct Fixed {
+    verdict: rstream_well_known::TokenVerdict,
+    at_once: bool,
+}
+
+impl TokenVerifier for Fixed {
+    type Error = std::convert::Infallible;
+
+    async fn verify(
+        &self,
+        _: &str,
+        _: rstream_well_known::TokenContext<'_>,
+    ) -> Result<rstream_well_known::TokenVerdict, Self::Error> {
+        Ok(self.verdict.clone())
+    }
+
+    fn verify_now(
+        &self,
+        _: &str,
+        _: rstream_well_known::TokenContext<'_>,
+    ) -> Option<Result<rstream_well_known::TokenVerdict, Self::Error>> {
+        self.at_once.then(|| Ok(self.verdict.clone()))
+    }
+}
+
+#[tokio::test]
+async fn the_chain_ranks_failure_over_out_of_scope_over_refused_and_answers_at_once_when_it_can() {
+    use rstream_well_known::{TokenContext, TokenSource, TokenVerdict};
+    let tunnel = tunnel();
+    let cx = TokenContext::new(&tunnel, &http::Method::GET, SESSION, TokenSource::Header);
+    let fixed = |verdict: TokenVerdict, at_once: bool| Fixed { verdict, at_once };
+    let out_of_scope = TokenVerifierChain::new()
+        .verifier(fixed(TokenVerdict::Refused, true))
+        .verifier(fixed(TokenVerdict::OutOfScope, true))
+        .verifier(fixed(TokenVerdict::Refused, true));
+    assert_eq!(
+        out_of_scope.verify("t", cx).await.unwrap(),
+        TokenVerdict::OutOfScope
+    );
+    assert_eq!(
+        out_of_scope.verify_now("t", cx).unwrap().unwrap(),
+        TokenVerdict::OutOfScope
+    );
+    // A valid token out of scope is no identity on the session endpoint.
+    assert_eq!(who(out_of_scope, "t").await, None);
+
+    let failing = RecordingVerifier::default();
+    failing
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let failed = TokenVerifierChain::new()
+        .verifier(fixed(TokenVerdict::OutOfScope, true))
+        .verifier(failing);
+    let error = failed.verify("t", cx).await.unwrap_err();
+    assert_eq!(
+        error.failures().map(|(index, _)| index).collect::<Vec<_>>(),
+        [1]
+    );
+
+    // At once only when every verifier asked answers at once; an accept at
+    // once ends the chain before a verifier that must be awaited.
+    let accepted = TokenVerdict::Accepted(User::new("u"));
+    let first_accepts = TokenVerifierChain::new()
+        .verifier(fixed(accepted.clone(), true))
+        .verifier(fixed(TokenVerdict::Refused, false));
+    assert_eq!(
+        first_accepts.verify_now("t", cx).unwrap().unwrap(),
+        accepted
+    );
+    let must_wait = TokenVerifierChain::new()
+        .verifier(fixed(TokenVerdict::Refused, true))
+        .verifier(fixed(accepted.clone(), false));
+    assert!(must_wait.verify_now("t", cx).is_none());
+    assert_eq!(must_wait.verify("t", cx).await.unwrap(), accepted);
+    assert_eq!(who(must_wait, "t").await.as_deref(), Some("u"));
+    // Boxed and shared verifiers pass `verify_now` through.
+    let boxed = BoxTokenVerifier::new(fixed(accepted.clone(), true));
+    assert_eq!(boxed.verify_now("t", cx).unwrap().unwrap(), accepted);
+    let shared = Arc::new(fixed(accepted.clone(), false));
+    assert!(shared.verify_now("t", cx).is_none());
+}

@@ -12,7 +12,7 @@ use http::header::{ACCEPT, ACCEPT_ENCODING, HOST, HeaderMap, HeaderName, USER_AG
 use http::{Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
-use rstream_well_known::{MemoryStore, StaticTokenVerifier, Tunnel, User, WellKnownLayer};
+use rstream_well_known::{MemoryStore, Paths, StaticTokenVerifier, Tunnel, User, WellKnownLayer};
 use tower::{Service, ServiceExt};
 
 pub const HOST_NAME: &str = "app.example.com";
@@ -30,7 +30,31 @@ pub fn inner_service(
 
 /// The layer: one tunnel, a static token verifier and a memory store.
 pub fn layer() -> WellKnownLayer {
-    WellKnownLayer::builder()
+    layer_with(None)
+}
+
+/// Where the benches' layers resolve the caller of forwarded requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Identity {
+    /// Nowhere (the default).
+    Off,
+    /// Under `/account` only: `APP_PATH` is not resolved, but checked.
+    Elsewhere,
+    /// Everywhere.
+    All,
+}
+
+/// [`layer`], with identity as given.
+pub fn layer_with_identity(identity: Identity) -> WellKnownLayer {
+    match identity {
+        Identity::Off => layer_with(None),
+        Identity::Elsewhere => layer_with(Some(Paths::prefix("/account"))),
+        Identity::All => layer_with(Some(Paths::all())),
+    }
+}
+
+fn layer_with(identity: Option<Paths>) -> WellKnownLayer {
+    let builder = WellKnownLayer::builder()
         .tunnel(Tunnel::new(HOST_NAME, "workspace-id", "project-id").expect("a valid tunnel"))
         .with_token_verifier(
             StaticTokenVerifier::new().with_token(
@@ -40,9 +64,13 @@ pub fn layer() -> WellKnownLayer {
                     .with_email("ada@example.com"),
             ),
         )
-        .with_session_store(MemoryStore::new())
-        .build()
-        .expect("a valid configuration")
+        .with_session_store(MemoryStore::new());
+    match identity {
+        Some(paths) => builder.identity(paths),
+        None => builder,
+    }
+    .build()
+    .expect("a valid configuration")
 }
 
 /// Signs Ada in with `layer` and returns what a browser sends back: the

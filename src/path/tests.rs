@@ -782,3 +782,5 @@ fn the_scan_looks_at_every_byte() {
         }
     }
 }
+
+mod prefixes;

@@ -66,6 +66,7 @@ trait DynStore: Send + Sync + 'static {
     fn dyn_load<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Option<Session>>;
     fn dyn_touch<'a>(&'a self, id: &'a SessionId, at: SystemTime) -> BoxFuture<'a, ()>;
     fn dyn_revoke<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, ()>;
+    fn dyn_load_now(&self, id: &SessionId) -> Option<Result<Option<Session>, BoxError>>;
 }
 
 /// The object-safe form of [`RevokeAll`].
@@ -101,6 +102,10 @@ impl<S: SessionStore> DynStore for S {
     fn dyn_revoke<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, ()> {
         let future = SessionStore::revoke(self, id);
         Box::pin(async move { future.await.map_err(boxed) })
+    }
+
+    fn dyn_load_now(&self, id: &SessionId) -> Option<Result<Option<Session>, BoxError>> {
+        SessionStore::load_now(self, id).map(|answer| answer.map_err(boxed))
     }
 }
 
@@ -174,6 +179,10 @@ impl SessionStore for BoxSessionStore {
     async fn revoke(&self, id: &SessionId) -> Result<(), BoxError> {
         self.0.dyn_revoke(id).await
     }
+
+    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Session>, BoxError>> {
+        self.0.dyn_load_now(id)
+    }
 }
 
 /// Any store that implements [`RevokeAll`], as one type that implements it
@@ -211,6 +220,10 @@ impl SessionStore for BoxRevokeAllStore {
 
     async fn revoke(&self, id: &SessionId) -> Result<(), BoxError> {
         self.0.dyn_revoke(id).await
+    }
+
+    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Session>, BoxError>> {
+        self.0.dyn_load_now(id)
     }
 }
 

@@ -94,6 +94,19 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Ends a session for good. Idempotent; revoking an unknown id is not
     /// an error.
     fn revoke(&self, id: &SessionId) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// [`load`](SessionStore::load)'s answer when the store has it at once
+    /// (an in-memory store does), without a future; `None` (the default)
+    /// when it must be awaited.
+    ///
+    /// When every backend a request needs answers here, the layer answers the
+    /// session endpoint without allocating or boxing a future. It must give
+    /// the same answer as `load`, and it must not block: a store that would
+    /// wait for I/O or a contended lock returns `None`.
+    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Session>, Self::Error>> {
+        let _ = id;
+        None
+    }
 }
 
 /// Stores that can end every session of one user ("sign out everywhere").
@@ -142,6 +155,10 @@ impl<S: SessionStore> SessionStore for Arc<S> {
 
     fn revoke(&self, id: &SessionId) -> impl Future<Output = Result<(), S::Error>> + Send {
         (**self).revoke(id)
+    }
+
+    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Session>, S::Error>> {
+        (**self).load_now(id)
     }
 }
 

@@ -23,6 +23,14 @@ impl<V: TokenVerifier> TokenVerifier for Arc<V> {
     ) -> impl Future<Output = Result<TokenVerdict, Self::Error>> + Send {
         (**self).verify(token, cx)
     }
+
+    fn verify_now(
+        &self,
+        token: &str,
+        cx: TokenContext<'_>,
+    ) -> Option<Result<TokenVerdict, Self::Error>> {
+        (**self).verify_now(token, cx)
+    }
 }
 
 /// The boxed future a [`BoxTokenVerifier`] returns.
@@ -31,12 +39,26 @@ type BoxVerdict<'a> = Pin<Box<dyn Future<Output = Result<TokenVerdict, BoxError>
 /// The object-safe form of [`TokenVerifier`], implemented for every verifier.
 trait DynTokenVerifier: Send + Sync + 'static {
     fn verify_boxed<'a>(&'a self, token: &'a str, cx: TokenContext<'a>) -> BoxVerdict<'a>;
+    fn verify_now_boxed(
+        &self,
+        token: &str,
+        cx: TokenContext<'_>,
+    ) -> Option<Result<TokenVerdict, BoxError>>;
 }
 
 impl<V: TokenVerifier> DynTokenVerifier for V {
     fn verify_boxed<'a>(&'a self, token: &'a str, cx: TokenContext<'a>) -> BoxVerdict<'a> {
         let verdict = self.verify(token, cx);
         Box::pin(async move { verdict.await.map_err(boxed) })
+    }
+
+    fn verify_now_boxed(
+        &self,
+        token: &str,
+        cx: TokenContext<'_>,
+    ) -> Option<Result<TokenVerdict, BoxError>> {
+        self.verify_now(token, cx)
+            .map(|verdict| verdict.map_err(boxed))
     }
 }
 
@@ -45,8 +67,9 @@ impl<V: TokenVerifier> DynTokenVerifier for V {
 /// [`TokenVerifierChain`](crate::TokenVerifierChain) of both), so that the
 /// layer's type does not depend on the choice.
 ///
-/// Each call boxes the verifier's future (one allocation per verified
-/// token), and its error is boxed into a [`BoxError`](crate::BoxError) (the
+/// [`verify_now`](TokenVerifier::verify_now) passes through without boxing
+/// anything; otherwise each call boxes the verifier's future (one allocation
+/// per verified token), and its error is boxed into a [`BoxError`](crate::BoxError) (the
 /// boxed stores' error too) whose `Display` text is the verifier's own. Cloning is cheap: the verifier sits
 /// behind an `Arc`.
 ///
@@ -95,6 +118,15 @@ impl TokenVerifier for BoxTokenVerifier {
 
     async fn verify(&self, token: &str, cx: TokenContext<'_>) -> Result<TokenVerdict, BoxError> {
         self.inner.verify_boxed(token, cx).await
+    }
+
+    /// The boxed verifier's own answer at once, when it has one.
+    fn verify_now(
+        &self,
+        token: &str,
+        cx: TokenContext<'_>,
+    ) -> Option<Result<TokenVerdict, BoxError>> {
+        self.inner.verify_now_boxed(token, cx)
     }
 }
 

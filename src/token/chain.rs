@@ -22,16 +22,20 @@ use crate::store::BoxError;
 /// - The first verifier that **accepts** the token decides: the request is
 ///   authenticated as the user it returns, and the verifiers after it are not
 ///   asked.
-/// - A verifier that **refuses** the token passes it on to the next one.
+/// - A verifier that **refuses** the token, or finds it **out of scope**,
+///   passes it on to the next one.
 /// - A verifier that **fails** (returns an error, or panics) passes it on to
 ///   the next one too: a JWT verifier whose key server is down must not stop
 ///   a static service token from working. Its failure is never an answer in
 ///   itself: an error never turns into an accept.
-/// - When no verifier accepts, the chain refuses the token if every verifier
-///   refused it, and returns a [`TokenVerifierChainError`] (naming each
-///   failure) if any failed, so the layer treats the request exactly as it
-///   treats a failing verifier: logged, then "not authenticated by token"
-///   and on to the session cookie.
+/// - When no verifier accepts, the chain returns a
+///   [`TokenVerifierChainError`] (naming each failure) if any verifier
+///   failed, so the layer treats the request exactly as it treats a failing
+///   verifier: logged, then "not authenticated by token" and on to the
+///   session cookie. Otherwise it answers
+///   [`OutOfScope`](TokenVerdict::OutOfScope) if some verifier found the
+///   token valid but out of scope, and [`Refused`](TokenVerdict::Refused) if
+///   all refused it.
 /// - Failures that were passed over because a later verifier accepted are
 ///   logged (feature `tracing`) by their `Display` text, and otherwise
 ///   dropped.
@@ -40,8 +44,10 @@ use crate::store::BoxError;
 /// Verifiers are asked one after the other, never at the same time, so a
 /// verifier later in the chain costs nothing for tokens an earlier one
 /// accepts. Put the verifier that accepts most of your traffic first, and
-/// one that makes network calls last. Each call boxes the verifier's future
-/// (see [`BoxTokenVerifier`]).
+/// one that makes network calls last. When every verifier asked has its
+/// answer at once ([`verify_now`](TokenVerifier::verify_now)), so does the
+/// chain; otherwise each call boxes the verifier's future (see
+/// [`BoxTokenVerifier`]).
 ///
 /// ```
 /// use rstream_well_known::{StaticTokenVerifier, TokenVerifierChain, User};
@@ -100,28 +106,80 @@ impl TokenVerifier for TokenVerifierChain {
         token: &str,
         cx: TokenContext<'_>,
     ) -> Result<TokenVerdict, TokenVerifierChainError> {
-        let mut failures: Vec<(usize, BoxError)> = Vec::new();
+        let mut outcome = Outcome::default();
         for (index, verifier) in self.verifiers.iter().enumerate() {
-            let outcome = CatchUnwind {
+            let answer = CatchUnwind {
                 future: verifier.verify(token, cx),
             }
             .await;
-            match outcome {
-                Ok(Ok(TokenVerdict::Accepted(user))) => {
-                    for (_, error) in &failures {
-                        backend::failure("token verifier chain (passed over)", error);
-                    }
-                    return Ok(TokenVerdict::Accepted(user));
-                }
-                Ok(Ok(TokenVerdict::Refused)) => {}
-                Ok(Err(error)) => failures.push((index, error)),
-                Err(_) => failures.push((index, BoxError::new(Panicked))),
+            if let Some(accepted) = outcome.add(index, answer) {
+                return Ok(accepted);
             }
         }
-        if failures.is_empty() {
-            Ok(TokenVerdict::Refused)
+        outcome.finish()
+    }
+
+    /// Answers at once when every verifier asked answers at once.
+    fn verify_now(
+        &self,
+        token: &str,
+        cx: TokenContext<'_>,
+    ) -> Option<Result<TokenVerdict, TokenVerifierChainError>> {
+        let mut outcome = Outcome::default();
+        for (index, verifier) in self.verifiers.iter().enumerate() {
+            let answer = match catch_unwind(AssertUnwindSafe(|| verifier.verify_now(token, cx))) {
+                Ok(None) => return None,
+                Ok(Some(answer)) => Ok(answer),
+                Err(_) => Err(Panicked),
+            };
+            if let Some(accepted) = outcome.add(index, answer) {
+                return Some(Ok(accepted));
+            }
+        }
+        Some(outcome.finish())
+    }
+}
+
+/// What the verifiers asked so far answered, short of an accept.
+#[derive(Default)]
+struct Outcome {
+    out_of_scope: bool,
+    failures: Vec<(usize, BoxError)>,
+}
+
+impl Outcome {
+    /// Adds verifier `index`'s answer; the verdict to return at once when it
+    /// accepted.
+    fn add(
+        &mut self,
+        index: usize,
+        answer: Result<Result<TokenVerdict, BoxError>, Panicked>,
+    ) -> Option<TokenVerdict> {
+        match answer {
+            Ok(Ok(TokenVerdict::Accepted(user))) => {
+                for (_, error) in &self.failures {
+                    backend::failure("token verifier chain (passed over)", error);
+                }
+                return Some(TokenVerdict::Accepted(user));
+            }
+            Ok(Ok(TokenVerdict::Refused)) => {}
+            Ok(Ok(TokenVerdict::OutOfScope)) => self.out_of_scope = true,
+            Ok(Err(error)) => self.failures.push((index, error)),
+            Err(Panicked) => self.failures.push((index, BoxError::new(Panicked))),
+        }
+        None
+    }
+
+    /// The chain's answer when nobody accepted.
+    fn finish(self) -> Result<TokenVerdict, TokenVerifierChainError> {
+        if !self.failures.is_empty() {
+            Err(TokenVerifierChainError {
+                failures: self.failures,
+            })
+        } else if self.out_of_scope {
+            Ok(TokenVerdict::OutOfScope)
         } else {
-            Err(TokenVerifierChainError { failures })
+            Ok(TokenVerdict::Refused)
         }
     }
 }

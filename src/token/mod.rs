@@ -40,6 +40,38 @@ pub struct TokenContext<'a> {
 }
 
 impl<'a> TokenContext<'a> {
+    /// Describes a request to a verifier: its tunnel, method and path (as
+    /// sent, percent-encoding kept, without the query) and where its token
+    /// came from.
+    ///
+    /// The layer builds one for every token it verifies; this constructor
+    /// is for calling a verifier yourself (a chain of verifiers, a test of
+    /// your own verifier, a handler that checks a token for another
+    /// request). To resolve a whole request the way the layer does, use
+    /// [`WellKnownLayer::resolve`](crate::WellKnownLayer::resolve) instead.
+    ///
+    /// ```
+    /// use http::Method;
+    /// use rstream_well_known::{StaticTokenVerifier, TokenContext, TokenSource, TokenVerdict, TokenVerifier, Tunnel, User};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let tunnel = Tunnel::new("app.example.com", "ws", "proj")?;
+    /// let verifier = StaticTokenVerifier::new().with_token("s3cret", User::new("ci"));
+    /// let cx = TokenContext::new(&tunnel, &Method::GET, "/api/builds", TokenSource::Header);
+    /// let verdict = verifier.verify("s3cret", cx).await?;
+    /// assert_eq!(verdict, TokenVerdict::Accepted(User::new("ci")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn new(tunnel: &'a Tunnel, method: &'a Method, path: &'a str, source: TokenSource) -> Self {
+        Self {
+            tunnel,
+            method,
+            path,
+            source,
+        }
+    }
+
     /// The tunnel the request is for.
     pub fn tunnel(&self) -> &'a Tunnel {
         self.tunnel
@@ -62,12 +94,28 @@ impl<'a> TokenContext<'a> {
 }
 
 /// A verifier's answer for a well-formed token.
+///
+/// | verdict | session endpoint | a request that requires authentication |
+/// | --- | --- | --- |
+/// | `Accepted` | `token-auth` | forwarded |
+/// | `Refused` | the cookie is tried | `401`, `WWW-Authenticate: Bearer error="invalid_token"` |
+/// | `OutOfScope` | the cookie is tried | `403`, `WWW-Authenticate: Bearer error="insufficient_scope"` |
+///
+/// In both refusals the session cookie is tried next (the spec's fallback),
+/// so a browser signed in through rstream Auth is not locked out by a stale
+/// token in a link; the answers above are for requests the cookie does not
+/// authenticate either.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenVerdict {
     /// The token is valid for this request and belongs to this user.
     Accepted(User),
-    /// The token is unknown, expired, or out of scope for this request.
+    /// The token is invalid: unknown, expired, revoked, badly signed. A
+    /// client should get a new token.
     Refused,
+    /// The token is valid, but its scope does not cover this request's
+    /// tunnel, project, method or path (RFC 6750's `insufficient_scope`). A
+    /// client should not retry with the same token, nor throw it away.
+    OutOfScope,
 }
 
 /// Decides whether a bearer token authenticates a request.
@@ -111,4 +159,23 @@ pub trait TokenVerifier: Send + Sync + 'static {
         token: &str,
         cx: TokenContext<'_>,
     ) -> impl Future<Output = Result<TokenVerdict, Self::Error>> + Send;
+
+    /// [`verify`](TokenVerifier::verify)'s answer when the verifier has it
+    /// at once (a table lookup, a signature check with keys in memory),
+    /// without a future; `None` (the default) when it must be awaited.
+    ///
+    /// When every backend a request needs answers here, the layer answers the
+    /// session endpoint without allocating or boxing a future. It must give
+    /// the same answer as `verify`, and it must not block on I/O. When the
+    /// verifier answers here but the store must then be awaited, the layer
+    /// starts over with the futures, so one request may be verified twice:
+    /// verification must not count or consume anything.
+    fn verify_now(
+        &self,
+        token: &str,
+        cx: TokenContext<'_>,
+    ) -> Option<Result<TokenVerdict, Self::Error>> {
+        let _ = (token, cx);
+        None
+    }
 }

@@ -392,6 +392,24 @@ impl Switch {
         }
         fault
     }
+
+    /// A call answered at once (`*_now`): `None` for the faults that need
+    /// waiting (latency, never), left to the awaited call and not counted;
+    /// otherwise counted, `Err` for an error, and a panic right here for
+    /// either panic.
+    fn enter_at_once<E>(&self) -> Option<Result<(), FaultError<E>>> {
+        if matches!(
+            *self.fault.lock().unwrap(),
+            Fault::Latency(_) | Fault::Never
+        ) {
+            return None;
+        }
+        match self.enter() {
+            Fault::Error => Some(Err(FaultError::Injected)),
+            Fault::Panic => panic!("{PANIC_PAYLOAD} (answering at once)"),
+            _ => Some(Ok(())),
+        }
+    }
 }
 
 /// Plays `fault` out inside a backend's future: `Ok` means "now call the
@@ -443,6 +461,9 @@ impl StoreSwitches {
 pub struct Faulty<S> {
     inner: Arc<S>,
     switches: Arc<StoreSwitches>,
+    /// Whether `load_now` answers (playing the fault at once), so that the
+    /// layer's path without futures is the one tested.
+    at_once: bool,
 }
 
 impl<S> Clone for Faulty<S> {
@@ -450,6 +471,7 @@ impl<S> Clone for Faulty<S> {
         Self {
             inner: Arc::clone(&self.inner),
             switches: Arc::clone(&self.switches),
+            at_once: self.at_once,
         }
     }
 }
@@ -460,7 +482,15 @@ impl<S: SessionStore> Faulty<S> {
         Self {
             inner: Arc::new(inner),
             switches: Arc::default(),
+            at_once: false,
         }
+    }
+
+    /// Also answers `load_now` (the wrapped store's answer at once, or the
+    /// fault played at once), as an in-memory store does.
+    pub fn answering_at_once(mut self) -> Self {
+        self.at_once = true;
+        self
     }
 
     /// Makes `op` behave as `fault` from now on.
@@ -535,6 +565,18 @@ impl<S: SessionStore> SessionStore for Faulty<S> {
             self.inner.revoke(id).await.map_err(FaultError::Inner)
         }
     }
+
+    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Session>, Self::Error>> {
+        if !self.at_once {
+            return None;
+        }
+        if let Err(injected) = self.switches.load.enter_at_once()? {
+            return Some(Err(injected));
+        }
+        self.inner
+            .load_now(id)
+            .map(|answer| answer.map_err(FaultError::Inner))
+    }
 }
 
 /// A token verifier that can be made to fail, stall, hang or panic. Clones
@@ -542,6 +584,8 @@ impl<S: SessionStore> SessionStore for Faulty<S> {
 pub struct FaultyVerifier<V> {
     inner: Arc<V>,
     switch: Arc<Switch>,
+    /// Whether `verify_now` answers, as for [`Faulty`].
+    at_once: bool,
 }
 
 impl<V> Clone for FaultyVerifier<V> {
@@ -549,6 +593,7 @@ impl<V> Clone for FaultyVerifier<V> {
         Self {
             inner: Arc::clone(&self.inner),
             switch: Arc::clone(&self.switch),
+            at_once: self.at_once,
         }
     }
 }
@@ -559,7 +604,14 @@ impl<V: TokenVerifier> FaultyVerifier<V> {
         Self {
             inner: Arc::new(inner),
             switch: Arc::default(),
+            at_once: false,
         }
+    }
+
+    /// Also answers `verify_now`, as for [`Faulty::answering_at_once`].
+    pub fn answering_at_once(mut self) -> Self {
+        self.at_once = true;
+        self
     }
 
     /// Makes `verify` behave as `fault` from now on.
@@ -589,6 +641,22 @@ impl<V: TokenVerifier> TokenVerifier for FaultyVerifier<V> {
                 .await
                 .map_err(FaultError::Inner)
         }
+    }
+
+    fn verify_now(
+        &self,
+        token: &str,
+        cx: TokenContext<'_>,
+    ) -> Option<Result<TokenVerdict, Self::Error>> {
+        if !self.at_once {
+            return None;
+        }
+        if let Err(injected) = self.switch.enter_at_once()? {
+            return Some(Err(injected));
+        }
+        self.inner
+            .verify_now(token, cx)
+            .map(|answer| answer.map_err(FaultError::Inner))
     }
 }
 

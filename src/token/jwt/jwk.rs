@@ -145,6 +145,13 @@ impl JwkSet {
         self.skipped
     }
 
+    /// Whether the set can decide on a token with `kid`: it has a key of that
+    /// id, or the token has none. A fetched set that cannot is fetched again
+    /// first (see [`JwksSource`](super::JwksSource)).
+    pub(super) fn covers(&self, kid: Option<&str>) -> bool {
+        kid.is_none_or(|kid| self.keys.iter().any(|key| key.kid() == Some(kid)))
+    }
+
     /// The keys a token of `algorithm` with the header's `kid` may be
     /// checked against: keys of that algorithm with that very id first, then
     /// keys of that algorithm without an id. Without a `kid` in the token,

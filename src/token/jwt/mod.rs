@@ -41,7 +41,9 @@
 //!    not meant for this one (RFC 7519, section 4.1.3).
 //! 8. The user id claim (`sub` by default) is a non-empty string.
 //! 9. The scope check, when one is set, allows the token for this
-//!    request's tunnel, method, path and token source.
+//!    request's tunnel, method, path and token source. A token it refuses
+//!    is [`TokenVerdict::OutOfScope`]; every other refusal is
+//!    [`TokenVerdict::Refused`].
 //!
 //! The user is then `sub` → `userId`, `name`, `email` and `picture` →
 //! `image` (names configurable; a profile claim that is not a string is left
@@ -49,7 +51,7 @@
 //! `exp`, `scope`, …), becomes one of the user's
 //! [attributes](crate::User::attribute).
 //!
-//! Every refusal is a [`TokenVerdict::Refused`]; with feature `tracing` its
+//! With feature `tracing`, a refusal's
 //! reason (`expired`, `signature`, `unknown_key`, …) is logged at `debug`
 //! level, never the token or any claim. The only errors are those of
 //! keys that cannot be had ([`JwtError`]): a [`JwksSource`] that has not
@@ -319,33 +321,64 @@ impl JwtVerifier {
             .map_err(|_| JwtError::Clock)
     }
 
-    /// The whole check, with the refusal's reason.
-    async fn check(
-        &self,
-        token: &str,
-        cx: TokenContext<'_>,
-    ) -> Result<Result<crate::User, Refusal>, JwtError> {
-        if token.len() > self.max_token_len {
-            return Ok(Err(Refusal::TooLarge));
-        }
-        let current = match &self.keys {
-            Keys::Static(keys) => Some(Arc::clone(keys)),
-            #[cfg(feature = "jwks")]
-            Keys::Remote(source) => source.keys(),
-        };
-        if let Some(claims) = current.and_then(|keys| self.cache.get(token, &keys)) {
-            let now = self.now()?;
-            return Ok(self.check_claims(Claims::clone(&claims), now, cx));
-        }
-        let jws = match Jws::parse(token) {
-            Ok(jws) => jws,
-            Err(refusal) => return Ok(Err(refusal)),
+    /// The whole check, with the refusal's reason: at once when the keys it
+    /// needs are in memory, else after fetching them.
+    async fn check(&self, token: &str, cx: TokenContext<'_>) -> Checked {
+        let jws = match self.check_now(token, cx) {
+            Now::Done(checked) => return checked,
+            Now::NeedsKeys(jws) => jws,
         };
         let keys = match &self.keys {
             Keys::Static(keys) => Arc::clone(keys),
             #[cfg(feature = "jwks")]
             Keys::Remote(source) => source.keys_for(jws.kid.as_deref()).await?,
         };
+        self.check_signed(token, &jws, &keys, cx)
+    }
+
+    /// Steps 1 and 2 of the module docs, the cache, and the rest when the
+    /// keys in memory cover the token: a static set always; a fetched set
+    /// when it has the token's `kid` (or the token has none).
+    fn check_now<'t>(&self, token: &'t str, cx: TokenContext<'_>) -> Now<'t> {
+        if token.len() > self.max_token_len {
+            return Now::Done(Ok(Err(Refusal::TooLarge)));
+        }
+        let current = match &self.keys {
+            Keys::Static(keys) => Some(Arc::clone(keys)),
+            #[cfg(feature = "jwks")]
+            Keys::Remote(source) => source.keys(),
+        };
+        if let Some(claims) = current
+            .as_ref()
+            .and_then(|keys| self.cache.get(token, keys))
+        {
+            return Now::Done(
+                self.now()
+                    .map(|now| self.check_claims(Claims::clone(&claims), now, cx)),
+            );
+        }
+        let jws = match Jws::parse(token) {
+            Ok(jws) => jws,
+            Err(refusal) => return Now::Done(Ok(Err(refusal))),
+        };
+        match current {
+            Some(keys)
+                if matches!(self.keys, Keys::Static(_)) || keys.covers(jws.kid.as_deref()) =>
+            {
+                Now::Done(self.check_signed(token, &jws, &keys, cx))
+            }
+            _ => Now::NeedsKeys(jws),
+        }
+    }
+
+    /// Steps 3 to 9 of the module docs, with `keys`.
+    fn check_signed(
+        &self,
+        token: &str,
+        jws: &Jws<'_>,
+        keys: &Arc<JwkSet>,
+        cx: TokenContext<'_>,
+    ) -> Checked {
         let mut candidates = keys
             .candidates(jws.algorithm, jws.kid.as_deref())
             .peekable();
@@ -367,7 +400,7 @@ impl JwtVerifier {
             let expires = exp + self.leeway.as_secs_f64();
             if expires > now {
                 let remembered = Arc::new(claims.clone());
-                self.cache.insert(token, &keys, remembered, expires, now);
+                self.cache.insert(token, keys, remembered, expires, now);
             }
         }
         Ok(self.check_claims(claims, now, cx))
@@ -418,19 +451,53 @@ impl JwtVerifier {
     }
 }
 
+/// What a check found: the user, why the token is refused, or why no
+/// decision could be made.
+type Checked = Result<Result<crate::User, Refusal>, JwtError>;
+
+/// A check made with the keys in memory.
+enum Now<'t> {
+    Done(Checked),
+    /// A fetched key set is needed first.
+    NeedsKeys(Jws<'t>),
+}
+
+/// The verdict for a check: a failed scope check is
+/// [`OutOfScope`](TokenVerdict::OutOfScope), every other refusal
+/// [`Refused`](TokenVerdict::Refused).
+fn verdict(checked: Checked) -> Result<TokenVerdict, JwtError> {
+    Ok(match checked? {
+        Ok(user) => TokenVerdict::Accepted(user),
+        Err(refusal) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(reason = refusal.as_str(), "rstream-well-known: JWT refused");
+            if refusal == Refusal::Scope {
+                TokenVerdict::OutOfScope
+            } else {
+                TokenVerdict::Refused
+            }
+        }
+    })
+}
+
 impl TokenVerifier for JwtVerifier {
     type Error = JwtError;
 
     async fn verify(&self, token: &str, cx: TokenContext<'_>) -> Result<TokenVerdict, JwtError> {
-        Ok(match self.check(token, cx).await? {
-            Ok(user) => TokenVerdict::Accepted(user),
-            Err(refusal) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!(reason = refusal.as_str(), "rstream-well-known: JWT refused");
-                let _ = refusal;
-                TokenVerdict::Refused
-            }
-        })
+        verdict(self.check(token, cx).await)
+    }
+
+    /// Answers at once with static keys, and with a fetched set that has
+    /// the token's key; `None` when a set must be fetched first.
+    fn verify_now(
+        &self,
+        token: &str,
+        cx: TokenContext<'_>,
+    ) -> Option<Result<TokenVerdict, JwtError>> {
+        match self.check_now(token, cx) {
+            Now::Done(checked) => Some(verdict(checked)),
+            Now::NeedsKeys(_) => None,
+        }
     }
 }
 

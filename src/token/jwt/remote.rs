@@ -249,13 +249,8 @@ impl JwksSource {
         let shared = &self.shared;
         let seen = shared.generation.load(Ordering::Acquire);
         let current = shared.current();
-        let stale = match (&current, kid) {
-            (None, _) => true,
-            (Some(set), Some(kid)) => !set.keys().iter().any(|key| key.kid() == Some(kid)),
-            (Some(_), None) => false,
-        };
-        if !stale {
-            return current.ok_or(JwtError::KeysUnavailable(JwksError::NotFetched));
+        if let Some(set) = current.filter(|set| set.covers(kid)) {
+            return Ok(set);
         }
         let mut state = shared.fetch.lock().await;
         if shared.generation.load(Ordering::Acquire) == seen {

@@ -217,3 +217,36 @@ fn the_cache_is_bounded_and_holds_only_valid_signatures() {
     assert!(check(&v, &signer.token(None, &claims(json!({})))).is_ok());
     assert_eq!(v.cache.len(), 0);
 }
+
+#[test]
+fn static_keys_answer_at_once_with_the_same_verdict() {
+    let signer = Signer::hs256(SECRET);
+    let tunnel = Tunnel::new("app.example.com", "w", "p").unwrap();
+    let cx = TokenContext {
+        tunnel: &tunnel,
+        method: &Method::GET,
+        path: "/",
+        source: TokenSource::Header,
+    };
+    let v = verifier().scope_check(|claims, _| claims.get("denied").is_none());
+    let tokens = [
+        signer.token(None, &claims(json!({}))),
+        signer.token(None, &claims(json!({ "denied": true }))),
+        signer.token(None, &claims(json!({ "exp": T }))),
+        "junk".to_owned(),
+    ];
+    let expected = [
+        TokenVerdict::Accepted(check(&v, &tokens[0]).unwrap()),
+        TokenVerdict::OutOfScope,
+        TokenVerdict::Refused,
+        TokenVerdict::Refused,
+    ];
+    for (token, expected) in tokens.iter().zip(expected) {
+        let now = v
+            .verify_now(token, cx)
+            .expect("static keys answer at once")
+            .unwrap();
+        assert_eq!(now, expected);
+        assert_eq!(block_on(v.verify(token, cx)).unwrap(), expected);
+    }
+}

@@ -1,0 +1,572 @@
+//! Forwarded requests, when the layer does more than pass them through:
+//! resolving the caller for the application's handlers ([`Caller`]),
+//! refusing requests that require authentication, and removing edge
+//! credentials before the request reaches the application.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use http::header::{ACCEPT, CONNECTION, HeaderValue, LOCATION, UPGRADE, WWW_AUTHENTICATE};
+use http::{HeaderMap, Method, Request, StatusCode, Uri};
+
+use crate::caller::{Caller, Unauthenticated};
+use crate::config::Config;
+use crate::credentials::MAX_LOOKUPS;
+use crate::endpoint::{Reply, error, for_method, read_head};
+use crate::paths::Paths;
+use crate::resolver::{Awaiting, Found, Head, Resolution, resolve};
+use crate::store::SessionStore;
+use crate::strip::{
+    strip_bearer, strip_session_cookie, strip_token_parameter, without_token_parameter,
+};
+use crate::syntax::trim_ows;
+use crate::token::TokenVerifier;
+use crate::tunnel::{HostMatch, Tunnel};
+
+/// The longest return URL a sign-in redirect carries, in bytes; a longer
+/// original URL is left out of the redirect (the sign-in page then returns
+/// to its default).
+pub(crate) const MAX_RETURN_URL: usize = 2048;
+
+/// What the layer does to forwarded requests; absent when it does nothing
+/// (every forwarded request then passes through untouched, at no cost).
+pub(crate) struct Forwarding {
+    /// Where the caller is resolved for handlers.
+    pub(crate) identity: Option<Paths>,
+    /// Where authentication is required.
+    pub(crate) required: Option<Paths>,
+    /// Where browser navigations that are refused are sent to sign in.
+    pub(crate) sign_in: Option<SignIn>,
+    pub(crate) strip: Strip,
+}
+
+impl fmt::Debug for Forwarding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Forwarding")
+            .field("identity", &self.identity)
+            .field("required", &self.required)
+            .field("sign_in", &self.sign_in)
+            .field("strip", &self.strip)
+            .finish()
+    }
+}
+
+/// The sign-in page: a path (and query) on the tunnel origin, and the
+/// name of the parameter that carries the return URL.
+#[derive(Debug, Clone)]
+pub(crate) struct SignIn {
+    pub(crate) url: Box<str>,
+    pub(crate) parameter: Box<str>,
+}
+
+/// Which edge credentials are removed before forwarding.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Strip {
+    pub(crate) token_parameter: bool,
+    pub(crate) authorization: bool,
+    pub(crate) session_cookie: bool,
+}
+
+/// The part of a forwarded request's handling that awaits the backends,
+/// ending with the inner service's future (the request was let through) or
+/// the layer's answer (it was refused). Boxed: only requests that present a
+/// credential on a path where the caller is resolved pay for it.
+pub(crate) type PendingGate<F> = Pin<Box<dyn Future<Output = Result<F, Reply>> + Send>>;
+
+/// What becomes of a forwarded request.
+pub(crate) enum Gate<B, F> {
+    /// Forward it now, as it is.
+    Now(Request<B>),
+    /// Answer it now.
+    Refuse(Reply),
+    /// Resolve its caller first.
+    Later(PendingGate<F>),
+}
+
+/// Decides what becomes of a request the layer forwards when
+/// `forwarding` is configured. `call` calls the inner service (given the
+/// one made ready, for a pending resolution).
+pub(crate) fn gate<V, St, B, S>(
+    config: &Arc<Config<V, St>>,
+    mut request: Request<B>,
+    inner: impl FnOnce() -> S,
+) -> Gate<B, S::Future>
+where
+    V: TokenVerifier,
+    St: SessionStore,
+    B: Send + 'static,
+    S: tower_service::Service<Request<B>> + Send + 'static,
+{
+    let Some(forwarding) = &config.forwarding else {
+        return Gate::Now(request);
+    };
+    let path = request.uri().path();
+    let required = forwarding
+        .required
+        .as_ref()
+        .is_some_and(|paths| paths.applies_to(path));
+    let resolved = required
+        || forwarding
+            .identity
+            .as_ref()
+            .is_some_and(|paths| paths.applies_to(path));
+    if !resolved {
+        strip(config, &mut request);
+        return Gate::Now(request);
+    }
+    let (matched, found) = read_head::<_, _, MAX_LOOKUPS>(
+        config,
+        request.uri(),
+        request.version(),
+        request.headers(),
+        true,
+    );
+    let tunnel = match matched {
+        HostMatch::Tunnel(tunnel) => tunnel,
+        HostMatch::None => {
+            return settle(
+                config,
+                request,
+                None,
+                Unauthenticated::UnknownHost,
+                required,
+            );
+        }
+        HostMatch::Invalid(reason) => {
+            let why = Unauthenticated::for_host_reason(reason);
+            return settle(config, request, None, why, required);
+        }
+    };
+    if found.is_empty() {
+        let why = found.unauthenticated();
+        return settle(config, request, Some(tunnel), why, required);
+    }
+    let service = inner();
+    Gate::Later(Box::pin(pending(
+        Arc::clone(config),
+        request,
+        tunnel,
+        found,
+        required,
+        service,
+    )))
+}
+
+/// A request nobody is authenticated for, decided without a backend.
+fn settle<V, St, B, F>(
+    config: &Config<V, St>,
+    mut request: Request<B>,
+    tunnel: Option<Tunnel>,
+    why: Unauthenticated,
+    required: bool,
+) -> Gate<B, F>
+where
+    St: SessionStore,
+{
+    if required {
+        return Gate::Refuse(refusal(config, &request, why));
+    }
+    request
+        .extensions_mut()
+        .insert(Caller::anonymous(why, tunnel));
+    strip(config, &mut request);
+    Gate::Now(request)
+}
+
+/// Resolves the caller, then forwards the request (with its [`Caller`]) or
+/// refuses it.
+async fn pending<V, St, B, S>(
+    config: Arc<Config<V, St>>,
+    mut request: Request<B>,
+    tunnel: Tunnel,
+    found: Found<MAX_LOOKUPS>,
+    required: bool,
+    mut service: S,
+) -> Result<S::Future, Reply>
+where
+    V: TokenVerifier,
+    St: SessionStore,
+    S: tower_service::Service<Request<B>>,
+{
+    // The method and URI are lent to the resolver and put back: no copy.
+    let head = Head {
+        method: std::mem::take(request.method_mut()),
+        uri: std::mem::take(request.uri_mut()),
+    };
+    let resolution =
+        resolve::<Awaiting, _, _, MAX_LOOKUPS>(&config, &tunnel, &head.method, &head.uri, &found)
+            .await
+            .unwrap_or(Resolution::Unauthenticated(Unauthenticated::Unavailable));
+    *request.method_mut() = head.method;
+    *request.uri_mut() = head.uri;
+    let caller = match resolution {
+        Resolution::Authenticated(identity) => Caller::authenticated(identity, tunnel),
+        Resolution::Unauthenticated(why) if required => {
+            return Err(refusal(&config, &request, why));
+        }
+        Resolution::Unauthenticated(why) => Caller::anonymous(why, Some(tunnel)),
+    };
+    request.extensions_mut().insert(caller);
+    strip(&config, &mut request);
+    Ok(service.call(request))
+}
+
+/// Removes the configured edge credentials from a request about to be
+/// forwarded.
+pub(crate) fn strip<V, St, B>(config: &Config<V, St>, request: &mut Request<B>)
+where
+    St: SessionStore,
+{
+    let Some(forwarding) = &config.forwarding else {
+        return;
+    };
+    let Strip {
+        token_parameter,
+        authorization,
+        session_cookie,
+    } = forwarding.strip;
+    if token_parameter {
+        strip_token_parameter(request.uri_mut());
+    }
+    if authorization {
+        strip_bearer(request.headers_mut());
+    }
+    if session_cookie {
+        if let Some(sessions) = &config.sessions {
+            strip_session_cookie(request.headers_mut(), sessions.cookie_finder());
+        }
+    }
+}
+
+/// The answer to a request that requires authentication and is not
+/// authenticated: a browser navigation is sent to sign in when it can be
+/// (rstream Auth on, a sign-in URL configured, nobody signed in or an
+/// invalid token), anything else gets the error answer of
+/// [`Unauthenticated`]. `HEAD` gets the headers of `GET`.
+pub(crate) fn refusal<V, St, B>(
+    config: &Config<V, St>,
+    request: &Request<B>,
+    why: Unauthenticated,
+) -> Reply {
+    let sign_in = config
+        .forwarding
+        .as_ref()
+        .and_then(|forwarding| forwarding.sign_in.as_ref());
+    let reply = match sign_in {
+        Some(sign_in)
+            if config.sessions.is_some()
+                && matches!(
+                    why,
+                    Unauthenticated::NoCredentials | Unauthenticated::InvalidToken
+                )
+                && is_navigation(request.method(), request.headers()) =>
+        {
+            redirect(sign_in, request.uri())
+        }
+        _ => unauthenticated_reply(why),
+    };
+    for_method(request.method(), reply)
+}
+
+/// The error answer for `why`: its status, `{"error":"<reason>"}`,
+/// `Cache-Control: no-store` and, for `401` and `403`, its
+/// `WWW-Authenticate` challenge.
+pub(crate) fn unauthenticated_reply(why: Unauthenticated) -> Reply {
+    let mut reply = error(why.status(), why.reason());
+    if let Some(challenge) = why.challenge() {
+        reply
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    }
+    reply
+}
+
+/// Whether a request is a browser navigation: `GET` or `HEAD`, not an
+/// upgrade (no `Upgrade` field, no `upgrade` in `Connection`), accepting
+/// `text/html` by name with a non-zero quality.
+pub(crate) fn is_navigation(method: &Method, headers: &HeaderMap) -> bool {
+    if !matches!(*method, Method::GET | Method::HEAD) || headers.contains_key(UPGRADE) {
+        return false;
+    }
+    let upgrade = headers.get_all(CONNECTION).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|token| trim_ows(token).eq_ignore_ascii_case(b"upgrade"))
+    });
+    !upgrade
+        && headers
+            .get_all(ACCEPT)
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+            .any(accepts_html)
+}
+
+/// Whether one `Accept` element is `text/html` with a non-zero quality.
+fn accepts_html(element: &[u8]) -> bool {
+    let mut parts = element.split(|&b| b == b';');
+    let media_range = trim_ows(parts.next().unwrap_or_default());
+    if !media_range.eq_ignore_ascii_case(b"text/html") {
+        return false;
+    }
+    for parameter in parts {
+        let parameter = trim_ows(parameter);
+        if let Some(value) = parameter
+            .strip_prefix(b"q=")
+            .or_else(|| parameter.strip_prefix(b"Q="))
+        {
+            let zero = value.iter().all(|&b| b == b'0' || b == b'.') && !value.is_empty();
+            return !zero;
+        }
+    }
+    true
+}
+
+/// `303 See Other` to the sign-in URL, carrying the request's path and
+/// query (without the token parameter) as the return URL when it is a safe
+/// one and not too long.
+fn redirect(sign_in: &SignIn, uri: &Uri) -> Reply {
+    let mut location = String::from(&*sign_in.url);
+    if let Some(back) = return_url(uri) {
+        location.push(if sign_in.url.contains('?') { '&' } else { '?' });
+        location.push_str(&sign_in.parameter);
+        location.push('=');
+        percent_encode(&back, &mut location);
+    }
+    let mut reply = error(StatusCode::SEE_OTHER, "sign_in_required");
+    if let Ok(location) = HeaderValue::try_from(location) {
+        reply.headers_mut().insert(LOCATION, location);
+    }
+    reply
+}
+
+/// Where a browser sent to sign in comes back to: the request's path and
+/// query, without the token parameter, when that is a safe return URL (see
+/// [`safe_return_url`]) of at most [`MAX_RETURN_URL`] bytes.
+fn return_url(uri: &Uri) -> Option<String> {
+    let path = uri.path();
+    let back = match uri.query() {
+        None => path.to_owned(),
+        Some(query) => match without_token_parameter(query) {
+            Some(kept) if kept.is_empty() => path.to_owned(),
+            Some(kept) => format!("{path}?{kept}"),
+            None => format!("{path}?{query}"),
+        },
+    };
+    (back.len() <= MAX_RETURN_URL && safe_return_url(&back).is_some()).then_some(back)
+}
+
+/// Percent-encodes `text` into `out`, all but RFC 3986 `unreserved` and `/`.
+fn percent_encode(text: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in text.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xF)]));
+        }
+    }
+}
+
+/// `candidate` when it is a safe return URL: a path on the current origin
+/// that no browser or server reads as leading anywhere else. See
+/// [`SessionManager::safe_return_url`](crate::SessionManager::safe_return_url).
+pub(crate) fn safe_return_url(candidate: &str) -> Option<&str> {
+    let bytes = candidate.as_bytes();
+    // Printable ASCII only: no space, tab, newline (browsers drop tabs and
+    // newlines, so `/\t/evil` is `//evil`), control, DEL or raw non-ASCII,
+    // and never a `\` (browsers read it as `/`).
+    if bytes.len() > MAX_RETURN_URL
+        || bytes.first() != Some(&b'/')
+        || !bytes
+            .iter()
+            .all(|&b| (0x21..0x7F).contains(&b) && b != b'\\')
+    {
+        return None;
+    }
+    // The path, decoded as often as it decodes, must not start with two
+    // separators (an authority to URL parsers) nor have a dot segment
+    // (`/..//evil` resolves to `//evil`).
+    let end = candidate.find(['?', '#']).unwrap_or(candidate.len());
+    let decoded = decode_fully(&bytes[..end])?;
+    if matches!(decoded.get(1), Some(b'/' | b'\\')) {
+        return None;
+    }
+    let dot_segment = decoded
+        .split(|&b| b == b'/' || b == b'\\')
+        .any(|segment| matches!(segment, b"." | b".."));
+    let decoded_controls = decoded.iter().any(|&b| b < 0x20 || b == 0x7F);
+    (!dot_segment && !decoded_controls && !starts_with_lookalike(&decoded)).then_some(candidate)
+}
+
+/// Decodes `%HH` escapes until none is left; `None` after 8 rounds (a
+/// legitimate URL needs one).
+fn decode_fully(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut text = bytes.to_vec();
+    for _ in 0..8 {
+        if !text.contains(&b'%') {
+            return Some(text);
+        }
+        let mut out = Vec::with_capacity(text.len());
+        let mut i = 0;
+        let mut changed = false;
+        while i < text.len() {
+            match crate::syntax::percent_escape(&text, i) {
+                Some(b) if text[i] == b'%' => {
+                    out.push(b);
+                    i += 3;
+                    changed = true;
+                }
+                _ => {
+                    out.push(text[i]);
+                    i += 1;
+                }
+            }
+        }
+        if !changed {
+            return Some(out);
+        }
+        text = out;
+    }
+    None
+}
+
+/// Whether the decoded path's first character after its `/` is a
+/// non-ASCII one: some software maps look-alikes (`／`, `＼`) to separators.
+fn starts_with_lookalike(decoded: &[u8]) -> bool {
+    decoded.get(1).is_some_and(|&b| b >= 0x80)
+}
+
+/// Builds the [`Caller`] of a request head outside the layer, with the
+/// code that answers the session endpoint.
+pub(crate) fn resolve_head<V, St>(
+    config: Arc<Config<V, St>>,
+    method: &Method,
+    uri: &Uri,
+    version: http::Version,
+    headers: &HeaderMap,
+) -> impl Future<Output = Caller> + Send + 'static
+where
+    V: TokenVerifier,
+    St: SessionStore,
+{
+    let (matched, found) = read_head::<_, _, MAX_LOOKUPS>(&config, uri, version, headers, true);
+    let head = Head {
+        method: method.clone(),
+        uri: uri.clone(),
+    };
+    async move {
+        let tunnel = match matched {
+            HostMatch::Tunnel(tunnel) => tunnel,
+            HostMatch::None => return Caller::anonymous(Unauthenticated::UnknownHost, None),
+            HostMatch::Invalid(reason) => {
+                return Caller::anonymous(Unauthenticated::for_host_reason(reason), None);
+            }
+        };
+        if found.is_empty() {
+            return Caller::anonymous(found.unauthenticated(), Some(tunnel));
+        }
+        match resolve::<Awaiting, _, _, MAX_LOOKUPS>(
+            &config,
+            &tunnel,
+            &head.method,
+            &head.uri,
+            &found,
+        )
+        .await
+        .unwrap_or(Resolution::Unauthenticated(Unauthenticated::Unavailable))
+        {
+            Resolution::Authenticated(identity) => Caller::authenticated(identity, tunnel),
+            Resolution::Unauthenticated(why) => Caller::anonymous(why, Some(tunnel)),
+        }
+    }
+}
+
+/// The body of a reply, for tests.
+#[cfg(test)]
+fn body(reply: &Reply) -> &[u8] {
+    reply.body().as_deref().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn navigations_accept_html_by_name() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        assert!(is_navigation(
+            &Method::GET,
+            &headers(&[("accept", browser)])
+        ));
+        assert!(is_navigation(
+            &Method::HEAD,
+            &headers(&[("accept", "TEXT/HTML;level=1")])
+        ));
+        assert!(!is_navigation(
+            &Method::POST,
+            &headers(&[("accept", browser)])
+        ));
+        assert!(!is_navigation(&Method::GET, &headers(&[("accept", "*/*")])));
+        assert!(!is_navigation(
+            &Method::GET,
+            &headers(&[("accept", "text/html;q=0")])
+        ));
+        assert!(!is_navigation(
+            &Method::GET,
+            &headers(&[("accept", "text/html; q=0.000")])
+        ));
+        assert!(is_navigation(
+            &Method::GET,
+            &headers(&[("accept", "text/html;q=0.1")])
+        ));
+        assert!(!is_navigation(&Method::GET, &headers(&[])));
+        assert!(!is_navigation(
+            &Method::GET,
+            &headers(&[
+                ("accept", browser),
+                ("upgrade", "websocket"),
+                ("connection", "Upgrade")
+            ])
+        ));
+        assert!(!is_navigation(
+            &Method::GET,
+            &headers(&[("accept", browser), ("connection", "keep-alive, upgrade")])
+        ));
+    }
+
+    #[test]
+    fn redirects_carry_the_return_url_without_the_token() {
+        let sign_in = SignIn {
+            url: "/login".into(),
+            parameter: "return_to".into(),
+        };
+        let uri: Uri = "/a/b?x=1&rstream.token=secret&y=a%20b".parse().unwrap();
+        let reply = redirect(&sign_in, &uri);
+        assert_eq!(reply.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            reply.headers()[LOCATION],
+            "/login?return_to=/a/b%3Fx%3D1%26y%3Da%2520b"
+        );
+        assert_eq!(body(&reply), br#"{"error":"sign_in_required"}"#);
+        let sign_in = SignIn {
+            url: "/login?lang=en".into(),
+            parameter: "next".into(),
+        };
+        let reply = redirect(&sign_in, &"//evil.example/x".parse().unwrap());
+        assert_eq!(reply.headers()[LOCATION], "/login?lang=en");
+        let reply = redirect(&sign_in, &"/p?rstream.token=t".parse().unwrap());
+        assert_eq!(reply.headers()[LOCATION], "/login?lang=en&next=/p");
+    }
+}

@@ -1,0 +1,136 @@
+//! Credential hygiene: what the layer removes from a request before
+//! forwarding it, so that handlers never see edge credentials.
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, COOKIE};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderValue, Uri};
+
+use crate::credentials::{CookieFinder, is_token_parameter};
+
+/// `query` without its `rstream.token` parameters (every one, however its
+/// name is spelled), every other byte kept: `None` when it has none. The
+/// result is empty when nothing else was in the query.
+pub(crate) fn without_token_parameter(query: &str) -> Option<String> {
+    let is_token = |pair: &str| is_token_parameter(pair.split_once('=').map_or(pair, |(n, _)| n));
+    if !query.split('&').any(is_token) {
+        return None;
+    }
+    let kept: Vec<&str> = query.split('&').filter(|pair| !is_token(pair)).collect();
+    Some(kept.join("&"))
+}
+
+/// Whether a query may carry the token parameter: it names `rstream.token`
+/// literally, or has an escape or `+` that may spell it. A query without
+/// either is left alone without splitting it.
+fn may_carry_token(query: &str) -> bool {
+    memchr::memmem::find(query.as_bytes(), b"rstream").is_some() || query.contains(['%', '+'])
+}
+
+/// Removes the `rstream.token` parameter from `uri`'s query, keeping every
+/// other byte of the query; a query left empty goes with its `?`.
+pub(crate) fn strip_token_parameter(uri: &mut Uri) {
+    let Some(query) = uri.query() else {
+        return;
+    };
+    if !may_carry_token(query) {
+        return;
+    }
+    let Some(kept) = without_token_parameter(query) else {
+        return;
+    };
+    let path = uri.path();
+    let mut text = String::with_capacity(path.len() + 1 + kept.len());
+    text.push_str(path);
+    if !kept.is_empty() {
+        text.push('?');
+        text.push_str(&kept);
+    }
+    let path_len = path.len();
+    let mut parts = std::mem::take(uri).into_parts();
+    // A subset of a valid query stays valid; should it not, the whole query
+    // goes, never the token with it.
+    let text = Bytes::from(text);
+    let path_and_query = PathAndQuery::from_maybe_shared(text.clone())
+        .or_else(|_| PathAndQuery::from_maybe_shared(text.slice(..path_len)))
+        .ok();
+    parts.path_and_query = path_and_query;
+    *uri = Uri::from_parts(parts).unwrap_or_default();
+}
+
+/// Whether an `Authorization` value has the `Bearer` scheme.
+fn is_bearer(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    let end = bytes
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(bytes.len());
+    bytes[..end].eq_ignore_ascii_case(b"bearer")
+}
+
+/// Removes every `Authorization` field with the `Bearer` scheme; fields of
+/// other schemes stay, in their order.
+pub(crate) fn strip_bearer(headers: &mut HeaderMap) {
+    if !headers.get_all(AUTHORIZATION).iter().any(is_bearer) {
+        return;
+    }
+    let others: Vec<HeaderValue> = headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .filter(|value| !is_bearer(value))
+        .cloned()
+        .collect();
+    headers.remove(AUTHORIZATION);
+    for value in others {
+        headers.append(AUTHORIZATION, value);
+    }
+}
+
+/// One `Cookie` field without the session cookie's pairs, the other pairs
+/// byte for byte and in order (the first kept one without the whitespace
+/// that followed a removed `;`): `None` when the field has no session pair,
+/// `Some(empty)` when it had nothing else.
+pub(crate) fn without_session_cookie(finder: &CookieFinder, field: &[u8]) -> Option<Vec<u8>> {
+    let is_session = |pair: &[u8]| finder.value_of(pair).is_some();
+    if !field.split(|&b| b == b';').any(is_session) {
+        return None;
+    }
+    let kept: Vec<&[u8]> = field
+        .split(|&b| b == b';')
+        .filter(|pair| !is_session(pair))
+        .collect();
+    let kept = kept.join(&b';');
+    let start = kept
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(kept.len());
+    Some(kept[start..].to_vec())
+}
+
+/// Removes the session cookie from every `Cookie` field; other cookies stay
+/// byte for byte, a field left without any cookie goes.
+pub(crate) fn strip_session_cookie(headers: &mut HeaderMap, finder: &CookieFinder) {
+    let changed = headers
+        .get_all(COOKIE)
+        .iter()
+        .any(|field| without_session_cookie(finder, field.as_bytes()).is_some());
+    if !changed {
+        return;
+    }
+    let fields: Vec<HeaderValue> = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(
+            |field| match without_session_cookie(finder, field.as_bytes()) {
+                None => Some(field.clone()),
+                Some(kept) if kept.is_empty() => None,
+                // Made of bytes of a valid value: valid.
+                Some(kept) => HeaderValue::from_bytes(&kept).ok(),
+            },
+        )
+        .collect();
+    headers.remove(COOKIE);
+    for field in fields {
+        headers.append(COOKIE, field);
+    }
+}
