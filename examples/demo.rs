@@ -22,10 +22,18 @@
 //! - `DEMO_JWT_SECRET`: when set (32 bytes or more), HS256 JWTs signed with
 //!   it are accepted too, besides the token: claims `sub` (the user id),
 //!   `name`, `email`, `picture`, and `exp`, which is required.
+//! - `REDIS_URL`: keep sessions in Redis instead of in memory (needs feature
+//!   `redis`: `cargo run --features redis --example demo`). Two demos on two
+//!   ports with the same `REDIS_URL` share sessions: sign in on one, and the
+//!   other knows you; log out on either, and both forget you. Redis calls time
+//!   out after a second, so an outage shows at once ("not authenticated",
+//!   logout `503`, sign-in refused) and heals by itself when Redis is back.
 //!
 //! The first two lines on stdout are always
-//! `listening on http://127.0.0.1:<port>` and `demo token: <token>`; a line
-//! after them names the active token verifiers.
+//! `listening on http://127.0.0.1:<port>` and `demo token: <token>`. After
+//! the banner, a line says which session store is active:
+//! `session store: memory` or `session store: redis (REDIS_URL)`, just after
+//! a line that names the active token verifiers (`token verifiers: …`).
 
 use std::error::Error;
 use std::future::Future;
@@ -39,8 +47,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use rstream_well_known::jwt::{JwtKey, JwtVerifier};
 use rstream_well_known::{
-    MemoryStore, SessionCookie, SessionId, SessionManager, StaticTokenVerifier, TokenVerifierChain,
-    Tunnel, User, WellKnownLayer,
+    BoxRevokeAllStore, MemoryStore, SessionCookie, SessionId, SessionManager, StaticTokenVerifier,
+    TokenVerifierChain, Tunnel, User, WellKnownLayer,
 };
 use tokio::net::TcpListener;
 
@@ -166,6 +174,49 @@ fn origins(port: u16) -> [String; 2] {
     ]
 }
 
+/// The demo's session store, chosen at run time: in memory, or in Redis when
+/// `redis_url` (the `REDIS_URL` variable) is set and not empty. Returns the
+/// store and the line that says which one it is (never the URL, which may
+/// hold a password).
+///
+/// Must be called within a Tokio runtime when `redis_url` is set.
+///
+/// # Errors
+///
+/// When the URL is refused, or the demo was built without feature `redis`.
+pub fn session_store(redis_url: Option<String>) -> Result<(BoxRevokeAllStore, String), BoxError> {
+    match redis_url.filter(|url| !url.is_empty()) {
+        None => Ok((
+            BoxRevokeAllStore::new(MemoryStore::new()),
+            "session store: memory".to_owned(),
+        )),
+        Some(url) => redis_store(&url),
+    }
+}
+
+#[cfg(feature = "redis")]
+fn redis_store(url: &str) -> Result<(BoxRevokeAllStore, String), BoxError> {
+    // Built lazily: the demo starts even while Redis is down. A short
+    // timeout, so that an outage shows at once.
+    let store = rstream_well_known::RedisStore::builder(url)
+        .key_prefix("demo:session:")
+        .timeout(std::time::Duration::from_secs(1))
+        .build()?;
+    Ok((
+        BoxRevokeAllStore::new(store),
+        "session store: redis (REDIS_URL)".to_owned(),
+    ))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_store(_url: &str) -> Result<(BoxRevokeAllStore, String), BoxError> {
+    Err(
+        "REDIS_URL is set, but the demo was built without feature `redis`: \
+         cargo run --features redis --example demo"
+            .into(),
+    )
+}
+
 /// The layer: both loopback names as tunnels of one project, token auth with
 /// `tokens`, and rstream Auth with an in-memory store.
 ///
@@ -175,7 +226,20 @@ fn origins(port: u16) -> [String; 2] {
 pub fn layer(
     port: u16,
     tokens: &DemoTokens,
-) -> Result<WellKnownLayer<TokenVerifierChain>, BoxError> {
+) -> Result<WellKnownLayer<TokenVerifierChain, BoxRevokeAllStore>, BoxError> {
+    layer_with(port, tokens, BoxRevokeAllStore::new(MemoryStore::new()))
+}
+
+/// The layer of [`layer`], with rstream Auth on `store`.
+///
+/// # Errors
+///
+/// As [`layer`].
+pub fn layer_with(
+    port: u16,
+    tokens: &DemoTokens,
+    store: BoxRevokeAllStore,
+) -> Result<WellKnownLayer<TokenVerifierChain, BoxRevokeAllStore>, BoxError> {
     let mut builder = WellKnownLayer::builder();
     for origin in origins(port) {
         let host = origin.trim_start_matches("http://");
@@ -184,7 +248,7 @@ pub fn layer(
     }
     let layer = builder
         .with_token_verifier(tokens.verifier()?)
-        .with_session_store(MemoryStore::new())
+        .with_session_store(store)
         // The demo runs on plain HTTP, where browsers drop `Secure` cookies.
         // Keep the default (`Secure`) anywhere served over HTTPS. HttpOnly,
         // SameSite=Lax and Path=/ stay at their defaults.
@@ -195,7 +259,7 @@ pub fn layer(
 
 #[derive(Clone)]
 struct Demo {
-    sessions: SessionManager<MemoryStore>,
+    sessions: SessionManager<BoxRevokeAllStore>,
     origins: [String; 2],
 }
 
@@ -207,7 +271,20 @@ struct Demo {
 ///
 /// As [`layer`].
 pub fn app(port: u16, tokens: &DemoTokens) -> Result<Router, BoxError> {
-    let layer = layer(port, tokens)?;
+    app_with(port, tokens, BoxRevokeAllStore::new(MemoryStore::new()))
+}
+
+/// The app of [`app`], with rstream Auth on `store`.
+///
+/// # Errors
+///
+/// As [`layer`].
+pub fn app_with(
+    port: u16,
+    tokens: &DemoTokens,
+    store: BoxRevokeAllStore,
+) -> Result<Router, BoxError> {
+    let layer = layer_with(port, tokens, store)?;
     let sessions = layer
         .session_manager()
         .ok_or("session auth is not enabled")?;
@@ -273,21 +350,45 @@ pub async fn serve(
     tokens: impl Into<DemoTokens>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BoxError> {
+    serve_with(
+        listener,
+        tokens,
+        BoxRevokeAllStore::new(MemoryStore::new()),
+        shutdown,
+    )
+    .await
+}
+
+/// Serves the demo as [`serve`] does, with rstream Auth on `store`.
+///
+/// # Errors
+///
+/// As [`serve`].
+pub async fn serve_with(
+    listener: TcpListener,
+    tokens: impl Into<DemoTokens>,
+    store: BoxRevokeAllStore,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BoxError> {
     let port = listener.local_addr()?.port();
-    let app = app(port, &tokens.into())?;
+    let app = app_with(port, &tokens.into(), store)?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
 }
 
-/// Serves the demo on `listener` until ctrl-c.
+/// Serves the demo on `listener`, sessions in `store`, until ctrl-c.
 ///
 /// # Errors
 ///
 /// As [`serve`].
-pub async fn run(listener: TcpListener, tokens: DemoTokens) -> Result<(), BoxError> {
-    serve(listener, tokens, async {
+pub async fn run(
+    listener: TcpListener,
+    tokens: DemoTokens,
+    store: BoxRevokeAllStore,
+) -> Result<(), BoxError> {
+    serve_with(listener, tokens, store, async {
         // If the signal cannot be installed, serve until killed.
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -310,11 +411,14 @@ async fn main() -> Result<(), BoxError> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let port = listener.local_addr()?.port();
+    let (store, active_store) = session_store(std::env::var("REDIS_URL").ok())?;
     {
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(banner(port, &token).as_bytes())?;
+        // The store's line ends the banner (scripts read up to it).
         stdout.write_all(tokens.describe().as_bytes())?;
+        writeln!(stdout, "{active_store}")?;
         stdout.flush()?;
     }
-    run(listener, tokens).await
+    run(listener, tokens, store).await
 }

@@ -427,6 +427,13 @@
 //! - `jwks` (enables `jwt`): `jwt::JwksSource`, keys fetched from a JWKS
 //!   URL over HTTPS (hyper, rustls), cached and refreshed in the background
 //!   on tokio. Needs Rust 1.87.
+//! - `redis`: `RedisStore`, sessions in Redis shared by every instance of
+//!   an application (needs Rust 1.88 and a Tokio runtime). Its documentation
+//!   gives the key layout, the stored encoding and its versioning, the choice
+//!   of one hash slot per user for revoke-all, and the behaviour during an
+//!   outage.
+//! - `redis-cluster`: `RedisStore::cluster_builder`, for a Redis Cluster.
+//! - `redis-tls`: `rediss://` URLs (TLS with rustls).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -488,6 +495,8 @@ pub use crate::store::{
     BoxError, BoxRevokeAllStore, BoxSessionStore, ListSessions, MemoryStore, MemoryStoreError,
     RevokeAll, Session, SessionId, SessionStore,
 };
+#[cfg(feature = "redis")]
+pub use crate::store::{RedisStore, RedisStoreBuilder, RedisStoreError, RedisStoreErrorKind};
 pub use crate::timer::Timer;
 #[cfg(feature = "tokio")]
 pub use crate::timer::TokioTimer;

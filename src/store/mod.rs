@@ -17,8 +17,12 @@ use std::time::SystemTime;
 mod boxed;
 mod id;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 mod session;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisStore, RedisStoreBuilder, RedisStoreError, RedisStoreErrorKind};
 pub use boxed::{BoxError, BoxRevokeAllStore, BoxSessionStore};
 pub use id::SessionId;
 pub(crate) use id::is_valid_id;

@@ -1,0 +1,788 @@
+//! `RedisStore` (feature `redis`) against a real `redis-server`, which each
+//! test starts on a free loopback port (see `tests/redis_server`): the shared
+//! store suite, then two independent layers on one Redis, an outage and the
+//! recovery after it, the stored encoding, zero ttl and key prefixes.
+//!
+//! Without `redis-server` on `PATH` every test here says SKIPPED loudly and
+//! passes, except under `CI=true`, where that is a failure.
+#![cfg(feature = "redis")]
+
+mod common;
+mod redis_server;
+
+#[allow(dead_code)]
+#[path = "../examples/redis.rs"]
+mod redis_example;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{
+    COOKIE_NAME, Captured, Recorder, SESSION, ada, cookie_value, empty, get, logout_request, send,
+    verifier,
+};
+use http::StatusCode;
+use redis_server::RedisServer;
+use rstream_well_known::{
+    ListSessions, RedisStore, RedisStoreErrorKind, Session, SessionId, SessionStore, SignInError,
+    StaticTokenVerifier, User, WellKnownLayer, test_util,
+};
+
+/// A session of `user` from now, lasting `ttl` (saturating).
+fn session(user: User, ttl: Duration) -> Session {
+    let now = SystemTime::now();
+    Session::new(
+        user,
+        now,
+        now.checked_add(ttl)
+            .unwrap_or(now + Duration::from_secs(1 << 40)),
+    )
+}
+
+/// The user of the live session `id`, if any.
+async fn user_of(store: &RedisStore, id: &SessionId) -> Option<User> {
+    store.load(id).await.unwrap().map(Session::into_user)
+}
+
+/// A store on `server` under `prefix`, with a short timeout.
+async fn store_on(server: &RedisServer, prefix: &str) -> RedisStore {
+    RedisStore::builder(server.url())
+        .key_prefix(prefix)
+        .timeout(TIMEOUT)
+        .connect()
+        .await
+        .expect("the store connects")
+}
+
+/// The stores' timeout in these tests: short, so an outage shows at once.
+const TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How long any answer may take during an outage: the timeout, and slack
+/// for a loaded machine.
+const BOUND: Duration = Duration::from_millis(2500);
+
+/// A layer over its own store (its own connection) on `server`.
+async fn layer_on(
+    server: &RedisServer,
+    prefix: &str,
+) -> WellKnownLayer<StaticTokenVerifier, RedisStore> {
+    WellKnownLayer::builder()
+        .tunnel(common::tunnel())
+        .with_token_verifier(verifier())
+        .with_session_store(store_on(server, prefix).await)
+        .build()
+        .unwrap()
+}
+
+/// Runs each named check of the public store suite (`test_util`) on a
+/// fresh server. (The suite's own macros evaluate the store expression per
+/// check; a test here must also keep its server alive, and skip without one.)
+macro_rules! suite_on_redis {
+    ($($check:ident),* $(,)?) => {
+        mod suite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let Some(server) = RedisServer::start(concat!("redis_store suite ", stringify!($check))) else {
+                        return;
+                    };
+                    test_util::$check(store_on(&server, "suite:").await).await;
+                }
+            )*
+        }
+    };
+}
+
+// Every check of `session_store_suite!`, `revoke_all_suite!` and
+// `list_sessions_suite!`.
+suite_on_redis!(
+    create_then_load_round_trips_every_profile_field,
+    ids_are_fresh_long_and_cookie_safe,
+    unknown_ids_do_not_load,
+    revoked_sessions_do_not_load,
+    revoke_is_idempotent_and_unknown_ids_are_fine,
+    zero_ttl_sessions_never_load,
+    deadlines_in_the_past_never_load,
+    huge_ttls_load,
+    sessions_are_independent,
+    concurrent_creates_never_overwrite,
+    touch_moves_the_idle_deadline_within_bounds,
+    touch_never_revives_a_session,
+    sessions_expire_when_their_time_comes,
+    revoke_all_ends_every_session_of_the_user_only,
+    revoke_all_ends_sessions_created_before_it_under_concurrent_creates,
+    list_shows_the_live_sessions_of_one_user,
+);
+
+async fn session_answer<V, St>(layer: &WellKnownLayer<V, St>, cookie: &str) -> common::Answer
+where
+    WellKnownLayer<V, St>: tower::Layer<Recorder>,
+    <WellKnownLayer<V, St> as tower::Layer<Recorder>>::Service: tower::Service<
+            http::Request<http_body_util::Full<bytes::Bytes>>,
+            Response = http::Response<
+                rstream_well_known::ResponseBody<http_body_util::Full<bytes::Bytes>>,
+            >,
+        >,
+    <<WellKnownLayer<V, St> as tower::Layer<Recorder>>::Service as tower::Service<
+        http::Request<http_body_util::Full<bytes::Bytes>>,
+    >>::Error: std::fmt::Debug,
+{
+    send(
+        layer,
+        &Recorder::default(),
+        get(SESSION).header("cookie", cookie).body(empty()).unwrap(),
+    )
+    .await
+}
+
+async fn signed_in_user(
+    layer: &WellKnownLayer<StaticTokenVerifier, RedisStore>,
+    cookie: &str,
+) -> Option<String> {
+    let answer = session_answer(layer, cookie).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let json = answer.json();
+    (json["auth"]["authenticated"] == true)
+        .then(|| json["user"]["userId"].as_str().unwrap().to_owned())
+}
+
+async fn logout(
+    layer: &WellKnownLayer<StaticTokenVerifier, RedisStore>,
+    cookie: &str,
+) -> common::Answer {
+    send(
+        layer,
+        &Recorder::default(),
+        logout_request()
+            .header("cookie", cookie)
+            .body(empty())
+            .unwrap(),
+    )
+    .await
+}
+
+async fn sign_in(layer: &WellKnownLayer<StaticTokenVerifier, RedisStore>, user: User) -> String {
+    common::sign_in(layer, user).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_layers_on_one_redis_share_sessions_and_logouts() {
+    let Some(server) = RedisServer::start("redis_store two layers") else {
+        return;
+    };
+    let one = layer_on(&server, "shared:").await;
+    let two = layer_on(&server, "shared:").await;
+
+    // Created through one, seen by the other.
+    let cookie = sign_in(&one, ada()).await;
+    assert_eq!(
+        signed_in_user(&two, &cookie).await.as_deref(),
+        Some("user-id")
+    );
+    assert_eq!(
+        signed_in_user(&one, &cookie).await.as_deref(),
+        Some("user-id")
+    );
+
+    // Logout through the other ends it on both.
+    let answer = logout(&two, &cookie).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    assert!(answer.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(signed_in_user(&one, &cookie).await, None);
+    assert_eq!(signed_in_user(&two, &cookie).await, None);
+    // And nothing of it is left in Redis.
+    assert!(server.keys("shared:*").is_empty(), "{:?}", server.keys("*"));
+
+    // Sign out everywhere through one: Ada's sessions made through either
+    // end on both; another user's session stays.
+    let laptop = sign_in(&one, ada()).await;
+    let phone = sign_in(&two, ada()).await;
+    let grace = sign_in(&one, User::new("grace")).await;
+    let sessions = two.session_manager().unwrap();
+    assert_eq!(sessions.sessions_of("user-id").await.unwrap().len(), 2);
+    sessions.revoke_all("user-id").await.unwrap();
+    for cookie in [&laptop, &phone] {
+        assert_eq!(signed_in_user(&one, cookie).await, None);
+        assert_eq!(signed_in_user(&two, cookie).await, None);
+    }
+    assert_eq!(signed_in_user(&two, &grace).await.as_deref(), Some("grace"));
+    assert!(sessions.sessions_of("user-id").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_hold_no_session_id_and_no_user_id() {
+    let Some(server) = RedisServer::start("redis_store keys") else {
+        return;
+    };
+    let store = store_on(&server, "app:").await;
+    let id = store
+        .create(session(
+            User::new("ada@example.com"),
+            Duration::from_secs(60),
+        ))
+        .await
+        .unwrap();
+    let keys = server.keys("*");
+    assert_eq!(keys.len(), 2, "the session and the user's index: {keys:?}");
+    let (random, tag) = id.expose().split_once('.').unwrap();
+    for key in &keys {
+        assert!(key.starts_with("app:{"), "{key}");
+        assert!(!key.contains(random) && !key.contains("ada"), "{key}");
+        // Both in the user's hash slot.
+        assert!(key.contains(&format!("{{{tag}}}")), "{key}");
+    }
+    // And both expire.
+    for key in &keys {
+        let ttl = server.command(&[b"PTTL", key.as_bytes()]);
+        let ttl: i64 = std::str::from_utf8(&ttl[1..ttl.len() - 2])
+            .unwrap()
+            .parse()
+            .unwrap();
+        // Rounded up to the millisecond.
+        assert!((50_000..=60_001).contains(&ttl), "{key}: {ttl}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_ttl_stores_nothing_and_never_loads() {
+    let Some(server) = RedisServer::start("redis_store zero ttl") else {
+        return;
+    };
+    let store = store_on(&server, "zero:").await;
+    let id = store.create(session(ada(), Duration::ZERO)).await.unwrap();
+    assert_eq!(user_of(&store, &id).await, None);
+    assert!(server.keys("*").is_empty());
+    // A huge one stores a session that loads.
+    let id = store.create(session(ada(), Duration::MAX)).await.unwrap();
+    assert_eq!(user_of(&store, &id).await, Some(ada()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_with_other_prefixes_never_see_each_others_sessions() {
+    let Some(server) = RedisServer::start("redis_store prefixes") else {
+        return;
+    };
+    let a = store_on(&server, "a:").await;
+    let b = store_on(&server, "b:").await;
+    let id = a
+        .create(session(ada(), Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(user_of(&b, &id).await, None);
+    b.revoke(&id).await.unwrap();
+    assert_eq!(user_of(&a, &id).await, Some(ada()));
+    // Revoke-all and listing too stay within their prefix.
+    rstream_well_known::RevokeAll::revoke_all(&b, "user-id")
+        .await
+        .unwrap();
+    assert!(b.list("user-id").await.unwrap().is_empty());
+    assert_eq!(a.list("user-id").await.unwrap().len(), 1);
+    assert_eq!(user_of(&a, &id).await, Some(ada()));
+    assert!(server.keys("b:*").is_empty());
+    assert_eq!(server.keys("a:*").len(), 2);
+}
+
+/// A value of encoding 1.`minor` for `user_id`, with `extra` appended and
+/// `flags` as given (version 1.0's layout, written out by hand).
+fn value_v1(
+    minor: u8,
+    user_id: &str,
+    name: Option<&str>,
+    unknown_flags: u8,
+    extra: &[u8],
+) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut n: u64) {
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut out = vec![1, minor];
+    // created_at: now; expires_at: in an hour (zigzag: times two).
+    for secs in [now, now + 3600] {
+        varint(&mut out, secs * 2);
+        varint(&mut out, 0);
+    }
+    varint(&mut out, user_id.len() as u64);
+    out.extend_from_slice(user_id.as_bytes());
+    out.push(u8::from(name.is_some()) | unknown_flags);
+    if let Some(name) = name {
+        varint(&mut out, name.len() as u64);
+        out.extend_from_slice(name.as_bytes());
+    }
+    out.extend_from_slice(extra);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_values_of_other_versions_load_or_are_refused_cleanly() {
+    let Some(server) = RedisServer::start("redis_store encoding") else {
+        return;
+    };
+    let store = store_on(&server, "enc:").await;
+    let layer = WellKnownLayer::builder()
+        .tunnel(common::tunnel())
+        .with_session_store(store.clone())
+        .build()
+        .unwrap();
+    let id = store
+        .create(session(User::new("someone"), Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let keys = server.keys("enc:*:s:*");
+    assert_eq!(keys.len(), 1);
+    let key = keys[0].as_bytes();
+    let set = |value: &[u8]| {
+        let reply = server.command(&[b"HSET", key, b"v", value]);
+        assert_eq!(reply, b":0\r\n");
+    };
+    let cookie = format!("{COOKIE_NAME}={}", id.expose());
+
+    // A newer minor version with an unknown flag and trailing fields loads.
+    set(&value_v1(
+        9,
+        "ada",
+        Some("Ada"),
+        0x80,
+        b"\x07future\x00\xff",
+    ));
+    assert_eq!(
+        user_of(&store, &id).await,
+        Some(User::new("ada").with_name("Ada"))
+    );
+    let answer = session_answer(&layer, &cookie).await;
+    assert_eq!(answer.json()["user"]["name"], "Ada");
+
+    // A future major version is refused: an error, never another user.
+    let mut future = value_v1(0, "mallory", None, 0, b"");
+    future[0] = 2;
+    set(&future);
+    let error = store.load(&id).await.unwrap_err();
+    assert_eq!(error.kind(), RedisStoreErrorKind::UnsupportedVersion(2));
+    assert!(error.to_string().contains("version 2"), "{error}");
+    let answer = session_answer(&layer, &cookie).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["auth"]["authenticated"], false);
+
+    // Garbage is refused the same way, whatever it is.
+    for garbage in [
+        &b""[..],
+        b"\x01",
+        b"\x01\x00\xff\xff",
+        b"{\"userId\":\"mallory\"}",
+    ] {
+        set(garbage);
+        let error = store.load(&id).await.unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                RedisStoreErrorKind::Corrupt(_) | RedisStoreErrorKind::UnsupportedVersion(_)
+            ),
+            "{garbage:?}: {error}"
+        );
+        let answer = session_answer(&layer, &cookie).await;
+        assert_eq!(answer.json()["auth"]["authenticated"], false);
+    }
+
+    // Logout still ends such a session.
+    let answer = send(
+        &layer,
+        &Recorder::default(),
+        logout_request()
+            .header("cookie", &cookie)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    assert!(server.keys("enc:*:s:*").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_of_another_shape_are_unknown_without_asking_redis() {
+    let Some(mut server) = RedisServer::start("redis_store foreign ids") else {
+        return;
+    };
+    let store = store_on(&server, "ids:").await;
+    let ours = store
+        .create(session(ada(), Duration::from_secs(60)))
+        .await
+        .unwrap();
+    // One of the store's own shape needs Redis.
+    assert!(store.load_now(&ours).is_none());
+    server.kill();
+    for foreign in [
+        SessionId::generate().unwrap(),
+        SessionId::new("x").unwrap(),
+        SessionId::new(&format!("{}.{}", "a".repeat(43), "b".repeat(15))).unwrap(),
+        SessionId::new(&format!("{}.{}", "a".repeat(43), "b!".repeat(8))).unwrap(),
+    ] {
+        assert_eq!(store.load(&foreign).await.unwrap(), None);
+        assert!(matches!(store.load_now(&foreign), Some(Ok(None))));
+        store.revoke(&foreign).await.unwrap();
+        store.touch(&foreign, SystemTime::now()).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_never_hangs_never_500s_never_logs_secrets_and_heals() {
+    let Some(mut server) = RedisServer::start_durable("redis_store outage") else {
+        return;
+    };
+    let (captured, _guard) = Captured::install();
+    let layer = layer_on(&server, "outage:").await;
+    let sessions = layer.session_manager().unwrap();
+    let cookie = sign_in(&layer, ada()).await;
+    let secret = cookie_value(&cookie).to_owned();
+    assert_eq!(
+        signed_in_user(&layer, &cookie).await.as_deref(),
+        Some("user-id")
+    );
+
+    server.kill();
+
+    // The session endpoint: not authenticated, in time.
+    let started = Instant::now();
+    let answer = session_answer(&layer, &cookie).await;
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["auth"]["authenticated"], false);
+    assert!(!answer.everything().contains(&secret));
+
+    // Logout: 503, the cookie left in place.
+    let started = Instant::now();
+    let answer = logout(&layer, &cookie).await;
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.json()["error"], "session_store_unavailable");
+    assert_eq!(answer.header("set-cookie"), None);
+    assert!(!answer.everything().contains(&secret));
+
+    // Sign-in: a store error.
+    let started = Instant::now();
+    let error = sessions.sign_in(ada()).await.unwrap_err();
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+    assert!(matches!(error, SignInError::Store(_)), "{error}");
+
+    // Token auth does not need Redis.
+    let answer = send(
+        &layer,
+        &Recorder::default(),
+        get(SESSION)
+            .header("authorization", format!("Bearer {}", common::TOKEN))
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.authenticated_as().as_deref(), Some("token-auth"));
+
+    // Many calls at once during the outage: each bounded, none a 500.
+    let started = Instant::now();
+    let answers = futures::future::join_all((0..20).map(|_| session_answer(&layer, &cookie))).await;
+    assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.status == StatusCode::OK && a.json()["auth"]["authenticated"] == false)
+    );
+
+    // The failures were logged, without the cookie or the session id.
+    let log = captured.text();
+    assert!(log.contains("session store"), "{log}");
+    assert!(!log.contains(&secret), "{log}");
+
+    // Redis comes back with what it had: the same layer, not rebuilt,
+    // works again. The session that logout could not end is still live (its
+    // cookie was left in place), and logout now ends it.
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while signed_in_user(&layer, &cookie).await.is_none() {
+        assert!(Instant::now() < deadline, "no recovery");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        signed_in_user(&layer, &cookie).await.as_deref(),
+        Some("user-id")
+    );
+    let answer = logout(&layer, &cookie).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    assert!(answer.header("set-cookie").unwrap().contains("Max-Age=0"));
+    assert_eq!(signed_in_user(&layer, &cookie).await, None);
+    // Sign-in works again too.
+    let fresh = sign_in(&layer, ada()).await;
+    assert_eq!(
+        signed_in_user(&layer, &fresh).await.as_deref(),
+        Some("user-id")
+    );
+    let log = captured.text();
+    assert!(!log.contains(&secret), "{log}");
+    assert!(!log.contains(cookie_value(&fresh)), "{log}");
+}
+
+/// The same store on a Redis Cluster (one node holding every slot: Redis
+/// refuses a script whose keys are in different slots all the same, so this
+/// proves the keys of one user share a slot).
+#[cfg(feature = "redis-cluster")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_works_on_a_redis_cluster() {
+    let Some(server) = RedisServer::start_cluster("redis_store cluster") else {
+        return;
+    };
+    let store_under = |prefix: &'static str| {
+        RedisStore::cluster_builder([server.url()])
+            .key_prefix(prefix)
+            .timeout(TIMEOUT)
+            .connect()
+    };
+    let store = store_under("cluster:").await.unwrap();
+    let layer = WellKnownLayer::builder()
+        .tunnel(common::tunnel())
+        .with_token_verifier(verifier())
+        .with_session_store(store.clone())
+        .build()
+        .unwrap();
+    let cookie = sign_in(&layer, ada()).await;
+    assert_eq!(
+        signed_in_user(&layer, &cookie).await.as_deref(),
+        Some("user-id")
+    );
+    assert_eq!(logout(&layer, &cookie).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(signed_in_user(&layer, &cookie).await, None);
+    test_util::sessions_are_independent(store_under("c1:").await.unwrap()).await;
+    test_util::revoke_all_ends_every_session_of_the_user_only(store_under("c2:").await.unwrap())
+        .await;
+    test_util::list_shows_the_live_sessions_of_one_user(store_under("c3:").await.unwrap()).await;
+    test_util::touch_moves_the_idle_deadline_within_bounds(store_under("c4:").await.unwrap()).await;
+}
+
+/// `examples/redis.rs` as its doc says: two instances on one Redis, a
+/// sign-in on one, the cookie honoured by the other, a logout on the other
+/// that ends it on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_example_shares_sessions_between_two_instances() {
+    use http::Request;
+    use http_body_util::BodyExt;
+
+    let Some(server) = RedisServer::start("redis_store example") else {
+        return;
+    };
+    let one = redis_example::app(&server.url(), 3001).unwrap();
+    let two = redis_example::app(&server.url(), 3002).unwrap();
+    let call = |app: &axum::Router, request: Request<axum::body::Body>| {
+        let app = app.clone();
+        async move {
+            let response = tower::ServiceExt::oneshot(app, request).await.unwrap();
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, headers, body)
+        }
+    };
+    let (status, headers, _) = call(
+        &one,
+        Request::post("/login")
+            .header("host", "127.0.0.1:3001")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let cookie = headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("rstream_session="));
+    let session = |port: u16| {
+        Request::get(SESSION)
+            .header("host", format!("127.0.0.1:{port}"))
+            .header("cookie", &cookie)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let (_, _, body) = call(&two, session(3002)).await;
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["user"]["userId"], "ada", "{json}");
+    let (status, _, _) = call(
+        &two,
+        Request::post(common::LOGOUT)
+            .header("host", "127.0.0.1:3002")
+            .header("cookie", &cookie)
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for (app, port) in [(&one, 3001), (&two, 3002)] {
+        let (_, _, body) = call(app, session(port)).await;
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["auth"]["authenticated"], false, "{json}");
+    }
+    // Keys under the example's prefix only.
+    assert!(
+        server
+            .keys("*")
+            .iter()
+            .all(|k| k.starts_with("example:session:"))
+    );
+}
+
+/// The demo binary that `cargo test` built beside this test
+/// (`target/<profile>/examples/demo`), if any.
+fn demo_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    // target/<profile>/deps/redis_store-<hash>
+    let profile = exe.parent()?.parent()?;
+    let demo = profile
+        .join("examples")
+        .join(format!("demo{}", std::env::consts::EXE_SUFFIX));
+    demo.is_file().then_some(demo)
+}
+
+/// A demo process, killed on drop.
+struct DemoProcess {
+    child: std::process::Child,
+    port: u16,
+    lines: Vec<String>,
+}
+
+impl DemoProcess {
+    /// Starts the demo binary with `REDIS_URL` (when given) and reads its
+    /// banner up to the line that names the session store.
+    fn start(binary: &std::path::Path, redis_url: Option<&str>) -> Self {
+        use std::io::BufRead;
+        let mut command = std::process::Command::new(binary);
+        command
+            .env("DEMO_ADDR", "127.0.0.1:0")
+            .env("DEMO_TOKEN", "demo-binary-token")
+            .env_remove("REDIS_URL")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        if let Some(url) = redis_url {
+            command.env("REDIS_URL", url);
+        }
+        let mut child = command.spawn().expect("the demo starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.expect("the demo's stdout");
+            let done = line.starts_with("session store: ");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        let port = lines
+            .first()
+            .and_then(|l| l.strip_prefix("listening on http://127.0.0.1:"))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {lines:?}"));
+        DemoProcess { child, port, lines }
+    }
+
+    /// One HTTP/1.1 exchange on a fresh connection: status, `Set-Cookie`
+    /// (first pair) and body.
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+    ) -> (u16, Option<String>, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n",
+            self.port
+        );
+        if let Some(cookie) = cookie {
+            request.push_str(&format!("Cookie: {cookie}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        tokio::time::timeout(BOUND, stream.read_to_string(&mut response))
+            .await
+            .expect("the demo answers in time")
+            .unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head[9..12].parse().unwrap();
+        let set_cookie = head
+            .lines()
+            .find_map(|l| l.strip_prefix("set-cookie: "))
+            .map(|v| v.split(';').next().unwrap().to_owned());
+        (status, set_cookie, body.to_owned())
+    }
+}
+
+impl Drop for DemoProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `cargo run --example demo` twice with one `REDIS_URL`: the two demos
+/// share sessions. And without `REDIS_URL`, the demo says it is in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_demo_processes_with_one_redis_url_share_sessions() {
+    let Some(server) = RedisServer::start("redis_store two demos") else {
+        return;
+    };
+    let Some(binary) = demo_binary() else {
+        assert!(
+            !redis_server::in_ci(),
+            "the demo binary was not built (cargo test --all-features builds it)"
+        );
+        redis_server::skip(
+            "redis_store two demos (the demo binary was not built: run `cargo test --all-features`)",
+        );
+        return;
+    };
+    let memory = DemoProcess::start(&binary, None);
+    assert_eq!(memory.lines[1], "demo token: demo-binary-token");
+    assert_eq!(memory.lines.last().unwrap(), "session store: memory");
+    drop(memory);
+
+    let one = DemoProcess::start(&binary, Some(&server.url()));
+    let two = DemoProcess::start(&binary, Some(&server.url()));
+    for demo in [&one, &two] {
+        assert!(demo.lines[0].starts_with("listening on http://127.0.0.1:"));
+        assert_eq!(demo.lines[1], "demo token: demo-binary-token");
+        assert_eq!(
+            demo.lines.last().unwrap(),
+            "session store: redis (REDIS_URL)"
+        );
+    }
+
+    let (status, cookie, _) = one.call("POST", "/demo/login", None).await;
+    assert_eq!(status, 303);
+    let cookie = cookie.expect("a session cookie");
+    for demo in [&one, &two] {
+        let (status, _, body) = demo.call("GET", SESSION, Some(&cookie)).await;
+        assert_eq!(status, 200);
+        assert!(body.contains(r#""userId":"user-ada""#), "{body}");
+    }
+    let (status, cleared, _) = two.call("POST", common::LOGOUT, Some(&cookie)).await;
+    assert_eq!(status, 204);
+    assert!(cleared.is_some(), "logout clears the cookie");
+    for demo in [&one, &two] {
+        let (_, _, body) = demo.call("GET", SESSION, Some(&cookie)).await;
+        assert_eq!(body, r#"{"auth":{"authenticated":false}}"#);
+    }
+    assert!(
+        server
+            .keys("*")
+            .iter()
+            .all(|k| k.starts_with("demo:session:"))
+    );
+}
