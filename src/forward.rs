@@ -5,8 +5,9 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use http::header::{ACCEPT, CONNECTION, HeaderValue, LOCATION, UPGRADE, WWW_AUTHENTICATE};
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
@@ -16,7 +17,7 @@ use crate::config::Config;
 use crate::credentials::MAX_LOOKUPS;
 use crate::endpoint::{Reply, error, for_method, read_head};
 use crate::paths::Paths;
-use crate::resolver::{Awaiting, Found, Head, Resolution, resolve};
+use crate::resolver::{AtOnce, Awaiting, Found, Head, Resolution, resolve};
 use crate::store::SessionStore;
 use crate::strip::{
     strip_bearer, strip_session_cookie, strip_token_parameter, without_token_parameter,
@@ -143,6 +144,9 @@ where
         let why = found.unauthenticated();
         return settle(config, request, Some(tunnel), why, required);
     }
+    if let Some(resolution) = at_once(config, &tunnel, &request, &found) {
+        return decide(config, request, Some(tunnel), resolution, required);
+    }
     let service = inner();
     Gate::Later(Box::pin(pending(
         Arc::clone(config),
@@ -154,10 +158,37 @@ where
     )))
 }
 
+/// The resolution when every backend it needs answers at once
+/// ([`AtOnce`]), run to completion in a single poll: nothing is boxed.
+/// `None` when some backend must be awaited.
+fn at_once<V, St, B>(
+    config: &Config<V, St>,
+    tunnel: &Tunnel,
+    request: &Request<B>,
+    found: &Found<MAX_LOOKUPS>,
+) -> Option<Resolution>
+where
+    V: TokenVerifier,
+    St: SessionStore,
+{
+    let resolution = pin!(resolve::<AtOnce, _, _, MAX_LOOKUPS>(
+        config,
+        tunnel,
+        request.method(),
+        request.uri(),
+        found
+    ));
+    // Every future `AtOnce` awaits is ready: one poll finishes the block.
+    match resolution.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(resolved) => resolved,
+        Poll::Pending => None,
+    }
+}
+
 /// A request nobody is authenticated for, decided without a backend.
 fn settle<V, St, B, F>(
     config: &Config<V, St>,
-    mut request: Request<B>,
+    request: Request<B>,
     tunnel: Option<Tunnel>,
     why: Unauthenticated,
     required: bool,
@@ -165,21 +196,46 @@ fn settle<V, St, B, F>(
 where
     St: SessionStore,
 {
-    if required {
+    let resolution = Resolution::Unauthenticated(why);
+    decide(config, request, tunnel, resolution, required)
+}
+
+/// What becomes of a request once its caller is known: refused (when
+/// authentication is required and nobody is authenticated), or forwarded
+/// now, with its [`Caller`] and without the stripped credentials.
+fn decide<V, St, B, F>(
+    config: &Config<V, St>,
+    mut request: Request<B>,
+    tunnel: Option<Tunnel>,
+    resolution: Resolution,
+    required: bool,
+) -> Gate<B, F>
+where
+    St: SessionStore,
+{
+    let caller = match (resolution, tunnel) {
+        (Resolution::Authenticated(identity), Some(tunnel)) => {
+            Caller::authenticated(identity, tunnel)
+        }
+        // Only a tunnel's requests are ever resolved.
+        (Resolution::Authenticated(_), None) => {
+            Caller::anonymous(Unauthenticated::UnknownHost, None)
+        }
+        (Resolution::Unauthenticated(why), tunnel) => Caller::anonymous(why, tunnel),
+    };
+    if let (true, Some(why)) = (required, caller.unauthenticated()) {
         return Gate::Refuse(refusal(config, &request, why));
     }
-    request
-        .extensions_mut()
-        .insert(Caller::anonymous(why, tunnel));
+    request.extensions_mut().insert(caller);
     strip(config, &mut request);
     Gate::Now(request)
 }
 
-/// Resolves the caller, then forwards the request (with its [`Caller`]) or
-/// refuses it.
+/// Resolves the caller, awaiting the backends, then forwards the request
+/// (with its [`Caller`]) or refuses it.
 async fn pending<V, St, B, S>(
     config: Arc<Config<V, St>>,
-    mut request: Request<B>,
+    request: Request<B>,
     tunnel: Tunnel,
     found: Found<MAX_LOOKUPS>,
     required: bool,
@@ -190,27 +246,22 @@ where
     St: SessionStore,
     S: tower_service::Service<Request<B>>,
 {
-    // The method and URI are lent to the resolver and put back: no copy.
-    let head = Head {
-        method: std::mem::take(request.method_mut()),
-        uri: std::mem::take(request.uri_mut()),
-    };
-    let resolution =
-        resolve::<Awaiting, _, _, MAX_LOOKUPS>(&config, &tunnel, &head.method, &head.uri, &found)
-            .await
-            .unwrap_or(Resolution::Unauthenticated(Unauthenticated::Unavailable));
-    *request.method_mut() = head.method;
-    *request.uri_mut() = head.uri;
-    let caller = match resolution {
-        Resolution::Authenticated(identity) => Caller::authenticated(identity, tunnel),
-        Resolution::Unauthenticated(why) if required => {
-            return Err(refusal(&config, &request, why));
-        }
-        Resolution::Unauthenticated(why) => Caller::anonymous(why, Some(tunnel)),
-    };
-    request.extensions_mut().insert(caller);
-    strip(&config, &mut request);
-    Ok(service.call(request))
+    let resolution = resolve::<Awaiting, _, _, MAX_LOOKUPS>(
+        &config,
+        &tunnel,
+        request.method(),
+        request.uri(),
+        &found,
+    )
+    .await
+    // `Awaiting` always reaches its backends.
+    .unwrap_or(Resolution::Unauthenticated(Unauthenticated::Unavailable));
+    match decide::<_, _, _, S::Future>(&config, request, Some(tunnel), resolution, required) {
+        Gate::Now(request) => Ok(service.call(request)),
+        Gate::Refuse(reply) => Err(reply),
+        // `decide` never defers.
+        Gate::Later(_) => Err(unauthenticated_reply(Unauthenticated::Unavailable)),
+    }
 }
 
 /// Removes the configured edge credentials from a request about to be

@@ -321,6 +321,49 @@
 //! have been authenticated, so it is neither let through nor told its
 //! credential is bad. A malformed token counts as an invalid one.
 //!
+//! **Enforcement** ([`WellKnownBuilder::require_authentication`], off by
+//! default). A forwarded request on the chosen [`Paths`] that is not
+//! authenticated is answered by the layer and never forwarded, with
+//! `Cache-Control: no-store` and `{"error":"<reason>"}` like every error
+//! answer of the layer (`HEAD` gets the headers of `GET`):
+//!
+//! - `401` with `WWW-Authenticate: Bearer` (`unauthenticated`), or
+//!   `Bearer error="invalid_token"` (`invalid_token`) when a token was
+//!   presented and was malformed or refused;
+//! - `403` with `Bearer error="insufficient_scope"` (`insufficient_scope`)
+//!   for a valid token out of scope (no cookie authenticated it either);
+//! - `503` (`authentication_unavailable`) when a backend failed and nothing
+//!   else authenticated the request;
+//! - `401` (`unknown_host`) when the host is no tunnel, `400`
+//!   (`invalid_host`, `ambiguous_host`) when it is missing, repeated or
+//!   ambiguous, as for well-known requests: a guarded path is guarded on
+//!   every host (an exemption is exempt on every host, so a health check
+//!   by address can be exempted);
+//! - `303 See Other` to the [sign-in URL](WellKnownBuilder::sign_in_url)
+//!   for a browser navigation (`GET` or `HEAD`, `text/html` accepted by
+//!   name with a non-zero quality, no `Upgrade` field and no `upgrade` in
+//!   `Connection`) that is `unauthenticated` or `invalid_token`, when
+//!   rstream Auth is on and a sign-in URL is set. The `Location` adds the
+//!   original path and query (the `rstream.token` parameter removed, at
+//!   most 2,048 bytes, and only when it is a safe return URL) as the return
+//!   parameter (`return_to` by default), percent-encoded. Other methods,
+//!   upgrades (WebSocket handshakes), API clients, out-of-scope tokens and
+//!   failing backends never get a redirect.
+//!
+//! Which paths are guarded is decided on the path model above: a path is
+//! guarded when *any* reading of it is under a guarded prefix (letter case
+//! aside), and exempt only when *every* reading of it stays under an exempt
+//! prefix (exact case, no `..` however spelled); a predicate is asked only
+//! about paths with one reading, and any other path is guarded (see
+//! [`Paths`]). The sign-in URL is a path on the tunnel origin and must not
+//! be guarded itself (`build` refuses the loop). Well-known endpoints are
+//! the layer's and are not guarded. WebSocket upgrades pass through like
+//! any request (the layer keeps the request's extensions, where servers put
+//! the upgrade); a browser's `WebSocket` cannot set headers, so the
+//! `rstream.token` query parameter authenticates a handshake.
+//! [`SessionManager::safe_return_url`] checks a return URL before a sign-in
+//! handler redirects to it.
+//!
 //! **Stripping edge credentials.** Whenever identity or enforcement is on
 //! (and whenever [`WellKnownBuilder::strip_token_parameter`] says so), the
 //! `rstream.token` query parameter is removed from every forwarded

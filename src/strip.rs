@@ -134,3 +134,122 @@ pub(crate) fn strip_session_cookie(headers: &mut HeaderMap, finder: &CookieFinde
         headers.append(COOKIE, field);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("rstream.token".to_owned()),
+            Just("rstream%2Etoken".to_owned()),
+            Just("rstream%2etoken".to_owned()),
+            Just("%72stream.token".to_owned()),
+            Just("rstream.tokens".to_owned()),
+            Just("xrstream.token".to_owned()),
+            Just("rstream".to_owned()),
+            Just(String::new()),
+            "[a-z.+%0-9]{1,6}",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Option<String>> {
+        prop::option::of("[a-zA-Z0-9%+=./~_-]{0,8}")
+    }
+
+    /// `name` or `name=value`.
+    fn pair() -> impl Strategy<Value = String> {
+        (name(), value()).prop_map(|(name, value)| match value {
+            Some(value) => format!("{name}={value}"),
+            None => name,
+        })
+    }
+
+    fn is_token(pair: &str) -> bool {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        matches!(
+            name,
+            "rstream.token" | "rstream%2Etoken" | "rstream%2etoken" | "%72stream.token"
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The token parameter goes; every other pair stays, byte for byte
+        /// and in order, with the `&` between them.
+        #[test]
+        fn stripping_keeps_every_other_byte_of_the_query(pairs in prop::collection::vec(pair(), 1..8)) {
+            let query = pairs.join("&");
+            let kept: Vec<&str> = pairs.iter().map(String::as_str).filter(|p| !is_token(p)).collect();
+            let stripped = without_token_parameter(&query);
+            if kept.len() == pairs.len() {
+                prop_assert_eq!(stripped, None);
+            } else {
+                prop_assert_eq!(stripped, Some(kept.join("&")));
+            }
+            // Through a URI: the path stays, the `?` goes with an empty query.
+            let sent = format!("/p/a%2Fb?{query}");
+            if let Ok(mut uri) = sent.parse::<Uri>() {
+                strip_token_parameter(&mut uri);
+                let expected = if kept.len() == pairs.len() {
+                    sent.clone()
+                } else if kept.join("&").is_empty() {
+                    "/p/a%2Fb".to_owned()
+                } else {
+                    format!("/p/a%2Fb?{}", kept.join("&"))
+                };
+                prop_assert_eq!(uri.to_string(), expected);
+            }
+        }
+
+        /// The session cookie goes; every other cookie stays, byte for byte
+        /// and in order.
+        #[test]
+        fn stripping_the_session_cookie_keeps_every_other_cookie(
+            pairs in prop::collection::vec(
+                (prop::sample::select(vec!["s", "s2", "xs", "a", "theme", " s", "s "]), "[a-zA-Z0-9\"=_-]{0,6}"),
+                1..6,
+            ),
+            separator in prop::sample::select(vec!["; ", ";", ";  "]),
+        ) {
+            let finder = CookieFinder::new("s");
+            let texts: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            let field = texts.join(separator);
+            let is_session = |text: &str| text.trim_start().starts_with("s=") || text.trim_start().starts_with("s =");
+            let kept: Vec<&str> = texts.iter().map(String::as_str).filter(|t| !is_session(t)).collect();
+            let stripped = without_session_cookie(&finder, field.as_bytes());
+            if kept.len() == texts.len() {
+                prop_assert_eq!(stripped, None);
+            } else {
+                let stripped = String::from_utf8(stripped.unwrap()).unwrap();
+                let expected = kept.join(separator);
+                prop_assert_eq!(stripped, expected.trim_start());
+            }
+        }
+    }
+
+    #[test]
+    fn bearer_fields_go_other_schemes_stay() {
+        let mut headers = HeaderMap::new();
+        headers.append(AUTHORIZATION, HeaderValue::from_static("Basic YTpi"));
+        headers.append(AUTHORIZATION, HeaderValue::from_static("bearer t"));
+        headers.append(AUTHORIZATION, HeaderValue::from_static("Negotiate x"));
+        strip_bearer(&mut headers);
+        let left: Vec<_> = headers.get_all(AUTHORIZATION).iter().collect();
+        assert_eq!(left, ["Basic YTpi", "Negotiate x"]);
+    }
+
+    #[test]
+    fn cookie_fields_left_empty_go() {
+        let finder = CookieFinder::new("s");
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("s=1"));
+        headers.append(COOKIE, HeaderValue::from_static("a=1; s=2; b=\"x y\""));
+        headers.append(COOKIE, HeaderValue::from_static("c=3"));
+        strip_session_cookie(&mut headers, &finder);
+        let left: Vec<_> = headers.get_all(COOKIE).iter().collect();
+        assert_eq!(left, ["a=1; b=\"x y\"", "c=3"]);
+    }
+}

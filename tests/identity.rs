@@ -512,3 +512,53 @@ async fn resolving_outside_the_layer_is_the_same_resolution() {
         Some(Unauthenticated::NoCredentials)
     );
 }
+
+#[tokio::test]
+async fn backends_that_must_be_awaited_are_awaited_before_the_handler_runs() {
+    let verifier = FaultyVerifier::new(verifier());
+    let store = Faulty::new(MemoryStore::new());
+    let layer = WellKnownLayer::builder()
+        .tunnel(tunnel())
+        .with_token_verifier(verifier.clone())
+        .with_session_store(store.clone())
+        .identity(Paths::all())
+        .build()
+        .unwrap();
+    let cookie = sign_in(&layer, ada()).await;
+    verifier.set(Fault::Latency(std::time::Duration::from_millis(5)));
+    store.set(
+        StoreOp::Load,
+        Fault::Latency(std::time::Duration::from_millis(5)),
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    let caller = caller_of(
+        &layer,
+        get("/")
+            .header("authorization", &bearer)
+            .body(empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(caller.method(), Some(AuthMethod::Token));
+    let caller = caller_of(
+        &layer,
+        get("/").header("cookie", &cookie).body(empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(caller.method(), Some(AuthMethod::Session));
+    for fault in [Fault::Error, Fault::Panic] {
+        verifier.set(fault);
+        store.set(StoreOp::Load, fault);
+        let request = get("/")
+            .header("authorization", &bearer)
+            .header("cookie", &cookie)
+            .body(empty())
+            .unwrap();
+        let caller = caller_of(&layer, request).await;
+        assert_eq!(
+            caller.unauthenticated(),
+            Some(Unauthenticated::Unavailable),
+            "{fault:?}"
+        );
+    }
+}
