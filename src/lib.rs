@@ -512,7 +512,7 @@ pub use crate::future::ResponseFuture;
 pub use crate::identity::{AuthMethod, Identity, User};
 pub use crate::layer::{WellKnownBuilder, WellKnownLayer};
 pub use crate::manager::{
-    MAX_PROFILE_BYTES, SessionManager, SignInError, SignedIn, StoreCallError,
+    CrossOriginRequest, MAX_PROFILE_BYTES, SessionManager, SignInError, SignedIn, StoreCallError,
 };
 pub use crate::paths::Paths;
 pub use crate::service::WellKnownService;
