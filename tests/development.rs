@@ -197,3 +197,41 @@ fn sign_in_handlers_refuse_cross_site_requests_like_logout() {
         ("ambiguous_host", 400)
     );
 }
+
+/// The README's axum example, as printed: asked on `localhost:3000` (what
+/// `curl http://localhost:3000/…` sends), the endpoints answer.
+#[tokio::test]
+async fn the_readme_axum_example_answers_on_localhost() {
+    use axum::{Router, routing::get};
+    use tower::ServiceExt;
+
+    let layer = WellKnownLayer::builder()
+        .development_tunnel(3000)
+        .with_token_verifier(StaticTokenVerifier::new().with_token(
+            "change-me",
+            rstream_well_known::User::new("ci-bot").with_name("CI"),
+        ))
+        .with_session_store(MemoryStore::new())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/", get(|| async { "hello" }))
+        .layer(layer);
+    for host in ["localhost:3000", "127.0.0.1:3000"] {
+        let request = Request::get(SESSION)
+            .header("host", host)
+            .header("authorization", "Bearer change-me")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200, "{host}");
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["auth"]["method"], "token-auth");
+        assert_eq!(json["user"]["userId"], "ci-bot");
+        assert_eq!(json["tunnel"]["host"], host);
+    }
+}
