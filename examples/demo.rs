@@ -19,6 +19,9 @@
 //!   picks a free port). The tunnels are on the loopback names, so listen on
 //!   a loopback or unspecified address.
 //! - `DEMO_TOKEN`: the bearer token to accept (default: a random one per run).
+//! - `DEMO_JWT_SECRET`: when set (32 bytes or more), HS256 JWTs signed with
+//!   it are accepted too, besides the token: claims `sub` (the user id),
+//!   `name`, `email`, `picture`, and `exp`, which is required.
 //! - `REDIS_URL`: keep sessions in Redis instead of in memory (needs feature
 //!   `redis`: `cargo run --features redis --example demo`). Two demos on two
 //!   ports with the same `REDIS_URL` share sessions: sign in on one, and the
@@ -41,7 +44,8 @@
 //! The first two lines on stdout are always
 //! `listening on http://127.0.0.1:<port>` and `demo token: <token>`. After
 //! the banner, a line says which session store is active:
-//! `session store: memory` or `session store: redis (REDIS_URL)`.
+//! `session store: memory` or `session store: redis (REDIS_URL)`, just after
+//! a line that names the active token verifiers (`token verifiers: …`).
 
 use std::error::Error;
 use std::future::Future;
@@ -54,9 +58,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use rstream_well_known::jwt::{JwtKey, JwtVerifier};
 use rstream_well_known::{
     AuthMethod, BoxRevokeAllStore, Caller, MemoryStore, Paths, SessionCookie, SessionId,
-    SessionManager, StaticTokenVerifier, Tunnel, User, WellKnownLayer,
+    SessionManager, StaticTokenVerifier, TokenVerifierChain, Tunnel, User, WellKnownLayer,
 };
 use tokio::net::TcpListener;
 
@@ -101,6 +106,57 @@ pub fn demo_token(from_env: Option<String>) -> Result<String, BoxError> {
         }
         None => Ok(SessionId::generate()?.expose().to_owned()),
     }
+}
+
+/// The bearer credentials the demo accepts: the static token, and HS256
+/// JWTs when a secret is set. A `String` is the token alone.
+#[derive(Clone, Debug)]
+pub struct DemoTokens {
+    /// The static token (`demo token: …`).
+    pub token: String,
+    /// The HS256 secret JWTs are checked with (`DEMO_JWT_SECRET`).
+    pub jwt_secret: Option<String>,
+}
+
+impl From<String> for DemoTokens {
+    fn from(token: String) -> Self {
+        Self {
+            token,
+            jwt_secret: None,
+        }
+    }
+}
+
+impl DemoTokens {
+    /// The verifiers: HS256 JWTs first when a secret is set, then the
+    /// static token.
+    ///
+    /// # Errors
+    ///
+    /// When the secret is shorter than 32 bytes (RFC 7518's minimum for HS256).
+    pub fn verifier(&self) -> Result<TokenVerifierChain, BoxError> {
+        let mut chain = TokenVerifierChain::new();
+        if let Some(secret) = &self.jwt_secret {
+            let key = JwtKey::hs256(secret).map_err(|e| format!("DEMO_JWT_SECRET: {e}"))?;
+            chain.push(JwtVerifier::new(key));
+        }
+        chain.push(StaticTokenVerifier::new().with_token(&self.token, token_user()));
+        Ok(chain)
+    }
+
+    /// The line that says which verifiers are active.
+    pub fn describe(&self) -> &'static str {
+        if self.jwt_secret.is_some() {
+            "token verifiers: HS256 JWTs (DEMO_JWT_SECRET), then the demo token\n"
+        } else {
+            "token verifiers: the demo token (set DEMO_JWT_SECRET to accept HS256 JWTs too)\n"
+        }
+    }
+}
+
+/// The JWT secret: `DEMO_JWT_SECRET` when set and non-empty.
+pub fn jwt_secret(from_env: Option<String>) -> Option<String> {
+    from_env.filter(|secret| !secret.is_empty())
 }
 
 fn is_b64token(token: &str) -> bool {
@@ -175,16 +231,16 @@ fn redis_store(_url: &str) -> Result<(BoxRevokeAllStore, String), BoxError> {
 }
 
 /// The layer: both loopback names as tunnels of one project, token auth with
-/// `token`, and rstream Auth with an in-memory store.
+/// `tokens`, and rstream Auth with an in-memory store.
 ///
 /// # Errors
 ///
-/// Only for a configuration the layer refuses, which this one is not.
+/// For a JWT secret that is too short, or a configuration the layer refuses.
 pub fn layer(
     port: u16,
-    token: &str,
-) -> Result<WellKnownLayer<StaticTokenVerifier, BoxRevokeAllStore>, BoxError> {
-    layer_with(port, token, BoxRevokeAllStore::new(MemoryStore::new()))
+    tokens: &DemoTokens,
+) -> Result<WellKnownLayer<TokenVerifierChain, BoxRevokeAllStore>, BoxError> {
+    layer_with(port, tokens, BoxRevokeAllStore::new(MemoryStore::new()))
 }
 
 /// The layer of [`layer`], with rstream Auth on `store`.
@@ -194,9 +250,9 @@ pub fn layer(
 /// As [`layer`].
 pub fn layer_with(
     port: u16,
-    token: &str,
+    tokens: &DemoTokens,
     store: BoxRevokeAllStore,
-) -> Result<WellKnownLayer<StaticTokenVerifier, BoxRevokeAllStore>, BoxError> {
+) -> Result<WellKnownLayer<TokenVerifierChain, BoxRevokeAllStore>, BoxError> {
     let mut builder = WellKnownLayer::builder();
     for origin in origins(port) {
         let host = origin.trim_start_matches("http://");
@@ -204,7 +260,7 @@ pub fn layer_with(
             builder.tunnel(Tunnel::new(host, WORKSPACE_ID, PROJECT_ID)?.with_origin(&origin)?);
     }
     let layer = builder
-        .with_token_verifier(StaticTokenVerifier::new().with_token(token, token_user()))
+        .with_token_verifier(tokens.verifier()?)
         .with_session_store(store)
         // The demo runs on plain HTTP, where browsers drop `Secure` cookies.
         // Keep the default (`Secure`) anywhere served over HTTPS. HttpOnly,
@@ -232,8 +288,8 @@ struct Demo {
 /// # Errors
 ///
 /// As [`layer`].
-pub fn app(port: u16, token: &str) -> Result<Router, BoxError> {
-    app_with(port, token, BoxRevokeAllStore::new(MemoryStore::new()))
+pub fn app(port: u16, tokens: &DemoTokens) -> Result<Router, BoxError> {
+    app_with(port, tokens, BoxRevokeAllStore::new(MemoryStore::new()))
 }
 
 /// The app of [`app`], with rstream Auth on `store`.
@@ -241,8 +297,12 @@ pub fn app(port: u16, token: &str) -> Result<Router, BoxError> {
 /// # Errors
 ///
 /// As [`layer`].
-pub fn app_with(port: u16, token: &str, store: BoxRevokeAllStore) -> Result<Router, BoxError> {
-    let layer = layer_with(port, token, store)?;
+pub fn app_with(
+    port: u16,
+    tokens: &DemoTokens,
+    store: BoxRevokeAllStore,
+) -> Result<Router, BoxError> {
+    let layer = layer_with(port, tokens, store)?;
     let sessions = layer
         .session_manager()
         .ok_or("session auth is not enabled")?;
@@ -367,12 +427,12 @@ async fn private_hello(caller: Option<Extension<Caller>>) -> Response {
 /// When the listener's address cannot be read or serving fails.
 pub async fn serve(
     listener: TcpListener,
-    token: String,
+    tokens: impl Into<DemoTokens>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BoxError> {
     serve_with(
         listener,
-        token,
+        tokens,
         BoxRevokeAllStore::new(MemoryStore::new()),
         shutdown,
     )
@@ -386,12 +446,12 @@ pub async fn serve(
 /// As [`serve`].
 pub async fn serve_with(
     listener: TcpListener,
-    token: String,
+    tokens: impl Into<DemoTokens>,
     store: BoxRevokeAllStore,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BoxError> {
     let port = listener.local_addr()?.port();
-    let app = app_with(port, &token, store)?;
+    let app = app_with(port, &tokens.into(), store)?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
@@ -405,10 +465,10 @@ pub async fn serve_with(
 /// As [`serve`].
 pub async fn run(
     listener: TcpListener,
-    token: String,
+    tokens: DemoTokens,
     store: BoxRevokeAllStore,
 ) -> Result<(), BoxError> {
-    serve_with(listener, token, store, async {
+    serve_with(listener, tokens, store, async {
         // If the signal cannot be installed, serve until killed.
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -421,6 +481,12 @@ pub async fn run(
 async fn main() -> Result<(), BoxError> {
     let addr = std::env::var("DEMO_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
     let token = demo_token(std::env::var("DEMO_TOKEN").ok())?;
+    let tokens = DemoTokens {
+        token: token.clone(),
+        jwt_secret: jwt_secret(std::env::var("DEMO_JWT_SECRET").ok()),
+    };
+    // A bad secret stops the demo before it listens.
+    tokens.verifier()?;
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -429,8 +495,10 @@ async fn main() -> Result<(), BoxError> {
     {
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(banner(port, &token).as_bytes())?;
+        // The store's line ends the banner (scripts read up to it).
+        stdout.write_all(tokens.describe().as_bytes())?;
         writeln!(stdout, "{active_store}")?;
         stdout.flush()?;
     }
-    run(listener, token, store).await
+    run(listener, tokens, store).await
 }

@@ -264,7 +264,7 @@ impl fmt::Display for TimerPanicked {
 }
 
 /// Reports that a verifier or store could not answer.
-fn failure(component: &'static str, error: &dyn fmt::Display) {
+pub(crate) fn failure(component: &'static str, error: &dyn fmt::Display) {
     #[cfg(feature = "tracing")]
     tracing::warn!(component, error = %error, "rstream-well-known: backend failed; treating the request as not authenticated by it");
     #[cfg(not(feature = "tracing"))]

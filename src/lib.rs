@@ -232,6 +232,17 @@
 //! form-decoded; a repeated parameter, a bad `%` escape or non-UTF-8 bytes
 //! make it malformed.
 //!
+//! **Several verifiers.** `Arc<V>` is a verifier when `V` is, and
+//! [`BoxTokenVerifier`] holds any verifier behind one type, for a choice made
+//! at run time. [`TokenVerifierChain`] asks its verifiers in order: the first
+//! that accepts decides; a refusal or a failure (an error or a panic) passes
+//! the token to the next; when none accepts, the chain refuses if all
+//! refused and fails (naming every failure) if any failed, so the layer then
+//! falls back exactly as for one failing verifier. A failure never turns
+//! into an accept. JWT verification (feature `jwt`) follows the rules in
+//! the `jwt` module's docs: every invalid token is a refusal; only keys
+//! that cannot be had (a JWKS URL never fetched) are errors.
+//!
 //! **Cookies.** Every `Cookie` field is read (HTTP/2 sends one per cookie).
 //! When the session cookie's name appears more than once (a sibling host can
 //! plant one, see [`SessionCookie`]), each distinct value is looked up: the
@@ -478,6 +489,12 @@
 //!   [`WellKnownBuilder::backend_timeout`].
 //! - `test-util`: the shared session store suite, [`test_util`], for the
 //!   tests of store authors.
+//! - `jwt`: `jwt::JwtVerifier`, signed JWTs (HS256, ES256, ES512, RS256,
+//!   EdDSA) from raw keys or a JWK set, in pure Rust (RustCrypto). Needs
+//!   Rust 1.87.
+//! - `jwks` (enables `jwt`): `jwt::JwksSource`, keys fetched from a JWKS
+//!   URL over HTTPS (hyper, rustls), cached and refreshed in the background
+//!   on tokio. Needs Rust 1.87.
 //! - `redis`: `RedisStore`, sessions in Redis shared by every instance of
 //!   an application (needs Rust 1.88 and a Tokio runtime). Its documentation
 //!   gives the key layout, the stored encoding and its versioning, the choice
@@ -487,6 +504,7 @@
 //! - `redis-tls`: `rediss://` URLs (TLS with rustls).
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![warn(
     clippy::dbg_macro,
@@ -551,6 +569,11 @@ pub use crate::timer::Timer;
 #[cfg(feature = "tokio")]
 pub use crate::timer::TokioTimer;
 pub use crate::token::{
-    StaticTokenVerifier, TokenContext, TokenSource, TokenVerdict, TokenVerifier,
+    BoxTokenVerifier, StaticTokenVerifier, TokenContext, TokenSource, TokenVerdict, TokenVerifier,
+    TokenVerifierChain, TokenVerifierChainError,
 };
+
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub use crate::token::jwt;
 pub use crate::tunnel::{Tunnel, TunnelResolver};

@@ -640,3 +640,136 @@ async fn sign_in_uses_the_same_cross_site_rule_as_logout() {
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
 }
+
+/// The JWT secret the JWT tests start the demo with.
+const JWT_SECRET: &str = "demo-test-secret-of-at-least-32-bytes";
+
+/// An HS256 JWT signed with `secret`, with `claims`.
+fn jwt(secret: &[u8], claims: &Value) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding as _};
+    use hmac::{KeyInit as _, Mac as _};
+    let b64 = |bytes: &[u8]| Base64UrlUnpadded::encode_string(bytes);
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+}
+
+fn grace_claims(exp_in: i64) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    json!({
+        "sub": "user-grace",
+        "name": "Grace Hopper",
+        "email": "grace@example.com",
+        "picture": "https://example.com/grace.png",
+        "exp": now + exp_in,
+    })
+}
+
+/// A demo started with `DEMO_JWT_SECRET`.
+async fn start_with_jwt() -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let tokens = demo::DemoTokens {
+        token: TOKEN.to_owned(),
+        jwt_secret: demo::jwt_secret(Some(JWT_SECRET.to_owned())),
+    };
+    let task = tokio::spawn(demo::serve(listener, tokens, async {
+        let _ = stopped.await;
+    }));
+    Running {
+        port,
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        stop: Some(stop),
+        task,
+    }
+}
+
+#[tokio::test]
+async fn with_a_jwt_secret_signed_jwts_authenticate_besides_the_token() {
+    let demo = start_with_jwt().await;
+    let host = demo.ip_host();
+    let token = jwt(JWT_SECRET.as_bytes(), &grace_claims(300));
+    let reply = demo
+        .session(&host, &[("authorization", &format!("Bearer {token}"))])
+        .await;
+    assert_eq!(
+        reply.json(),
+        json!({
+            "auth": { "authenticated": true, "method": "token-auth" },
+            "user": {
+                "userId": "user-grace",
+                "name": "Grace Hopper",
+                "email": "grace@example.com",
+                "image": "https://example.com/grace.png"
+            },
+            "tunnel": { "host": host, "workspaceId": "demo-workspace", "projectId": "demo-project" },
+            "policies": ["token-auth", "rstream-auth"]
+        })
+    );
+    // The printed token still works.
+    let reply = demo
+        .session(&host, &[("authorization", &format!("Bearer {TOKEN}"))])
+        .await;
+    assert_eq!(reply.json()["user"]["userId"], "demo-client");
+
+    // Another secret's signature, an expired token, a token without `exp`:
+    // not authenticated.
+    let other = jwt(b"another secret, also 32 bytes long!!", &grace_claims(300));
+    let expired = jwt(JWT_SECRET.as_bytes(), &grace_claims(-3600));
+    let mut no_exp = grace_claims(300);
+    no_exp.as_object_mut().unwrap().remove("exp");
+    let no_exp = jwt(JWT_SECRET.as_bytes(), &no_exp);
+    for token in [other, expired, no_exp] {
+        let reply = demo
+            .session(&host, &[("authorization", &format!("Bearer {token}"))])
+            .await;
+        assert_eq!(reply.json(), signed_out());
+    }
+}
+
+#[tokio::test]
+async fn without_a_jwt_secret_jwts_are_not_accepted() {
+    let demo = start().await;
+    let token = jwt(JWT_SECRET.as_bytes(), &grace_claims(300));
+    let reply = demo
+        .session(
+            &demo.ip_host(),
+            &[("authorization", &format!("Bearer {token}"))],
+        )
+        .await;
+    assert_eq!(reply.json(), signed_out());
+}
+
+#[test]
+fn the_jwt_secret_is_checked_and_the_verifiers_are_named() {
+    assert_eq!(demo::jwt_secret(Some(String::new())), None);
+    assert_eq!(demo::jwt_secret(None), None);
+    let short = demo::DemoTokens {
+        token: TOKEN.to_owned(),
+        jwt_secret: Some("too short".to_owned()),
+    };
+    let error = short.verifier().unwrap_err().to_string();
+    assert!(
+        error.contains("DEMO_JWT_SECRET") && error.contains("32 bytes"),
+        "{error}"
+    );
+    assert!(!error.contains("too short"));
+    let with = demo::DemoTokens {
+        token: TOKEN.to_owned(),
+        jwt_secret: Some(JWT_SECRET.to_owned()),
+    };
+    assert_eq!(with.verifier().unwrap().len(), 2);
+    assert!(with.describe().contains("HS256 JWTs"));
+    let without = demo::DemoTokens::from(TOKEN.to_owned());
+    assert_eq!(without.verifier().unwrap().len(), 1);
+    assert!(!without.describe().contains("HS256 JWTs ("));
+}

@@ -8,8 +8,14 @@ use http::Method;
 use crate::identity::User;
 use crate::tunnel::Tunnel;
 
+mod boxed;
+mod chain;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 mod static_tokens;
 
+pub use boxed::BoxTokenVerifier;
+pub use chain::{TokenVerifierChain, TokenVerifierChainError};
 pub use static_tokens::StaticTokenVerifier;
 
 /// Where a request's token came from.

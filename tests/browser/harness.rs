@@ -192,7 +192,7 @@ impl Demo {
         let port = listener.local_addr().expect("a bound listener").port();
         let hits = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&hits);
-        let app = demo::app(port, token)
+        let app = demo::app(port, &demo::DemoTokens::from(token.to_owned()))
             .expect("the demo's configuration")
             .layer(middleware::from_fn(move |request: Request, next: Next| {
                 let log = Arc::clone(&log);
