@@ -29,6 +29,18 @@
 //!   out after a second, so an outage shows at once ("not authenticated",
 //!   logout `503`, sign-in refused) and heals by itself when Redis is back.
 //!
+//! Besides the page, the demo shows what the layer hands to the
+//! application's own handlers:
+//!
+//! - `GET /demo/whoami`: what its handler received, as JSON:
+//!   `authenticated`, `method` (`token-auth`, `rstream-auth` or `null`),
+//!   `userId` (or `null`) and `uri`, the path and query exactly as the
+//!   handler saw them (the `rstream.token` parameter removed by the layer).
+//! - `/demo/private/` and everything under it require authentication: a
+//!   browser that is not signed in is sent to the page to sign in (and
+//!   comes back after), anything else gets `401`; `GET /demo/private/hello`
+//!   answers `{"userId":…}` for the caller.
+//!
 //! The first two lines on stdout are always
 //! `listening on http://127.0.0.1:<port>` and `demo token: <token>`. After
 //! the banner, a line says which session store is active:
@@ -40,15 +52,16 @@ use std::future::Future;
 use std::io::Write;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::header::{CACHE_CONTROL, LOCATION, ORIGIN, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Extension, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use rstream_well_known::jwt::{JwtKey, JwtVerifier};
 use rstream_well_known::{
-    BoxRevokeAllStore, MemoryStore, SessionCookie, SessionId, SessionManager, StaticTokenVerifier,
-    TokenVerifierChain, Tunnel, User, WellKnownLayer,
+    AuthMethod, BoxRevokeAllStore, Caller, MemoryStore, Paths, SessionCookie, SessionId,
+    SessionManager, StaticTokenVerifier, TokenVerifierChain, Tunnel, User, WellKnownLayer,
 };
 use tokio::net::TcpListener;
 
@@ -253,6 +266,12 @@ pub fn layer_with(
         // Keep the default (`Secure`) anywhere served over HTTPS. HttpOnly,
         // SameSite=Lax and Path=/ stay at their defaults.
         .session_cookie(SessionCookie::new(COOKIE_NAME).secure(false))
+        // Who is calling, for the `/demo/whoami` handler.
+        .identity(Paths::prefix("/demo/whoami"))
+        // `/demo/private/` and everything under it, as rstream's edge guards
+        // a tunnel; browsers go to the page to sign in.
+        .require_authentication(Paths::prefix("/demo/private"))
+        .sign_in_url("/")
         .build()?;
     Ok(layer)
 }
@@ -260,7 +279,6 @@ pub fn layer_with(
 #[derive(Clone)]
 struct Demo {
     sessions: SessionManager<BoxRevokeAllStore>,
-    origins: [String; 2],
 }
 
 /// The demo application, wrapped in the layer: `GET /` serves the page,
@@ -288,13 +306,12 @@ pub fn app_with(
     let sessions = layer
         .session_manager()
         .ok_or("session auth is not enabled")?;
-    let demo = Demo {
-        sessions,
-        origins: origins(port),
-    };
+    let demo = Demo { sessions };
     Ok(Router::new()
         .route("/", get(page))
         .route("/demo/login", post(login))
+        .route("/demo/whoami", get(whoami))
+        .route("/demo/private/hello", get(private_hello))
         .with_state(demo)
         .layer(layer))
 }
@@ -308,21 +325,28 @@ async fn page() -> Html<&'static str> {
 /// A real sign-in handler checks credentials (or completes an OAuth flow)
 /// before calling `sign_in`. Like this one, it refuses cross-site posts, so
 /// another site cannot sign a visitor into an account of its choosing.
-async fn login(State(demo): State<Demo>, headers: HeaderMap) -> Response {
-    let foreign = headers.get(ORIGIN).is_some_and(|origin| {
-        !demo
-            .origins
-            .iter()
-            .any(|o| origin.as_bytes() == o.as_bytes())
-    });
-    if foreign {
-        return (StatusCode::FORBIDDEN, "cross-site sign-in refused\n").into_response();
+async fn login(
+    State(demo): State<Demo>,
+    Query(query): Query<LoginQuery>,
+    parts: Parts,
+) -> Response {
+    // The same cross-site rule as logout: fetch metadata, `Origin`, `Referer`.
+    if let Err(refused) = demo.sessions.check_origin_parts(&parts) {
+        return json_error(refused.status(), refused.reason());
     }
+    // Back where the browser was sent from, if that is a path of this
+    // origin; the page otherwise.
+    let back = query
+        .return_to
+        .as_deref()
+        .and_then(|url| demo.sessions.safe_return_url(url))
+        .and_then(|url| HeaderValue::from_str(url).ok())
+        .unwrap_or(HeaderValue::from_static("/"));
     match demo.sessions.sign_in(ada()).await {
         Ok(signed_in) => (
             StatusCode::SEE_OTHER,
             [
-                (LOCATION, HeaderValue::from_static("/")),
+                (LOCATION, back),
                 (CACHE_CONTROL, HeaderValue::from_static("no-store")),
                 (SET_COOKIE, signed_in.into_set_cookie()),
             ],
@@ -336,6 +360,62 @@ async fn login(State(demo): State<Demo>, headers: HeaderMap) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+/// The sign-in form's query: where to go back to after signing in.
+#[derive(serde::Deserialize)]
+struct LoginQuery {
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+/// `{"error":"<reason>"}`, not to be cached.
+fn json_error(status: StatusCode, reason: &str) -> Response {
+    let body = serde_json::json!({ "error": reason }).to_string();
+    (
+        status,
+        [
+            (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// JSON of the handler's own view, not to be cached.
+fn json(value: &serde_json::Value) -> Response {
+    (
+        [
+            (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        ],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+/// What this handler received from the layer: who is calling, and the URI
+/// as it reached the handler.
+async fn whoami(caller: Option<Extension<Caller>>, uri: Uri) -> Response {
+    // No `Caller`: the layer is not in front of this route (a bug).
+    let Some(Extension(caller)) = caller else {
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "caller_not_resolved");
+    };
+    json(&serde_json::json!({
+        "authenticated": caller.is_authenticated(),
+        "method": caller.method().map(AuthMethod::as_str),
+        "userId": caller.user().map(User::user_id),
+        "uri": uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()),
+    }))
+}
+
+/// Only reached by authenticated callers: the layer refuses the others.
+async fn private_hello(caller: Option<Extension<Caller>>) -> Response {
+    match caller.as_ref().and_then(|Extension(caller)| caller.user()) {
+        Some(user) => json(&serde_json::json!({ "userId": user.user_id() })),
+        None => json_error(StatusCode::INTERNAL_SERVER_ERROR, "caller_not_resolved"),
     }
 }
 

@@ -60,6 +60,7 @@ use crate::caller::{Caller, Unauthenticated};
 use crate::endpoint::{Reply, error};
 use crate::forward::unauthenticated_reply;
 use crate::identity::Identity;
+use crate::manager::CrossOriginRequest;
 
 /// An authenticated caller, required: the extractor rejects anybody else
 /// with the layer's answer for why nobody is authenticated.
@@ -120,6 +121,14 @@ impl IntoResponse for CallerRejection {
 impl IntoResponse for Unauthenticated {
     fn into_response(self) -> Response {
         response(unauthenticated_reply(self))
+    }
+}
+
+/// The refusal of a sign-in request that may come from another site:
+/// [`CrossOriginRequest::status`], `{"error":"<reason>"}`, `no-store`.
+impl IntoResponse for CrossOriginRequest {
+    fn into_response(self) -> Response {
+        response(error(self.status(), self.reason()))
     }
 }
 

@@ -11,7 +11,9 @@ use crate::tunnel::Tunnels;
 
 /// What every clone of a layer and its services share.
 pub(crate) struct Config<V, St> {
-    pub(crate) tunnels: Tunnels,
+    /// Shared with the session manager, whose origin check finds the
+    /// request's tunnel.
+    pub(crate) tunnels: Arc<Tunnels>,
     /// Token auth is enabled when a verifier is configured.
     pub(crate) tokens: Option<V>,
     /// rstream Auth (the session cookie) is enabled when a store is configured.

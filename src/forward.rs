@@ -492,6 +492,35 @@ fn starts_with_lookalike(decoded: &[u8]) -> bool {
     decoded.get(1).is_some_and(|&b| b >= 0x80)
 }
 
+/// Reports that a well-known request was forwarded because its host is no
+/// tunnel (feature `tracing`): a `WARN` the first time in the process, then
+/// `DEBUG`, with the host (a valid host, no secret). This is how a
+/// misconfigured tunnel shows: the application's own `404` for
+/// `/.well-known/rstream/session`.
+pub(crate) fn note_not_a_tunnel<B>(request: &Request<B>) {
+    #[cfg(feature = "tracing")]
+    {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static WARNED: AtomicBool = AtomicBool::new(false);
+        let host = match request.uri().authority() {
+            Some(authority) => authority.as_str(),
+            None => request
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|host| host.to_str().ok())
+                .unwrap_or_default(),
+        };
+        const MESSAGE: &str = "rstream-well-known: a request for /.well-known/rstream/ was forwarded to the application because its host is no tunnel of the layer; add the tunnel (WellKnownBuilder::tunnel, or development_tunnel for localhost) if the endpoints should answer there";
+        if WARNED.swap(true, Ordering::Relaxed) {
+            tracing::debug!(host, "{MESSAGE}");
+        } else {
+            tracing::warn!(host, "{MESSAGE}");
+        }
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = request;
+}
+
 /// Builds the [`Caller`] of a request head outside the layer, with the
 /// code that answers the session endpoint.
 pub(crate) fn resolve_head<V, St>(

@@ -181,9 +181,14 @@ pub struct WellKnownBuilder<V = StaticTokenVerifier, St = MemoryStore> {
     forwarding: ForwardingOptions,
 }
 
-/// What the builder was told about forwarded requests.
+/// What the builder was told about forwarded requests, and about
+/// development.
 #[derive(Debug)]
 struct ForwardingOptions {
+    /// Development tunnels were added.
+    development: bool,
+    /// The session cookie was set explicitly.
+    cookie_set: bool,
     identity: Option<Paths>,
     required: Option<Paths>,
     sign_in_url: Option<String>,
@@ -196,6 +201,8 @@ struct ForwardingOptions {
 impl Default for ForwardingOptions {
     fn default() -> Self {
         Self {
+            development: false,
+            cookie_set: false,
             identity: None,
             required: None,
             sign_in_url: None,
@@ -327,6 +334,42 @@ impl<V, St> WellKnownBuilder<V, St> {
     /// at sign-in and to clear it at logout.
     pub fn session_cookie(mut self, cookie: SessionCookie) -> Self {
         self.cookie = cookie;
+        self.forwarding.cookie_set = true;
+        self
+    }
+
+    /// Adds development tunnels for a server listening on `port` of this
+    /// machine: `localhost:{port}`, `127.0.0.1:{port}` and `[::1]:{port}`,
+    /// each with a plain `http://` origin, reported with workspace and
+    /// project id `development`. Unless a session cookie is set with
+    /// [`session_cookie`](Self::session_cookie), the cookie is then not
+    /// `Secure` (browsers drop `Secure` cookies on plain HTTP), so its name
+    /// is `rstream_session`.
+    ///
+    /// For local development only: serve production over HTTPS with
+    /// [`tunnel`](Self::tunnel). `build` refuses development tunnels beside
+    /// an `https` tunnel unless the cookie is set explicitly, so that a
+    /// development setting cannot weaken a production cookie.
+    ///
+    /// ```
+    /// use rstream_well_known::WellKnownLayer;
+    ///
+    /// let layer = WellKnownLayer::builder().development_tunnel(3000).build()?;
+    /// # Ok::<(), rstream_well_known::ConfigError>(())
+    /// ```
+    pub fn development_tunnel(mut self, port: u16) -> Self {
+        for host in ["localhost", "127.0.0.1", "[::1]"] {
+            let authority = format!("{host}:{port}");
+            match Tunnel::new(&authority, "development", "development")
+                .and_then(|tunnel| tunnel.with_origin(&format!("http://{authority}")))
+            {
+                Ok(tunnel) => self = self.tunnel(tunnel),
+                Err(error) => {
+                    self.error.get_or_insert(error);
+                }
+            }
+        }
+        self.forwarding.development = true;
         self
     }
 
@@ -522,19 +565,31 @@ impl<V, St> WellKnownBuilder<V, St> {
         if self.timeout.as_ref().is_some_and(|t| t.duration.is_zero()) {
             return Err(ConfigError::InvalidBackendTimeout);
         }
+        let development = self.forwarding.development && !self.forwarding.cookie_set;
         let forwarding = self.forwarding.build()?;
+        let mut cookie = self.cookie;
+        if development {
+            if self.tunnels.any_https() {
+                return Err(ConfigError::DevelopmentTunnelMixed);
+            }
+            cookie = cookie.secure(false);
+        }
+        let tunnels = Arc::new(self.tunnels);
         let sessions = match self.store {
-            Some(store) => Some(SessionManager::new(
-                store,
-                CookieHeaders::new(self.cookie)?,
-                self.idle_timeout,
-                self.timeout.clone(),
-            )),
+            Some(store) => Some(
+                SessionManager::new(
+                    store,
+                    CookieHeaders::new(cookie)?,
+                    self.idle_timeout,
+                    self.timeout.clone(),
+                )
+                .with_tunnels(Arc::clone(&tunnels)),
+            ),
             None => None,
         };
         Ok(WellKnownLayer {
             config: Arc::new(Config {
-                tunnels: self.tunnels,
+                tunnels,
                 tokens: self.tokens,
                 sessions,
                 // Serialising strings cannot fail.

@@ -364,6 +364,31 @@
 //! [`SessionManager::safe_return_url`] checks a return URL before a sign-in
 //! handler redirects to it.
 //!
+//! **Sign-in handlers** share the layer's rules through the
+//! [`SessionManager`]: [`SessionManager::check_origin`] refuses a sign-in
+//! request that may come from another site with logout's rule (fetch
+//! metadata, then `Origin` and `Referer` against the origin of the tunnel
+//! the request is for; a host that is no tunnel is refused), so no other
+//! site can sign a visitor into an account of its choosing; and
+//! [`SessionManager::safe_return_url`] keeps the return URL on the origin.
+//!
+//! **Development.** [`WellKnownBuilder::development_tunnel`] adds
+//! `localhost`, `127.0.0.1` and `[::1]` on a port, over plain `http`, and
+//! makes the default session cookie one that plain HTTP keeps (not
+//! `Secure`, so named `rstream_session`); beside an `https` tunnel it is
+//! refused unless the cookie is set explicitly. A well-known request for a
+//! host that is no tunnel is the application's (forwarded untouched): the
+//! layer then logs a `WARN` naming the host, once per process, and `DEBUG`
+//! after (feature `tracing`), so that a missing tunnel shows as more than
+//! the application's `404`.
+//!
+//! **CORS.** The layer speaks no CORS. tower-http's `CorsLayer` outside the
+//! layer answers preflights before the layer sees them and adds its headers
+//! to the layer's answers (allowed origins can read the session endpoint and
+//! the `401`s of guarded paths; logout still refuses them); inside, the
+//! layer's answers carry no CORS headers and preflights to guarded or
+//! well-known paths are refused (`401`, `405`). See `tests/cors.rs`.
+//!
 //! **Stripping edge credentials.** Whenever identity or enforcement is on
 //! (and whenever [`WellKnownBuilder::strip_token_parameter`] says so), the
 //! `rstream.token` query parameter is removed from every forwarded
@@ -535,7 +560,7 @@ pub use crate::future::ResponseFuture;
 pub use crate::identity::{AuthMethod, Identity, User};
 pub use crate::layer::{WellKnownBuilder, WellKnownLayer};
 pub use crate::manager::{
-    MAX_PROFILE_BYTES, SessionManager, SignInError, SignedIn, StoreCallError,
+    CrossOriginRequest, MAX_PROFILE_BYTES, SessionManager, SignInError, SignedIn, StoreCallError,
 };
 pub use crate::paths::Paths;
 pub use crate::service::WellKnownService;

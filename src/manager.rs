@@ -6,7 +6,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use http::HeaderValue;
+use http::header::HOST;
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Request, StatusCode};
 
 use crate::backend::{BackendTimeout, Deadline, Failure, guarded};
 use crate::cookie::SessionCookie;
@@ -14,7 +16,9 @@ use crate::credentials::CookieFinder;
 use crate::error::ConfigError;
 use crate::forward::safe_return_url;
 use crate::identity::User;
+use crate::origin::same_origin;
 use crate::store::{ListSessions, RevokeAll, Session, SessionId, SessionStore, after};
+use crate::tunnel::{HostMatch, RequestHost, Tunnels};
 
 /// The largest profile [`SessionManager::sign_in`] stores, in bytes of the
 /// user's JSON (`userId`, `name`, `email`, `image` and the attributes, as
@@ -68,6 +72,8 @@ struct Shared {
     touch_when_left: Duration,
     /// How long one call may wait for the store, when bounded.
     timeout: Option<BackendTimeout>,
+    /// The layer's tunnels, for [`SessionManager::check_origin`].
+    tunnels: Arc<Tunnels>,
 }
 
 /// The validated cookie configuration and its precomputed removal header.
@@ -266,8 +272,20 @@ impl<St: SessionStore> SessionManager<St> {
                 idle_timeout,
                 touch_when_left,
                 timeout,
+                tunnels: Arc::default(),
             }),
         }
+    }
+
+    /// The manager of a layer with these tunnels (for
+    /// [`check_origin`](Self::check_origin)).
+    pub(crate) fn with_tunnels(mut self, tunnels: Arc<Tunnels>) -> Self {
+        match Arc::get_mut(&mut self.shared) {
+            Some(shared) => shared.tunnels = tunnels,
+            // Never shared yet when the layer is built.
+            None => debug_assert!(false, "a new manager is not shared"),
+        }
+        self
     }
 
     /// Calls the store through `make`, catching panics and bounded by the
@@ -387,6 +405,42 @@ impl<St: SessionStore> SessionManager<St> {
     }
 }
 
+/// Why [`SessionManager::check_origin`] refused a request: it may come
+/// from another site, or its host is not a tunnel the check can compare
+/// with. Its [`status`](Self::status) and [`reason`](Self::reason) make
+/// the answer (`{"error":"<reason>"}`, `no-store`), as logout's refusals do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrossOriginRequest {
+    reason: &'static str,
+}
+
+impl CrossOriginRequest {
+    /// `403` for a request from another origin or for a host that is no
+    /// tunnel, `400` for a missing, repeated or ambiguous host.
+    pub fn status(self) -> StatusCode {
+        match self.reason {
+            "invalid_host" | "ambiguous_host" => StatusCode::BAD_REQUEST,
+            _ => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// The stable reason: `cross_origin_request` (fetch metadata says
+    /// another site or origin), `origin_mismatch` (`Origin` or `Referer`
+    /// names another origin), `unknown_host` (the host is no tunnel),
+    /// `invalid_host` or `ambiguous_host`.
+    pub fn reason(self) -> &'static str {
+        self.reason
+    }
+}
+
+impl fmt::Display for CrossOriginRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "request refused as cross-origin: {}", self.reason)
+    }
+}
+
+impl std::error::Error for CrossOriginRequest {}
+
 impl<St> SessionManager<St> {
     /// `candidate` when a sign-in handler may send the browser there after
     /// signing in: a path on the current origin (the tunnel origin the
@@ -427,6 +481,83 @@ impl<St> SessionManager<St> {
     /// ```
     pub fn safe_return_url<'a>(&self, candidate: &'a str) -> Option<&'a str> {
         safe_return_url(candidate)
+    }
+
+    /// Refuses a request that may come from another site, with the rule
+    /// logout uses (see the crate documentation): fetch metadata first (a
+    /// `Sec-Fetch-Site` other than `same-origin` or `none`), then `Origin`
+    /// and `Referer`, which, when present, must both name the origin of the
+    /// tunnel the request is for. A sign-in handler calls it before
+    /// [`sign_in`](Self::sign_in), so that no other site can sign a visitor
+    /// into an account of its choosing (login cross-site request forgery).
+    ///
+    /// The request's tunnel is found from its host as the layer finds it: a
+    /// host that is no tunnel of the layer (`unknown_host`), or a missing,
+    /// repeated or ambiguous one, is refused. Requests without fetch
+    /// metadata, `Origin` or `Referer` (scripts, servers) pass.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use rstream_well_known::{MemoryStore, Tunnel, WellKnownLayer};
+    ///
+    /// let layer = WellKnownLayer::builder()
+    ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
+    ///     .with_session_store(MemoryStore::new())
+    ///     .build()?;
+    /// let sessions = layer.session_manager().expect("session auth is on");
+    /// let same_site = Request::post("/login")
+    ///     .header("host", "app.example.com")
+    ///     .header("origin", "https://app.example.com")
+    ///     .body(())?;
+    /// assert!(sessions.check_origin(&same_site).is_ok());
+    /// let forged = Request::post("/login")
+    ///     .header("host", "app.example.com")
+    ///     .header("origin", "https://evil.example")
+    ///     .body(())?;
+    /// assert_eq!(sessions.check_origin(&forged).unwrap_err().reason(), "origin_mismatch");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`CrossOriginRequest`] with the reason.
+    pub fn check_origin<B>(&self, request: &Request<B>) -> Result<(), CrossOriginRequest> {
+        self.check_origin_of(request.uri(), request.version(), request.headers())
+    }
+
+    /// [`check_origin`](Self::check_origin) for a request's [`Parts`].
+    ///
+    /// # Errors
+    ///
+    /// [`CrossOriginRequest`] with the reason.
+    pub fn check_origin_parts(&self, parts: &Parts) -> Result<(), CrossOriginRequest> {
+        self.check_origin_of(&parts.uri, parts.version, &parts.headers)
+    }
+
+    fn check_origin_of(
+        &self,
+        uri: &http::Uri,
+        version: http::Version,
+        headers: &HeaderMap,
+    ) -> Result<(), CrossOriginRequest> {
+        let mut hosts = headers.get_all(HOST).iter();
+        let field = hosts.next();
+        let host = RequestHost {
+            uri,
+            version,
+            field,
+            repeated: hosts.next().is_some(),
+        };
+        let tunnel = match self.shared.tunnels.for_request(&host) {
+            HostMatch::Tunnel(tunnel) => tunnel,
+            HostMatch::None => {
+                return Err(CrossOriginRequest {
+                    reason: "unknown_host",
+                });
+            }
+            HostMatch::Invalid(reason) => return Err(CrossOriginRequest { reason }),
+        };
+        same_origin(headers, tunnel.origin_ref()).map_err(|reason| CrossOriginRequest { reason })
     }
 }
 

@@ -11,7 +11,7 @@ use tower_service::Service;
 
 use crate::config::Config;
 use crate::endpoint::{self, Answer, Outcome};
-use crate::forward::{Gate, gate};
+use crate::forward::{Gate, gate, note_not_a_tunnel};
 use crate::future::ResponseFuture;
 use crate::path::{Route, route};
 use crate::store::MemoryStore;
@@ -178,11 +178,15 @@ impl<S, V, St> WellKnownService<S, V, St> {
             Outcome::Answer(Answer::Ready(reply)) => ResponseFuture::ready(reply),
             Outcome::Answer(Answer::Pending(answer)) => ResponseFuture::answer(answer),
             // Not a tunnel host: not the layer's endpoint, an ordinary
-            // forwarded request.
-            Outcome::Forward(request) if self.config.forwarding.is_none() => {
-                ResponseFuture::forward(self.inner.call(request))
+            // forwarded request (logged, to notice a missing tunnel).
+            Outcome::Forward(request) => {
+                note_not_a_tunnel(&request);
+                if self.config.forwarding.is_none() {
+                    ResponseFuture::forward(self.inner.call(request))
+                } else {
+                    self.forward(request)
+                }
             }
-            Outcome::Forward(request) => self.forward(request),
         }
     }
 }

@@ -265,6 +265,13 @@ impl Tunnels {
         self.resolver = Some(resolver);
     }
 
+    /// Whether a configured tunnel is served over `https`.
+    pub(crate) fn any_https(&self) -> bool {
+        self.list
+            .iter()
+            .any(|tunnel| tunnel.inner.origin.scheme() == "https")
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.by_name.is_empty() && self.resolver.is_none()
     }

@@ -439,6 +439,208 @@ fn the_token_comes_from_the_environment_or_is_random() {
     assert!(demo::demo_token(Some("two words".into())).is_err());
 }
 
+#[tokio::test]
+async fn whoami_shows_what_the_handler_received() {
+    let demo = start().await;
+    let host = demo.ip_host();
+    let whoami = |path: &'static str, headers: Vec<(&'static str, String)>| {
+        let demo = &demo;
+        let host = host.clone();
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let reply = demo.send(Method::GET, path, &host, &headers).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}");
+            assert_eq!(reply.headers["cache-control"], "no-store");
+            reply.json()
+        }
+    };
+    assert_eq!(
+        whoami("/demo/whoami", vec![]).await,
+        json!({"authenticated": false, "method": null, "userId": null, "uri": "/demo/whoami"})
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(
+        whoami("/demo/whoami?x=1", vec![("authorization", bearer)]).await,
+        json!({"authenticated": true, "method": "token-auth", "userId": "demo-client", "uri": "/demo/whoami?x=1"})
+    );
+    // The token parameter authenticates and is gone before the handler.
+    let path: &'static str =
+        Box::leak(format!("/demo/whoami?a=%2F&rstream.token={TOKEN}&b").into_boxed_str());
+    assert_eq!(
+        whoami(path, vec![]).await,
+        json!({"authenticated": true, "method": "token-auth", "userId": "demo-client", "uri": "/demo/whoami?a=%2F&b"})
+    );
+    let cookie = demo.sign_in().await;
+    assert_eq!(
+        whoami("/demo/whoami", vec![("cookie", cookie)]).await,
+        json!({"authenticated": true, "method": "rstream-auth", "userId": "user-ada", "uri": "/demo/whoami"})
+    );
+    assert_eq!(
+        whoami("/demo/whoami?rstream.token=wrong", vec![]).await,
+        json!({"authenticated": false, "method": null, "userId": null, "uri": "/demo/whoami"})
+    );
+}
+
+#[tokio::test]
+async fn private_pages_require_authentication() {
+    let demo = start().await;
+    let host = demo.ip_host();
+    let bearer = format!("Bearer {TOKEN}");
+    let cookie = demo.sign_in().await;
+
+    let reply = demo
+        .send(
+            Method::GET,
+            "/demo/private/hello",
+            &host,
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json(), json!({"userId": "demo-client"}));
+    let reply = demo
+        .send(
+            Method::GET,
+            "/demo/private/hello",
+            &host,
+            &[("cookie", &cookie)],
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.json()),
+        (StatusCode::OK, json!({"userId": "user-ada"}))
+    );
+
+    // API clients without a credential, or with a bad one: 401.
+    for (path, headers, reason) in [
+        ("/demo/private/hello", vec![], "unauthenticated"),
+        ("/demo/private/", vec![], "unauthenticated"),
+        ("/demo/private", vec![], "unauthenticated"),
+        ("/demo/private/anything/else", vec![], "unauthenticated"),
+        (
+            "/demo/private/hello",
+            vec![("authorization", "Bearer wrong")],
+            "invalid_token",
+        ),
+        ("/DEMO/Private/hello", vec![], "unauthenticated"),
+        ("/demo/%70rivate/hello", vec![], "unauthenticated"),
+        ("/demo/x/../private/hello", vec![], "unauthenticated"),
+        ("/demo/x/..;/private/hello", vec![], "unauthenticated"),
+        ("/demo%2Fprivate/hello", vec![], "unauthenticated"),
+    ] {
+        let reply = demo.send(Method::GET, path, &host, &headers).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(reply.headers["cache-control"], "no-store");
+        assert!(
+            reply.headers["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
+        assert_eq!(reply.json(), json!({"error": reason}), "{path}");
+    }
+    let reply = demo
+        .send(
+            Method::POST,
+            "/demo/private/hello",
+            &host,
+            &[("accept", "text/html")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+
+    // A browser goes to the page to sign in, and comes back after.
+    let accept = "text/html,application/xhtml+xml,*/*;q=0.8";
+    let reply = demo
+        .send(
+            Method::GET,
+            "/demo/private/hello?lang=en",
+            &host,
+            &[("accept", accept)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    let location = reply.headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, "/?return_to=/demo/private/hello%3Flang%3Den");
+    let page = demo
+        .send(Method::GET, &location, &host, &[("accept", accept)])
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let origin = format!("http://{host}");
+    let login = format!(
+        "/demo/login?return_to={}",
+        "%2Fdemo%2Fprivate%2Fhello%3Flang%3Den"
+    );
+    let reply = demo
+        .send(Method::POST, &login, &host, &[("origin", &origin)])
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.headers["location"], "/demo/private/hello?lang=en");
+    let cookie = cookie_pair(reply.set_cookies()[0]).to_owned();
+    let reply = demo
+        .send(
+            Method::GET,
+            "/demo/private/hello?lang=en",
+            &host,
+            &[("accept", accept), ("cookie", &cookie)],
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.json()),
+        (StatusCode::OK, json!({"userId": "user-ada"}))
+    );
+
+    // Sign-in never sends a browser anywhere else.
+    for evil in [
+        "%2F%2Fevil.example",
+        "https%3A%2F%2Fevil.example",
+        "%2F%5Cevil.example",
+        "%2F%252F%2Fevil",
+    ] {
+        let login = format!("/demo/login?return_to={evil}");
+        let reply = demo
+            .send(Method::POST, &login, &host, &[("origin", &origin)])
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{evil}");
+        assert_eq!(reply.headers["location"], "/", "{evil}");
+    }
+}
+
+#[tokio::test]
+async fn sign_in_uses_the_same_cross_site_rule_as_logout() {
+    let demo = start().await;
+    let host = demo.ip_host();
+    for (headers, reason) in [
+        (
+            vec![("sec-fetch-site", "same-site")],
+            "cross_origin_request",
+        ),
+        (
+            vec![("sec-fetch-site", "cross-site")],
+            "cross_origin_request",
+        ),
+        (vec![("referer", "http://evil.example/")], "origin_mismatch"),
+        (vec![("origin", "null")], "origin_mismatch"),
+    ] {
+        let reply = demo
+            .send(Method::POST, "/demo/login", &host, &headers)
+            .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert_eq!(reply.json(), json!({"error": reason}));
+        assert!(reply.set_cookies().is_empty());
+    }
+    let reply = demo
+        .send(
+            Method::POST,
+            "/demo/login",
+            &host,
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+}
+
 /// The JWT secret the JWT tests start the demo with.
 const JWT_SECRET: &str = "demo-test-secret-of-at-least-32-bytes";
 

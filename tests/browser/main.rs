@@ -15,6 +15,10 @@
 //! 5. With the demo token, a `fetch` with `Authorization: Bearer` shows
 //!    `token-auth`, and logout with the token is a no-op `204`.
 //!
+//! A second scenario opens a private page of the demo
+//! (`/demo/private/hello`) while signed out: the layer sends the browser to
+//! the page, which signs in and brings the browser back to the private page.
+//!
 //! The page's image and error states (a failed fetch, a refused logout)
 //! are checked too. Screenshots go to
 //! `target/browser/` (signed-in, signed-out, error), next to
@@ -85,6 +89,65 @@ async fn sign_in_see_yourself_refuse_cross_site_logout_and_log_out() {
         Ok(Ok(Err(failure))) => panic!("WebDriver failed: {failure}"),
         Ok(Ok(Ok(()))) => {}
     }
+}
+
+#[tokio::test]
+async fn a_private_page_sends_the_browser_to_sign_in_and_back() {
+    let Some(programs) = harness::programs() else {
+        return;
+    };
+    let artifacts = harness::artifacts();
+    let demo = Demo::start(TOKEN).await;
+    let driver = Driver::start(
+        &programs.chromedriver,
+        &artifacts.join("chromedriver-private.log"),
+    );
+    let profile = Profile::new();
+    let browser = harness::browser(&driver, &programs.chromium, &profile).await;
+    let run = tokio::time::timeout(
+        BUDGET,
+        AssertUnwindSafe(private_page(&browser, &demo, &artifacts)).catch_unwind(),
+    )
+    .await;
+    let _ = browser.close().await;
+    demo.server.stop().await;
+    driver.stop().await;
+    drop(profile);
+    match run {
+        Err(_) => panic!("the browser scenario took longer than {BUDGET:?}"),
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Ok(Ok(Err(failure))) => panic!("WebDriver failed: {failure}"),
+        Ok(Ok(Ok(()))) => {}
+    }
+}
+
+async fn private_page(browser: &Client, demo: &Demo, artifacts: &Path) -> Result<(), Failure> {
+    let private = format!("{}/demo/private/hello?lang=en", demo.origin());
+    // Signed out: the layer sends the navigation to the page, to sign in.
+    browser.goto(&private).await?;
+    wait_for_state(browser, "signed-out").await?;
+    let url = browser.current_url().await?;
+    assert_eq!(url.path(), "/");
+    assert_eq!(
+        url.query(),
+        Some("return_to=/demo/private/hello%3Flang%3Den")
+    );
+    screenshot(browser, artifacts, "private-sign-in.png").await?;
+    // Signing in brings the browser back to the private page.
+    browser.find(Locator::Id("login")).await?.click().await?;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let url = browser.current_url().await?;
+        if url.path() == "/demo/private/hello" {
+            assert_eq!(url.query(), Some("lang=en"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still at {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let body = browser.find(Locator::Css("body")).await?.text().await?;
+    assert!(body.contains(r#""userId":"user-ada""#), "{body}");
+    Ok(())
 }
 
 async fn scenario(
