@@ -538,6 +538,9 @@ mod future;
 mod identity;
 mod layer;
 mod manager;
+#[cfg(feature = "oidc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
+pub mod oidc;
 mod origin;
 mod path;
 mod paths;
