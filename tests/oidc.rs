@@ -849,3 +849,73 @@ fn configuration_is_checked() {
     )));
     assert!(!refused(OidcConfig::new("http://127.0.0.1:8080", "app")));
 }
+
+/// Collects what a tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_code_state_nonce_or_token_reaches_the_log() {
+    let Some(rig) = rig("oidc: logs") else { return };
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let mut secrets = Vec::new();
+    // A success, a refused code exchange (replayed code), a wrong nonce.
+    let (authorize, binding) = rig.start("/", None).await;
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+    let ok = rig.callback(&back, Some(&binding)).await;
+    secrets.push(ok.set_cookie("rstream_session").unwrap());
+    let (authorize2, binding) = rig.start("/", Some(&binding)).await;
+    let replay = with_param(&back, "state", &param(&authorize2, "state").unwrap());
+    rig.callback(&replay, Some(&binding))
+        .await
+        .assert_refused(502, "token_exchange_failed");
+    let (authorize3, binding) = rig.start("/", Some(&binding)).await;
+    let back3 = browser
+        .sign_in(
+            &with_param(&authorize3, "nonce", &"n".repeat(43)),
+            "alice",
+            "login",
+        )
+        .await;
+    rig.callback(&back3, Some(&binding))
+        .await
+        .assert_refused(502, "invalid_nonce");
+    for url in [&authorize, &authorize2, &authorize3] {
+        secrets.extend(["state", "nonce", "code_challenge"].map(|p| param(url, p).unwrap()));
+    }
+    for url in [&back, &back3] {
+        secrets.extend(["code", "state"].map(|p| param(url, p).unwrap()));
+    }
+    secrets.push(binding.split_once('=').unwrap().1.to_owned());
+    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(
+        log.contains("token_exchange_failed"),
+        "the refusals are logged: {log}"
+    );
+    assert!(
+        log.contains("invalid_grant"),
+        "with the provider's error code: {log}"
+    );
+    for secret in &secrets {
+        let value = secret.rsplit('=').next().unwrap();
+        assert!(!log.contains(value), "{value} leaked into the log: {log}");
+    }
+}

@@ -1003,13 +1003,10 @@ impl<St: SessionStore> OidcLayer<St> {
             .request_async(&http)
             .await
             .map_err(|e| {
-                match &e {
-                    RequestTokenError::ServerResponse(answer) => {
-                        #[cfg(feature = "tracing")]
-                        tracing::warn!(error = %answer.error(), "rstream-well-known: the OpenID provider refused the code exchange");
-                        let _ = answer;
-                    }
-                    _ => {}
+                if let RequestTokenError::ServerResponse(answer) = &e {
+                    #[cfg(feature = "tracing")]
+                    tracing::warn!(error = %answer.error(), "rstream-well-known: the OpenID provider refused the code exchange");
+                    let _ = answer;
                 }
                 fail(StatusCode::BAD_GATEWAY, "token_exchange_failed")
             })?;
