@@ -919,3 +919,19 @@ async fn no_code_state_nonce_or_token_reaches_the_log() {
         assert!(!log.contains(value), "{value} leaked into the log: {log}");
     }
 }
+
+#[tokio::test]
+async fn an_hs256_id_token_is_refused_even_for_a_confidential_client() {
+    let options = Options {
+        client_secret: Some("a-test-secret-of-enough-length-for-hs256".to_owned()),
+        id_token_alg: Some("HS256".to_owned()),
+        ..options()
+    };
+    let Some(rig) = rig_with("oidc: HS256 refused", options, |c| c, |b| b) else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let answer = rig.sign_in(&mut browser, "alice", "/").await;
+    answer.assert_refused(502, "invalid_signature");
+    assert!(answer.set_cookie("rstream_session").is_none());
+}

@@ -55,6 +55,8 @@ pub struct Options {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub client_secret: Option<String>,
+    /// The client's ID token signing algorithm (RS256 when `None`).
+    pub id_token_alg: Option<String>,
     /// A port to listen on (a restart on the same port is a key rotation).
     pub port: Option<u16>,
 }
@@ -98,6 +100,10 @@ impl Provider {
             .env(
                 "POST_LOGOUT_REDIRECT_URIS",
                 options.post_logout_redirect_uris.join(","),
+            )
+            .env(
+                "ID_TOKEN_ALG",
+                options.id_token_alg.clone().unwrap_or_default(),
             )
             .env("PORT", options.port.unwrap_or(0).to_string())
             .stdin(Stdio::null())

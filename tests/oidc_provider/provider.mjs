@@ -4,7 +4,8 @@
 //
 // Environment:
 //   CLIENT_ID, CLIENT_SECRET (empty: a public client), REDIRECT_URIS and
-//   POST_LOGOUT_REDIRECT_URIS (comma-separated), PORT (0 or unset: a free one).
+//   POST_LOGOUT_REDIRECT_URIS (comma-separated), PORT (0 or unset: a free one),
+//   ID_TOKEN_ALG (the client's ID token signing algorithm; RS256 when unset).
 // Prints `listening <issuer>` on stdout once it accepts connections. Every
 // start generates a fresh RS256 signing key (a restart is a key rotation).
 import http from 'node:http';
@@ -57,6 +58,8 @@ async function main() {
     token_endpoint_auth_method: secret ? 'client_secret_basic' : 'none',
   };
   if (secret) client.client_secret = secret;
+  const idTokenAlg = env('ID_TOKEN_ALG', '');
+  if (idTokenAlg) client.id_token_signed_response_alg = idTokenAlg;
 
   const provider = new Provider(issuer, {
     clients: [client],
@@ -67,6 +70,7 @@ async function main() {
       profile: ['name', 'preferred_username', 'picture', 'groups'],
       email: ['email', 'email_verified'],
     },
+    enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
     features: {
       devInteractions: { enabled: false },
       rpInitiatedLogout: { enabled: true },
