@@ -502,6 +502,11 @@
 //!   outage.
 //! - `redis-cluster`: `RedisStore::cluster_builder`, for a Redis Cluster.
 //! - `redis-tls`: `rediss://` URLs (TLS with rustls).
+//! - `tower-sessions-core-0_14`: [`TowerSessionsStore`], any tower-sessions
+//!   store (tower-sessions-core 0.14: its SQL, Redis and moka stores) as the
+//!   session store, beside tower-sessions' own layer on the same store. Its
+//!   documentation gives the record layout, how ids map, what it cannot do
+//!   (sign out everywhere, listing) and how the two cookies coexist.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -565,6 +570,8 @@ pub use crate::store::{
 };
 #[cfg(feature = "redis")]
 pub use crate::store::{RedisStore, RedisStoreBuilder, RedisStoreError, RedisStoreErrorKind};
+#[cfg(feature = "tower-sessions-core-0_14")]
+pub use crate::store::{TowerSessionsStore, TowerSessionsStoreError, TowerSessionsStoreErrorKind};
 pub use crate::timer::Timer;
 #[cfg(feature = "tokio")]
 pub use crate::timer::TokioTimer;

@@ -20,9 +20,15 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 mod session;
+#[cfg(feature = "tower-sessions-core-0_14")]
+mod tower_sessions;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder, RedisStoreError, RedisStoreErrorKind};
+#[cfg(feature = "tower-sessions-core-0_14")]
+pub use self::tower_sessions::{
+    TowerSessionsStore, TowerSessionsStoreError, TowerSessionsStoreErrorKind,
+};
 pub use boxed::{BoxError, BoxRevokeAllStore, BoxSessionStore};
 pub use id::SessionId;
 pub(crate) use id::is_valid_id;
