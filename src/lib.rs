@@ -495,6 +495,12 @@
 //! - `jwks` (enables `jwt`): `jwt::JwksSource`, keys fetched from a JWKS
 //!   URL over HTTPS (hyper, rustls), cached and refreshed in the background
 //!   on tokio. Needs Rust 1.87.
+//! - `oidc`: `oidc::OidcLayer`, interactive sign-in against any OpenID
+//!   Connect provider, in-process, ending in an rstream Auth session; the
+//!   security rulings are in the `oidc` module documentation. Needs Rust
+//!   1.88 (`openidconnect`).
+//! - `oidc-hyper` (enables `oidc`): `oidc::HyperClient`, a ready HTTP
+//!   client for it on hyper and rustls (tokio).
 //! - `redis`: `RedisStore`, sessions in Redis shared by every instance of
 //!   an application (needs Rust 1.88 and a Tokio runtime). Its documentation
 //!   gives the key layout, the stored encoding and its versioning, the choice
@@ -538,6 +544,9 @@ mod future;
 mod identity;
 mod layer;
 mod manager;
+#[cfg(feature = "oidc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
+pub mod oidc;
 mod origin;
 mod path;
 mod paths;

@@ -290,7 +290,10 @@ impl<St: SessionStore> SessionManager<St> {
 
     /// Calls the store through `make`, catching panics and bounded by the
     /// backend timeout.
-    async fn store_call<T, F, Fut>(&self, make: F) -> Result<T, StoreCallError<St::Error>>
+    pub(crate) async fn store_call<T, F, Fut>(
+        &self,
+        make: F,
+    ) -> Result<T, StoreCallError<St::Error>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, St::Error>>,
@@ -532,6 +535,41 @@ impl<St> SessionManager<St> {
     /// [`CrossOriginRequest`] with the reason.
     pub fn check_origin_parts(&self, parts: &Parts) -> Result<(), CrossOriginRequest> {
         self.check_origin_of(&parts.uri, parts.version, &parts.headers)
+    }
+
+    /// The tunnel a request's host names, found as the layer finds it.
+    #[cfg(feature = "oidc")]
+    pub(crate) fn tunnel_of(&self, parts: &Parts) -> Result<crate::Tunnel, CrossOriginRequest> {
+        let mut hosts = parts.headers.get_all(HOST).iter();
+        let field = hosts.next();
+        let host = RequestHost {
+            uri: &parts.uri,
+            version: parts.version,
+            field,
+            repeated: hosts.next().is_some(),
+        };
+        match self.shared.tunnels.for_request(&host) {
+            HostMatch::Tunnel(tunnel) => Ok(tunnel),
+            HostMatch::None => Err(CrossOriginRequest {
+                reason: "unknown_host",
+            }),
+            HostMatch::Invalid(reason) => Err(CrossOriginRequest { reason }),
+        }
+    }
+
+    /// The session cookie's values in `headers`, as the endpoints read them.
+    #[cfg(feature = "oidc")]
+    pub(crate) fn presented_sessions(
+        &self,
+        headers: &HeaderMap,
+    ) -> crate::credentials::CookieValues<{ crate::credentials::MAX_REVOCATIONS }> {
+        crate::credentials::Fields::<{ crate::credentials::MAX_REVOCATIONS }>::read(
+            headers,
+            None,
+            false,
+            Some(&self.shared.cookie.finder),
+        )
+        .cookies
     }
 
     fn check_origin_of(

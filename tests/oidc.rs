@@ -1,0 +1,937 @@
+//! OpenID Connect sign-in (feature `oidc`) against a real provider:
+//! `oidc-provider` on Node, started per test on a free loopback port (see
+//! `tests/oidc_provider`). The app is a development tunnel on
+//! `localhost:18080`; nothing listens there, the tests hand the provider's
+//! redirects to the layers in-process.
+
+mod oidc_provider;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use oidc_provider::{Browser, CLIENT_ID, Options, Provider};
+use rstream_well_known::oidc::{HyperClient, OidcConfig, OidcLayer, UserRefused};
+use rstream_well_known::{MemoryStore, Paths, User, WellKnownLayer};
+use tower::{ServiceBuilder, ServiceExt as _};
+
+const APP: &str = "localhost:18080";
+const ORIGIN: &str = "http://localhost:18080";
+const CALLBACK: &str = "http://localhost:18080/_rstream/oidc/callback";
+const SESSION: &str = "/.well-known/rstream/session";
+
+struct Rig {
+    provider: Provider,
+    well_known: WellKnownLayer<rstream_well_known::StaticTokenVerifier, MemoryStore>,
+    oidc: OidcLayer<MemoryStore>,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    fn location(&self) -> &str {
+        self.header("location").expect("a Location")
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("JSON: {}", self.body))
+    }
+
+    /// The `name=value` pair of the cookie set as `name`.
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(|v| v.split(';').next().unwrap().to_owned())
+    }
+
+    /// A refusal: `status`, `no-store`, `{"error": reason}`.
+    #[track_caller]
+    fn assert_refused(&self, status: u16, reason: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert_eq!(self.header("cache-control"), Some("no-store"));
+        assert_eq!(self.json()["error"], reason);
+    }
+}
+
+fn options() -> Options {
+    Options {
+        redirect_uris: vec![CALLBACK.to_owned()],
+        post_logout_redirect_uris: vec![format!("{ORIGIN}/")],
+        ..Options::default()
+    }
+}
+
+fn rig_with(
+    what: &str,
+    options: Options,
+    configure: impl FnOnce(OidcConfig) -> OidcConfig,
+    well_known: impl FnOnce(
+        rstream_well_known::WellKnownBuilder,
+    ) -> rstream_well_known::WellKnownBuilder,
+) -> Option<Rig> {
+    let provider = Provider::start(what, options)?;
+    let well_known = well_known(WellKnownLayer::builder().development_tunnel(18080))
+        .with_session_store(MemoryStore::new())
+        .build()
+        .unwrap();
+    let mut config = OidcConfig::new(provider.issuer.clone(), CLIENT_ID);
+    if let Some(secret) = &provider.options.client_secret {
+        config = config.client_secret(secret.clone());
+    }
+    let oidc = configure(config)
+        .build(
+            well_known.session_manager().unwrap(),
+            HyperClient::new().unwrap(),
+        )
+        .unwrap();
+    Some(Rig {
+        provider,
+        well_known,
+        oidc,
+    })
+}
+
+fn rig(what: &str) -> Option<Rig> {
+    rig_with(what, options(), |c| c, |b| b)
+}
+
+impl Rig {
+    /// Sends `request` through the sign-in layer, the well-known layer and
+    /// an app that answers `app`.
+    async fn send(&self, request: Request<Full<Bytes>>) -> Answer {
+        let app = tower::service_fn(|_: Request<Full<Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"app"))))
+        });
+        let service = ServiceBuilder::new()
+            .layer(self.oidc.clone())
+            .layer(self.well_known.clone())
+            .service(app);
+        let response = service.oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
+        let mut request = Request::get(path).header("host", APP);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        self.send(request.body(Full::default()).unwrap()).await
+    }
+
+    /// The user the session endpoint reports for `cookie`.
+    async fn user(&self, cookie: &str) -> Option<String> {
+        let json = self.get(SESSION, Some(cookie)).await.json();
+        json["user"]["userId"].as_str().map(str::to_owned)
+    }
+
+    /// Starts a sign-in: the authorization URL and the binding cookie.
+    async fn start(&self, return_to: &str, cookie: Option<&str>) -> (String, String) {
+        let path = format!(
+            "/_rstream/oidc/start?return_to={}",
+            url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
+        );
+        let answer = self.get(&path, cookie).await;
+        assert_eq!(answer.status, 303, "{}", answer.body);
+        assert_eq!(answer.header("cache-control"), Some("no-store"));
+        let binding = answer
+            .set_cookie("rstream_oidc")
+            .expect("the binding cookie");
+        (answer.location().to_owned(), binding)
+    }
+
+    /// Hands the provider's redirect back to the app.
+    async fn callback(&self, back: &str, cookie: Option<&str>) -> Answer {
+        let path = back
+            .strip_prefix(ORIGIN)
+            .expect("back to the tunnel's origin");
+        self.get(path, cookie).await
+    }
+
+    /// A whole sign-in as `login`: the callback's answer.
+    async fn sign_in(&self, browser: &mut Browser, login: &str, return_to: &str) -> Answer {
+        let (authorize, binding) = self.start(return_to, None).await;
+        let back = browser.sign_in(&authorize, login, "login").await;
+        self.callback(&back, Some(&binding)).await
+    }
+}
+
+fn param(url: &str, name: &str) -> Option<String> {
+    let url = url::Url::parse(url).unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn with_param(url: &str, name: &str, value: &str) -> String {
+    let mut url = url::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == name {
+                value.to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.to_string()
+}
+
+fn without_param(url: &str, name: &str) -> String {
+    let mut url = url::Url::parse(url).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    url.to_string()
+}
+
+#[tokio::test]
+async fn a_full_sign_in_ends_in_a_session_with_the_providers_profile() {
+    let Some(rig) = rig("oidc: full sign-in") else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    // Forwarding headers change nothing: redirect_uri is the tunnel's.
+    let request = Request::get("/_rstream/oidc/start?return_to=%2Forders%3Fpage%3D2")
+        .header("host", APP)
+        .header("x-forwarded-host", "evil.example")
+        .header("forwarded", "host=evil.example;proto=https")
+        .body(Full::default())
+        .unwrap();
+    let started = rig.send(request).await;
+    assert_eq!(started.status, 303);
+    let authorize = started.location().to_owned();
+    assert!(authorize.starts_with(&format!("{}/auth?", rig.provider.issuer)));
+    assert_eq!(param(&authorize, "response_type").as_deref(), Some("code"));
+    assert_eq!(param(&authorize, "redirect_uri").as_deref(), Some(CALLBACK));
+    assert_eq!(
+        param(&authorize, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert_eq!(param(&authorize, "code_challenge").unwrap().len(), 43);
+    // 256-bit state and nonce.
+    assert_eq!(param(&authorize, "state").unwrap().len(), 43);
+    assert_eq!(param(&authorize, "nonce").unwrap().len(), 43);
+    let scope = param(&authorize, "scope").unwrap();
+    assert!(scope.split(' ').any(|s| s == "openid"), "{scope}");
+    let binding_header = started
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("rstream_oidc="))
+        .unwrap();
+    assert!(binding_header.contains("HttpOnly"), "{binding_header}");
+    assert!(binding_header.contains("SameSite=Lax"), "{binding_header}");
+    let binding = binding_header.split(';').next().unwrap().to_owned();
+    assert_eq!(binding.len(), "rstream_oidc=".len() + 43);
+
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+    assert!(back.starts_with(CALLBACK), "{back}");
+    assert_eq!(
+        param(&back, "iss").as_deref(),
+        Some(rig.provider.issuer.as_str())
+    );
+    let answer = rig.callback(&back, Some(&binding)).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(answer.location(), "/orders?page=2");
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    let session = answer
+        .set_cookie("rstream_session")
+        .expect("a session cookie");
+
+    let me = rig.get(SESSION, Some(&session)).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    let json = me.json();
+    assert_eq!(json["auth"]["method"], "rstream-auth");
+    assert_eq!(json["user"]["userId"], "alice");
+    assert_eq!(json["user"]["name"], "Alice Liddell");
+    assert_eq!(json["user"]["email"], "alice@example.com");
+    assert_eq!(json["user"]["image"], "https://example.com/alice.png");
+    assert!(
+        !me.body.contains("oidcIdToken"),
+        "the ID token is not answered"
+    );
+    // The flow is used up.
+    assert_eq!(rig.oidc.pending_sign_ins(), 0);
+}
+
+#[tokio::test]
+async fn a_confidential_client_signs_in_with_its_secret() {
+    let options = Options {
+        client_secret: Some("a-test-secret-of-enough-length".to_owned()),
+        ..options()
+    };
+    let Some(rig) = rig_with("oidc: confidential client", options, |c| c, |b| b) else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let answer = rig.sign_in(&mut browser, "alice", "/").await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(answer.location(), "/");
+}
+
+#[tokio::test]
+async fn claims_map_to_the_user_unverified_email_is_dropped() {
+    let Some(rig) = rig("oidc: claims") else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let answer = rig.sign_in(&mut browser, "bob", "/").await;
+    let session = answer.set_cookie("rstream_session").unwrap();
+    let json = rig.get(SESSION, Some(&session)).await.json();
+    assert_eq!(json["user"]["userId"], "bob");
+    // No `name`: `preferred_username`.
+    assert_eq!(json["user"]["name"], "bob");
+    // `email_verified` is false.
+    assert!(
+        json["user"]
+            .get("email")
+            .is_none_or(serde_json::Value::is_null),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn user_ids_can_be_namespaced_and_the_app_maps_or_refuses_users() {
+    let Some(rig) = rig_with(
+        "oidc: map_user",
+        options(),
+        |c| {
+            c.namespace_user_ids(true).map_user(|claims, user: User| {
+                let staff = claims
+                    .claim("groups")
+                    .and_then(|g| g.as_array())
+                    .is_some_and(|g| g.iter().any(|g| g == "staff"));
+                if staff {
+                    Ok(user.with_attribute("role", "staff"))
+                } else {
+                    Err(UserRefused::new("not staff"))
+                }
+            })
+        },
+        |b| b,
+    ) else {
+        return;
+    };
+    let mut alice = Browser::new(&rig.provider.issuer);
+    let answer = rig.sign_in(&mut alice, "alice", "/").await;
+    let session = answer.set_cookie("rstream_session").unwrap();
+    let json = rig.get(SESSION, Some(&session)).await.json();
+    assert_eq!(
+        json["user"]["userId"],
+        format!("{}#alice", rig.provider.issuer)
+    );
+    let mut bob = Browser::new(&rig.provider.issuer);
+    let answer = rig.sign_in(&mut bob, "bob", "/").await;
+    answer.assert_refused(403, "not_staff");
+    assert!(answer.set_cookie("rstream_session").is_none());
+}
+
+#[tokio::test]
+async fn state_is_single_use_and_bound_to_the_browser() {
+    let Some(rig) = rig("oidc: state") else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let (authorize, binding) = rig.start("/", None).await;
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+
+    // Another browser (its own binding) cannot use this callback.
+    let (_, other) = rig.start("/", None).await;
+    assert_ne!(other, binding);
+    rig.callback(&back, Some(&other))
+        .await
+        .assert_refused(403, "browser_mismatch");
+    // Used up by the refused attempt: the state is single-use.
+    rig.callback(&back, Some(&binding))
+        .await
+        .assert_refused(400, "unknown_state");
+
+    // Missing binding.
+    let (authorize, binding) = rig.start("/", None).await;
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+    rig.callback(&back, None)
+        .await
+        .assert_refused(403, "missing_browser_binding");
+    // Two binding values (one planted): refused.
+    let (authorize, binding2) = rig.start("/", Some(&binding)).await;
+    assert_eq!(binding2, binding, "a browser keeps its binding");
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+    let planted = format!("{binding}; rstream_oidc=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    rig.callback(&back, Some(&planted))
+        .await
+        .assert_refused(403, "browser_mismatch");
+
+    // A state never issued, and none at all.
+    let forged = with_param(&back, "state", "x".repeat(43).as_str());
+    rig.callback(&forged, Some(&binding))
+        .await
+        .assert_refused(400, "unknown_state");
+    let stateless = without_param(&back, "state");
+    rig.callback(&stateless, Some(&binding))
+        .await
+        .assert_refused(400, "missing_state");
+
+    // Replay of a successful callback.
+    let (authorize, binding) = rig.start("/", Some(&binding)).await;
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+    assert_eq!(rig.callback(&back, Some(&binding)).await.status, 303);
+    rig.callback(&back, Some(&binding))
+        .await
+        .assert_refused(400, "unknown_state");
+}
+
+#[tokio::test]
+async fn a_code_cannot_be_replayed_under_a_fresh_state() {
+    let Some(rig) = rig("oidc: code replay") else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let (authorize, binding) = rig.start("/", None).await;
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+    assert_eq!(rig.callback(&back, Some(&binding)).await.status, 303);
+    let (authorize2, binding) = rig.start("/", Some(&binding)).await;
+    let state2 = param(&authorize2, "state").unwrap();
+    let replay = with_param(&back, "state", &state2);
+    rig.callback(&replay, Some(&binding))
+        .await
+        .assert_refused(502, "token_exchange_failed");
+}
+
+#[tokio::test]
+async fn parallel_sign_ins_in_several_tabs_work() {
+    let Some(rig) = rig("oidc: tabs") else { return };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let (first, binding) = rig.start("/one", None).await;
+    let (second, same) = rig.start("/two", Some(&binding)).await;
+    assert_eq!(same, binding);
+    let back_first = browser.sign_in(&first, "alice", "login").await;
+    let back_second = browser.sign_in(&second, "alice", "login").await;
+    let two = rig.callback(&back_second, Some(&binding)).await;
+    assert_eq!(two.location(), "/two");
+    let one = rig.callback(&back_first, Some(&binding)).await;
+    assert_eq!(one.location(), "/one");
+}
+
+#[tokio::test]
+async fn pending_flows_are_capped_per_browser_and_in_total() {
+    let Some(rig) = rig_with(
+        "oidc: caps",
+        options(),
+        |c| c.max_pending_per_browser(2).max_pending(3),
+        |b| b,
+    ) else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let (oldest, binding) = rig.start("/", None).await;
+    rig.start("/", Some(&binding)).await;
+    rig.start("/", Some(&binding)).await;
+    assert_eq!(
+        rig.oidc.pending_sign_ins(),
+        2,
+        "the browser's oldest flow went"
+    );
+    let back = browser.sign_in(&oldest, "alice", "login").await;
+    rig.callback(&back, Some(&binding))
+        .await
+        .assert_refused(400, "unknown_state");
+    rig.start("/", None).await;
+    rig.get("/_rstream/oidc/start", None)
+        .await
+        .assert_refused(503, "too_many_pending_sign_ins");
+}
+
+#[tokio::test]
+async fn pending_flows_expire() {
+    let Some(rig) = rig_with(
+        "oidc: expiry",
+        options(),
+        |c| c.flow_ttl(Duration::from_millis(300)),
+        |b| b,
+    ) else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let (authorize, binding) = rig.start("/", None).await;
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    rig.callback(&back, Some(&binding))
+        .await
+        .assert_refused(400, "sign_in_expired");
+}
+
+#[tokio::test]
+async fn the_authorization_responses_issuer_is_checked() {
+    let Some(rig) = rig("oidc: iss") else { return };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let (authorize, binding) = rig.start("/", None).await;
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+    let mixed_up = with_param(&back, "iss", "https://attacker.example");
+    rig.callback(&mixed_up, Some(&binding))
+        .await
+        .assert_refused(400, "issuer_mismatch");
+    // The provider advertises the parameter: its absence is refused.
+    let (authorize, binding) = rig.start("/", Some(&binding)).await;
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+    rig.callback(&without_param(&back, "iss"), Some(&binding))
+        .await
+        .assert_refused(400, "missing_issuer");
+}
+
+#[tokio::test]
+async fn an_id_token_with_another_nonce_is_refused() {
+    let Some(rig) = rig("oidc: nonce") else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let (authorize, binding) = rig.start("/", None).await;
+    // The provider is asked for another nonce than the flow recorded.
+    let tampered = with_param(&authorize, "nonce", &"n".repeat(43));
+    let back = browser.sign_in(&tampered, "alice", "login").await;
+    let answer = rig.callback(&back, Some(&binding)).await;
+    answer.assert_refused(502, "invalid_nonce");
+    assert!(answer.set_cookie("rstream_session").is_none());
+}
+
+#[tokio::test]
+async fn provider_errors_end_on_a_clear_refusal() {
+    let Some(rig) = rig("oidc: provider error") else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let (authorize, binding) = rig.start("/", None).await;
+    let back = browser.sign_in(&authorize, "alice", "cancel").await;
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    rig.callback(&back, Some(&binding))
+        .await
+        .assert_refused(403, "provider_error_access_denied");
+}
+
+/// Return paths that must not lead off the tunnel: each ends on `/`.
+const OPEN_REDIRECTS: &[&str] = &[
+    "//evil.example",
+    "//evil.example/path",
+    "///evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/%2F/evil.example",
+    "/%2f/evil.example",
+    "/%5Cevil.example",
+    "/%5cevil.example",
+    "/%252F/evil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "/ /evil.example",
+    "/%09/evil.example",
+    "/%0A/evil.example",
+    "/%EF%BC%8Fevil.example",
+    "/../evil.example",
+    "/./../evil.example",
+    "https://evil.example/",
+    "http://localhost:18080@evil.example/",
+    "//localhost:18080@evil.example/",
+    "https:evil.example",
+    "javascript:alert(1)",
+    "data:text/html,hi",
+    "evil.example",
+    "",
+];
+
+#[tokio::test]
+async fn return_paths_cannot_leave_the_tunnel() {
+    let Some(rig) = rig("oidc: open redirects") else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    for candidate in OPEN_REDIRECTS {
+        let (authorize, binding) = rig.start(candidate, None).await;
+        let back = browser.sign_in(&authorize, "alice", "login").await;
+        let answer = rig.callback(&back, Some(&binding)).await;
+        assert_eq!(answer.status, 303, "{candidate:?}: {}", answer.body);
+        assert_eq!(answer.location(), "/", "{candidate:?}");
+    }
+    // And a good one is kept.
+    let answer = rig.sign_in(&mut browser, "alice", "/a/b?c=d").await;
+    assert_eq!(answer.location(), "/a/b?c=d");
+}
+
+#[tokio::test]
+async fn sign_in_revokes_the_presented_session_and_mints_a_fresh_one() {
+    let Some(rig) = rig("oidc: fixation") else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let planted = rig
+        .well_known
+        .session_manager()
+        .unwrap()
+        .sign_in(User::new("mallory"))
+        .await
+        .unwrap();
+    let planted = planted
+        .set_cookie()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(rig.user(&planted).await.as_deref(), Some("mallory"));
+    let (authorize, binding) = rig.start("/", None).await;
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+    let answer = rig
+        .callback(&back, Some(&format!("{binding}; {planted}")))
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let fresh = answer.set_cookie("rstream_session").unwrap();
+    assert_ne!(fresh, planted);
+    assert_eq!(
+        rig.user(&planted).await,
+        None,
+        "the presented session is revoked"
+    );
+    assert_eq!(
+        rig.get(SESSION, Some(&fresh)).await.json()["user"]["userId"],
+        "alice"
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_fetched_and_refetches_are_rate_limited() {
+    let Some(mut rig) = rig_with(
+        "oidc: key rotation",
+        options(),
+        |c| c.key_refresh_interval(Duration::ZERO),
+        |b| b,
+    ) else {
+        return;
+    };
+    rig.oidc.discover().await.unwrap();
+    // A new provider process on the same port: a new signing key.
+    rig.provider = rig.provider.restart();
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let answer = rig.sign_in(&mut browser, "alice", "/").await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+
+    // With a long interval, the key set is not fetched again so soon.
+    let Some(mut rig) = rig_with(
+        "oidc: key rotation (rate limit)",
+        options(),
+        |c| c.key_refresh_interval(Duration::from_secs(3600)),
+        |b| b,
+    ) else {
+        return;
+    };
+    rig.oidc.discover().await.unwrap();
+    rig.provider = rig.provider.restart();
+    let mut browser = Browser::new(&rig.provider.issuer);
+    rig.sign_in(&mut browser, "alice", "/")
+        .await
+        .assert_refused(502, "unknown_signing_key");
+}
+
+#[tokio::test]
+async fn sign_out_is_post_only_checks_the_origin_and_reaches_the_end_session_endpoint() {
+    let Some(rig) = rig("oidc: sign-out") else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let session = rig
+        .sign_in(&mut browser, "alice", "/")
+        .await
+        .set_cookie("rstream_session")
+        .unwrap();
+
+    let get = rig.get("/_rstream/oidc/sign-out", Some(&session)).await;
+    get.assert_refused(405, "method_not_allowed");
+    assert_eq!(get.header("allow"), Some("POST"));
+    assert!(rig.user(&session).await.is_some(), "a GET signs nobody out");
+
+    let post = |origin: &'static str| {
+        Request::post("/_rstream/oidc/sign-out")
+            .header("host", APP)
+            .header("origin", origin)
+            .header("cookie", session.clone())
+            .body(Full::default())
+            .unwrap()
+    };
+    rig.send(post("https://evil.example"))
+        .await
+        .assert_refused(403, "origin_mismatch");
+    assert!(rig.user(&session).await.is_some());
+
+    let answer = rig.send(post(ORIGIN)).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    let end = answer.location().to_owned();
+    assert!(
+        end.starts_with(&format!("{}/session/end?", rig.provider.issuer)),
+        "{end}"
+    );
+    assert_eq!(param(&end, "client_id").as_deref(), Some(CLIENT_ID));
+    assert_eq!(
+        param(&end, "post_logout_redirect_uri").as_deref(),
+        Some("http://localhost:18080/")
+    );
+    assert!(param(&end, "id_token_hint").is_some_and(|h| h.split('.').count() == 3));
+    assert!(
+        answer.set_cookie("rstream_session").is_some(),
+        "the cookie is cleared"
+    );
+    assert_eq!(rig.user(&session).await, None);
+    // The provider accepts the request: its sign-out confirmation page.
+    let page = browser.request("GET", &end, None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+}
+
+#[tokio::test]
+async fn enforcement_sends_browsers_to_the_start_endpoint() {
+    let start = OidcConfig::new("http://127.0.0.1:1", CLIENT_ID).start_path();
+    let Some(rig) = rig_with(
+        "oidc: enforcement",
+        options(),
+        |c| c,
+        |b| {
+            b.require_authentication(Paths::prefix("/private"))
+                .sign_in_url(start)
+        },
+    ) else {
+        return;
+    };
+    let request = Request::get("/private/page?x=1")
+        .header("host", APP)
+        .header("accept", "text/html")
+        .body(Full::default())
+        .unwrap();
+    let refused = rig.send(request).await;
+    assert_eq!(refused.status, 303, "{}", refused.body);
+    let start = refused.location().to_owned();
+    assert!(
+        start.starts_with("/_rstream/oidc/start?return_to="),
+        "{start}"
+    );
+    // The start endpoint is reachable while enforcement is on, and the
+    // browser comes back to the page it asked for.
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let started = rig.get(&start, None).await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let binding = started.set_cookie("rstream_oidc").unwrap();
+    let back = browser.sign_in(started.location(), "alice", "login").await;
+    let answer = rig.callback(&back, Some(&binding)).await;
+    assert_eq!(answer.location(), "/private/page?x=1");
+    let session = answer.set_cookie("rstream_session").unwrap();
+    assert_eq!(
+        rig.get("/private/page?x=1", Some(&session)).await.body,
+        "app"
+    );
+}
+
+#[tokio::test]
+async fn the_endpoints_refuse_other_methods_and_unknown_hosts() {
+    let Some(rig) = rig("oidc: methods and hosts") else {
+        return;
+    };
+    let post = Request::post("/_rstream/oidc/start")
+        .header("host", APP)
+        .body(Full::default())
+        .unwrap();
+    let answer = rig.send(post).await;
+    answer.assert_refused(405, "method_not_allowed");
+    assert_eq!(answer.header("allow"), Some("GET, HEAD"));
+    let evil = Request::get("/_rstream/oidc/start")
+        .header("host", "evil.example")
+        .body(Full::default())
+        .unwrap();
+    rig.send(evil).await.assert_refused(403, "unknown_host");
+    // Paths beside the endpoints go to the app.
+    assert_eq!(rig.get("/_rstream/oidc/other", None).await.body, "app");
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_is_a_502_not_a_500() {
+    let layer = WellKnownLayer::builder()
+        .development_tunnel(18080)
+        .with_session_store(MemoryStore::new())
+        .build()
+        .unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let oidc = OidcConfig::new(format!("http://127.0.0.1:{port}"), CLIENT_ID)
+        .build(
+            layer.session_manager().unwrap(),
+            HyperClient::new().unwrap(),
+        )
+        .unwrap();
+    assert!(oidc.discover().await.is_err());
+    let service = ServiceBuilder::new()
+        .layer(oidc)
+        .layer(layer)
+        .service(tower::service_fn(|_: Request<Full<Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
+        }));
+    let request = Request::get("/_rstream/oidc/start")
+        .header("host", APP)
+        .body(Full::default())
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+}
+
+#[test]
+fn configuration_is_checked() {
+    let sessions = || {
+        WellKnownLayer::builder()
+            .development_tunnel(18080)
+            .with_session_store(MemoryStore::new())
+            .build()
+            .unwrap()
+            .session_manager()
+            .unwrap()
+    };
+    let client = || HyperClient::new().unwrap();
+    let refused = |config: OidcConfig| config.build(sessions(), client()).is_err();
+    // Plain http only on loopback.
+    assert!(refused(OidcConfig::new("http://login.example.com", "app")));
+    assert!(refused(OidcConfig::new("not a url", "app")));
+    assert!(refused(OidcConfig::new("https://login.example.com", "")));
+    for prefix in [
+        "",
+        "oidc",
+        "/oidc/",
+        "/.well-known/rstream/oidc",
+        "/a?b",
+        "/a%2Fb",
+    ] {
+        assert!(
+            refused(OidcConfig::new("https://login.example.com", "app").path_prefix(prefix)),
+            "{prefix:?}"
+        );
+    }
+    assert!(refused(
+        OidcConfig::new("https://login.example.com", "app").post_logout_path("//evil")
+    ));
+    assert!(refused(
+        OidcConfig::new("https://login.example.com", "app").flow_ttl(Duration::ZERO)
+    ));
+    assert!(!refused(OidcConfig::new(
+        "https://login.example.com",
+        "app"
+    )));
+    assert!(!refused(OidcConfig::new("http://127.0.0.1:8080", "app")));
+}
+
+/// Collects what a tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_code_state_nonce_or_token_reaches_the_log() {
+    let Some(rig) = rig("oidc: logs") else { return };
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let mut secrets = Vec::new();
+    // A success, a refused code exchange (replayed code), a wrong nonce.
+    let (authorize, binding) = rig.start("/", None).await;
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+    let ok = rig.callback(&back, Some(&binding)).await;
+    secrets.push(ok.set_cookie("rstream_session").unwrap());
+    let (authorize2, binding) = rig.start("/", Some(&binding)).await;
+    let replay = with_param(&back, "state", &param(&authorize2, "state").unwrap());
+    rig.callback(&replay, Some(&binding))
+        .await
+        .assert_refused(502, "token_exchange_failed");
+    let (authorize3, binding) = rig.start("/", Some(&binding)).await;
+    let back3 = browser
+        .sign_in(
+            &with_param(&authorize3, "nonce", &"n".repeat(43)),
+            "alice",
+            "login",
+        )
+        .await;
+    rig.callback(&back3, Some(&binding))
+        .await
+        .assert_refused(502, "invalid_nonce");
+    for url in [&authorize, &authorize2, &authorize3] {
+        secrets.extend(["state", "nonce", "code_challenge"].map(|p| param(url, p).unwrap()));
+    }
+    for url in [&back, &back3] {
+        secrets.extend(["code", "state"].map(|p| param(url, p).unwrap()));
+    }
+    secrets.push(binding.split_once('=').unwrap().1.to_owned());
+    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(
+        log.contains("token_exchange_failed"),
+        "the refusals are logged: {log}"
+    );
+    assert!(
+        log.contains("invalid_grant"),
+        "with the provider's error code: {log}"
+    );
+    for secret in &secrets {
+        let value = secret.rsplit('=').next().unwrap();
+        assert!(!log.contains(value), "{value} leaked into the log: {log}");
+    }
+}
+
+#[tokio::test]
+async fn an_hs256_id_token_is_refused_even_for_a_confidential_client() {
+    let options = Options {
+        client_secret: Some("a-test-secret-of-enough-length-for-hs256".to_owned()),
+        id_token_alg: Some("HS256".to_owned()),
+        ..options()
+    };
+    let Some(rig) = rig_with("oidc: HS256 refused", options, |c| c, |b| b) else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let answer = rig.sign_in(&mut browser, "alice", "/").await;
+    answer.assert_refused(502, "invalid_signature");
+    assert!(answer.set_cookie("rstream_session").is_none());
+}
