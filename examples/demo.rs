@@ -29,6 +29,19 @@
 //!   out after a second, so an outage shows at once ("not authenticated",
 //!   logout `503`, sign-in refused) and heals by itself when Redis is back.
 //!
+//! - `DEMO_OIDC_ISSUER`, `DEMO_OIDC_CLIENT_ID` (and `DEMO_OIDC_CLIENT_SECRET`
+//!   for a confidential client): sign in with OpenID Connect through the
+//!   layer's endpoints (`/_rstream/oidc/start`, `…/callback`,
+//!   `…/sign-out`); needs feature `oidc-hyper`
+//!   (`cargo run --features oidc-hyper --example demo`). Register
+//!   `http://127.0.0.1:<port>/_rstream/oidc/callback` and
+//!   `http://localhost:<port>/_rstream/oidc/callback` as redirect URIs, and
+//!   `http://127.0.0.1:<port>/` and `http://localhost:<port>/` as
+//!   post-logout redirect URIs. The page then offers "Sign in with OpenID
+//!   Connect" beside the Ada button, and a sign-out that also ends the
+//!   provider's session; a line before the store's says
+//!   `openid connect: <issuer>`.
+//!
 //! Besides the page, the demo shows what the layer hands to the
 //! application's own handlers:
 //!
@@ -279,7 +292,48 @@ pub fn layer_with(
 #[derive(Clone)]
 struct Demo {
     sessions: SessionManager<BoxRevokeAllStore>,
+    /// Whether the page offers OpenID Connect sign-in.
+    oidc: bool,
 }
+
+/// The OpenID Connect client the demo signs in with, from
+/// `DEMO_OIDC_ISSUER`, `DEMO_OIDC_CLIENT_ID` and `DEMO_OIDC_CLIENT_SECRET`.
+#[derive(Clone, Debug)]
+pub struct DemoOidc {
+    /// The provider's issuer URL.
+    pub issuer: String,
+    /// The client id registered at the provider.
+    pub client_id: String,
+    /// The client secret, for a confidential client.
+    pub client_secret: Option<String>,
+}
+
+/// The OpenID Connect client, when `issuer` is set and not empty.
+///
+/// # Errors
+///
+/// When the issuer is set without a client id.
+pub fn demo_oidc(
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+) -> Result<Option<DemoOidc>, BoxError> {
+    let Some(issuer) = issuer.filter(|i| !i.is_empty()) else {
+        return Ok(None);
+    };
+    let client_id = client_id
+        .filter(|c| !c.is_empty())
+        .ok_or("DEMO_OIDC_ISSUER is set: set DEMO_OIDC_CLIENT_ID too")?;
+    Ok(Some(DemoOidc {
+        issuer,
+        client_id,
+        client_secret: client_secret.filter(|s| !s.is_empty()),
+    }))
+}
+
+/// The page's OpenID Connect controls, when it is configured.
+const OIDC_SIGN_IN: &str = r#"<form id="oidc-form" method="get" action="/_rstream/oidc/start"><input type="hidden" id="oidc-return" name="return_to" value="/"><button id="oidc-login">Sign in with OpenID Connect</button></form>"#;
+const OIDC_SIGN_OUT: &str = r#"<form method="post" action="/_rstream/oidc/sign-out"><button id="oidc-logout">Sign out here and at the provider</button></form>"#;
 
 /// The demo application, wrapped in the layer: `GET /` serves the page,
 /// `POST /demo/login` signs in Ada, and the layer answers the well-known
@@ -302,22 +356,81 @@ pub fn app_with(
     tokens: &DemoTokens,
     store: BoxRevokeAllStore,
 ) -> Result<Router, BoxError> {
+    app_with_oidc(port, tokens, store, None)
+}
+
+/// The app of [`app_with`], with OpenID Connect sign-in when `oidc` is
+/// given (feature `oidc-hyper`; must be called within a Tokio runtime then).
+///
+/// # Errors
+///
+/// As [`layer`], and for an OpenID Connect setting the layer refuses, or
+/// `oidc` without feature `oidc-hyper`.
+pub fn app_with_oidc(
+    port: u16,
+    tokens: &DemoTokens,
+    store: BoxRevokeAllStore,
+    oidc: Option<&DemoOidc>,
+) -> Result<Router, BoxError> {
     let layer = layer_with(port, tokens, store)?;
     let sessions = layer
         .session_manager()
         .ok_or("session auth is not enabled")?;
-    let demo = Demo { sessions };
-    Ok(Router::new()
+    let demo = Demo {
+        sessions: sessions.clone(),
+        oidc: oidc.is_some(),
+    };
+    let router = Router::new()
         .route("/", get(page))
         .route("/demo/login", post(login))
         .route("/demo/whoami", get(whoami))
         .route("/demo/private/hello", get(private_hello))
         .with_state(demo)
-        .layer(layer))
+        .layer(layer);
+    match oidc {
+        None => Ok(router),
+        Some(oidc) => with_oidc(router, sessions, oidc),
+    }
 }
 
-async fn page() -> Html<&'static str> {
-    Html(PAGE)
+/// `router` behind the OpenID Connect sign-in layer: outside the
+/// well-known layer, so that its endpoints stay reachable.
+#[cfg(feature = "oidc-hyper")]
+fn with_oidc(
+    router: Router,
+    sessions: SessionManager<BoxRevokeAllStore>,
+    oidc: &DemoOidc,
+) -> Result<Router, BoxError> {
+    use rstream_well_known::oidc::{HyperClient, OidcConfig};
+    let mut config = OidcConfig::new(oidc.issuer.clone(), oidc.client_id.clone());
+    if let Some(secret) = &oidc.client_secret {
+        config = config.client_secret(secret.clone());
+    }
+    Ok(router.layer(config.build(sessions, HyperClient::new()?)?))
+}
+
+#[cfg(not(feature = "oidc-hyper"))]
+fn with_oidc(
+    _router: Router,
+    _sessions: SessionManager<BoxRevokeAllStore>,
+    _oidc: &DemoOidc,
+) -> Result<Router, BoxError> {
+    Err(
+        "DEMO_OIDC_ISSUER needs feature oidc-hyper: cargo run --features oidc-hyper --example demo"
+            .into(),
+    )
+}
+
+async fn page(State(demo): State<Demo>) -> Html<std::borrow::Cow<'static, str>> {
+    if demo.oidc {
+        Html(
+            PAGE.replace("<!-- oidc-sign-in -->", OIDC_SIGN_IN)
+                .replace("<!-- oidc-sign-out -->", OIDC_SIGN_OUT)
+                .into(),
+        )
+    } else {
+        Html(PAGE.into())
+    }
 }
 
 /// Signs in Ada and sends the browser back to the page.
@@ -450,8 +563,24 @@ pub async fn serve_with(
     store: BoxRevokeAllStore,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BoxError> {
+    serve_with_oidc(listener, tokens, store, None, shutdown).await
+}
+
+/// Serves the demo as [`serve_with`] does, with OpenID Connect sign-in when
+/// `oidc` is given.
+///
+/// # Errors
+///
+/// As [`serve`], and as [`app_with_oidc`].
+pub async fn serve_with_oidc(
+    listener: TcpListener,
+    tokens: impl Into<DemoTokens>,
+    store: BoxRevokeAllStore,
+    oidc: Option<DemoOidc>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BoxError> {
     let port = listener.local_addr()?.port();
-    let app = app_with(port, &tokens.into(), store)?;
+    let app = app_with_oidc(port, &tokens.into(), store, oidc.as_ref())?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
@@ -468,7 +597,22 @@ pub async fn run(
     tokens: DemoTokens,
     store: BoxRevokeAllStore,
 ) -> Result<(), BoxError> {
-    serve_with(listener, tokens, store, async {
+    run_with_oidc(listener, tokens, store, None).await
+}
+
+/// Serves the demo as [`run`] does, with OpenID Connect sign-in when `oidc`
+/// is given.
+///
+/// # Errors
+///
+/// As [`serve_with_oidc`].
+pub async fn run_with_oidc(
+    listener: TcpListener,
+    tokens: DemoTokens,
+    store: BoxRevokeAllStore,
+    oidc: Option<DemoOidc>,
+) -> Result<(), BoxError> {
+    serve_with_oidc(listener, tokens, store, oidc, async {
         // If the signal cannot be installed, serve until killed.
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -492,13 +636,21 @@ async fn main() -> Result<(), BoxError> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let port = listener.local_addr()?.port();
     let (store, active_store) = session_store(std::env::var("REDIS_URL").ok())?;
+    let oidc = demo_oidc(
+        std::env::var("DEMO_OIDC_ISSUER").ok(),
+        std::env::var("DEMO_OIDC_CLIENT_ID").ok(),
+        std::env::var("DEMO_OIDC_CLIENT_SECRET").ok(),
+    )?;
     {
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(banner(port, &token).as_bytes())?;
         // The store's line ends the banner (scripts read up to it).
         stdout.write_all(tokens.describe().as_bytes())?;
+        if let Some(oidc) = &oidc {
+            writeln!(stdout, "openid connect: {}", oidc.issuer)?;
+        }
         writeln!(stdout, "{active_store}")?;
         stdout.flush()?;
     }
-    run(listener, tokens, store).await
+    run_with_oidc(listener, tokens, store, oidc).await
 }

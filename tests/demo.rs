@@ -773,3 +773,26 @@ fn the_jwt_secret_is_checked_and_the_verifiers_are_named() {
     assert_eq!(without.verifier().unwrap().len(), 1);
     assert!(!without.describe().contains("HS256 JWTs ("));
 }
+
+#[test]
+fn openid_connect_in_the_demo_needs_an_issuer_and_a_client_id() {
+    assert!(demo::demo_oidc(None, None, None).unwrap().is_none());
+    assert!(
+        demo::demo_oidc(Some(String::new()), Some("demo".into()), None)
+            .unwrap()
+            .is_none()
+    );
+    assert!(demo::demo_oidc(Some("http://127.0.0.1:9".into()), None, None).is_err());
+    let oidc = demo::demo_oidc(
+        Some("http://127.0.0.1:9".into()),
+        Some("demo".into()),
+        Some(String::new()),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(oidc.client_id, "demo");
+    assert_eq!(
+        oidc.client_secret, None,
+        "an empty secret is a public client"
+    );
+}

@@ -135,7 +135,8 @@ impl Server {
             .expect("a free loopback port")
     }
 
-    fn serve(listener: TcpListener, app: Router) -> Server {
+    /// Serves `app` on `listener` until stopped.
+    pub fn serve(listener: TcpListener, app: Router) -> Server {
         let port = listener.local_addr().expect("a bound listener").port();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -19,6 +19,13 @@
 //! (`/demo/private/hello`) while signed out: the layer sends the browser to
 //! the page, which signs in and brings the browser back to the private page.
 //!
+//! A third (feature `oidc-hyper`) signs in with OpenID Connect: the demo
+//! configured with a real provider (`oidc-provider` on Node, see
+//! `tests/oidc_provider`), Chromium clicks "Sign in with OpenID Connect",
+//! signs in on the provider's login page, lands back on the page signed in
+//! with the provider's profile, then signs out there and at the provider
+//! (screenshots `oidc-1-page.png` … `oidc-5-signed-out.png`).
+//!
 //! The page's image and error states (a failed fetch, a refused logout)
 //! are checked too. Screenshots go to
 //! `target/browser/` (signed-in, signed-out, error), next to
@@ -31,6 +38,9 @@
 #[path = "../../examples/demo.rs"]
 mod demo;
 mod harness;
+#[cfg(feature = "oidc-hyper")]
+#[path = "../oidc_provider/mod.rs"]
+mod oidc_provider;
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -484,4 +494,160 @@ impl Replay {
         let body = response.into_body().collect().await.expect("a body");
         serde_json::from_slice(&body.to_bytes()).expect("JSON")
     }
+}
+
+#[cfg(feature = "oidc-hyper")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signs_in_through_an_openid_provider_and_out() {
+    let Some(programs) = harness::programs() else {
+        return;
+    };
+    // Bind first: the provider must know the demo's callback.
+    let listener = Server::listener().await;
+    let port = listener.local_addr().unwrap().port();
+    let origins = [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+    ];
+    let options = oidc_provider::Options {
+        redirect_uris: origins
+            .iter()
+            .map(|o| format!("{o}/_rstream/oidc/callback"))
+            .collect(),
+        post_logout_redirect_uris: origins.iter().map(|o| format!("{o}/")).collect(),
+        ..oidc_provider::Options::default()
+    };
+    let Some(provider) = oidc_provider::Provider::start("browser: OpenID Connect sign-in", options)
+    else {
+        return;
+    };
+    let oidc = demo::DemoOidc {
+        issuer: provider.issuer.clone(),
+        client_id: oidc_provider::CLIENT_ID.to_owned(),
+        client_secret: None,
+    };
+    let app = demo::app_with_oidc(
+        port,
+        &demo::DemoTokens::from(TOKEN.to_owned()),
+        rstream_well_known::BoxRevokeAllStore::new(rstream_well_known::MemoryStore::new()),
+        Some(&oidc),
+    )
+    .expect("the demo's configuration");
+    let server = Server::serve(listener, app);
+    let artifacts = harness::artifacts();
+    let driver = Driver::start(
+        &programs.chromedriver,
+        &artifacts.join("chromedriver-oidc.log"),
+    );
+    let profile = Profile::new();
+    let browser = harness::browser(&driver, &programs.chromium, &profile).await;
+    let run = tokio::time::timeout(
+        BUDGET,
+        AssertUnwindSafe(openid_connect(
+            &browser,
+            &server,
+            &provider.issuer,
+            &artifacts,
+        ))
+        .catch_unwind(),
+    )
+    .await;
+    let _ = browser.close().await;
+    server.stop().await;
+    driver.stop().await;
+    drop(profile);
+    drop(provider);
+    match run {
+        Err(_) => panic!("the browser scenario took longer than {BUDGET:?}"),
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Ok(Ok(Err(failure))) => panic!("WebDriver failed: {failure}"),
+        Ok(Ok(Ok(()))) => {}
+    }
+}
+
+/// Waits until the browser is at a URL that starts with `prefix`.
+#[cfg(feature = "oidc-hyper")]
+async fn wait_for_url(browser: &Client, prefix: &str) -> Result<url::Url, Failure> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let url = browser.current_url().await?;
+        if url.as_str().starts_with(prefix) {
+            return Ok(url);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still at {url}, not {prefix}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(feature = "oidc-hyper")]
+async fn openid_connect(
+    browser: &Client,
+    demo: &Server,
+    issuer: &str,
+    artifacts: &Path,
+) -> Result<(), Failure> {
+    // 1. The page offers OpenID Connect beside the Ada button.
+    browser.goto(&format!("{}/", demo.origin())).await?;
+    assert_eq!(settled_state(browser).await?, "signed-out");
+    assert_eq!(
+        text(browser, "#oidc-login").await?,
+        "Sign in with OpenID Connect"
+    );
+    screenshot(browser, artifacts, "oidc-1-page.png").await?;
+
+    // 2. The provider's login page.
+    browser
+        .find(Locator::Id("oidc-login"))
+        .await?
+        .click()
+        .await?;
+    wait_for_url(browser, &format!("{issuer}/interaction/")).await?;
+    let login = browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("login"))
+        .await?;
+    screenshot(browser, artifacts, "oidc-2-provider-login.png").await?;
+    login.send_keys("alice").await?;
+    browser.find(Locator::Id("submit")).await?.click().await?;
+
+    // 3. Back on the page, signed in with the provider's profile.
+    let back = wait_for_url(browser, &format!("{}/", demo.origin())).await?;
+    assert_eq!(back.path(), "/");
+    wait_for_state(browser, "signed-in").await?;
+    assert_eq!(text(browser, "#user-name").await?, "Alice Liddell");
+    assert_eq!(text(browser, "#user-email").await?, "alice@example.com");
+    assert_eq!(text(browser, "#user-id").await?, "alice");
+    assert_eq!(text(browser, "#method").await?, "rstream-auth");
+    let jar = cookie(browser).await?.expect("a session cookie");
+    assert_eq!(jar.http_only(), Some(true));
+    screenshot(browser, artifacts, "oidc-3-signed-in.png").await?;
+
+    // 4. Sign-out: the session ends here, then the provider asks.
+    browser
+        .find(Locator::Id("oidc-logout"))
+        .await?
+        .click()
+        .await?;
+    wait_for_url(browser, &format!("{issuer}/session/end")).await?;
+    let confirm = browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("confirm-logout"))
+        .await?;
+    assert!(
+        cookie(browser).await?.is_none(),
+        "the session cookie is gone"
+    );
+    screenshot(browser, artifacts, "oidc-4-provider-sign-out.png").await?;
+
+    // 5. The provider sends the browser back to the page, signed out.
+    confirm.click().await?;
+    wait_for_url(browser, &format!("{}/", demo.origin())).await?;
+    wait_for_state(browser, "signed-out").await?;
+    screenshot(browser, artifacts, "oidc-5-signed-out.png").await?;
+    Ok(())
 }

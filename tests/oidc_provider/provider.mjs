@@ -73,7 +73,16 @@ async function main() {
     enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
     features: {
       devInteractions: { enabled: false },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        // No external resources (the default page loads a web font).
+        async logoutSource(ctx, form) {
+          ctx.body = `<!doctype html><html><head><title>Test provider: sign out</title></head><body>
+<h1>Sign out of the test provider?</h1>${form}
+<button id="confirm-logout" type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+</body></html>`;
+        },
+      },
     },
     pkce: { required: () => true },
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
