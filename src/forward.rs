@@ -86,12 +86,42 @@ pub(crate) enum Gate<B, F> {
     Later(PendingGate<F>),
 }
 
-/// Decides what becomes of a request the layer forwards when
-/// `forwarding` is configured. `call` calls the inner service (given the
-/// one made ready, for a pending resolution).
+/// What the layer does with a forwarded request's path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Forward it (stripped of edge credentials, when configured).
+    Pass,
+    /// Resolve its caller first; `required`: refuse it if nobody is
+    /// authenticated.
+    Resolve { required: bool },
+}
+
+/// What the layer does with a forwarded request on `path`, decided from
+/// the path alone (borrowed: the request is not moved for it).
+pub(crate) fn plan(forwarding: &Forwarding, path: &str) -> Plan {
+    let required = forwarding
+        .required
+        .as_ref()
+        .is_some_and(|paths| paths.applies_to(path));
+    if required
+        || forwarding
+            .identity
+            .as_ref()
+            .is_some_and(|paths| paths.applies_to(path))
+    {
+        Plan::Resolve { required }
+    } else {
+        Plan::Pass
+    }
+}
+
+/// Decides what becomes of a request whose caller the layer resolves
+/// ([`Plan::Resolve`]). `inner` gives the inner service (the one made
+/// ready) for a resolution that must await its backends.
 pub(crate) fn gate<V, St, B, S>(
     config: &Arc<Config<V, St>>,
-    mut request: Request<B>,
+    request: Request<B>,
+    required: bool,
     inner: impl FnOnce() -> S,
 ) -> Gate<B, S::Future>
 where
@@ -100,23 +130,6 @@ where
     B: Send + 'static,
     S: tower_service::Service<Request<B>> + Send + 'static,
 {
-    let Some(forwarding) = &config.forwarding else {
-        return Gate::Now(request);
-    };
-    let path = request.uri().path();
-    let required = forwarding
-        .required
-        .as_ref()
-        .is_some_and(|paths| paths.applies_to(path));
-    let resolved = required
-        || forwarding
-            .identity
-            .as_ref()
-            .is_some_and(|paths| paths.applies_to(path));
-    if !resolved {
-        strip(config, &mut request);
-        return Gate::Now(request);
-    }
     let (matched, found) = read_head::<_, _, MAX_LOOKUPS>(
         config,
         request.uri(),

@@ -1003,7 +1003,13 @@ impl Prefix {
         if self.segments.is_empty() || self.literally_contains(path.as_bytes(), true) {
             return true;
         }
-        walk::<PrefixWalk<'_>, MAX_PREFIX_SEGMENT_LEN, true>(path.as_bytes(), PrefixWalk::new(self))
+        // A path with one reading (letter case aside) is in the prefix only
+        // as sent: one scan, no walk.
+        !has_one_reading(path.as_bytes())
+            && walk::<PrefixWalk<'_>, MAX_PREFIX_SEGMENT_LEN, true>(
+                path.as_bytes(),
+                PrefixWalk::new(self),
+            )
     }
 
     /// Whether *every* reading of `path` is this prefix or under it: the
@@ -1057,6 +1063,32 @@ static PREFIX_BYTES: [bool; 256] = {
     }
     table
 };
+
+/// Whether every reading of `path` is the path as sent, letter case aside:
+/// no byte that decodes, maps or separates (`%`, `\`, from 0x80 up), none
+/// that cuts or trims a name (`;`, `:`, a segment ending with a dot, a
+/// space or a control), no dot segment or name starting with a dot (`/.`),
+/// and no empty segment but a last one (`//`, which may be dropped). The
+/// common path is one.
+fn has_one_reading(path: &[u8]) -> bool {
+    let Some(rest) = path.strip_prefix(b"/") else {
+        return false;
+    };
+    let mut previous = b'/';
+    for &b in rest {
+        let breaks = match b {
+            b'%' | b'\\' | b';' | b':' => true,
+            b'.' | b'/' => previous == b'/' || (b == b'/' && previous == b'.'),
+            0x21..=0x7E => false,
+            _ => true,
+        };
+        if breaks {
+            return false;
+        }
+        previous = b;
+    }
+    previous != b'.'
+}
 
 /// Whether some reading of some segment of `path` climbs (is `..`,
 /// however spelled). A path the scan finds nothing in has no such segment.

@@ -11,7 +11,7 @@ use tower_service::Service;
 
 use crate::config::Config;
 use crate::endpoint::{self, Answer, Outcome};
-use crate::forward::{Gate, gate, note_not_a_tunnel};
+use crate::forward::{Gate, Plan, gate, note_not_a_tunnel, plan, strip};
 use crate::future::ResponseFuture;
 use crate::path::{Route, route};
 use crate::store::MemoryStore;
@@ -138,17 +138,33 @@ impl<S, V, St> WellKnownService<S, V, St> {
     /// line so that the pass-through path stays the path check and the
     /// forward.
     #[inline(never)]
-    fn forward<ReqBody, ResBody>(&mut self, request: Request<ReqBody>) -> ResponseFuture<S::Future>
+    fn forward<ReqBody, ResBody>(
+        &mut self,
+        mut request: Request<ReqBody>,
+    ) -> ResponseFuture<S::Future>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
         ReqBody: Send + 'static,
         V: TokenVerifier,
         St: SessionStore,
     {
+        let required = match self
+            .config
+            .forwarding
+            .as_ref()
+            .map(|forwarding| plan(forwarding, request.uri().path()))
+        {
+            None => return ResponseFuture::forward(self.inner.call(request)),
+            Some(Plan::Pass) => {
+                strip(&self.config, &mut request);
+                return ResponseFuture::forward(self.inner.call(request));
+            }
+            Some(Plan::Resolve { required }) => required,
+        };
         // The service `poll_ready` made ready goes with a pending
         // resolution; a fresh clone stays behind.
         let inner = &mut self.inner;
-        match gate(&self.config, request, || {
+        match gate(&self.config, request, required, || {
             let fresh = inner.clone();
             std::mem::replace(inner, fresh)
         }) {

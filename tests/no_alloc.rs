@@ -149,3 +149,42 @@ fn sessions_with_an_idle_deadline_cost_no_extra_allocation() {
     let idle = allocations(Some(std::time::Duration::from_secs(3600)));
     assert_eq!(idle, plain, "an idle deadline added allocations");
 }
+
+/// Identity and enforcement limited to some paths: every other path passes
+/// through as cheaply as with both off, without allocating, whatever its
+/// spelling (the token parameter is stripped only where there is one).
+#[test]
+fn paths_outside_identity_and_enforcement_allocate_nothing() {
+    let layer = WellKnownLayer::builder()
+        .tunnel(Tunnel::new("app.example.com", "w", "p").unwrap())
+        .with_token_verifier(StaticTokenVerifier::new().with_token("t", User::new("u")))
+        .with_session_store(MemoryStore::new())
+        .identity(rstream_well_known::Paths::prefix("/account"))
+        .require_authentication(rstream_well_known::Paths::prefix("/admin"))
+        .build()
+        .unwrap();
+    let mut service = layer.layer(Bare);
+    for path in [
+        "/",
+        "/api/users/42?x=1",
+        "/static/app.js",
+        "/files/my%20report.pdf",
+        "/a/./b/../c",
+        "/caf%C3%A9",
+        "/accounts",
+        "/administrator?rstream.tokens=x",
+    ] {
+        let request = Request::get(path)
+            .header("host", "app.example.com")
+            .header("authorization", "Bearer t")
+            .header("cookie", "rstream_session=abc")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let mut response = None;
+        let info = allocation_counter::measure(|| {
+            response = Some(service.call(request).now_or_never().unwrap().unwrap());
+        });
+        assert!(response.is_some());
+        assert_eq!(info.count_total, 0, "{path} allocated");
+    }
+}

@@ -32,6 +32,26 @@ proptest! {
         prop_assert_eq!(prefix(NAMESPACE).may_contain(&path), reference(&path), "{:?}", path);
     }
 
+    /// A path the scan finds one reading in is in a prefix exactly when it
+    /// is as sent (letter case aside): the walk agrees.
+    #[test]
+    fn one_reading_paths_need_no_walk(path in generated_path()) {
+        if has_one_reading(path.as_bytes()) {
+            for text in ["/.well-known", "/.well-known/rstream", "/x", "/rstream/x"] {
+                let prefix = prefix(text);
+                let walked = walk::<PrefixWalk<'_>, MAX_PREFIX_SEGMENT_LEN, true>(
+                    path.as_bytes(),
+                    PrefixWalk::new(&prefix),
+                );
+                prop_assert_eq!(
+                    walked || prefix.literally_contains(path.as_bytes(), true),
+                    prefix.literally_contains(path.as_bytes(), true),
+                    "{:?} {:?}", text, path
+                );
+            }
+        }
+    }
+
     /// A path every reading of which is under a prefix is one some reading
     /// of which is.
     #[test]
@@ -210,6 +230,19 @@ fn only_paths_that_cannot_leave_an_exemption_are_surely_under_it() {
         "/public./x",
     ] {
         assert!(!public.surely_contains(path), "{path:?}");
+    }
+}
+
+#[test]
+fn paths_with_one_reading() {
+    for path in ["/", "/a", "/a/", "/api/users/42", "/a.b/c-d_e~f", "/x"] {
+        assert!(has_one_reading(path.as_bytes()), "{path:?}");
+    }
+    for path in [
+        "", "*", "//a", "/a//b", "/a%20b", "/.env", "/a/.", "/a/..", "/a.", "/a./b", "/a\\b",
+        "/a;b", "/a:b", "/café", "/a b", "/a//",
+    ] {
+        assert!(!has_one_reading(path.as_bytes()), "{path:?}");
     }
 }
 
