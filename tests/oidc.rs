@@ -4,6 +4,7 @@
 //! `localhost:18080`; nothing listens there, the tests hand the provider's
 //! redirects to the layers in-process.
 
+mod jwt_mint;
 mod oidc_provider;
 
 use std::time::Duration;
@@ -1093,4 +1094,136 @@ async fn sign_out_without_an_end_session_endpoint_stays_on_the_tunnel() {
     assert_eq!(answer.status, 303, "{}", answer.body);
     assert_eq!(answer.location(), "/");
     assert_eq!(rig.user(&session).await, None);
+}
+
+/// How a forged ID token differs from the provider's: its claims, its
+/// header, given the access token.
+type Forge = dyn Fn(&mut serde_json::Value, &mut serde_json::Value, &str) + Send + Sync;
+
+/// `at_hash` for an ES256/RS256 token: the left half of SHA-256.
+fn at_hash(access_token: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(access_token.as_bytes());
+    jwt_mint::b64(&digest[..16])
+}
+
+/// ID tokens re-signed by a key the test controls (served as the
+/// provider's key set), with claims and header changed by each case, so
+/// that every claim check is exercised through the whole flow.
+#[tokio::test]
+async fn id_token_claims_and_algorithms_are_checked() {
+    use serde_json::json;
+    use std::sync::{Arc, Mutex};
+    let forge: Arc<Mutex<Box<Forge>>> = Arc::new(Mutex::new(Box::new(|_, _, _| {})));
+    let current = Arc::clone(&forge);
+    let signer = Arc::new(jwt_mint::Signer::es256(7));
+    let key = Arc::clone(&signer);
+    let Some(rig) = tampered("oidc: forged ID tokens", move |path, json| match path {
+        "/jwks" => {
+            let mut jwk = key.jwk(Some("forged"));
+            jwk["alg"] = json!("ES256");
+            jwk["use"] = json!("sig");
+            json["keys"] = json!([jwk]);
+        }
+        "/token" => {
+            let original = json["id_token"].as_str().unwrap().to_owned();
+            let payload = original.split('.').nth(1).unwrap();
+            let bytes =
+                <base64ct::Base64UrlUnpadded as base64ct::Encoding>::decode_vec(payload).unwrap();
+            let mut claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let mut header = json!({ "alg": "ES256", "typ": "JWT", "kid": "forged" });
+            let access = json["access_token"].as_str().unwrap().to_owned();
+            (current.lock().unwrap())(&mut claims, &mut header, &access);
+            json["id_token"] = if header["alg"] == "none" {
+                let b64 = |v: &serde_json::Value| jwt_mint::b64(v.to_string().as_bytes());
+                json!(format!("{}.{}.", b64(&header), b64(&claims)))
+            } else {
+                json!(key.token_with_header(&header, &claims))
+            };
+        }
+        _ => {}
+    }) else {
+        return;
+    };
+    let issuer = rig.provider.issuer.clone();
+    let mut browser = Browser::new(&issuer);
+    let now = jwt_mint::now();
+    let cases: Vec<(&str, Option<&str>, Box<Forge>)> = vec![
+        // The harness itself: a re-signed token with a right at_hash passes.
+        (
+            "re-signed, right at_hash",
+            None,
+            Box::new(|c, _, access| c["at_hash"] = json!(at_hash(access))),
+        ),
+        (
+            "wrong at_hash",
+            Some("invalid_at_hash"),
+            Box::new(|c, _, _| c["at_hash"] = json!(at_hash("another access token"))),
+        ),
+        (
+            "another audience too",
+            Some("invalid_audience"),
+            Box::new(|c, _, _| c["aud"] = json!([CLIENT_ID, "another-client"])),
+        ),
+        (
+            "several audiences, azp ours",
+            Some("invalid_audience"),
+            Box::new(|c, _, _| {
+                c["aud"] = json!([CLIENT_ID, "another-client"]);
+                c["azp"] = json!(CLIENT_ID);
+            }),
+        ),
+        (
+            "only another audience",
+            Some("invalid_audience"),
+            Box::new(|c, _, _| c["aud"] = json!("another-client")),
+        ),
+        (
+            "azp of another client",
+            Some("invalid_authorized_party"),
+            Box::new(|c, _, _| c["azp"] = json!("another-client")),
+        ),
+        (
+            "another issuer",
+            Some("invalid_id_token_issuer"),
+            Box::new(|c, _, _| c["iss"] = json!("https://attacker.example")),
+        ),
+        (
+            "expired beyond the leeway",
+            Some("id_token_expired"),
+            Box::new(move |c, _, _| c["exp"] = json!(now - 120)),
+        ),
+        (
+            "expired within the leeway",
+            None,
+            Box::new(move |c, _, _| c["exp"] = json!(now - 20)),
+        ),
+        (
+            "another nonce",
+            Some("invalid_nonce"),
+            Box::new(|c, _, _| c["nonce"] = json!("n".repeat(43))),
+        ),
+        (
+            "alg none",
+            Some("invalid_signature"),
+            Box::new(|_, h, _| *h = json!({ "alg": "none", "typ": "JWT" })),
+        ),
+        (
+            "an unknown key id (the key set was fetched less than 30 s ago)",
+            Some("unknown_signing_key"),
+            Box::new(|_, h, _| h["kid"] = json!("unknown")),
+        ),
+    ];
+    for (case, refusal, change) in cases {
+        *forge.lock().unwrap() = change;
+        let answer = rig.sign_in(&mut browser, "alice", "/").await;
+        match refusal {
+            None => assert_eq!(answer.status, 303, "{case}: {}", answer.body),
+            Some(reason) => {
+                assert_eq!(answer.json()["error"], reason, "{case}");
+                answer.assert_refused(502, reason);
+                assert!(answer.set_cookie("rstream_session").is_none(), "{case}");
+            }
+        }
+    }
 }
