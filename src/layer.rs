@@ -194,6 +194,9 @@ struct ForwardingOptions {
     identity: Option<Paths>,
     required: Option<Paths>,
     sign_in_url: Option<String>,
+    /// The OpenID Connect start endpoint, used when no sign-in URL is set.
+    #[cfg(feature = "oidc")]
+    oidc_start: Option<String>,
     return_parameter: String,
     strip_token_parameter: Option<bool>,
     strip_authorization: bool,
@@ -208,6 +211,8 @@ impl Default for ForwardingOptions {
             identity: None,
             required: None,
             sign_in_url: None,
+            #[cfg(feature = "oidc")]
+            oidc_start: None,
             return_parameter: "return_to".to_owned(),
             strip_token_parameter: None,
             strip_authorization: false,
@@ -230,10 +235,19 @@ impl ForwardingOptions {
             authorization: self.strip_authorization,
             session_cookie: self.strip_session_cookie,
         };
-        let sign_in = match self.sign_in_url {
+        // An explicit sign-in URL wins over the OpenID Connect start
+        // endpoint, which reads `return_to`.
+        #[cfg(feature = "oidc")]
+        let (sign_in_url, return_parameter) = match (self.sign_in_url, self.oidc_start) {
+            (None, Some(start)) => (Some(start), "return_to".to_owned()),
+            (url, _) => (url, self.return_parameter),
+        };
+        #[cfg(not(feature = "oidc"))]
+        let (sign_in_url, return_parameter) = (self.sign_in_url, self.return_parameter);
+        let sign_in = match sign_in_url {
             None => None,
             Some(url) => {
-                let parameter = &self.return_parameter;
+                let parameter = &return_parameter;
                 let valid_parameter = !parameter.is_empty()
                     && parameter
                         .bytes()
@@ -251,7 +265,7 @@ impl ForwardingOptions {
                 }
                 Some(SignIn {
                     url: url.into_boxed_str(),
-                    parameter: self.return_parameter.into_boxed_str(),
+                    parameter: return_parameter.into_boxed_str(),
                 })
             }
         };
@@ -486,6 +500,21 @@ impl<V, St> WellKnownBuilder<V, St> {
     /// refuses that loop.
     pub fn sign_in_url(mut self, url: impl Into<String>) -> Self {
         self.forwarding.sign_in_url = Some(url.into());
+        self
+    }
+
+    /// Sends refused browser navigations to the OpenID Connect sign-in of
+    /// `config` (its [start endpoint](crate::oidc::OidcConfig::start_path),
+    /// with the return path in `return_to`), unless
+    /// [`sign_in_url`](Self::sign_in_url) names another sign-in page, in
+    /// whichever order the two are called. Put the
+    /// [`OidcLayer`](crate::oidc::OidcLayer) built from the same
+    /// configuration outside this layer, so that its endpoints stay
+    /// reachable.
+    #[cfg(feature = "oidc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
+    pub fn oidc_sign_in(mut self, config: &crate::oidc::OidcConfig) -> Self {
+        self.forwarding.oidc_start = Some(config.start_path());
         self
     }
 

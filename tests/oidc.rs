@@ -12,7 +12,9 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use oidc_provider::{Browser, CLIENT_ID, Options, Provider};
-use rstream_well_known::oidc::{HyperClient, OidcConfig, OidcLayer, UserRefused};
+use rstream_well_known::oidc::{
+    HttpClient, HttpFuture, HyperClient, OidcConfig, OidcLayer, UserRefused,
+};
 use rstream_well_known::{MemoryStore, Paths, User, WellKnownLayer};
 use tower::{ServiceBuilder, ServiceExt as _};
 
@@ -81,6 +83,24 @@ fn rig_with(
         rstream_well_known::WellKnownBuilder,
     ) -> rstream_well_known::WellKnownBuilder,
 ) -> Option<Rig> {
+    rig_with_client(
+        what,
+        options,
+        configure,
+        well_known,
+        HyperClient::new().unwrap(),
+    )
+}
+
+fn rig_with_client(
+    what: &str,
+    options: Options,
+    configure: impl FnOnce(OidcConfig) -> OidcConfig,
+    well_known: impl FnOnce(
+        rstream_well_known::WellKnownBuilder,
+    ) -> rstream_well_known::WellKnownBuilder,
+    http: impl HttpClient,
+) -> Option<Rig> {
     let provider = Provider::start(what, options)?;
     let well_known = well_known(WellKnownLayer::builder().development_tunnel(18080))
         .with_session_store(MemoryStore::new())
@@ -91,10 +111,7 @@ fn rig_with(
         config = config.client_secret(secret.clone());
     }
     let oidc = configure(config)
-        .build(
-            well_known.session_manager().unwrap(),
-            HyperClient::new().unwrap(),
-        )
+        .build(well_known.session_manager().unwrap(), http)
         .unwrap();
     Some(Rig {
         provider,
@@ -711,14 +728,15 @@ async fn sign_out_is_post_only_checks_the_origin_and_reaches_the_end_session_end
 
 #[tokio::test]
 async fn enforcement_sends_browsers_to_the_start_endpoint() {
-    let start = OidcConfig::new("http://127.0.0.1:1", CLIENT_ID).start_path();
+    // The same configuration as the sign-in layer's (the default prefix).
+    let config = OidcConfig::new("http://127.0.0.1:1", CLIENT_ID);
     let Some(rig) = rig_with(
         "oidc: enforcement",
         options(),
         |c| c,
         |b| {
             b.require_authentication(Paths::prefix("/private"))
-                .sign_in_url(start)
+                .oidc_sign_in(&config)
         },
     ) else {
         return;
@@ -934,4 +952,145 @@ async fn an_hs256_id_token_is_refused_even_for_a_confidential_client() {
     let answer = rig.sign_in(&mut browser, "alice", "/").await;
     answer.assert_refused(502, "invalid_signature");
     assert!(answer.set_cookie("rstream_session").is_none());
+}
+
+#[test]
+fn an_explicit_sign_in_url_wins_over_the_openid_connect_start() {
+    let config = OidcConfig::new("https://login.example.com", CLIENT_ID);
+    for builder in [
+        WellKnownLayer::builder()
+            .sign_in_url("/login")
+            .oidc_sign_in(&config),
+        WellKnownLayer::builder()
+            .oidc_sign_in(&config)
+            .sign_in_url("/login"),
+    ] {
+        let layer = builder
+            .development_tunnel(18080)
+            .with_session_store(MemoryStore::new())
+            .require_authentication(Paths::prefix("/private"))
+            .build()
+            .unwrap();
+        let request = Request::get("/private/x")
+            .header("host", APP)
+            .header("accept", "text/html")
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let app = tower::service_fn(|_: Request<Full<Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
+        });
+        let response = futures::executor::block_on(
+            ServiceBuilder::new()
+                .layer(layer)
+                .service(app)
+                .oneshot(request),
+        )
+        .unwrap();
+        assert_eq!(response.status(), 303);
+        assert_eq!(
+            response.headers()["location"],
+            "/login?return_to=/private/x"
+        );
+    }
+}
+
+/// A client that hands the provider's JSON answers to `rewrite` (with the
+/// request's path) before the sign-in sees them: a provider that misbehaves.
+struct Tamper {
+    inner: HyperClient,
+    rewrite: Box<Rewrite>,
+}
+
+/// Changes the JSON answer to a request for a path.
+type Rewrite = dyn Fn(&str, &mut serde_json::Value) + Send + Sync;
+
+impl HttpClient for Tamper {
+    fn send(&self, request: Request<Vec<u8>>) -> HttpFuture<'_> {
+        let path = request.uri().path().to_owned();
+        Box::pin(async move {
+            let mut response = self.inner.send(request).await?;
+            if let Ok(mut json) = serde_json::from_slice::<serde_json::Value>(response.body()) {
+                (self.rewrite)(&path, &mut json);
+                *response.body_mut() = serde_json::to_vec(&json).unwrap();
+            }
+            Ok(response)
+        })
+    }
+}
+
+fn tampered(
+    what: &str,
+    rewrite: impl Fn(&str, &mut serde_json::Value) + Send + Sync + 'static,
+) -> Option<Rig> {
+    let http = Tamper {
+        inner: HyperClient::new().unwrap(),
+        rewrite: Box::new(rewrite),
+    };
+    rig_with_client(what, options(), |c| c, |b| b, http)
+}
+
+#[tokio::test]
+async fn userinfo_for_another_subject_is_refused() {
+    let Some(rig) = tampered("oidc: userinfo sub", |path, json| {
+        if path == "/me" {
+            json["sub"] = "mallory".into();
+        }
+    }) else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let answer = rig.sign_in(&mut browser, "alice", "/").await;
+    answer.assert_refused(502, "userinfo_subject_mismatch");
+    assert!(answer.set_cookie("rstream_session").is_none());
+}
+
+#[tokio::test]
+async fn a_discovery_document_for_another_issuer_or_with_plain_http_endpoints_is_refused() {
+    let Some(rig) = tampered("oidc: discovery issuer", |path, json| {
+        if path == "/.well-known/openid-configuration" {
+            json["issuer"] = "https://attacker.example".into();
+        }
+    }) else {
+        return;
+    };
+    rig.get("/_rstream/oidc/start", None)
+        .await
+        .assert_refused(502, "provider_unavailable");
+    let Some(rig) = tampered("oidc: discovery endpoints", |path, json| {
+        if path == "/.well-known/openid-configuration" {
+            json["token_endpoint"] = "http://attacker.example/token".into();
+        }
+    }) else {
+        return;
+    };
+    rig.get("/_rstream/oidc/start", None)
+        .await
+        .assert_refused(502, "provider_unavailable");
+}
+
+#[tokio::test]
+async fn sign_out_without_an_end_session_endpoint_stays_on_the_tunnel() {
+    let Some(rig) = tampered("oidc: no end-session endpoint", |path, json| {
+        if path == "/.well-known/openid-configuration" {
+            json.as_object_mut().unwrap().remove("end_session_endpoint");
+        }
+    }) else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let session = rig
+        .sign_in(&mut browser, "alice", "/")
+        .await
+        .set_cookie("rstream_session")
+        .unwrap();
+    let request = Request::post("/_rstream/oidc/sign-out")
+        .header("host", APP)
+        .header("origin", ORIGIN)
+        .header("cookie", session.clone())
+        .body(Full::default())
+        .unwrap();
+    let answer = rig.send(request).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(answer.location(), "/");
+    assert_eq!(rig.user(&session).await, None);
 }

@@ -16,10 +16,11 @@
 //!   when it has one. A `GET` never signs anyone out (`405`).
 //!
 //! Put it outside the [`WellKnownLayer`](crate::WellKnownLayer) (so that its
-//! endpoints stay reachable when enforcement is on), and point the
-//! enforcement's sign-in redirect at the start endpoint
-//! ([`OidcConfig::start_path`], with the default return parameter
-//! `return_to`).
+//! endpoints stay reachable when enforcement is on), and give the same
+//! configuration to
+//! [`WellKnownBuilder::oidc_sign_in`](crate::WellKnownBuilder::oidc_sign_in):
+//! with enforcement on, refused browser navigations then go to the start
+//! endpoint by default, and come back to the page they asked for.
 //!
 //! # Security rulings
 //!
@@ -1182,6 +1183,11 @@ impl<St: SessionStore> OidcLayer<St> {
             .tunnel_of(parts)
             .map_err(|e| fail(e.status(), e.reason()))?;
         let presented = sessions.presented_sessions(&parts.headers);
+        if matches!(presented, crate::credentials::CookieValues::TooMany) {
+            // As logout: revoking only some values could leave the real one
+            // working.
+            return Err(fail(StatusCode::BAD_REQUEST, "too_many_session_cookies"));
+        }
         let mut hint = None;
         for id in presented.ids() {
             if let Ok(Some(session)) = sessions.store_call(|| sessions.store().load(id)).await {
