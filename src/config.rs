@@ -2,11 +2,12 @@
 //! apart from the layer so that the request path (layer → service → endpoint
 //! → resolver) only ever imports downwards.
 
+use std::fmt;
 use std::sync::Arc;
 
 use crate::backend::BackendTimeout;
-use crate::forward::Forwarding;
 use crate::manager::SessionManager;
+use crate::paths::Paths;
 use crate::tunnel::Tunnels;
 
 /// What every clone of a layer and its services share.
@@ -27,4 +28,43 @@ pub(crate) struct Config<V, St> {
     pub(crate) forwarding: Option<Forwarding>,
     /// How long a request may wait for the backends, when bounded.
     pub(crate) timeout: Option<BackendTimeout>,
+}
+
+/// What the layer does to forwarded requests; absent when it does nothing
+/// (every forwarded request then passes through untouched, at no cost).
+pub(crate) struct Forwarding {
+    /// Where the caller is resolved for handlers.
+    pub(crate) identity: Option<Paths>,
+    /// Where authentication is required.
+    pub(crate) required: Option<Paths>,
+    /// Where browser navigations that are refused are sent to sign in.
+    pub(crate) sign_in: Option<SignIn>,
+    pub(crate) strip: Strip,
+}
+
+impl fmt::Debug for Forwarding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Forwarding")
+            .field("identity", &self.identity)
+            .field("required", &self.required)
+            .field("sign_in", &self.sign_in)
+            .field("strip", &self.strip)
+            .finish()
+    }
+}
+
+/// The sign-in page: a path (and query) on the tunnel origin, and the
+/// name of the parameter that carries the return URL.
+#[derive(Debug, Clone)]
+pub(crate) struct SignIn {
+    pub(crate) url: Box<str>,
+    pub(crate) parameter: Box<str>,
+}
+
+/// Which edge credentials are removed before forwarding.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Strip {
+    pub(crate) token_parameter: bool,
+    pub(crate) authorization: bool,
+    pub(crate) session_cookie: bool,
 }

@@ -3,9 +3,8 @@
 //! refusing requests that require authentication, and removing edge
 //! credentials before the request reaches the application.
 
-use std::fmt;
 use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -13,11 +12,12 @@ use http::header::{ACCEPT, CONNECTION, HeaderValue, LOCATION, UPGRADE, WWW_AUTHE
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
 
 use crate::caller::{Caller, Unauthenticated};
-use crate::config::Config;
+use crate::config::{Config, Forwarding, SignIn, Strip};
 use crate::credentials::MAX_LOOKUPS;
 use crate::endpoint::{Reply, error, for_method, read_head};
-use crate::paths::Paths;
+use crate::future::PendingGate;
 use crate::resolver::{AtOnce, Awaiting, Found, Head, Resolution, resolve};
+use crate::return_url::{MAX_RETURN_URL, safe_return_url};
 use crate::store::SessionStore;
 use crate::strip::{
     strip_bearer, strip_session_cookie, strip_token_parameter, without_token_parameter,
@@ -25,56 +25,6 @@ use crate::strip::{
 use crate::syntax::trim_ows;
 use crate::token::TokenVerifier;
 use crate::tunnel::{HostMatch, Tunnel};
-
-/// The longest return URL a sign-in redirect carries, in bytes; a longer
-/// original URL is left out of the redirect (the sign-in page then returns
-/// to its default).
-pub(crate) const MAX_RETURN_URL: usize = 2048;
-
-/// What the layer does to forwarded requests; absent when it does nothing
-/// (every forwarded request then passes through untouched, at no cost).
-pub(crate) struct Forwarding {
-    /// Where the caller is resolved for handlers.
-    pub(crate) identity: Option<Paths>,
-    /// Where authentication is required.
-    pub(crate) required: Option<Paths>,
-    /// Where browser navigations that are refused are sent to sign in.
-    pub(crate) sign_in: Option<SignIn>,
-    pub(crate) strip: Strip,
-}
-
-impl fmt::Debug for Forwarding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Forwarding")
-            .field("identity", &self.identity)
-            .field("required", &self.required)
-            .field("sign_in", &self.sign_in)
-            .field("strip", &self.strip)
-            .finish()
-    }
-}
-
-/// The sign-in page: a path (and query) on the tunnel origin, and the
-/// name of the parameter that carries the return URL.
-#[derive(Debug, Clone)]
-pub(crate) struct SignIn {
-    pub(crate) url: Box<str>,
-    pub(crate) parameter: Box<str>,
-}
-
-/// Which edge credentials are removed before forwarding.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Strip {
-    pub(crate) token_parameter: bool,
-    pub(crate) authorization: bool,
-    pub(crate) session_cookie: bool,
-}
-
-/// The part of a forwarded request's handling that awaits the backends,
-/// ending with the inner service's future (the request was let through) or
-/// the layer's answer (it was refused). Boxed: only requests that present a
-/// credential on a path where the caller is resolved pay for it.
-pub(crate) type PendingGate<F> = Pin<Box<dyn Future<Output = Result<F, Reply>> + Send>>;
 
 /// What becomes of a forwarded request.
 pub(crate) enum Gate<B, F> {
@@ -434,75 +384,6 @@ fn percent_encode(text: &str, out: &mut String) {
             out.push(char::from(HEX[usize::from(b & 0xF)]));
         }
     }
-}
-
-/// `candidate` when it is a safe return URL: a path on the current origin
-/// that no browser or server reads as leading anywhere else. See
-/// [`SessionManager::safe_return_url`](crate::SessionManager::safe_return_url).
-pub(crate) fn safe_return_url(candidate: &str) -> Option<&str> {
-    let bytes = candidate.as_bytes();
-    // Printable ASCII only: no space, tab, newline (browsers drop tabs and
-    // newlines, so `/\t/evil` is `//evil`), control, DEL or raw non-ASCII,
-    // and never a `\` (browsers read it as `/`).
-    if bytes.len() > MAX_RETURN_URL
-        || bytes.first() != Some(&b'/')
-        || !bytes
-            .iter()
-            .all(|&b| (0x21..0x7F).contains(&b) && b != b'\\')
-    {
-        return None;
-    }
-    // The path, decoded as often as it decodes, must not start with two
-    // separators (an authority to URL parsers) nor have a dot segment
-    // (`/..//evil` resolves to `//evil`).
-    let end = candidate.find(['?', '#']).unwrap_or(candidate.len());
-    let decoded = decode_fully(&bytes[..end])?;
-    if matches!(decoded.get(1), Some(b'/' | b'\\')) {
-        return None;
-    }
-    let dot_segment = decoded
-        .split(|&b| b == b'/' || b == b'\\')
-        .any(|segment| matches!(segment, b"." | b".."));
-    let decoded_controls = decoded.iter().any(|&b| b < 0x20 || b == 0x7F);
-    (!dot_segment && !decoded_controls && !starts_with_lookalike(&decoded)).then_some(candidate)
-}
-
-/// Decodes `%HH` escapes until none is left; `None` after 8 rounds (a
-/// legitimate URL needs one).
-fn decode_fully(bytes: &[u8]) -> Option<Vec<u8>> {
-    let mut text = bytes.to_vec();
-    for _ in 0..8 {
-        if !text.contains(&b'%') {
-            return Some(text);
-        }
-        let mut out = Vec::with_capacity(text.len());
-        let mut i = 0;
-        let mut changed = false;
-        while i < text.len() {
-            match crate::syntax::percent_escape(&text, i) {
-                Some(b) if text[i] == b'%' => {
-                    out.push(b);
-                    i += 3;
-                    changed = true;
-                }
-                _ => {
-                    out.push(text[i]);
-                    i += 1;
-                }
-            }
-        }
-        if !changed {
-            return Some(out);
-        }
-        text = out;
-    }
-    None
-}
-
-/// Whether the decoded path's first character after its `/` is a
-/// non-ASCII one: some software maps look-alikes (`／`, `＼`) to separators.
-fn starts_with_lookalike(decoded: &[u8]) -> bool {
-    decoded.get(1).is_some_and(|&b| b >= 0x80)
 }
 
 /// Reports that a well-known request was forwarded because its host is no

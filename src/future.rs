@@ -11,11 +11,17 @@ use http::header::CONTENT_LENGTH;
 use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
-use crate::forward::PendingGate;
 
 /// A well-known endpoint's answer, still to be computed. Boxed because it
 /// awaits the verifier and the store; only well-known requests pay for it.
 pub(crate) type PendingAnswer = Pin<Box<dyn Future<Output = Response<Option<Bytes>>> + Send>>;
+
+/// The part of a forwarded request's handling that awaits the backends,
+/// ending with the inner service's future (the request was let through) or
+/// the layer's answer (it was refused). Boxed: only requests that present a
+/// credential on a path where the caller is resolved pay for it.
+pub(crate) type PendingGate<F> =
+    Pin<Box<dyn Future<Output = Result<F, Response<Option<Bytes>>>> + Send>>;
 
 pin_project! {
     /// The future returned by [`WellKnownService`](crate::WellKnownService):

@@ -551,6 +551,7 @@ mod origin;
 mod path;
 mod paths;
 mod resolver;
+mod return_url;
 mod service;
 mod store;
 mod strip;

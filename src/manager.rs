@@ -14,9 +14,9 @@ use crate::backend::{BackendTimeout, Deadline, Failure, guarded};
 use crate::cookie::SessionCookie;
 use crate::credentials::CookieFinder;
 use crate::error::ConfigError;
-use crate::forward::safe_return_url;
 use crate::identity::User;
 use crate::origin::same_origin;
+use crate::return_url::safe_return_url;
 use crate::store::{ListSessions, RevokeAll, Session, SessionId, SessionStore, after};
 use crate::tunnel::{HostMatch, RequestHost, Tunnels};
 

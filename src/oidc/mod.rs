@@ -360,7 +360,7 @@ impl OidcConfig {
         if !prefix_ok {
             return Err(OidcConfigError("path_prefix"));
         }
-        if crate::forward::safe_return_url(&self.post_logout_path).is_none() {
+        if crate::return_url::safe_return_url(&self.post_logout_path).is_none() {
             return Err(OidcConfigError("post_logout_path"));
         }
         if self.flow_ttl.is_zero() || self.max_pending == 0 || self.max_pending_per_browser == 0 {
