@@ -465,19 +465,26 @@ pub(crate) fn base(status: StatusCode) -> Response<Option<Bytes>> {
 }
 
 fn json(status: StatusCode, body: Bytes) -> Reply {
-    let mut response = Response::new(None);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    if body.len() == UNAUTHENTICATED.len() {
-        *headers = UNAUTHENTICATED_HEADERS.clone();
+    let mut headers = if body.len() == UNAUTHENTICATED.len() {
+        UNAUTHENTICATED_HEADERS.clone()
     } else {
-        *headers = JSON_HEADERS.clone();
+        let mut headers = JSON_HEADERS.clone();
         // Found by a walk over the four entries, cheaper than a lookup.
         if let Some((_, length)) = headers.iter_mut().find(|(name, _)| *name == CONTENT_LENGTH) {
             *length = content_length(body.len());
         }
+        headers
+    };
+    let mut response = Response::new(Some(body));
+    *response.status_mut() = status;
+    std::mem::swap(response.headers_mut(), &mut headers);
+    // `headers` is now the new response's own map, empty and without
+    // capacity (`HeaderMap::new` documents that it does not allocate): there
+    // is nothing to free, and forgetting it skips a drop that would only
+    // look at its empty parts. A map with capacity is dropped as usual.
+    if headers.capacity() == 0 {
+        std::mem::forget(headers);
     }
-    *response.body_mut() = Some(body);
     response
 }
 
