@@ -883,17 +883,28 @@ impl std::io::Write for Captured {
     }
 }
 
+/// Everything logged in this test binary, from the first call on: a global
+/// subscriber, since a thread's own one can miss events whose callsite
+/// another test thread registered first.
+fn global_log() -> &'static Captured {
+    static LOG: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+        captured
+    })
+}
+
 #[tokio::test]
 async fn no_code_state_nonce_or_token_reaches_the_log() {
     let Some(rig) = rig("oidc: logs") else { return };
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = global_log();
     let mut browser = Browser::new(&rig.provider.issuer);
     let mut secrets = Vec::new();
     // A success, a refused code exchange (replayed code), a wrong nonce.
