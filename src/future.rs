@@ -110,27 +110,53 @@ where
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.as_mut().project().state;
-        match state.as_mut().project() {
-            StateProj::Forward { future } => {
-                let response = ready!(future.poll(cx))?;
-                Poll::Ready(Ok(response.map(ResponseBody::inner)))
-            }
-            StateProj::Gate { gate } => match ready!(gate.as_mut().poll(cx)) {
-                Ok(future) => {
-                    state.set(State::Forward { future });
-                    self.poll(cx)
-                }
-                Err(reply) => Poll::Ready(Ok(own(reply))),
-            },
-            StateProj::Answer { answer } => Poll::Ready(Ok(own(ready!(answer.as_mut().poll(cx))))),
-            StateProj::Ready { reply } => {
-                let reply = reply
-                    .take()
-                    .expect("ResponseFuture polled after completion");
-                Poll::Ready(Ok(own(reply)))
-            }
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        // A forwarded request's response is the common case: kept small
+        // enough to be inlined into the server; the rest is out of line.
+        if let StateProj::Forward { future } = state.as_mut().project() {
+            let response = ready!(future.poll(cx))?;
+            return Poll::Ready(Ok(response.map(ResponseBody::inner)));
         }
+        poll_own(state, cx)
     }
+}
+
+/// [`ResponseFuture`]'s poll for everything but a plain forward: the
+/// layer's answers, and the gate before a forward (which becomes one).
+#[inline(never)]
+fn poll_own<F, B, E>(
+    mut state: Pin<&mut State<F>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Response<ResponseBody<B>>, E>>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    let future = match state.as_mut().project() {
+        StateProj::Forward { future } => {
+            let response = ready!(future.poll(cx))?;
+            return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+        }
+        StateProj::Gate { gate } => match ready!(gate.as_mut().poll(cx)) {
+            Ok(future) => future,
+            Err(reply) => return Poll::Ready(Ok(own(reply))),
+        },
+        StateProj::Answer { answer } => {
+            return Poll::Ready(Ok(own(ready!(answer.as_mut().poll(cx)))));
+        }
+        StateProj::Ready { reply } => {
+            let reply = reply
+                .take()
+                .expect("ResponseFuture polled after completion");
+            return Poll::Ready(Ok(own(reply)));
+        }
+    };
+    // The gate let the request through: from now on, the inner service's
+    // future.
+    state.set(State::Forward { future });
+    let StateProj::Forward { future } = state.project() else {
+        unreachable!("just set");
+    };
+    let response = ready!(future.poll(cx))?;
+    Poll::Ready(Ok(response.map(ResponseBody::inner)))
 }

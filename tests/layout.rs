@@ -91,7 +91,11 @@ fn no_module_imports_itself_back() {
     for start in graph.keys() {
         let mut path = vec![start.clone()];
         let cycle = cycle_through(&graph, start, start, &mut path, &mut BTreeSet::new());
-        assert!(cycle.is_none(), "import cycle: {}", cycle.unwrap().join(" → "));
+        assert!(
+            cycle.is_none(),
+            "import cycle: {}",
+            cycle.unwrap().join(" → ")
+        );
     }
 }
 
