@@ -37,12 +37,20 @@ pin_project! {
     #[project = StateProj]
     enum State<F> {
         Forward { #[pin] future: F },
-        Answer { answer: PendingAnswer },
+        // Both boxed kinds in one state, so that a plain forward (the
+        // common case) has only three states to tell apart.
+        Pending { pending: Pending<F> },
         Ready { reply: Option<Response<Option<Bytes>>> },
-        // A forwarded request whose caller is resolved first: then the
-        // inner service's future, or the layer's refusal.
-        Gate { gate: PendingGate<F> },
     }
+}
+
+/// What a [`ResponseFuture`] awaits in a box.
+enum Pending<F> {
+    /// A well-known endpoint's answer.
+    Answer(PendingAnswer),
+    /// A forwarded request whose caller is resolved first: then the inner
+    /// service's future, or the layer's refusal.
+    Gate(PendingGate<F>),
 }
 
 impl<F> ResponseFuture<F> {
@@ -62,13 +70,17 @@ impl<F> ResponseFuture<F> {
 
     pub(crate) fn answer(answer: PendingAnswer) -> Self {
         Self {
-            state: State::Answer { answer },
+            state: State::Pending {
+                pending: Pending::Answer(answer),
+            },
         }
     }
 
     pub(crate) fn gate(gate: PendingGate<F>) -> Self {
         Self {
-            state: State::Gate { gate },
+            state: State::Pending {
+                pending: Pending::Gate(gate),
+            },
         }
     }
 }
@@ -77,8 +89,13 @@ impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Forward { .. } => "Forward",
-            State::Answer { .. } | State::Ready { .. } => "Answer",
-            State::Gate { .. } => "Gate",
+            State::Pending {
+                pending: Pending::Answer(_),
+            }
+            | State::Ready { .. } => "Answer",
+            State::Pending {
+                pending: Pending::Gate(_),
+            } => "Gate",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
@@ -137,11 +154,15 @@ where
             let response = ready!(future.poll(cx))?;
             return Poll::Ready(Ok(response.map(ResponseBody::inner)));
         }
-        StateProj::Gate { gate } => match ready!(gate.as_mut().poll(cx)) {
+        StateProj::Pending {
+            pending: Pending::Gate(gate),
+        } => match ready!(gate.as_mut().poll(cx)) {
             Ok(future) => future,
             Err(reply) => return Poll::Ready(Ok(own(reply))),
         },
-        StateProj::Answer { answer } => {
+        StateProj::Pending {
+            pending: Pending::Answer(answer),
+        } => {
             return Poll::Ready(Ok(own(ready!(answer.as_mut().poll(cx)))));
         }
         StateProj::Ready { reply } => {
