@@ -1066,7 +1066,7 @@ static PREFIX_BYTES: [bool; 256] = {
 
 /// Whether every reading of `path` is the path as sent, letter case aside:
 /// no byte that decodes, maps or separates (`%`, `\`, from 0x80 up), none
-/// that cuts or trims a name (`;`, `:`, a segment ending with a dot, a
+/// that cuts or trims a name (`;`, `:`, `?`, `#`, a segment ending with a dot, a
 /// space or a control), no dot segment or name starting with a dot (`/.`),
 /// and no empty segment but a last one (`//`, which may be dropped). The
 /// common path is one.
@@ -1077,7 +1077,9 @@ fn has_one_reading(path: &[u8]) -> bool {
     let mut previous = b'/';
     for &b in rest {
         let breaks = match b {
-            b'%' | b'\\' | b';' | b':' => true,
+            // `?` and `#` (which a parsed URI's path never holds) cut a
+            // path in some readings, like their escapes.
+            b'%' | b'\\' | b';' | b':' | b'?' | b'#' => true,
             b'.' | b'/' => previous == b'/' || (b == b'/' && previous == b'.'),
             0x21..=0x7E => false,
             _ => true,
