@@ -637,6 +637,23 @@ async fn sign_in_revokes_the_presented_session_and_mints_a_fresh_one() {
         rig.get(SESSION, Some(&fresh)).await.json()["user"]["userId"],
         "alice"
     );
+
+    // More session cookies than can be revoked: no sign-in at all, so no
+    // planted session stays live beside a fresh one.
+    let (authorize, binding) = rig.start("/", None).await;
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+    let mut cookies = format!("{binding}; {planted2}", planted2 = planted.clone());
+    for n in 0..17 {
+        cookies.push_str(&format!("; rstream_session=junk-value-{n}"));
+    }
+    let answer = rig.callback(&back, Some(&cookies)).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(
+        answer.body.contains("too_many_session_cookies"),
+        "{}",
+        answer.body
+    );
+    assert!(answer.set_cookie("rstream_session").is_none());
 }
 
 #[tokio::test]

@@ -60,7 +60,9 @@
 //! - The return path is checked with
 //!   [`SessionManager::safe_return_url`]; anything else becomes `/`.
 //! - A successful sign-in revokes every session the browser presented and
-//!   always mints a fresh one (no session fixation).
+//!   always mints a fresh one (no session fixation). A callback presenting
+//!   more session cookie values than the layer revokes (16) is refused,
+//!   `400 too_many_session_cookies`, as logout refuses it.
 //! - Claims: `sub` → user id (or `{issuer}#{sub}` with
 //!   [`OidcConfig::namespace_user_ids`]), `name` (else `preferred_username`)
 //!   → name, `email` only when `email_verified` is `true`, `picture` →
@@ -1065,9 +1067,14 @@ impl<St: SessionStore> OidcLayer<St> {
             })?;
         }
         let user = user.with_attribute(ID_TOKEN_ATTRIBUTE, id_token_text);
-        // Session fixation: every session the browser presented ends.
+        // Session fixation: every session the browser presented ends. More
+        // values than can be revoked are refused, as logout refuses them:
+        // minting a session beside one that stays live is no sign-in.
         let sessions = &self.inner.sessions;
         let presented = sessions.presented_sessions(&parts.headers);
+        if matches!(presented, crate::credentials::CookieValues::TooMany) {
+            return Err(fail(StatusCode::BAD_REQUEST, "too_many_session_cookies"));
+        }
         for id in presented.ids() {
             sessions
                 .store_call(|| sessions.store().revoke(id))
