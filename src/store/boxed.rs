@@ -161,29 +161,40 @@ impl From<BoxRevokeAllStore> for BoxSessionStore {
     }
 }
 
-impl SessionStore for BoxSessionStore {
-    type Error = BoxError;
+/// `SessionStore` for a boxed store: every call passes to the boxed one.
+macro_rules! boxed_session_store {
+    ($boxed:ty) => {
+        impl SessionStore for $boxed {
+            type Error = BoxError;
 
-    async fn create(&self, session: Session) -> Result<SessionId, BoxError> {
-        self.0.dyn_create(session).await
-    }
+            async fn create(&self, session: Session) -> Result<SessionId, BoxError> {
+                self.0.dyn_create(session).await
+            }
 
-    async fn load(&self, id: &SessionId) -> Result<Option<Session>, BoxError> {
-        self.0.dyn_load(id).await
-    }
+            async fn load(&self, id: &SessionId) -> Result<Option<Session>, BoxError> {
+                self.0.dyn_load(id).await
+            }
 
-    async fn touch(&self, id: &SessionId, idle_expires_at: SystemTime) -> Result<(), BoxError> {
-        self.0.dyn_touch(id, idle_expires_at).await
-    }
+            async fn touch(
+                &self,
+                id: &SessionId,
+                idle_expires_at: SystemTime,
+            ) -> Result<(), BoxError> {
+                self.0.dyn_touch(id, idle_expires_at).await
+            }
 
-    async fn revoke(&self, id: &SessionId) -> Result<(), BoxError> {
-        self.0.dyn_revoke(id).await
-    }
+            async fn revoke(&self, id: &SessionId) -> Result<(), BoxError> {
+                self.0.dyn_revoke(id).await
+            }
 
-    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Session>, BoxError>> {
-        self.0.dyn_load_now(id)
-    }
+            fn load_now(&self, id: &SessionId) -> Option<Result<Option<Session>, BoxError>> {
+                self.0.dyn_load_now(id)
+            }
+        }
+    };
 }
+
+boxed_session_store!(BoxSessionStore);
 
 /// Any store that implements [`RevokeAll`], as one type that implements it
 /// too; otherwise like [`BoxSessionStore`] (into which it converts).
@@ -203,29 +214,7 @@ impl fmt::Debug for BoxRevokeAllStore {
     }
 }
 
-impl SessionStore for BoxRevokeAllStore {
-    type Error = BoxError;
-
-    async fn create(&self, session: Session) -> Result<SessionId, BoxError> {
-        self.0.dyn_create(session).await
-    }
-
-    async fn load(&self, id: &SessionId) -> Result<Option<Session>, BoxError> {
-        self.0.dyn_load(id).await
-    }
-
-    async fn touch(&self, id: &SessionId, idle_expires_at: SystemTime) -> Result<(), BoxError> {
-        self.0.dyn_touch(id, idle_expires_at).await
-    }
-
-    async fn revoke(&self, id: &SessionId) -> Result<(), BoxError> {
-        self.0.dyn_revoke(id).await
-    }
-
-    fn load_now(&self, id: &SessionId) -> Option<Result<Option<Session>, BoxError>> {
-        self.0.dyn_load_now(id)
-    }
-}
+boxed_session_store!(BoxRevokeAllStore);
 
 impl RevokeAll for BoxRevokeAllStore {
     async fn revoke_all(&self, user_id: &str) -> Result<(), BoxError> {
