@@ -2,13 +2,14 @@
 //! header first, then the `rstream.token` query parameter) and the values of
 //! the session cookie, in one pass over the request's header fields.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use http::header::{AUTHORIZATION, COOKIE, HOST};
 use http::{HeaderMap, HeaderValue};
 
-use crate::store::{SessionId, is_valid_id};
-use crate::syntax::{percent_escape, trim_end_ows, trim_ows};
+use crate::store::{MAX_SESSION_ID_LEN, SessionId, octet_run};
+use crate::syntax::{percent_escape, trim_ows};
 use crate::token::TokenSource;
 
 /// The query parameter that carries a token when a header cannot.
@@ -25,17 +26,18 @@ pub(crate) const MAX_REVOCATIONS: usize = 16;
 
 /// What the layer reads from a well-known request's header fields, found in
 /// one pass over them: the `Host` field, the bearer token and the session
-/// cookie's values (at most `N` distinct ones). Owned, so that the part of
-/// an answer that awaits the backends holds no borrowed header.
+/// cookie's values (at most `N` distinct ones). The token is borrowed from
+/// the header fields; [`PresentedToken::into_owned`] makes it owned for the
+/// part of an answer that awaits the backends.
 #[derive(Debug)]
 pub(crate) struct Fields<'h, const N: usize> {
     /// The first `Host` field, and whether there were more.
     pub(crate) host: Option<&'h HeaderValue>,
     pub(crate) hosts_repeated: bool,
     /// The token, when token auth is enabled.
-    pub(crate) token: PresentedToken,
+    pub(crate) token: PresentedToken<'h>,
     /// The session cookie's values, when session auth is enabled.
-    pub(crate) cookies: CookieValues<N>,
+    pub(crate) cookies: CookieValues<'h, N>,
 }
 
 impl<'h, const N: usize> Fields<'h, N> {
@@ -82,40 +84,52 @@ impl<'h, const N: usize> Fields<'h, N> {
 
 /// The token a request presents.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum PresentedToken {
+pub(crate) enum PresentedToken<'h> {
     /// No token at all.
     Absent,
     /// A token was presented but is malformed or ambiguous: it is not
     /// verified, and it counts as an invalid token.
     Malformed,
     /// A well-formed token.
-    Token(Token),
+    Token(Token<'h>),
 }
 
-/// A well-formed token, owned.
+impl PresentedToken<'_> {
+    /// The same token, owning its text.
+    pub(crate) fn into_owned(self) -> PresentedToken<'static> {
+        match self {
+            PresentedToken::Absent => PresentedToken::Absent,
+            PresentedToken::Malformed => PresentedToken::Malformed,
+            PresentedToken::Token(token) => PresentedToken::Token(token.into_owned()),
+        }
+    }
+}
+
+/// A well-formed token.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Token {
-    /// In this `Authorization` value (a reference count, not a copy), at
-    /// `range`.
-    Header(HeaderValue, Range<usize>),
+pub(crate) enum Token<'h> {
+    /// The token's text and where it came from: borrowed from the
+    /// `Authorization` field, or form-decoded from the query parameter (or
+    /// owned, once made so for an answer that awaits).
+    Text(Cow<'h, str>, TokenSource),
     /// The `rstream.token` query parameter, needing no decoding: at `range`
     /// of the query.
     Query(Range<usize>),
-    /// The `rstream.token` query parameter, form-decoded.
-    Decoded(String),
 }
 
-impl Token {
+impl Token<'_> {
     /// The token and where it came from, given the query it may be in.
     pub(crate) fn text<'a>(&'a self, query: Option<&'a str>) -> Option<(&'a str, TokenSource)> {
         match self {
-            // Checked to be a `b64token` (ASCII) when it was found.
-            Token::Header(value, range) => Some((
-                std::str::from_utf8(value.as_bytes().get(range.clone())?).ok()?,
-                TokenSource::Header,
-            )),
+            Token::Text(token, source) => Some((token, *source)),
             Token::Query(range) => Some((query?.get(range.clone())?, TokenSource::Query)),
-            Token::Decoded(token) => Some((token, TokenSource::Query)),
+        }
+    }
+
+    fn into_owned(self) -> Token<'static> {
+        match self {
+            Token::Text(token, source) => Token::Text(Cow::Owned(token.into_owned()), source),
+            Token::Query(range) => Token::Query(range),
         }
     }
 }
@@ -132,75 +146,112 @@ impl Token {
 ///   spaces (`Bearer` without one, with an empty one, or with bytes outside
 ///   that grammar is malformed).
 #[cfg(test)]
-pub(crate) fn presented_token(headers: &HeaderMap, query: Option<&str>) -> PresentedToken {
+pub(crate) fn presented_token<'h>(
+    headers: &'h HeaderMap,
+    query: Option<&str>,
+) -> PresentedToken<'h> {
     Fields::<0>::read(headers, query, true, None).token
 }
 
 /// The `Authorization` fields with the `Bearer` scheme, seen one by one.
 #[derive(Default)]
 struct Bearer<'h> {
-    /// The value and where its scheme ends.
-    first: Option<(&'h HeaderValue, usize)>,
+    /// The first one's bytes after the scheme.
+    first: Option<&'h [u8]>,
     repeated: bool,
 }
 
+/// `bearer`, as two little-endian words, for a comparison that ignores ASCII
+/// letter case: `x | 0x20` is the lower-case letter exactly when `x` is that
+/// letter in either case.
+const BEAR: u32 = u32::from_le_bytes(*b"bear");
+const ER: u16 = u16::from_le_bytes(*b"er");
+
 impl<'h> Bearer<'h> {
+    /// Notes one `Authorization` field when its scheme is `Bearer` (any
+    /// letter case): the scheme, then the end of the field or a space or tab.
+    #[inline]
     fn see(&mut self, value: &'h HeaderValue) {
         let bytes = value.as_bytes();
-        let scheme_end = bytes
-            .iter()
-            .position(|&b| b == b' ' || b == b'\t')
-            .unwrap_or(bytes.len());
-        if bytes[..scheme_end].eq_ignore_ascii_case(b"bearer") {
+        let (Some(scheme), rest) = (bytes.first_chunk::<6>(), bytes.get(6..).unwrap_or_default())
+        else {
+            return;
+        };
+        let bear = u32::from_le_bytes([scheme[0], scheme[1], scheme[2], scheme[3]]) | 0x2020_2020;
+        let er = u16::from_le_bytes([scheme[4], scheme[5]]) | 0x2020;
+        if bear == BEAR && er == ER && matches!(rest.first(), None | Some(b' ' | b'\t')) {
             self.repeated |= self.first.is_some();
-            self.first.get_or_insert((value, scheme_end));
+            self.first.get_or_insert(rest);
         }
     }
 
-    fn finish(self) -> PresentedToken {
-        let Some((value, scheme_end)) = self.first else {
+    /// The token of the one `Bearer` field: after one or more spaces, one
+    /// `b64token`, then optional whitespace.
+    fn finish(self) -> PresentedToken<'h> {
+        let Some(rest) = self.first else {
             return PresentedToken::Absent;
         };
         if self.repeated {
             return PresentedToken::Malformed;
         }
-        let bytes = value.as_bytes();
-        if bytes.get(scheme_end) != Some(&b' ') {
-            return PresentedToken::Malformed;
+        match b64token_after_spaces(rest) {
+            Some(token) => {
+                PresentedToken::Token(Token::Text(Cow::Borrowed(token), TokenSource::Header))
+            }
+            None => PresentedToken::Malformed,
         }
-        let mut start = scheme_end;
-        while bytes.get(start) == Some(&b' ') {
-            start += 1;
-        }
-        let end = start + trim_end_ows(&bytes[start..]).len();
-        if !is_b64token(&bytes[start..end]) {
-            return PresentedToken::Malformed;
-        }
-        PresentedToken::Token(Token::Header(value.clone(), start..end))
     }
 }
 
-/// RFC 6750: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(token: &[u8]) -> bool {
-    let body_len = token.iter().position(|&b| b == b'=').unwrap_or(token.len());
-    body_len > 0
-        && token[..body_len].iter().all(|&b| B64TOKEN[usize::from(b)])
-        && token[body_len..].iter().all(|&b| b == b'=')
+/// What follows the `Bearer` scheme: `1*SP b64token *OWS`, and the token; RFC
+/// 6750's `b64token` is `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" /
+/// "/" ) *"="`. One pass, a table lookup per byte.
+fn b64token_after_spaces(bytes: &[u8]) -> Option<&str> {
+    let mut at = 0;
+    while bytes.get(at) == Some(&b' ') {
+        at += 1;
+    }
+    if at == 0 {
+        return None;
+    }
+    let start = at;
+    while at < bytes.len() && B64TOKEN[usize::from(bytes[at])] == B64_BODY {
+        at += 1;
+    }
+    if at == start {
+        return None;
+    }
+    while at < bytes.len() && bytes[at] == b'=' {
+        at += 1;
+    }
+    let end = at;
+    while at < bytes.len() && matches!(bytes[at], b' ' | b'\t') {
+        at += 1;
+    }
+    if at != bytes.len() {
+        return None;
+    }
+    // ASCII, so this cannot fail.
+    std::str::from_utf8(&bytes[start..end]).ok()
 }
 
-/// The bytes of a `b64token` before its padding.
-static B64TOKEN: [bool; 256] = {
-    let mut table = [false; 256];
+/// The class of each byte in a `b64token`: its body, or not.
+const B64_BODY: u8 = 1;
+static B64TOKEN: [u8; 256] = {
+    let mut table = [0; 256];
     let mut b = 0;
     while b < 256 {
-        table[b] = (b as u8).is_ascii_alphanumeric()
-            || matches!(b as u8, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        if (b as u8).is_ascii_alphanumeric()
+            || matches!(b as u8, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        {
+            table[b] = B64_BODY;
+        }
         b += 1;
     }
     table
 };
 
-fn query_token(query: &str) -> PresentedToken {
+fn query_token(query: &str) -> PresentedToken<'static> {
     let mut found = None;
     let mut pair_start = 0;
     for pair in query.split('&') {
@@ -225,7 +276,9 @@ fn query_token(query: &str) -> PresentedToken {
         return PresentedToken::Token(Token::Query(value_start..value_start + raw.len()));
     }
     match form_decode(raw) {
-        Some(token) if !token.is_empty() => PresentedToken::Token(Token::Decoded(token)),
+        Some(token) if !token.is_empty() => {
+            PresentedToken::Token(Token::Text(Cow::Owned(token), TokenSource::Query))
+        }
         _ => PresentedToken::Malformed,
     }
 }
@@ -261,31 +314,47 @@ fn form_decode(value: &str) -> Option<String> {
 }
 
 /// The values of the session cookie in a request: at most `N` distinct,
-/// well-formed ones.
+/// well-formed ones, borrowed from its header fields (or owned, once made so
+/// for an answer that awaits).
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum CookieValues<const N: usize> {
+pub(crate) enum CookieValues<'h, const N: usize> {
     /// Distinct, well-formed values, in the order sent: the first (`None`
     /// when the cookie is absent or none of its values could be a session
     /// id), then the others. Almost every request has one, so only planted
     /// duplicates cost an allocation, and this stays small to move.
-    Candidates(Option<SessionId>, Vec<SessionId>),
+    Candidates(Option<Cow<'h, [u8]>>, Vec<Cow<'h, [u8]>>),
     /// More than `N` distinct values.
     TooMany,
 }
 
-impl<const N: usize> CookieValues<N> {
+impl<const N: usize> CookieValues<'_, N> {
     /// The values, as session ids; none when there are too many.
-    pub(crate) fn ids(&self) -> impl Iterator<Item = &SessionId> {
+    pub(crate) fn ids(&self) -> impl Iterator<Item = SessionId> + '_ {
         let (first, rest) = match self {
             CookieValues::Candidates(first, rest) => (first.as_ref(), &rest[..]),
             CookieValues::TooMany => (None, &[][..]),
         };
-        first.into_iter().chain(rest)
+        // Checked with `octet_run` when they were found.
+        first
+            .into_iter()
+            .chain(rest)
+            .map(|value| SessionId::from_valid(value))
     }
 
     /// Whether there is no value at all (too many is not none).
     pub(crate) fn is_empty(&self) -> bool {
         matches!(self, CookieValues::Candidates(None, _))
+    }
+
+    /// The same values, owned.
+    pub(crate) fn into_owned(self) -> CookieValues<'static, N> {
+        let own = |value: Cow<'_, [u8]>| Cow::Owned(value.into_owned());
+        match self {
+            CookieValues::Candidates(first, rest) => {
+                CookieValues::Candidates(first.map(own), rest.into_iter().map(own).collect())
+            }
+            CookieValues::TooMany => CookieValues::TooMany,
+        }
     }
 }
 
@@ -307,19 +376,19 @@ impl<const N: usize> Default for Collect<'_, N> {
 }
 
 impl<'h, const N: usize> Collect<'h, N> {
-    /// Reads one `Cookie` field (HTTP/2 sends one per cookie). Values that
+    /// Reads one `Cookie` field (HTTP/2 sends one per cookie): its
+    /// `;`-separated pairs whose name is the session cookie's. Values that
     /// cannot be session ids (empty, too long, bytes outside RFC 6265
     /// `cookie-octet`) are skipped.
     fn see(&mut self, finder: &CookieFinder, field: &'h [u8]) {
-        let mut start = 0;
-        while start < field.len() && !self.too_many {
-            let end = memchr::memchr(b';', &field[start..]).map_or(field.len(), |i| start + i);
-            let pair = &field[start..end];
-            start = end + 1;
-            let Some(value) = finder.value_of(pair) else {
+        let mut at = 0;
+        while at < field.len() && !self.too_many {
+            let (value, next) = finder.pair_at(field, at);
+            at = next;
+            let Some(value) = value else {
                 continue;
             };
-            if !is_valid_id(value) || self.values[..self.len].contains(&value) {
+            if self.values[..self.len].contains(&value) {
                 continue;
             }
             if self.len == N {
@@ -331,17 +400,19 @@ impl<'h, const N: usize> Collect<'h, N> {
         }
     }
 
-    fn finish(self) -> CookieValues<N> {
+    fn finish(self) -> CookieValues<'h, N> {
         if self.too_many {
             return CookieValues::TooMany;
         }
         let values = &self.values[..self.len];
-        let first = values.first().map(|value| SessionId::from_valid(value));
-        let rest = values
-            .iter()
-            .skip(1)
-            .map(|value| SessionId::from_valid(value))
-            .collect();
+        let first = values.first().map(|value| Cow::Borrowed(*value));
+        // Almost every request has one value: no allocation then.
+        let rest = match values.get(1..) {
+            Some(rest) if !rest.is_empty() => {
+                rest.iter().map(|value| Cow::Borrowed(*value)).collect()
+            }
+            _ => Vec::new(),
+        };
         CookieValues::Candidates(first, rest)
     }
 }
@@ -369,6 +440,104 @@ impl CookieFinder {
             value = inner;
         }
         Some(value)
+    }
+
+    /// The pair of a `Cookie` field that starts at `at`: its value when its
+    /// name is the session cookie's and the value could be a session id (what
+    /// [`value_of`](Self::value_of) gives, checked with `is_valid_id`), and
+    /// where the next pair starts. One pass over the pair, eight bytes at a
+    /// time over the value.
+    fn pair_at<'p>(&self, field: &'p [u8], mut at: usize) -> (Option<&'p [u8]>, usize) {
+        at = skip_ows(field, at);
+        let matched = has_prefix(field.get(at..).unwrap_or_default(), &self.name)
+            .then_some(())
+            .and_then(|()| {
+                let mut at = skip_ows(field, at + self.name.len());
+                if field.get(at) != Some(&b'=') {
+                    return None;
+                }
+                at = skip_ows(field, at + 1);
+                let quoted = field.get(at) == Some(&b'"');
+                let start = at + usize::from(quoted);
+                let end = start + octet_run(field.get(start..).unwrap_or_default());
+                at = end;
+                if quoted {
+                    if field.get(at) != Some(&b'"') {
+                        return None;
+                    }
+                    at += 1;
+                }
+                at = skip_ows(field, at);
+                let value = &field[start..end];
+                (matches!(field.get(at), None | Some(b';'))
+                    && (1..=MAX_SESSION_ID_LEN).contains(&value.len()))
+                .then_some((value, at))
+            });
+        match matched {
+            Some((value, end)) => (Some(value), end + 1),
+            None => (None, next_pair(field, at)),
+        }
+    }
+}
+
+/// Whether `bytes` starts with `prefix`, compared eight bytes at a time (a
+/// cookie name is no secret: this may stop early).
+#[inline]
+fn has_prefix(bytes: &[u8], prefix: &[u8]) -> bool {
+    let word = |bytes: &[u8], at: usize| {
+        let mut word = [0; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(word)
+    };
+    let len = prefix.len();
+    if bytes.len() < len {
+        return false;
+    }
+    if len < 8 {
+        return bytes[..len] == *prefix;
+    }
+    let mut at = 0;
+    while at + 8 <= len {
+        if word(bytes, at) != word(prefix, at) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last bytes, as the last eight (overlapping bytes already equal).
+    at == len || word(bytes, len - 8) == word(prefix, len - 8)
+}
+
+/// The first index from `at` on that is not a space or a tab.
+#[inline]
+fn skip_ows(bytes: &[u8], mut at: usize) -> usize {
+    while matches!(bytes.get(at), Some(b' ' | b'\t')) {
+        at += 1;
+    }
+    at
+}
+
+/// Where the pair after the one holding `at` starts: past the next `;`, or
+/// the end. Eight bytes at a time.
+fn next_pair(field: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const LOW_BITS: u64 = u64::from_le_bytes([0x7f; 8]);
+    const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
+    while let Some(word) = field.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        // A byte of `x` is zero exactly when the high bit of
+        // `((x & 0x7F) + 0x7F) | x` is clear, byte by byte.
+        let x = u64::from_le_bytes(*word) ^ (ONES * u64::from(b';'));
+        let semicolons = !(((x & LOW_BITS) + LOW_BITS) | x) & HIGH_BITS;
+        if semicolons != 0 {
+            return at + (semicolons.trailing_zeros() / 8) as usize + 1;
+        }
+        at += 8;
+    }
+    match field
+        .get(at..)
+        .and_then(|rest| rest.iter().position(|&b| b == b';'))
+    {
+        Some(i) => at + i + 1,
+        None => field.len(),
     }
 }
 
@@ -491,7 +660,7 @@ mod tests {
     fn session_cookie_values(headers: &HeaderMap, name: &str) -> Option<Vec<SessionId>> {
         let finder = CookieFinder::new(name);
         match Fields::<MAX_LOOKUPS>::read(headers, None, false, Some(&finder)).cookies {
-            values @ CookieValues::Candidates(..) => Some(values.ids().cloned().collect()),
+            values @ CookieValues::Candidates(..) => Some(values.ids().collect()),
             CookieValues::TooMany => None,
         }
     }

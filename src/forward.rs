@@ -90,6 +90,8 @@ where
     let tunnel = match matched {
         HostMatch::Tunnel(tunnel) => tunnel,
         HostMatch::None => {
+            // `found` borrows the request's header fields: gone first.
+            drop(found);
             return settle(
                 config,
                 request,
@@ -99,17 +101,21 @@ where
             );
         }
         HostMatch::Invalid(reason) => {
+            drop(found);
             let why = Unauthenticated::for_host_reason(reason);
             return settle(config, request, None, why, required);
         }
     };
     if found.is_empty() {
         let why = found.unauthenticated();
+        drop(found);
         return settle(config, request, Some(tunnel), why, required);
     }
     if let Some(resolution) = at_once(config, &tunnel, &request, &found) {
+        drop(found);
         return decide(config, request, Some(tunnel), resolution, required);
     }
+    let found = found.into_owned();
     let service = inner();
     Gate::Later(Box::pin(pending(
         Arc::clone(config),
@@ -128,7 +134,7 @@ fn at_once<V, St, B>(
     config: &Config<V, St>,
     tunnel: &Tunnel,
     request: &Request<B>,
-    found: &Found<MAX_LOOKUPS>,
+    found: &Found<'_, MAX_LOOKUPS>,
 ) -> Option<Resolution>
 where
     V: TokenVerifier,
@@ -200,7 +206,7 @@ async fn pending<V, St, B, S>(
     config: Arc<Config<V, St>>,
     request: Request<B>,
     tunnel: Tunnel,
-    found: Found<MAX_LOOKUPS>,
+    found: Found<'static, MAX_LOOKUPS>,
     required: bool,
     mut service: S,
 ) -> Result<S::Future, Reply>
@@ -429,6 +435,7 @@ where
     St: SessionStore,
 {
     let (matched, found) = read_head::<_, _, MAX_LOOKUPS>(&config, uri, version, headers, true);
+    let found = found.into_owned();
     let head = Head {
         method: method.clone(),
         uri: uri.clone(),

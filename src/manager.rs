@@ -559,10 +559,10 @@ impl<St> SessionManager<St> {
 
     /// The session cookie's values in `headers`, as the endpoints read them.
     #[cfg(feature = "oidc")]
-    pub(crate) fn presented_sessions(
+    pub(crate) fn presented_sessions<'h>(
         &self,
-        headers: &HeaderMap,
-    ) -> crate::credentials::CookieValues<{ crate::credentials::MAX_REVOCATIONS }> {
+        headers: &'h HeaderMap,
+    ) -> crate::credentials::CookieValues<'h, { crate::credentials::MAX_REVOCATIONS }> {
         crate::credentials::Fields::<{ crate::credentials::MAX_REVOCATIONS }>::read(
             headers,
             None,

@@ -28,16 +28,27 @@ pub(crate) struct Head {
 
 /// A request's credentials, read once from its head before anything is
 /// awaited: a request that presents nothing is answered without waiting.
+///
+/// The token is borrowed from the request's header fields
+/// ([`into_owned`](Found::into_owned) for the part of an answer that awaits).
 #[derive(Debug)]
-pub(crate) struct Found<const N: usize> {
+pub(crate) struct Found<'h, const N: usize> {
     /// The bearer token, when token auth is enabled.
-    pub(crate) token: PresentedToken,
+    pub(crate) token: PresentedToken<'h>,
     /// At most `N` distinct session cookie values, when session auth is
     /// enabled.
-    pub(crate) cookies: CookieValues<N>,
+    pub(crate) cookies: CookieValues<'h, N>,
 }
 
-impl<const N: usize> Found<N> {
+impl<const N: usize> Found<'_, N> {
+    /// The same credentials, owning the token's text.
+    pub(crate) fn into_owned(self) -> Found<'static, N> {
+        Found {
+            token: self.token.into_owned(),
+            cookies: self.cookies.into_owned(),
+        }
+    }
+
     /// Whether there is no token to verify and no cookie value at all.
     pub(crate) fn is_empty(&self) -> bool {
         !matches!(self.token, PresentedToken::Token(_)) && self.cookies.is_empty()
@@ -89,14 +100,14 @@ pub(crate) trait Reach {
     /// The store's session for `id`.
     fn load<'d, 'a: 'd, St: SessionStore>(
         store: &'a St,
-        id: &'a SessionId,
+        id: &'d SessionId,
         deadline: &'d mut Deadline<'a>,
     ) -> impl Future<Output = Option<Option<Option<Session>>>> + Send + 'd;
 
     /// The store's touch of `id`'s idle deadline.
     fn touch<'d, 'a: 'd, St: SessionStore>(
         store: &'a St,
-        id: &'a SessionId,
+        id: &'d SessionId,
         at: SystemTime,
         deadline: &'d mut Deadline<'a>,
     ) -> impl Future<Output = Option<Option<()>>> + Send + 'd;
@@ -127,7 +138,7 @@ impl Reach for Awaiting {
 
     fn load<'d, 'a: 'd, St: SessionStore>(
         store: &'a St,
-        id: &'a SessionId,
+        id: &'d SessionId,
         deadline: &'d mut Deadline<'a>,
     ) -> impl Future<Output = Option<Option<Option<Session>>>> + Send + 'd {
         Answered {
@@ -137,7 +148,7 @@ impl Reach for Awaiting {
 
     fn touch<'d, 'a: 'd, St: SessionStore>(
         store: &'a St,
-        id: &'a SessionId,
+        id: &'d SessionId,
         at: SystemTime,
         deadline: &'d mut Deadline<'a>,
     ) -> impl Future<Output = Option<Option<()>>> + Send + 'd {
@@ -163,7 +174,7 @@ impl Reach for AtOnce {
 
     fn load<'d, 'a: 'd, St: SessionStore>(
         store: &'a St,
-        id: &'a SessionId,
+        id: &'d SessionId,
         _: &'d mut Deadline<'a>,
     ) -> impl Future<Output = Option<Option<Option<Session>>>> + Send + 'd {
         std::future::ready(backend::now("session store (load)", || store.load_now(id)))
@@ -171,7 +182,7 @@ impl Reach for AtOnce {
 
     fn touch<'d, 'a: 'd, St: SessionStore>(
         _: &'a St,
-        _: &'a SessionId,
+        _: &'d SessionId,
         _: SystemTime,
         _: &'d mut Deadline<'a>,
     ) -> impl Future<Output = Option<Option<()>>> + Send + 'd {
@@ -236,7 +247,7 @@ pub(crate) fn resolve<'a, R, V, St, const N: usize>(
     tunnel: &'a Tunnel,
     method: &'a Method,
     uri: &'a Uri,
-    found: &'a Found<N>,
+    found: &'a Found<'_, N>,
 ) -> impl Future<Output = Option<Resolution>> + Send + 'a
 where
     R: Reach,
@@ -270,7 +281,7 @@ where
         let mut now = None;
         for id in found.cookies.ids() {
             // A store failure settles nothing: not authenticated.
-            let Some(loaded) = R::load(sessions.store(), id, &mut deadline).await? else {
+            let Some(loaded) = R::load(sessions.store(), &id, &mut deadline).await? else {
                 return Some(Resolution::Unauthenticated(Unauthenticated::Unavailable));
             };
             let Some(session) = loaded else {
@@ -291,7 +302,7 @@ where
         };
         // Sliding expiry: a throttled touch, whose failure changes nothing.
         if let Some(at) = now.and_then(|now| sessions.touch_due(&session, now)) {
-            let _ = R::touch(sessions.store(), id, at, &mut deadline).await?;
+            let _ = R::touch(sessions.store(), &id, at, &mut deadline).await?;
         }
         Some(Resolution::Authenticated(Identity::new(
             session.into_user(),
@@ -309,7 +320,7 @@ pub(crate) fn verify_token<'d, 'a: 'd, R, V, St, const N: usize>(
     tunnel: &'a Tunnel,
     method: &'a Method,
     uri: &'a Uri,
-    found: &'a Found<N>,
+    found: &'a Found<'_, N>,
     deadline: &'d mut Deadline<'a>,
 ) -> Option<impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'd>
 where

@@ -1077,7 +1077,7 @@ impl<St: SessionStore> OidcLayer<St> {
         }
         for id in presented.ids() {
             sessions
-                .store_call(|| sessions.store().revoke(id))
+                .store_call(|| sessions.store().revoke(&id))
                 .await
                 .map_err(|_| fail(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"))?;
         }
@@ -1197,7 +1197,7 @@ impl<St: SessionStore> OidcLayer<St> {
         }
         let mut hint = None;
         for id in presented.ids() {
-            if let Ok(Some(session)) = sessions.store_call(|| sessions.store().load(id)).await {
+            if let Ok(Some(session)) = sessions.store_call(|| sessions.store().load(&id)).await {
                 if hint.is_none() {
                     hint = session
                         .user()
@@ -1207,7 +1207,7 @@ impl<St: SessionStore> OidcLayer<St> {
                 }
             }
             sessions
-                .store_call(|| sessions.store().revoke(id))
+                .store_call(|| sessions.store().revoke(&id))
                 .await
                 .map_err(|_| fail(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"))?;
         }

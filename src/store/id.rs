@@ -112,28 +112,54 @@ impl std::hash::Hash for SessionId {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// RFC 6265 `cookie-octet`s, 1 to [`MAX_SESSION_ID_LEN`] of them.
-///
-/// Checked eight bytes at a time: this runs on every request that carries the
-/// session cookie.
 pub(crate) fn is_valid_id(value: &[u8]) -> bool {
-    if !(1..=MAX_SESSION_ID_LEN).contains(&value.len()) {
-        return false;
-    }
-    // Branch-free within each 8 bytes: one test per word.
-    let mut words = value.chunks_exact(8);
+    (1..=MAX_SESSION_ID_LEN).contains(&value.len()) && octet_run(value) == value.len()
+}
+
+const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// How many bytes at the start of `bytes` are RFC 6265 `cookie-octet`s.
+///
+/// Eight bytes at a time: this runs on every request that carries the
+/// session cookie. Each byte's test stays within its byte (no carry or
+/// borrow crosses into the next), so the first byte that fails is the
+/// lowest flagged one.
+pub(crate) fn octet_run(bytes: &[u8]) -> usize {
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
     for word in &mut words {
-        let mut valid = true;
-        for &b in word {
-            valid &= COOKIE_OCTETS[usize::from(b)];
+        let mut le = [0; 8];
+        le.copy_from_slice(word);
+        let bad = non_octets(u64::from_le_bytes(le));
+        if bad != 0 {
+            return at + (bad.trailing_zeros() / 8) as usize;
         }
-        if !valid {
-            return false;
-        }
+        at += 8;
     }
-    words
+    at + words
         .remainder()
         .iter()
-        .all(|&b| COOKIE_OCTETS[usize::from(b)])
+        .take_while(|&&b| COOKIE_OCTETS[usize::from(b)])
+        .count()
+}
+
+/// The high bit of each byte of `word` that is not a `cookie-octet`
+/// (`%x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E`).
+///
+/// With `low` the word's bytes cut to seven bits, each of `low + c…` and
+/// `(low ^ c…) + 0x7F…` stays below 0x100 per byte, so its high bit says,
+/// byte by byte: `low + 0x5F` that the byte is at least 0x21, `low + 0x01`
+/// that it is 0x7F, `(low ^ c) + 0x7F` that it differs from `c`; bytes from
+/// 0x80 up have their own high bit.
+#[inline(always)]
+fn non_octets(word: u64) -> u64 {
+    let low = word & !HIGH_BITS;
+    let differs = |c: u8| (low ^ (ONES * u64::from(c))) + ONES * 0x7f;
+    // 0x21 to 0x7E: `low + 0x5F` has its high bit, `low + 0x01` not.
+    let in_range = (low + ONES * 0x5f) ^ (low + ONES);
+    let good = in_range & !word & differs(b'"') & differs(b',') & differs(b';') & differs(b'\\');
+    !good & HIGH_BITS
 }
 
 /// RFC 6265 `cookie-octet`: `%x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E`.
@@ -176,8 +202,30 @@ mod tests {
         }
 
         #[test]
+        fn the_octet_run_agrees_with_the_table(value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            let expected = value.iter().take_while(|&&b| COOKIE_OCTETS[usize::from(b)]).count();
+            proptest::prop_assert_eq!(octet_run(&value), expected);
+        }
+
+        #[test]
         fn cookie_safe_words_pass(value in "[!#-+\\--:<-\\[\\]-~]{1,40}") {
             proptest::prop_assert!(is_valid_id(value.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn the_octet_run_stops_at_the_first_non_octet_wherever_it_is() {
+        for b in 0..=255u8 {
+            for at in 0..20 {
+                let mut value = vec![b'a'; 20];
+                value[at] = b;
+                let expected = if COOKIE_OCTETS[usize::from(b)] {
+                    20
+                } else {
+                    at
+                };
+                assert_eq!(octet_run(&value), expected, "byte {b:#04x} at {at}");
+            }
         }
     }
 

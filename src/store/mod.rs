@@ -31,7 +31,7 @@ pub use self::tower_sessions::{
 };
 pub use boxed::{BoxError, BoxRevokeAllStore, BoxSessionStore};
 pub use id::SessionId;
-pub(crate) use id::is_valid_id;
+pub(crate) use id::{MAX_SESSION_ID_LEN, octet_run};
 pub use memory::{MemoryStore, MemoryStoreError};
 pub use session::Session;
 pub(crate) use session::after;

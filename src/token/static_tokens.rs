@@ -78,14 +78,28 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> Choice {
     if a.len() != b.len() {
         return Choice::from(0);
     }
-    let word = |chunk: &[u8]| {
-        let mut bytes = [0u8; 8];
-        bytes[..chunk.len()].copy_from_slice(chunk);
-        u64::from_le_bytes(bytes)
+    let word = |bytes: &[u8], at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(word)
     };
     let mut difference = 0u64;
-    for (x, y) in a.chunks(8).zip(b.chunks(8)) {
-        difference |= word(x) ^ word(y);
+    let mut at = 0;
+    while at + 8 <= a.len() {
+        difference |= word(a, at) ^ word(b, at);
+        at += 8;
+    }
+    // The last bytes, as the last eight (overlapping words already
+    // compared: comparing a byte twice changes nothing), or one at a time
+    // for strings shorter than a word.
+    if at < a.len() {
+        if a.len() >= 8 {
+            difference |= word(a, a.len() - 8) ^ word(b, a.len() - 8);
+        } else {
+            for (x, y) in a.iter().zip(b) {
+                difference |= u64::from(x ^ y);
+            }
+        }
     }
     difference.ct_eq(&0)
 }
