@@ -272,14 +272,17 @@ fn session_reply<V, St>(
     identity: Option<Identity>,
 ) -> Reply {
     let reply = match identity {
-        Some(identity) => json(
-            StatusCode::OK,
-            identity
-                .user()
-                .document(identity.method(), tunnel, &config.policies_json, || {
-                    session_document(&identity, tunnel, &config.policies_json)
-                }),
-        ),
+        Some(identity) => {
+            let (body, headers) =
+                identity
+                    .user()
+                    .document(identity.method(), tunnel, &config.policies_json, || {
+                        let body = session_document(&identity, tunnel, &config.policies_json);
+                        let headers = json_headers_for(body.len());
+                        (body, headers)
+                    });
+            reply_with(StatusCode::OK, body, headers)
+        }
         None => unauthenticated(),
     };
     for_method(method, reply)
@@ -473,16 +476,25 @@ pub(crate) fn base(status: StatusCode) -> Response<Option<Bytes>> {
 }
 
 fn json(status: StatusCode, body: Bytes) -> Reply {
-    let mut headers = if body.len() == UNAUTHENTICATED.len() {
-        UNAUTHENTICATED_HEADERS.clone()
-    } else {
-        let mut headers = JSON_HEADERS.clone();
-        // The template's first entry, cheaper to reach than by a lookup.
-        if let Some((_, length)) = headers.iter_mut().find(|(name, _)| *name == CONTENT_LENGTH) {
-            *length = content_length(body.len());
-        }
-        headers
-    };
+    let headers = json_headers_for(body.len());
+    reply_with(status, body, headers)
+}
+
+/// The header fields of a JSON answer whose body is `len` bytes long.
+fn json_headers_for(len: usize) -> HeaderMap {
+    if len == UNAUTHENTICATED.len() {
+        return UNAUTHENTICATED_HEADERS.clone();
+    }
+    let mut headers = JSON_HEADERS.clone();
+    // The template's first entry, cheaper to reach than by a lookup.
+    if let Some((_, length)) = headers.iter_mut().find(|(name, _)| *name == CONTENT_LENGTH) {
+        *length = content_length(len);
+    }
+    headers
+}
+
+/// An answer with `status`, `body` and the header fields `headers`.
+fn reply_with(status: StatusCode, body: Bytes, mut headers: HeaderMap) -> Reply {
     let mut response = Response::new(Some(body));
     *response.status_mut() = status;
     std::mem::swap(response.headers_mut(), &mut headers);

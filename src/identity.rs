@@ -5,6 +5,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use http::HeaderMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -59,6 +60,8 @@ struct Document {
     method: AuthMethod,
     policies: Arc<str>,
     bytes: Bytes,
+    /// The answer's header fields for these bytes (their length included).
+    headers: HeaderMap,
 }
 
 impl Profile {
@@ -223,21 +226,22 @@ impl User {
     }
 
     /// The session endpoint's signed-in document for this user, `method`,
-    /// `tunnel` and `policies`, made by `render`. The first one made for a
-    /// user value is kept with it (a few hundred bytes) and shared by later
-    /// answers with the same tunnel, method and policies: a store or
-    /// verifier that hands out the same `User` value (as `MemoryStore` and
-    /// `StaticTokenVerifier` do) gets its answers without rendering or
-    /// allocating.
+    /// `tunnel` and `policies`, and the header fields of the answer that
+    /// carries it, made by `render`. The first pair made for a user value is
+    /// kept with it (a few hundred bytes) and shared by later answers with
+    /// the same tunnel, method and policies: a store or verifier that hands
+    /// out the same `User` value (as `MemoryStore` and `StaticTokenVerifier`
+    /// do) gets its answers without rendering or allocating anything but
+    /// the header map's copy.
     pub(crate) fn document(
         &self,
         method: AuthMethod,
         tunnel: &Tunnel,
         policies: &Arc<str>,
-        render: impl FnOnce() -> Bytes,
-    ) -> Bytes {
+        render: impl FnOnce() -> (Bytes, HeaderMap),
+    ) -> (Bytes, HeaderMap) {
         let Some(kept) = self.inner.document.get() else {
-            let bytes = render();
+            let (bytes, headers) = render();
             // A racing answer may have kept its own: the same bytes.
             let _ = self.inner.document.set(Document {
                 tunnel: tunnel.clone(),
@@ -245,14 +249,15 @@ impl User {
                 policies: Arc::clone(policies),
                 // Shared from the start, so that taking it counts a reference.
                 bytes: bytes.clone(),
+                headers: headers.clone(),
             });
-            return bytes;
+            return (bytes, headers);
         };
         if kept.method == method
             && kept.tunnel.same(tunnel)
             && Arc::ptr_eq(&kept.policies, policies)
         {
-            kept.bytes.clone()
+            (kept.bytes.clone(), kept.headers.clone())
         } else {
             render()
         }

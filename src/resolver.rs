@@ -276,10 +276,11 @@ where
         let Some(sessions) = config.sessions.as_ref() else {
             return Some(Resolution::Unauthenticated(why));
         };
+        // The live session, and which of the values named it.
         let mut live = None;
         // Read once, when a store first returns a session.
         let mut now = None;
-        for id in found.cookies.ids() {
+        for (index, id) in found.cookies.ids().enumerate() {
             // A store failure settles nothing: not authenticated.
             let Some(loaded) = R::load(sessions.store(), &id, &mut deadline).await? else {
                 return Some(Resolution::Unauthenticated(Unauthenticated::Unavailable));
@@ -295,14 +296,16 @@ where
             if live.is_some() {
                 return Some(Resolution::Unauthenticated(why));
             }
-            live = Some((id, session));
+            live = Some((index, session));
         }
-        let Some((id, session)) = live else {
+        let Some((index, session)) = live else {
             return Some(Resolution::Unauthenticated(why));
         };
         // Sliding expiry: a throttled touch, whose failure changes nothing.
         if let Some(at) = now.and_then(|now| sessions.touch_due(&session, now)) {
-            let _ = R::touch(sessions.store(), &id, at, &mut deadline).await?;
+            if let Some(id) = found.cookies.ids().nth(index) {
+                let _ = R::touch(sessions.store(), &id, at, &mut deadline).await?;
+            }
         }
         Some(Resolution::Authenticated(Identity::new(
             session.into_user(),
