@@ -84,6 +84,7 @@ pub(crate) enum Outcome<B> {
 /// cross-origin check, body rule, no credentials at all) is answered at
 /// once; only the resolution of the caller is awaited. A `HEAD` request gets
 /// the status and headers a `GET` would get, without the body.
+#[inline(always)]
 pub(crate) fn answer<V, St, B>(
     config: &Arc<Config<V, St>>,
     endpoint: Endpoint,
