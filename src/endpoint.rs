@@ -266,6 +266,7 @@ where
 }
 
 /// The session endpoint's answer for a resolved caller.
+#[inline(always)]
 fn session_reply<V, St>(
     config: &Config<V, St>,
     tunnel: &Tunnel,
@@ -292,6 +293,7 @@ fn session_reply<V, St>(
 /// The session endpoint's answer when every backend it needs answers at once
 /// ([`AtOnce`]): the one resolution, run to completion in a single poll, so
 /// nothing is boxed. `None` when some backend must be awaited.
+#[inline(always)]
 fn session_at_once<V, St, B>(
     config: &Config<V, St>,
     tunnel: &Tunnel,
