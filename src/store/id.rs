@@ -57,6 +57,13 @@ impl SessionId {
 
     /// Wraps a value already checked with [`is_valid_id`] (so ASCII).
     pub(crate) fn from_valid(value: &[u8]) -> Self {
+        // The length of generated ids: one copy, nothing to zero first.
+        if let Ok(bytes) = <[u8; INLINE]>::try_from(value) {
+            return Self(Repr::Inline {
+                len: INLINE as u8,
+                bytes,
+            });
+        }
         let mut bytes = [0u8; INLINE];
         match bytes.get_mut(..value.len()) {
             Some(prefix) => {
