@@ -707,4 +707,145 @@ mod tests {
             Some(ids(&["4", "5"]))
         );
     }
+
+    /// The reading of a `Cookie` field before it was made one pass: split at
+    /// every `;`, each pair trimmed and unquoted by `value_of`, values that
+    /// are not 1 to 256 `cookie-octet`s skipped, duplicates dropped, at most
+    /// `N`.
+    fn cookie_values_by_splitting<const N: usize>(
+        fields: &[&[u8]],
+        name: &str,
+    ) -> Option<Vec<Vec<u8>>> {
+        let finder = CookieFinder::new(name);
+        let mut values: Vec<Vec<u8>> = Vec::new();
+        for field in fields {
+            for pair in field.split(|&b| b == b';') {
+                let Some(value) = finder.value_of(pair) else {
+                    continue;
+                };
+                if !crate::store::SessionId::new(std::str::from_utf8(value).unwrap_or("\u{7f}"))
+                    .is_some()
+                    || values.iter().any(|v| v == value)
+                {
+                    continue;
+                }
+                if values.len() == N {
+                    return None;
+                }
+                values.push(value.to_vec());
+            }
+        }
+        Some(values)
+    }
+
+    /// The token of one `Authorization` value before `Bearer` was parsed in
+    /// one pass: the scheme up to the first space or tab, compared ignoring
+    /// case, then exactly one space, more spaces, a `b64token` and trailing
+    /// whitespace.
+    fn bearer_by_parts(value: &[u8]) -> Option<Option<String>> {
+        let scheme_end = value
+            .iter()
+            .position(|&b| b == b' ' || b == b'\t')
+            .unwrap_or(value.len());
+        if !value[..scheme_end].eq_ignore_ascii_case(b"bearer") {
+            return None;
+        }
+        if value.get(scheme_end) != Some(&b' ') {
+            return Some(None);
+        }
+        let mut start = scheme_end;
+        while value.get(start) == Some(&b' ') {
+            start += 1;
+        }
+        let mut end = value.len();
+        while end > start && matches!(value[end - 1], b' ' | b'\t') {
+            end -= 1;
+        }
+        let token = &value[start..end];
+        let body = token.iter().position(|&b| b == b'=').unwrap_or(token.len());
+        let valid = body > 0
+            && token[..body].iter().all(|&b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+            })
+            && token[body..].iter().all(|&b| b == b'=');
+        Some(valid.then(|| String::from_utf8_lossy(token).into_owned()))
+    }
+
+    /// Bytes that matter to both parsers, and a few that do not.
+    fn header_bytes() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop_oneof![
+                Just(b's'),
+                Just(b'i'),
+                Just(b'd'),
+                Just(b'='),
+                Just(b';'),
+                Just(b' '),
+                Just(b'\t'),
+                Just(b'"'),
+                Just(b','),
+                Just(b'\\'),
+                Just(b'+'),
+                Just(0x7f_u8),
+                Just(0x80_u8),
+                Just(0x21_u8),
+                Just(b'B'),
+                Just(b'e'),
+                Just(b'a'),
+                Just(b'r'),
+            ],
+            0..48,
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_cookie_reading_agrees_with_splitting(
+            fields in proptest::collection::vec(header_bytes(), 1..3),
+            long in 0usize..3,
+        ) {
+            // Sometimes a value longer than an id may be.
+            let mut fields = fields;
+            if long > 0 {
+                fields.push(format!("sid={}", "x".repeat(250 + long * 3)).into_bytes());
+            }
+            let refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+            let mut map = HeaderMap::new();
+            for field in &refs {
+                if let Ok(value) = HeaderValue::from_bytes(field) {
+                    map.append(COOKIE, value);
+                }
+            }
+            let kept: Vec<&[u8]> = map.get_all(COOKIE).iter().map(HeaderValue::as_bytes).collect();
+            let finder = CookieFinder::new("sid");
+            let read = match Fields::<4>::read(&map, None, false, Some(&finder)).cookies {
+                values @ CookieValues::Candidates(..) => {
+                    Some(values.ids().map(|id| id.expose().as_bytes().to_vec()).collect::<Vec<_>>())
+                }
+                CookieValues::TooMany => None,
+            };
+            proptest::prop_assert_eq!(read, cookie_values_by_splitting::<4>(&kept, "sid"));
+        }
+
+        #[test]
+        fn one_pass_bearer_parsing_agrees_with_the_parts(
+            scheme in proptest::sample::select(vec!["Bearer", "bearer", "BEARER", "BeArEr", "Bearerx", "Bear", "Basic", ""]),
+            rest in header_bytes(),
+        ) {
+            let mut value = scheme.as_bytes().to_vec();
+            value.extend_from_slice(&rest);
+            let Ok(header) = HeaderValue::from_bytes(&value) else {
+                return Ok(());
+            };
+            let mut map = HeaderMap::new();
+            map.append(AUTHORIZATION, header);
+            let expected = match bearer_by_parts(&value) {
+                None => PresentedToken::Absent,
+                Some(None) => PresentedToken::Malformed,
+                Some(Some(token)) => PresentedToken::Token(Token::Text(Cow::Owned(token), TokenSource::Header)),
+            };
+            proptest::prop_assert_eq!(presented_token(&map, None).into_owned(), expected);
+        }
+    }
 }

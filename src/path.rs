@@ -1070,26 +1070,59 @@ static PREFIX_BYTES: [bool; 256] = {
 /// space or a control), no dot segment or name starting with a dot (`/.`),
 /// and no empty segment but a last one (`//`, which may be dropped). The
 /// common path is one.
+///
+/// Sixteen (or eight) bytes at a time, each byte judged with the one before
+/// it by arithmetic that maps onto vector instructions; the last block
+/// overlaps the one before it (judging a byte twice changes nothing), and
+/// only a path shorter than a block goes byte by byte.
 fn has_one_reading(path: &[u8]) -> bool {
     let Some(rest) = path.strip_prefix(b"/") else {
         return false;
     };
-    let mut previous = b'/';
-    for &b in rest {
-        let breaks = match b {
-            // `?` and `#` (which a parsed URI's path never holds) cut a
-            // path in some readings, like their escapes.
-            b'%' | b'\\' | b';' | b':' | b'?' | b'#' => true,
-            b'.' | b'/' => previous == b'/' || (b == b'/' && previous == b'.'),
-            0x21..=0x7E => false,
-            _ => true,
-        };
-        if breaks {
-            return false;
+    // Each block is sixteen bytes and the byte before each (`path[at..]`,
+    // seventeen bytes). The last block overlaps the one before it; a path
+    // shorter than a block is padded with bytes that break nothing.
+    let block_keeps_one_reading = |window: &[u8; 17]| {
+        let mut breaks = false;
+        for i in 0..16 {
+            breaks |= breaks_the_reading(window[i], window[i + 1]);
         }
-        previous = b;
-    }
-    previous != b'.'
+        !breaks
+    };
+    let window = |at: usize| path.get(at..).and_then(<[u8]>::first_chunk::<17>);
+    let len = rest.len();
+    let one_reading = if len < 16 {
+        let mut padded = [b'a'; 17];
+        padded[..path.len()].copy_from_slice(path);
+        block_keeps_one_reading(&padded)
+    } else {
+        let mut at = 0;
+        let mut one_reading = true;
+        while at + 16 <= len && one_reading {
+            one_reading = window(at).is_some_and(block_keeps_one_reading);
+            at += 16;
+        }
+        one_reading && (at == len || window(len - 16).is_some_and(block_keeps_one_reading))
+    };
+    one_reading && path.last() != Some(&b'.')
+}
+
+/// Whether byte `b`, after `before`, gives the path another reading: a byte
+/// that decodes, separates, cuts or trims (`%`, `\`, `;`, `:`, `?`, `#`, or
+/// outside 0x21 to 0x7E), or a pair that makes a dot segment, a name that
+/// starts or ends with a dot, or an empty segment (`/.`, `//`, `./`).
+#[inline(always)]
+fn breaks_the_reading(before: u8, b: u8) -> bool {
+    let special = (b ^ b'%')
+        .min(b ^ b'\\')
+        .min(b ^ b';')
+        .min(b ^ b':')
+        .min(b ^ b'?')
+        .min(b ^ b'#');
+    let outside = b.wrapping_sub(0x21) >= 0x5e;
+    let after_slash = (before == b'/') & ((b == b'.') | (b == b'/'));
+    let slash_after_dot = (before == b'.') & (b == b'/');
+    (special == 0) | outside | after_slash | slash_after_dot
 }
 
 /// Whether some reading of some segment of `path` climbs (is `..`,
