@@ -26,9 +26,11 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<B> {
-        // `declared`: the length a `HEAD` answer's `Content-Length` declares
-        // for the `GET` body it stands for (0 otherwise).
-        Own { data: Option<Bytes>, declared: u64 },
+        // The layer's own bytes; empty once sent (or when there are none).
+        Own { data: Bytes },
+        // A `HEAD` answer's empty body, whose `Content-Length` declares
+        // `declared` bytes: the body of the `GET` it stands for.
+        Head { declared: u64 },
         Inner { #[pin] body: B },
     }
 }
@@ -37,8 +39,7 @@ impl<B> ResponseBody<B> {
     pub(crate) fn own(data: Option<Bytes>) -> Self {
         Self {
             kind: Kind::Own {
-                data: data.filter(|d| !d.is_empty()),
-                declared: 0,
+                data: data.unwrap_or_default(),
             },
         }
     }
@@ -47,10 +48,7 @@ impl<B> ResponseBody<B> {
     /// `declared` bytes: the body of the `GET` it mirrors.
     pub(crate) fn head(declared: u64) -> Self {
         Self {
-            kind: Kind::Own {
-                data: None,
-                declared,
-            },
+            kind: Kind::Head { declared },
         }
     }
 
@@ -73,9 +71,13 @@ impl<B> Default for ResponseBody<B> {
 impl<B> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
-            Kind::Own { data, .. } => f
+            Kind::Own { data } => f
                 .debug_struct("ResponseBody::Own")
-                .field("len", &data.as_ref().map_or(0, Bytes::len))
+                .field("len", &data.len())
+                .finish(),
+            Kind::Head { .. } => f
+                .debug_struct("ResponseBody::Own")
+                .field("len", &0)
                 .finish(),
             Kind::Inner { .. } => f.write_str("ResponseBody::Inner"),
         }
@@ -95,7 +97,10 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match self.project().kind.project() {
-            KindProj::Own { data, .. } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            KindProj::Own { data } if !data.is_empty() => {
+                Poll::Ready(Some(Ok(Frame::data(std::mem::take(data)))))
+            }
+            KindProj::Own { .. } | KindProj::Head { .. } => Poll::Ready(None),
             KindProj::Inner { body } => body.poll_frame(cx),
         }
     }
@@ -103,7 +108,8 @@ where
     #[inline]
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Own { data, .. } => data.is_none(),
+            Kind::Own { data } => data.is_empty(),
+            Kind::Head { .. } => true,
             Kind::Inner { body } => body.is_end_stream(),
         }
     }
@@ -111,18 +117,13 @@ where
     #[inline]
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Own {
-                data: Some(data), ..
-            } => SizeHint::with_exact(data.len() as u64),
+            Kind::Own { data } => SizeHint::with_exact(data.len() as u64),
             // A `HEAD` answer: nothing follows, but say no more than "at most
             // the declared length", so that middleware sizing the answer
             // (tower-http's compression predicate falls back to
             // `Content-Length` when the size hint is not exact) decides for
             // `HEAD` exactly as it does for the `GET` it mirrors.
-            Kind::Own {
-                data: None,
-                declared,
-            } => {
+            Kind::Head { declared } => {
                 let mut hint = SizeHint::new();
                 hint.set_upper(*declared);
                 hint
