@@ -154,6 +154,9 @@ enum Handler {
     Baseline,
     /// The layer in front of the inner service.
     Layered,
+    /// A reference for pass-through: the least middleware that may answer a
+    /// request itself adds (see [`Envelope`]).
+    Envelope,
 }
 
 const HANDLERS: [Handler; 3] = [Handler::Request, Handler::Baseline, Handler::Layered];
@@ -164,6 +167,7 @@ impl Handler {
             Handler::Request => "request",
             Handler::Baseline => "baseline",
             Handler::Layered => "layered",
+            Handler::Envelope => "envelope",
         }
     }
 }
@@ -203,6 +207,74 @@ impl Service<Request<Full<Bytes>>> for StaticAnswer {
         *response.status_mut() = *status;
         *response.headers_mut() = headers.clone();
         ready(Ok(response))
+    }
+}
+
+/// The least a middleware that may answer a request itself adds to a
+/// forwarded one, whatever it checks: its future is the inner future or its
+/// own answer, and its body the inner body or its own bytes. This one checks
+/// nothing that costs (a `CONNECT` request gets its own answer) and has no
+/// configuration: the pass-through figure above it is what the layer's
+/// path check and configuration cost.
+#[derive(Clone)]
+struct Envelope<S>(S);
+
+pin_project_lite::pin_project! {
+    #[project = EnvelopeProj]
+    enum EnvelopeFuture<F> {
+        Forward { #[pin] future: F },
+        Own { answer: Option<Response<Full<Bytes>>> },
+    }
+}
+
+type EnvelopeBody = http_body_util::Either<Full<Bytes>, Full<Bytes>>;
+
+impl<F> std::future::Future for EnvelopeFuture<F>
+where
+    F: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>>,
+{
+    type Output = Result<Response<EnvelopeBody>, Infallible>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.project() {
+            EnvelopeProj::Forward { future } => future
+                .poll(cx)
+                .map(|result| result.map(|response| response.map(http_body_util::Either::Left))),
+            EnvelopeProj::Own { answer } => std::task::Poll::Ready(Ok(answer
+                .take()
+                .unwrap_or_default()
+                .map(http_body_util::Either::Right))),
+        }
+    }
+}
+
+impl<S> Service<Request<Full<Bytes>>> for Envelope<S>
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>, Error = Infallible>,
+{
+    type Response = Response<EnvelopeBody>;
+    type Error = Infallible;
+    type Future = EnvelopeFuture<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
+        if request.method() == http::Method::CONNECT {
+            return EnvelopeFuture::Own {
+                answer: Some(Response::new(Full::new(Bytes::from_static(b"own")))),
+            };
+        }
+        EnvelopeFuture::Forward {
+            future: self.0.call(request),
+        }
     }
 }
 
@@ -267,6 +339,12 @@ fn run(fixture: &Fixture, case: &Case, handler: Handler, calls: u64) {
             }
         }
         Handler::Layered => calls_to(fixture, case, &mut layered, calls),
+        Handler::Envelope => {
+            let mut envelope = Envelope(service_fn(inner_service));
+            let answer = collect(call_now(&mut envelope, fixture.request(case)));
+            check(case, "envelope", &answer);
+            calls_to(fixture, case, &mut envelope, calls);
+        }
         Handler::Baseline if case.path == APP_PATH => {
             let mut bare = service_fn(inner_service);
             let bare_answer = collect(call_now(&mut bare, fixture.request(case)));
@@ -305,6 +383,9 @@ fn main() -> ExitCode {
             for handler in HANDLERS {
                 run(&fixture, case, handler, 1);
             }
+            if case.path == APP_PATH {
+                run(&fixture, case, Handler::Envelope, 1);
+            }
         }
         println!(
             "instructions: {} case(s) answer correctly; `cargo bench --bench instructions` \
@@ -342,7 +423,10 @@ fn child(spec: &str) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let case = CASES.iter().find(|case| case.name == name);
-    let handler = HANDLERS.into_iter().find(|h| h.name() == handler);
+    let handler = HANDLERS
+        .into_iter()
+        .chain([Handler::Envelope])
+        .find(|h| h.name() == handler);
     let (Some(case), Some(handler), Ok(calls)) = (case, handler, calls.parse::<u64>()) else {
         eprintln!("{CHILD}: unknown case, handler or count: {spec:?}");
         return ExitCode::FAILURE;
@@ -427,6 +511,18 @@ fn count_all(cases: &[&Case]) -> Result<(), BoxError> {
                 } else {
                     "NOT met"
                 }
+            );
+        }
+        if let Some(case) = cases.iter().find(|case| case.name == "pass-through") {
+            let per_call = |handler| -> Result<f64, BoxError> {
+                let first = count(&dir, case, handler, n1)?;
+                let second = count(&dir, case, handler, n2)?;
+                Ok((second as f64 - first as f64) / (n2 - n1) as f64)
+            };
+            let envelope = per_call(Handler::Envelope)? - per_call(Handler::Baseline)?;
+            println!(
+                "reference: pass-through through a minimal middleware that may answer itself \
+                 (two-state future, Either body, no path check, no configuration): {envelope:+.0}"
             );
         }
         Ok(())
