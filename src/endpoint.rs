@@ -17,7 +17,7 @@ use http_body::Body;
 use crate::backend::{self, Deadline};
 use crate::config::Config;
 use crate::credentials::{CookieValues, Fields, MAX_LOOKUPS, MAX_REVOCATIONS};
-use crate::future::PendingAnswer;
+use crate::future::PendingGate;
 use crate::identity::{AuthMethod, Identity};
 use crate::origin::same_origin;
 use crate::resolver::{AtOnce, Awaiting, Found, Head, Resolution, resolve, verify_token};
@@ -42,11 +42,13 @@ const UNAUTHENTICATED: &[u8] = br#"{"auth":{"authenticated":false}}"#;
 
 /// An answer to a well-known request: known at once, or to be computed by
 /// awaiting the verifier and the store.
-pub(crate) enum Answer {
+pub(crate) enum Answer<F> {
     Ready(Reply),
     /// Boxed because it awaits the application's backends; it holds the
-    /// request's method, URI and credentials, never its body.
-    Pending(PendingAnswer),
+    /// request's method, URI and credentials, never its body. Typed as a
+    /// gate that never lets the request through (to the inner service's
+    /// future `F`), so that the response future has one boxed kind.
+    Pending(PendingGate<F>),
 }
 
 /// The tunnel of a well-known request, or what becomes of a request whose
@@ -69,9 +71,9 @@ macro_rules! tunnel_or_return {
 }
 
 /// What becomes of a well-known request.
-pub(crate) enum Outcome<B> {
+pub(crate) enum Outcome<B, F> {
     /// The layer answers it.
-    Answer(Answer),
+    Answer(Answer<F>),
     /// Its host is no tunnel: it is forwarded, untouched.
     Forward(Request<B>),
 }
@@ -85,15 +87,16 @@ pub(crate) enum Outcome<B> {
 /// once; only the resolution of the caller is awaited. A `HEAD` request gets
 /// the status and headers a `GET` would get, without the body.
 #[inline(always)]
-pub(crate) fn answer<V, St, B>(
+pub(crate) fn answer<V, St, B, F>(
     config: &Arc<Config<V, St>>,
     endpoint: Endpoint,
     request: Request<B>,
-) -> Outcome<B>
+) -> Outcome<B, F>
 where
     V: TokenVerifier,
     St: SessionStore,
     B: Body,
+    F: 'static,
 {
     let answer = match endpoint {
         Endpoint::NotFound => {
@@ -128,7 +131,7 @@ where
                 uri: parts.uri,
             };
             let answer = session(Arc::clone(config), tunnel, head, found);
-            Answer::Pending(Box::pin(answer))
+            Answer::Pending(Box::pin(async move { Err(answer.await) }))
         }
         Endpoint::Logout => {
             let (matched, found) = on_tunnel::<_, _, _, MAX_REVOCATIONS>(config, &request, true);
@@ -155,7 +158,7 @@ where
                 uri: parts.uri,
             };
             let answer = logout(Arc::clone(config), tunnel, head, found);
-            Answer::Pending(Box::pin(answer))
+            Answer::Pending(Box::pin(async move { Err(answer.await) }))
         }
     };
     Outcome::Answer(answer)

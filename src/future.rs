@@ -37,20 +37,13 @@ pin_project! {
     #[project = StateProj]
     enum State<F> {
         Forward { #[pin] future: F },
-        // Both boxed kinds in one state, so that a plain forward (the
-        // common case) has only three states to tell apart.
-        Pending { pending: Pending<F> },
+        // Whatever awaits the backends, in one boxed kind (an endpoint's
+        // answer is a gate that never lets the request through), so that a
+        // plain forward (the common case) has few states to tell apart and
+        // little to drop.
+        Pending { pending: PendingGate<F> },
         Ready { reply: Option<Response<Option<Bytes>>> },
     }
-}
-
-/// What a [`ResponseFuture`] awaits in a box.
-enum Pending<F> {
-    /// A well-known endpoint's answer.
-    Answer(PendingAnswer),
-    /// A forwarded request whose caller is resolved first: then the inner
-    /// service's future, or the layer's refusal.
-    Gate(PendingGate<F>),
 }
 
 impl<F> ResponseFuture<F> {
@@ -68,19 +61,20 @@ impl<F> ResponseFuture<F> {
         }
     }
 
-    pub(crate) fn answer(answer: PendingAnswer) -> Self {
+    pub(crate) fn answer(answer: PendingAnswer) -> Self
+    where
+        F: 'static,
+    {
         Self {
             state: State::Pending {
-                pending: Pending::Answer(answer),
+                pending: Box::pin(async move { Err(answer.await) }),
             },
         }
     }
 
     pub(crate) fn gate(gate: PendingGate<F>) -> Self {
         Self {
-            state: State::Pending {
-                pending: Pending::Gate(gate),
-            },
+            state: State::Pending { pending: gate },
         }
     }
 }
@@ -89,13 +83,8 @@ impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Forward { .. } => "Forward",
-            State::Pending {
-                pending: Pending::Answer(_),
-            }
-            | State::Ready { .. } => "Answer",
-            State::Pending {
-                pending: Pending::Gate(_),
-            } => "Gate",
+            State::Pending { .. } => "Pending",
+            State::Ready { .. } => "Answer",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
@@ -154,17 +143,10 @@ where
             let response = ready!(future.poll(cx))?;
             return Poll::Ready(Ok(response.map(ResponseBody::inner)));
         }
-        StateProj::Pending {
-            pending: Pending::Gate(gate),
-        } => match ready!(gate.as_mut().poll(cx)) {
+        StateProj::Pending { pending } => match ready!(pending.as_mut().poll(cx)) {
             Ok(future) => future,
             Err(reply) => return Poll::Ready(Ok(own(reply))),
         },
-        StateProj::Pending {
-            pending: Pending::Answer(answer),
-        } => {
-            return Poll::Ready(Ok(own(ready!(answer.as_mut().poll(cx)))));
-        }
         StateProj::Ready { reply } => {
             let reply = reply
                 .take()

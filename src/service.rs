@@ -192,7 +192,7 @@ impl<S, V, St> WellKnownService<S, V, St> {
     {
         match endpoint::answer(&self.config, endpoint, request) {
             Outcome::Answer(Answer::Ready(reply)) => ResponseFuture::ready(reply),
-            Outcome::Answer(Answer::Pending(answer)) => ResponseFuture::answer(answer),
+            Outcome::Answer(Answer::Pending(answer)) => ResponseFuture::gate(answer),
             // Not a tunnel host: not the layer's endpoint, an ordinary
             // forwarded request (logged, to notice a missing tunnel).
             Outcome::Forward(request) => {

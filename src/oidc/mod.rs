@@ -602,6 +602,7 @@ enum Endpoint {
 impl<S, St, ReqBody, ResBody> Service<Request<ReqBody>> for OidcService<S, St>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Future: 'static,
     St: SessionStore,
 {
     type Response = Response<ResponseBody<ResBody>>;
