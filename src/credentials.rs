@@ -723,8 +723,8 @@ mod tests {
                 let Some(value) = finder.value_of(pair) else {
                     continue;
                 };
-                if !crate::store::SessionId::new(std::str::from_utf8(value).unwrap_or("\u{7f}"))
-                    .is_some()
+                if crate::store::SessionId::new(std::str::from_utf8(value).unwrap_or("\u{7f}"))
+                    .is_none()
                     || values.iter().any(|v| v == value)
                 {
                     continue;
