@@ -12,14 +12,11 @@ use pin_project_lite::pin_project;
 
 use crate::body::ResponseBody;
 
-/// A well-known endpoint's answer, still to be computed. Boxed because it
-/// awaits the verifier and the store; only well-known requests pay for it.
-pub(crate) type PendingAnswer = Pin<Box<dyn Future<Output = Response<Option<Bytes>>> + Send>>;
-
-/// The part of a forwarded request's handling that awaits the backends,
-/// ending with the inner service's future (the request was let through) or
-/// the layer's answer (it was refused). Boxed: only requests that present a
-/// credential on a path where the caller is resolved pay for it.
+/// Whatever awaits the backends, ending with the inner service's future (a
+/// forwarded request was let through) or the layer's answer (it was refused,
+/// or it was a well-known request, which is never let through). Boxed: only
+/// requests that present a credential a backend must be awaited for pay for
+/// it.
 pub(crate) type PendingGate<F> =
     Pin<Box<dyn Future<Output = Result<F, Response<Option<Bytes>>>> + Send>>;
 
@@ -58,17 +55,6 @@ impl<F> ResponseFuture<F> {
     pub(crate) fn ready(reply: Response<Option<Bytes>>) -> Self {
         Self {
             state: State::Ready { reply: Some(reply) },
-        }
-    }
-
-    pub(crate) fn answer(answer: PendingAnswer) -> Self
-    where
-        F: 'static,
-    {
-        Self {
-            state: State::Pending {
-                pending: Box::pin(async move { Err(answer.await) }),
-            },
         }
     }
 

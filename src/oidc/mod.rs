@@ -619,7 +619,10 @@ where
         };
         let (parts, _body) = request.into_parts();
         let oidc = self.oidc.clone();
-        ResponseFuture::answer(Box::pin(async move { oidc.answer(endpoint, parts).await }))
+        // A gate that never lets the request through: the endpoint's answer.
+        ResponseFuture::gate(Box::pin(
+            async move { Err(oidc.answer(endpoint, parts).await) },
+        ))
     }
 }
 
