@@ -130,7 +130,7 @@ where
                 method: parts.method,
                 uri: parts.uri,
             };
-            let answer = session(Arc::clone(config), tunnel, head, found);
+            let answer = session(Arc::clone(config), tunnel.into_owned(), head, found);
             Answer::Pending(Box::pin(async move { Err(answer.await) }))
         }
         Endpoint::Logout => {
@@ -157,7 +157,7 @@ where
                 method: parts.method,
                 uri: parts.uri,
             };
-            let answer = logout(Arc::clone(config), tunnel, head, found);
+            let answer = logout(Arc::clone(config), tunnel.into_owned(), head, found);
             Answer::Pending(Box::pin(async move { Err(answer.await) }))
         }
     };
@@ -167,11 +167,11 @@ where
 /// Reads a well-known request's header fields in one pass: which tunnel its
 /// host names, and its credentials (at most `N` session cookie values; none
 /// unless `credentials`).
-fn on_tunnel<'r, V, St, B, const N: usize>(
-    config: &Config<V, St>,
+fn on_tunnel<'c, 'r, V, St, B, const N: usize>(
+    config: &'c Config<V, St>,
     request: &'r Request<B>,
     credentials: bool,
-) -> (HostMatch, Found<'r, N>)
+) -> (HostMatch<'c>, Found<'r, N>)
 where
     St: SessionStore,
 {
@@ -189,13 +189,13 @@ where
 /// unless `credentials`). Well-known requests, forwarded requests whose
 /// caller is resolved, and [`WellKnownLayer::resolve`](crate::WellKnownLayer::resolve)
 /// all read requests through it.
-pub(crate) fn read_head<'h, V, St, const N: usize>(
-    config: &Config<V, St>,
+pub(crate) fn read_head<'c, 'h, V, St, const N: usize>(
+    config: &'c Config<V, St>,
     uri: &Uri,
     version: Version,
     headers: &'h HeaderMap,
     credentials: bool,
-) -> (HostMatch, Found<'h, N>)
+) -> (HostMatch<'c>, Found<'h, N>)
 where
     St: SessionStore,
 {

@@ -3,6 +3,7 @@
 //! refusing requests that require authentication, and removing edge
 //! credentials before the request reaches the application.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -88,7 +89,7 @@ where
         true,
     );
     let tunnel = match matched {
-        HostMatch::Tunnel(tunnel) => tunnel,
+        HostMatch::Tunnel(tunnel) => tunnel.into_owned(),
         HostMatch::None => {
             // `found` borrows the request's header fields: gone first.
             drop(found);
@@ -435,6 +436,11 @@ where
     St: SessionStore,
 {
     let (matched, found) = read_head::<_, _, MAX_LOOKUPS>(&config, uri, version, headers, true);
+    let matched = match matched {
+        HostMatch::Tunnel(tunnel) => HostMatch::Tunnel(Cow::Owned(tunnel.into_owned())),
+        HostMatch::None => HostMatch::None,
+        HostMatch::Invalid(reason) => HostMatch::Invalid(reason),
+    };
     let found = found.into_owned();
     let head = Head {
         method: method.clone(),
@@ -442,7 +448,7 @@ where
     };
     async move {
         let tunnel = match matched {
-            HostMatch::Tunnel(tunnel) => tunnel,
+            HostMatch::Tunnel(tunnel) => tunnel.into_owned(),
             HostMatch::None => return Caller::anonymous(Unauthenticated::UnknownHost, None),
             HostMatch::Invalid(reason) => {
                 return Caller::anonymous(Unauthenticated::for_host_reason(reason), None);

@@ -549,7 +549,7 @@ impl<St> SessionManager<St> {
             repeated: hosts.next().is_some(),
         };
         match self.shared.tunnels.for_request(&host) {
-            HostMatch::Tunnel(tunnel) => Ok(tunnel),
+            HostMatch::Tunnel(tunnel) => Ok(tunnel.into_owned()),
             HostMatch::None => Err(CrossOriginRequest {
                 reason: "unknown_host",
             }),

@@ -1,5 +1,6 @@
 //! Tunnels: the hosts on which the well-known endpoints are active.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -286,7 +287,7 @@ impl Tunnels {
     /// from `Host`, so such a request is neither answered for a tunnel nor
     /// forwarded. Names compare without case and without the trailing dot
     /// of a fully qualified name.
-    pub(crate) fn for_request(&self, request: &RequestHost<'_>) -> HostMatch {
+    pub(crate) fn for_request(&self, request: &RequestHost<'_>) -> HostMatch<'_> {
         // The common case first: a single `Host` field that is, byte for
         // byte, a configured tunnel's host (which is valid and lower-case),
         // and no other authority in the URI.
@@ -299,7 +300,7 @@ impl Tunnels {
                 .take(SCAN_AT_MOST)
                 .find(|t| t.inner.host.as_bytes() == field.as_bytes())
             {
-                return HostMatch::Tunnel(tunnel.clone());
+                return HostMatch::Tunnel(Cow::Borrowed(tunnel));
             }
         }
         let (name, port) = match request.host() {
@@ -313,7 +314,7 @@ impl Tunnels {
                 .iter()
                 .find(|t| t.inner.name.eq_ignore_ascii_case(name) && t.serves(port))
             {
-                return HostMatch::Tunnel(tunnel.clone());
+                return HostMatch::Tunnel(Cow::Borrowed(tunnel));
             }
         }
         // Names are keyed (and given to the resolver) lower-cased; lower-case
@@ -336,11 +337,11 @@ impl Tunnels {
                 .get(name)
                 .and_then(|tunnels| tunnels.iter().find(|t| t.serves(port)))
             {
-                return HostMatch::Tunnel(tunnel.clone());
+                return HostMatch::Tunnel(Cow::Borrowed(tunnel));
             }
         }
         match self.resolver.as_ref().and_then(|r| r.resolve(name, port)) {
-            Some(tunnel) => HostMatch::Tunnel(tunnel),
+            Some(tunnel) => HostMatch::Tunnel(Cow::Owned(tunnel)),
             None => HostMatch::None,
         }
     }
@@ -348,9 +349,10 @@ impl Tunnels {
 
 /// Which tunnel a well-known request is for.
 #[derive(Debug)]
-pub(crate) enum HostMatch {
-    /// An active tunnel: the layer answers.
-    Tunnel(Tunnel),
+pub(crate) enum HostMatch<'t> {
+    /// An active tunnel: the layer answers. Borrowed from the configuration
+    /// (a resolver's tunnel is owned): answers that need it owned clone it.
+    Tunnel(Cow<'t, Tunnel>),
     /// A well-formed host that is no tunnel (or, in HTTP/1.0, no host): the
     /// request is forwarded untouched.
     None,
