@@ -278,7 +278,8 @@ where
         };
         // The live session, and which of the values named it.
         let mut live = None;
-        // Read once, when a store first returns a session.
+        // Read once, when a store first returns a session (or the reading
+        // the crate's own store took to find it live).
         let mut now = None;
         for (index, id) in found.cookies.ids().enumerate() {
             // A store failure settles nothing: not authenticated.
@@ -289,8 +290,10 @@ where
                 continue;
             };
             // Past its deadline, a session authenticates nobody, whatever
-            // the store says.
-            if !session.is_live_at(*now.get_or_insert_with(SystemTime::now)) {
+            // the store says. The crate's own store says at which reading
+            // of the clock it found the session live: that reading is now.
+            let at = *now.get_or_insert_with(|| session.live_at().unwrap_or_else(SystemTime::now));
+            if !session.is_live_at(at) {
                 continue;
             }
             if live.is_some() {

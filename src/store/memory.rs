@@ -400,7 +400,7 @@ impl State {
 
     fn load(&mut self, id: &[u8], now: SystemTime) -> Option<Session> {
         match self.get(id) {
-            Some(entry) if entry.key.is_live(now) => Some(entry.session.clone()),
+            Some(entry) if entry.key.is_live(now) => Some(entry.session.clone().found_live_at(now)),
             Some(_) => {
                 self.remove(id);
                 None

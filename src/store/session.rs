@@ -39,12 +39,41 @@ use crate::identity::User;
 /// assert!(session.is_live_at(now));
 /// assert!(!session.is_live_at(now + Duration::from_secs(1800)));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Session {
     user: User,
     created_at: SystemTime,
     expires_at: SystemTime,
     idle_expires_at: Option<SystemTime>,
+    /// When the crate's own store last found the session live, with the
+    /// clock reading it took for that: the layer then checks the deadline
+    /// at that reading instead of reading the clock again (a clock read
+    /// costs tens of nanoseconds on every signed-in request). Not part of
+    /// the session's value: equality and `Debug` ignore it, and only the
+    /// crate sets it.
+    live_at: Option<SystemTime>,
+}
+
+impl PartialEq for Session {
+    fn eq(&self, other: &Self) -> bool {
+        self.user == other.user
+            && self.created_at == other.created_at
+            && self.expires_at == other.expires_at
+            && self.idle_expires_at == other.idle_expires_at
+    }
+}
+
+impl Eq for Session {}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("idle_expires_at", &self.idle_expires_at)
+            .finish()
+    }
 }
 
 impl Session {
@@ -61,6 +90,7 @@ impl Session {
             created_at: clamp(created_at),
             expires_at: clamp(expires_at),
             idle_expires_at: None,
+            live_at: None,
         }
     }
 
@@ -109,6 +139,20 @@ impl Session {
     /// Whether the session is live at `now`: `now < deadline()`.
     pub fn is_live_at(&self, now: SystemTime) -> bool {
         now < self.deadline()
+    }
+
+    /// The session as the crate's store returns it when it found it live at
+    /// `now` (a reading of the clock it took for that lookup).
+    pub(crate) fn found_live_at(mut self, now: SystemTime) -> Self {
+        self.live_at = Some(now);
+        self
+    }
+
+    /// The clock reading at which the crate's store found the session live,
+    /// if it did: a reading taken for this very lookup, which the layer may
+    /// use as "now" instead of reading the clock again.
+    pub(crate) fn live_at(&self) -> Option<SystemTime> {
+        self.live_at
     }
 }
 
@@ -162,5 +206,16 @@ mod tests {
             latest(),
             "saturates"
         );
+    }
+
+    #[test]
+    fn the_stores_clock_reading_is_not_part_of_the_session() {
+        let now = SystemTime::now();
+        let session = Session::new(User::new("a"), now, now + Duration::from_secs(60));
+        let found = session.clone().found_live_at(now);
+        assert_eq!(found.live_at(), Some(now));
+        assert_eq!(session.live_at(), None);
+        assert_eq!(found, session);
+        assert_eq!(format!("{found:?}"), format!("{session:?}"));
     }
 }
