@@ -429,7 +429,7 @@
 //! dropped, and the answer stands. The touch is awaited (the layer has no
 //! runtime to run it in the background), so it costs the answer one store
 //! round trip, once per quarter of the idle timeout per session. Sessions
-//! without an idle deadline cost nothing more than a read of the clock.
+//! without an idle deadline cost nothing more than the deadline check.
 //!
 //! **The cookie's own expiry.** The cookie is issued with `Max-Age` equal to
 //! the absolute lifetime, which no sliding ever passes, so the cookie never
@@ -440,7 +440,10 @@
 //!
 //! **Deadlines are the layer's too.** A session past its deadline never
 //! authenticates, even if a store returns it: the layer checks
-//! [`Session::is_live_at`] itself, on the session endpoint and for logout.
+//! [`Session::is_live_at`] itself, on the session endpoint and for logout,
+//! at a reading of the clock taken for the request. With [`MemoryStore`]
+//! that reading is the one the store took for the lookup (it found the
+//! session live then), so a signed-in request reads the clock once.
 //!
 //! **Edge values.**
 //!
