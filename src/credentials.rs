@@ -26,9 +26,9 @@ pub(crate) const MAX_REVOCATIONS: usize = 16;
 
 /// What the layer reads from a well-known request's header fields, found in
 /// one pass over them: the `Host` field, the bearer token and the session
-/// cookie's values (at most `N` distinct ones). The token is borrowed from
-/// the header fields; [`PresentedToken::into_owned`] makes it owned for the
-/// part of an answer that awaits the backends.
+/// cookie's values (at most `N` distinct ones). The token and the cookie's
+/// values are borrowed from the header fields; `Found::into_owned` makes them
+/// owned for the part of an answer that awaits the backends.
 #[derive(Debug)]
 pub(crate) struct Fields<'h, const N: usize> {
     /// The first `Host` field, and whether there were more.

@@ -1071,10 +1071,10 @@ static PREFIX_BYTES: [bool; 256] = {
 /// and no empty segment but a last one (`//`, which may be dropped). The
 /// common path is one.
 ///
-/// Sixteen (or eight) bytes at a time, each byte judged with the one before
-/// it by arithmetic that maps onto vector instructions; the last block
-/// overlaps the one before it (judging a byte twice changes nothing), and
-/// only a path shorter than a block goes byte by byte.
+/// Sixteen bytes at a time, each byte judged with the one before it by
+/// arithmetic that maps onto vector instructions; the last block overlaps
+/// the one before it (judging a byte twice changes nothing), and a path
+/// shorter than a block is padded with bytes that break nothing.
 fn has_one_reading(path: &[u8]) -> bool {
     let Some(rest) = path.strip_prefix(b"/") else {
         return false;

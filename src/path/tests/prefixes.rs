@@ -258,3 +258,55 @@ fn plain_paths() {
         assert!(!is_plain(path), "{path:?}");
     }
 }
+
+/// `has_one_reading` as it was written first, a byte at a time: what the
+/// vectorised one must agree with.
+fn has_one_reading_bytewise(path: &[u8]) -> bool {
+    let Some(rest) = path.strip_prefix(b"/") else {
+        return false;
+    };
+    let mut previous = b'/';
+    for &b in rest {
+        let breaks = match b {
+            b'%' | b'\\' | b';' | b':' | b'?' | b'#' => true,
+            b'.' | b'/' => previous == b'/' || (b == b'/' && previous == b'.'),
+            0x21..=0x7E => false,
+            _ => true,
+        };
+        if breaks {
+            return false;
+        }
+        previous = b;
+    }
+    previous != b'.'
+}
+
+#[test]
+fn each_pair_of_bytes_breaks_the_reading_as_bytewise() {
+    for before in 0..=255u8 {
+        for b in 0..=255u8 {
+            // `before` as the byte after the leading `/`, then `b`.
+            let path = [b'/', b'a', before, b];
+            let vectorised = has_one_reading(&path);
+            assert_eq!(vectorised, has_one_reading_bytewise(&path), "{path:?}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Every length, around and across the sixteen-byte blocks and the
+    /// padding of short paths.
+    #[test]
+    fn the_vectorised_one_reading_check_agrees_with_bytewise(
+        body in prop::collection::vec(
+            prop::sample::select(b"ab/.%;:?#\\ \x7f\x80-~".to_vec()),
+            0..48,
+        )
+    ) {
+        let mut path = vec![b'/'];
+        path.extend_from_slice(&body);
+        prop_assert_eq!(has_one_reading(&path), has_one_reading_bytewise(&path), "{:?}", path);
+    }
+}
