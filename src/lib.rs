@@ -441,9 +441,11 @@
 //! **Deadlines are the layer's too.** A session past its deadline never
 //! authenticates, even if a store returns it: the layer checks
 //! [`Session::is_live_at`] itself, on the session endpoint and for logout,
-//! at a reading of the clock taken for the request. With [`MemoryStore`]
-//! that reading is the one the store took for the lookup (it found the
-//! session live then), so a signed-in request reads the clock once.
+//! at a reading of the clock taken for the request. With the crate's own
+//! stores ([`MemoryStore`], and `RedisStore` and `TowerSessionsStore` behind
+//! their features) that reading is the one the store took for the lookup
+//! (it found the session live then), so a signed-in request reads the clock
+//! once; with any other store the layer reads it itself.
 //!
 //! **Edge values.**
 //!

@@ -808,7 +808,10 @@ impl RedisStore {
             return Ok(None);
         };
         let session = session_of(&value, idle.as_deref())?;
-        Ok(session.is_live_at(SystemTime::now()).then_some(session))
+        // The reading travels with the session: the layer checks the
+        // deadline at it instead of reading the clock again.
+        let now = SystemTime::now();
+        Ok(session.is_live_at(now).then(|| session.found_live_at(now)))
     }
 
     /// Moves a live session's idle deadline to `idle_expires_at`.

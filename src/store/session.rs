@@ -45,8 +45,8 @@ pub struct Session {
     created_at: SystemTime,
     expires_at: SystemTime,
     idle_expires_at: Option<SystemTime>,
-    /// When the crate's own store last found the session live, with the
-    /// clock reading it took for that: the layer then checks the deadline
+    /// When one of the crate's own stores found the session live, the clock
+    /// reading it took for that: the layer then checks the deadline
     /// at that reading instead of reading the clock again (a clock read
     /// costs tens of nanoseconds on every signed-in request). Not part of
     /// the session's value: equality and `Debug` ignore it, and only the

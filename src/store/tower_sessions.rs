@@ -489,7 +489,10 @@ impl<S: TowerStore> SessionStore for TowerSessionsStore<S> {
             return Ok(None);
         };
         let session = decode(value)?;
-        Ok(session.is_live_at(SystemTime::now()).then_some(session))
+        // The reading travels with the session: the layer checks the
+        // deadline at it instead of reading the clock again.
+        let now = SystemTime::now();
+        Ok(session.is_live_at(now).then(|| session.found_live_at(now)))
     }
 
     async fn touch(
