@@ -684,7 +684,13 @@ impl DemoProcess {
             .first()
             .and_then(|l| l.strip_prefix("listening on http://127.0.0.1:"))
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {lines:?}"));
+            .unwrap_or_else(|| {
+                panic!(
+                    "the demo at {} printed no address ({lines:?}): it must be built with \
+                     feature `redis`, as `cargo test --all-features` builds the examples",
+                    binary.display()
+                )
+            });
         DemoProcess { child, port, lines }
     }
 
