@@ -9,7 +9,7 @@ use http::header::{AUTHORIZATION, COOKIE, HOST};
 use http::{HeaderMap, HeaderValue};
 
 use crate::store::{MAX_SESSION_ID_LEN, SessionId, octet_run};
-use crate::syntax::{percent_escape, trim_ows};
+use crate::syntax::{HIGH_BITS, ONES, percent_escape, trim_ows, word_at};
 use crate::token::TokenSource;
 
 /// The query parameter that carries a token when a header cannot.
@@ -215,7 +215,7 @@ fn b64token_after_spaces(bytes: &[u8]) -> Option<&str> {
         return None;
     }
     let start = at;
-    while at < bytes.len() && B64TOKEN[usize::from(bytes[at])] == B64_BODY {
+    while at < bytes.len() && B64TOKEN[usize::from(bytes[at])] {
         at += 1;
     }
     if at == start {
@@ -235,17 +235,13 @@ fn b64token_after_spaces(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(&bytes[start..end]).ok()
 }
 
-/// The class of each byte in a `b64token`: its body, or not.
-const B64_BODY: u8 = 1;
-static B64TOKEN: [u8; 256] = {
-    let mut table = [0; 256];
+/// The bytes of a `b64token` before its padding.
+static B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
-        if (b as u8).is_ascii_alphanumeric()
-            || matches!(b as u8, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        {
-            table[b] = B64_BODY;
-        }
+        table[b] = (b as u8).is_ascii_alphanumeric()
+            || matches!(b as u8, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
         b += 1;
     }
     table
@@ -484,11 +480,6 @@ impl CookieFinder {
 /// cookie name is no secret: this may stop early).
 #[inline]
 fn has_prefix(bytes: &[u8], prefix: &[u8]) -> bool {
-    let word = |bytes: &[u8], at: usize| {
-        let mut word = [0; 8];
-        word.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_le_bytes(word)
-    };
     let len = prefix.len();
     if bytes.len() < len {
         return false;
@@ -498,13 +489,13 @@ fn has_prefix(bytes: &[u8], prefix: &[u8]) -> bool {
     }
     let mut at = 0;
     while at + 8 <= len {
-        if word(bytes, at) != word(prefix, at) {
+        if word_at(bytes, at) != word_at(prefix, at) {
             return false;
         }
         at += 8;
     }
     // The last bytes, as the last eight (overlapping bytes already equal).
-    at == len || word(bytes, len - 8) == word(prefix, len - 8)
+    at == len || word_at(bytes, len - 8) == word_at(prefix, len - 8)
 }
 
 /// The first index from `at` on that is not a space or a tab.
@@ -519,9 +510,7 @@ fn skip_ows(bytes: &[u8], mut at: usize) -> usize {
 /// Where the pair after the one holding `at` starts: past the next `;`, or
 /// the end. Eight bytes at a time.
 fn next_pair(field: &[u8], mut at: usize) -> usize {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const LOW_BITS: u64 = u64::from_le_bytes([0x7f; 8]);
-    const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
+    const LOW_BITS: u64 = !HIGH_BITS;
     while let Some(word) = field.get(at..).and_then(<[u8]>::first_chunk::<8>) {
         // A byte of `x` is zero exactly when the high bit of
         // `((x & 0x7F) + 0x7F) | x` is clear, byte by byte.

@@ -77,7 +77,7 @@
 
 mod lookalikes;
 
-use crate::syntax::hex_value;
+use crate::syntax::{HIGH_BITS, ONES, hex_value, word_at};
 
 /// The well-known namespace the layer owns.
 pub(crate) const NAMESPACE: &str = "/.well-known/rstream";
@@ -133,8 +133,6 @@ fn literally_in_namespace(path: &[u8]) -> bool {
 
 // ------------------------------------------------------------------ the scan
 
-const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
 /// The low bit of each 16-bit lane, and its high bit.
 const LANE_ONES: u64 = 0x0001_0001_0001_0001;
 const LANE_HIGH_BITS: u64 = 0x8000_8000_8000_8000;
@@ -164,13 +162,6 @@ fn may_be_well_known(path: &[u8]) -> bool {
         at += 8;
     }
     at < len && word_may_be_well_known(word_at(path, len - 8), || path[len - 9])
-}
-
-#[inline(always)]
-fn word_at(path: &[u8], at: usize) -> u64 {
-    let mut word = [0; 8];
-    word.copy_from_slice(&path[at..at + 8]);
-    u64::from_le_bytes(word)
 }
 
 /// A path of fewer than eight bytes as a word, zero bytes after it.

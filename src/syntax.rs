@@ -1,5 +1,20 @@
 //! Small pieces of HTTP and URI grammar shared by the parsers.
 
+/// `0x01` in every byte of a word: `ONES * c` is `c` in every byte.
+pub(crate) const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+/// The high bit of every byte of a word.
+pub(crate) const HIGH_BITS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// The eight bytes of `bytes` from `at` on, as a little-endian word (the
+/// byte at `at` lowest), for the scans that look at eight bytes at a time.
+/// Panics if fewer than eight bytes are left: callers check first.
+#[inline(always)]
+pub(crate) fn word_at(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
+}
+
 /// Strips optional whitespace (spaces and tabs) from both ends.
 pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
     let mut bytes = trim_end_ows(bytes);

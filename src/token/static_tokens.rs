@@ -7,6 +7,7 @@ use subtle::{Choice, ConstantTimeEq};
 
 use super::{TokenContext, TokenVerdict, TokenVerifier};
 use crate::identity::User;
+use crate::syntax::word_at;
 
 /// A fixed set of tokens, each mapped to a user: the embedded default for
 /// development, tests and small deployments.
@@ -78,15 +79,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> Choice {
     if a.len() != b.len() {
         return Choice::from(0);
     }
-    let word = |bytes: &[u8], at: usize| {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_le_bytes(word)
-    };
     let mut difference = 0u64;
     let mut at = 0;
     while at + 8 <= a.len() {
-        difference |= word(a, at) ^ word(b, at);
+        difference |= word_at(a, at) ^ word_at(b, at);
         at += 8;
     }
     // The last bytes, as the last eight (overlapping words already
@@ -94,7 +90,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> Choice {
     // for strings shorter than a word.
     if at < a.len() {
         if a.len() >= 8 {
-            difference |= word(a, a.len() - 8) ^ word(b, a.len() - 8);
+            difference |= word_at(a, a.len() - 8) ^ word_at(b, a.len() - 8);
         } else {
             for (x, y) in a.iter().zip(b) {
                 difference |= u64::from(x ^ y);
