@@ -35,7 +35,27 @@ pin_project! {
     }
 }
 
+/// The body of one of the layer's own answers, before the inner body type
+/// is known.
+pub(crate) enum OwnBody {
+    /// The answer's bytes.
+    Data(Bytes),
+    /// A `HEAD` answer's empty body, whose `Content-Length` declares this
+    /// many bytes.
+    Head(u64),
+}
+
 impl<B> ResponseBody<B> {
+    #[inline]
+    pub(crate) fn from_own(own: OwnBody) -> Self {
+        match own {
+            OwnBody::Data(data) => Self {
+                kind: Kind::Own { data },
+            },
+            OwnBody::Head(declared) => Self::head(declared),
+        }
+    }
+
     pub(crate) fn own(data: Option<Bytes>) -> Self {
         Self {
             kind: Kind::Own {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -10,7 +11,7 @@ use http::Response;
 use http::header::CONTENT_LENGTH;
 use pin_project_lite::pin_project;
 
-use crate::body::ResponseBody;
+use crate::body::{OwnBody, ResponseBody};
 
 /// Whatever awaits the backends, ending with the inner service's future (a
 /// forwarded request was let through) or the layer's answer (it was refused,
@@ -34,12 +35,54 @@ pin_project! {
     #[project = StateProj]
     enum State<F> {
         Forward { #[pin] future: F },
-        // Whatever awaits the backends, in one boxed kind (an endpoint's
-        // answer is a gate that never lets the request through), so that a
-        // plain forward (the common case) has few states to tell apart and
-        // little to drop.
-        Pending { pending: PendingGate<F> },
-        Ready { reply: Option<Response<Option<Bytes>>> },
+        // Everything else, in one slot: a plain forward (the common case)
+        // has two states to tell apart and nothing of the layer's to drop.
+        Own { own: OwnSlot<F> },
+    }
+}
+
+/// The layer's part of a [`ResponseFuture`]: the gate that awaits the
+/// backends, then the answer; empty once the answer is sent.
+///
+/// Its drop is kept out of line. A future's drop glue that carried every
+/// state's drop in line would be too large for the compiler to inline where
+/// a server drops the future, and so could not be folded away after a
+/// forward, whose future is known to hold nothing left to drop.
+struct OwnSlot<F>(ManuallyDrop<Option<Own<F>>>);
+
+enum Own<F> {
+    /// Whatever awaits the backends, boxed (only requests that present a
+    /// credential a backend must be awaited for pay for it). An endpoint's
+    /// answer is a gate that never lets the request through.
+    Pending(PendingGate<F>),
+    /// The layer's answer, known and ready to send.
+    Ready(Response<OwnBody>),
+}
+
+impl<F> OwnSlot<F> {
+    fn new(own: Own<F>) -> Self {
+        Self(ManuallyDrop::new(Some(own)))
+    }
+
+    /// The answer, if that is what the slot holds (leaving it empty).
+    #[inline]
+    fn take_ready(&mut self) -> Option<Response<OwnBody>> {
+        if !matches!(*self.0, Some(Own::Ready(_))) {
+            return None;
+        }
+        match self.0.take() {
+            Some(Own::Ready(reply)) => Some(reply),
+            _ => None,
+        }
+    }
+}
+
+impl<F> Drop for OwnSlot<F> {
+    #[inline(never)]
+    fn drop(&mut self) {
+        // `ManuallyDrop` only keeps the drop out of the glue; the state is
+        // dropped here, every time.
+        drop(self.0.take());
     }
 }
 
@@ -54,13 +97,17 @@ impl<F> ResponseFuture<F> {
     /// An answer known without waiting for anything: no allocation.
     pub(crate) fn ready(reply: Response<Option<Bytes>>) -> Self {
         Self {
-            state: State::Ready { reply: Some(reply) },
+            state: State::Own {
+                own: OwnSlot::new(Own::Ready(own(reply))),
+            },
         }
     }
 
     pub(crate) fn gate(gate: PendingGate<F>) -> Self {
         Self {
-            state: State::Pending { pending: gate },
+            state: State::Own {
+                own: OwnSlot::new(Own::Pending(gate)),
+            },
         }
     }
 }
@@ -69,8 +116,11 @@ impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Forward { .. } => "Forward",
-            State::Pending { .. } => "Pending",
-            State::Ready { .. } => "Answer",
+            State::Own { own } => match &*own.0 {
+                Some(Own::Pending(_)) => "Pending",
+                Some(Own::Ready(_)) => "Answer",
+                None => "Done",
+            },
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
@@ -78,10 +128,10 @@ impl<F> fmt::Debug for ResponseFuture<F> {
     }
 }
 
-/// The layer's own answer as a response. An answer without a body that
-/// declares a `Content-Length` is a `HEAD` answer standing for a `GET` body of
-/// that length.
-fn own<B>(reply: Response<Option<Bytes>>) -> Response<ResponseBody<B>> {
+/// The layer's own answer with its body as the response body will carry it.
+/// An answer without a body that declares a `Content-Length` is a `HEAD`
+/// answer standing for a `GET` body of that length.
+fn own(reply: Response<Option<Bytes>>) -> Response<OwnBody> {
     let declared = match reply.body() {
         Some(_) => None,
         None => reply
@@ -90,8 +140,8 @@ fn own<B>(reply: Response<Option<Bytes>>) -> Response<ResponseBody<B>> {
             .and_then(|value| value.to_str().ok()?.parse::<u64>().ok()),
     };
     match declared {
-        Some(declared) => reply.map(|_| ResponseBody::head(declared)),
-        None => reply.map(ResponseBody::own),
+        Some(declared) => reply.map(|_| OwnBody::Head(declared)),
+        None => reply.map(|data| OwnBody::Data(data.unwrap_or_default())),
     }
 }
 
@@ -104,48 +154,215 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.project().state;
-        // A forwarded request's response is the common case: kept small
-        // enough to be inlined into the server; the rest is out of line.
-        if let StateProj::Forward { future } = state.as_mut().project() {
-            let response = ready!(future.poll(cx))?;
-            return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+        // Every response leaves from here, built in line: a forwarded
+        // request's (the common case) and the layer's own answer, whose body
+        // was prepared when the answer was made. The compiler then builds
+        // the response where the caller wants it; a response that came out
+        // of an out-of-line call would be built in a temporary and copied
+        // (a call to `memcpy`: the response is larger than the inner one).
+        // Whatever awaits a backend is out of line, and only ever turns the
+        // state into one of these two.
+        loop {
+            match state.as_mut().project() {
+                StateProj::Forward { future } => {
+                    let response = ready!(future.poll(cx))?;
+                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+                }
+                StateProj::Own { own } => {
+                    if let Some(reply) = own.take_ready() {
+                        return Poll::Ready(Ok(reply.map(ResponseBody::from_own)));
+                    }
+                }
+            }
+            ready!(settle(state.as_mut(), cx));
         }
-        poll_own(state, cx)
     }
 }
 
-/// [`ResponseFuture`]'s poll for everything but a plain forward: the
-/// layer's answers, and the gate before a forward (which becomes one).
+/// Polls the gate of a [`ResponseFuture`] whose state holds one; once the
+/// gate has decided, the state is `Forward` (the request was let through)
+/// or holds the layer's answer.
+///
+/// # Panics
+///
+/// When the future has completed already.
 #[inline(never)]
-fn poll_own<F, B, E>(
-    mut state: Pin<&mut State<F>>,
-    cx: &mut Context<'_>,
-) -> Poll<Result<Response<ResponseBody<B>>, E>>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    let future = match state.as_mut().project() {
-        StateProj::Forward { future } => {
-            let response = ready!(future.poll(cx))?;
-            return Poll::Ready(Ok(response.map(ResponseBody::inner)));
-        }
-        StateProj::Pending { pending } => match ready!(pending.as_mut().poll(cx)) {
-            Ok(future) => future,
-            Err(reply) => return Poll::Ready(Ok(own(reply))),
-        },
-        StateProj::Ready { reply } => {
-            let reply = reply
-                .take()
-                .expect("ResponseFuture polled after completion");
-            return Poll::Ready(Ok(own(reply)));
-        }
+fn settle<F>(mut state: Pin<&mut State<F>>, cx: &mut Context<'_>) -> Poll<()> {
+    let StateProj::Own { own: OwnSlot(slot) } = state.as_mut().project() else {
+        return Poll::Ready(());
     };
-    // The gate let the request through: from now on, the inner service's
-    // future.
-    state.set(State::Forward { future });
-    let StateProj::Forward { future } = state.project() else {
-        unreachable!("just set");
+    let Some(Own::Pending(pending)) = &mut **slot else {
+        panic!("ResponseFuture polled after completion");
     };
-    let response = ready!(future.poll(cx))?;
-    Poll::Ready(Ok(response.map(ResponseBody::inner)))
+    match ready!(pending.as_mut().poll(cx)) {
+        Ok(future) => state.set(State::Forward { future }),
+        Err(reply) => **slot = Some(Own::Ready(own(reply))),
+    }
+    Poll::Ready(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::{Ready, ready};
+    use std::sync::Arc;
+    use std::task::Waker;
+
+    use http::StatusCode;
+    use http_body::Body as _;
+    use http_body_util::{BodyExt, Full};
+
+    use super::*;
+
+    type Inner = Ready<Result<Response<Full<Bytes>>, std::convert::Infallible>>;
+
+    fn poll(
+        future: &mut Pin<Box<ResponseFuture<Inner>>>,
+    ) -> Poll<Response<ResponseBody<Full<Bytes>>>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        future
+            .as_mut()
+            .poll(&mut cx)
+            .map(|result| result.unwrap_or_else(|never| match never {}))
+    }
+
+    fn inner(witness: &Arc<()>) -> Inner {
+        let mut response = Response::new(Full::new(Bytes::from_static(b"inner")));
+        response.extensions_mut().insert(Arc::clone(witness));
+        ready(Ok(response))
+    }
+
+    fn answer(witness: &Arc<()>, body: Option<&'static [u8]>) -> Response<Option<Bytes>> {
+        let mut reply = Response::new(body.map(Bytes::from_static));
+        *reply.status_mut() = StatusCode::UNAUTHORIZED;
+        reply.extensions_mut().insert(Arc::clone(witness));
+        reply
+    }
+
+    /// A gate that is pending `waits` times, then decides.
+    fn gate(
+        waits: usize,
+        decision: Result<Inner, Response<Option<Bytes>>>,
+        witness: &Arc<()>,
+    ) -> PendingGate<Inner> {
+        let witness = Arc::clone(witness);
+        let mut waits = waits;
+        let mut decision = Some(decision);
+        Box::pin(std::future::poll_fn(move |cx| {
+            let _held = &witness;
+            if waits > 0 {
+                waits -= 1;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(decision.take().expect("the gate decides once"))
+        }))
+    }
+
+    async fn body(response: Response<ResponseBody<Full<Bytes>>>) -> Bytes {
+        response.into_body().collect().await.unwrap().to_bytes()
+    }
+
+    #[tokio::test]
+    async fn a_gate_that_waits_then_lets_the_request_through_answers_with_the_inner_response() {
+        let witness = Arc::new(());
+        let mut future = Box::pin(ResponseFuture::gate(gate(2, Ok(inner(&witness)), &witness)));
+        assert!(poll(&mut future).is_pending());
+        assert!(poll(&mut future).is_pending());
+        let Poll::Ready(response) = poll(&mut future) else {
+            panic!("the gate has decided");
+        };
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(body(response).await, "inner");
+        drop(future);
+        assert_eq!(Arc::strong_count(&witness), 1, "everything held is dropped");
+    }
+
+    #[tokio::test]
+    async fn a_gate_that_refuses_answers_with_the_layers_bytes() {
+        let witness = Arc::new(());
+        let decision = Err(answer(&witness, Some(b"refused")));
+        let mut future = Box::pin(ResponseFuture::gate(gate(1, decision, &witness)));
+        assert!(poll(&mut future).is_pending());
+        let Poll::Ready(response) = poll(&mut future) else {
+            panic!("the gate has decided");
+        };
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(body(response).await, "refused");
+        drop(future);
+        assert_eq!(Arc::strong_count(&witness), 1, "everything held is dropped");
+    }
+
+    #[test]
+    fn a_head_answer_declares_the_length_of_the_get_it_mirrors_and_sends_nothing() {
+        let witness = Arc::new(());
+        let mut reply = answer(&witness, None);
+        reply
+            .headers_mut()
+            .insert(CONTENT_LENGTH, http::HeaderValue::from_static("42"));
+        let mut future = Box::pin(ResponseFuture::<Inner>::ready(reply));
+        let Poll::Ready(response) = poll(&mut future) else {
+            panic!("a ready answer is ready at once");
+        };
+        assert!(response.body().is_end_stream());
+        assert_eq!(response.body().size_hint().upper(), Some(42));
+        assert_eq!(response.body().size_hint().lower(), 0);
+    }
+
+    #[test]
+    fn a_future_dropped_in_any_state_drops_everything_it_holds() {
+        let witness = Arc::new(());
+        let kinds: [fn(&Arc<()>) -> ResponseFuture<Inner>; 4] = [
+            |witness| ResponseFuture::forward(inner(witness)),
+            |witness| ResponseFuture::ready(answer(witness, Some(b"answer"))),
+            |witness| ResponseFuture::gate(gate(1, Ok(inner(witness)), witness)),
+            |witness| ResponseFuture::gate(gate(1, Err(answer(witness, None)), witness)),
+        ];
+        for (kind, make) in kinds.iter().enumerate() {
+            // Dropped unpolled, pending, or after completing.
+            for polls in 0..3 {
+                let mut future = Box::pin(make(&witness));
+                for _ in 0..polls {
+                    if poll(&mut future).is_ready() {
+                        break;
+                    }
+                }
+                drop(future);
+                assert_eq!(
+                    Arc::strong_count(&witness),
+                    1,
+                    "kind {kind}, dropped after {polls} poll(s)"
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "polled after completion")]
+    fn an_answer_polled_after_completion_panics() {
+        let mut future = Box::pin(ResponseFuture::<Inner>::ready(Response::new(None)));
+        assert!(poll(&mut future).is_ready());
+        let _ = poll(&mut future);
+    }
+
+    #[test]
+    fn debug_names_the_state() {
+        let witness = Arc::new(());
+        let mut future = Box::pin(ResponseFuture::<Inner>::ready(answer(&witness, None)));
+        assert_eq!(
+            format!("{future:?}"),
+            r#"ResponseFuture { state: "Answer" }"#
+        );
+        assert!(poll(&mut future).is_ready());
+        assert_eq!(format!("{future:?}"), r#"ResponseFuture { state: "Done" }"#);
+        let future = ResponseFuture::gate(gate(1, Ok(inner(&witness)), &witness));
+        assert_eq!(
+            format!("{future:?}"),
+            r#"ResponseFuture { state: "Pending" }"#
+        );
+        let future = ResponseFuture::forward(inner(&witness));
+        assert_eq!(
+            format!("{future:?}"),
+            r#"ResponseFuture { state: "Forward" }"#
+        );
+    }
 }
