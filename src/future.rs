@@ -311,7 +311,8 @@ mod tests {
     #[test]
     fn a_future_dropped_in_any_state_drops_everything_it_holds() {
         let witness = Arc::new(());
-        let kinds: [fn(&Arc<()>) -> ResponseFuture<Inner>; 4] = [
+        type Make = fn(&Arc<()>) -> ResponseFuture<Inner>;
+        let kinds: [Make; 4] = [
             |witness| ResponseFuture::forward(inner(witness)),
             |witness| ResponseFuture::ready(answer(witness, Some(b"answer"))),
             |witness| ResponseFuture::gate(gate(1, Ok(inner(witness)), witness)),
