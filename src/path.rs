@@ -96,7 +96,8 @@ pub(crate) enum Route {
 }
 
 /// Classifies a request path; see the module documentation for the model.
-#[inline]
+/// Always in line: on the pass-through path it is the scan alone.
+#[inline(always)]
 pub(crate) fn route(path: &str) -> Route {
     if may_be_well_known(path.as_bytes()) {
         route_suspicious(path)
@@ -146,12 +147,23 @@ const SLASH_DOT: u64 = u64::from_le_bytes(*b"/./././.");
 /// Eight bytes at a time: whole words, then, if bytes are left, the last
 /// eight (overlapping the word before: looking at a byte twice is
 /// harmless); a path shorter than eight bytes is one word padded with zero
-/// bytes, which are none of the bytes looked for.
-#[inline]
+/// bytes, which are none of the bytes looked for. A path of at most sixteen
+/// bytes (most of them) is its first and last words, tested together.
+#[inline(always)]
 fn may_be_well_known(path: &[u8]) -> bool {
     let len = path.len();
     if len < 8 {
         return word_may_be_well_known(short_word(path), || b'/');
+    }
+    if len <= 16 {
+        // Most paths: two words (the same one at eight bytes), one test for
+        // both; the `/.` check only when a `.` is there.
+        let (first, last) = (word_at(path, 0), word_at(path, len - 8));
+        if (suspects(first) | suspects(last)) & HIGH_BITS == 0 {
+            return false;
+        }
+        return word_may_be_well_known(first, || b'/')
+            || word_may_be_well_known(last, || if len == 8 { b'/' } else { path[len - 9] });
     }
     let mut at = 0;
     while at + 8 <= len {
@@ -200,14 +212,12 @@ fn short_word(path: &[u8]) -> u64 {
 /// the boundary).
 #[inline(always)]
 fn word_may_be_well_known(word: u64, before: impl FnOnce() -> u8) -> bool {
-    let percent = word ^ (ONES * u64::from(b'%'));
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    let dot = word ^ (ONES * u64::from(b'.'));
-    let escapes_and_high = percent.wrapping_sub(ONES) | backslash.wrapping_sub(ONES) | word;
-    let dots = dot.wrapping_sub(ONES) & !word;
-    if (escapes_and_high | dots) & HIGH_BITS == 0 {
+    if suspects(word) & HIGH_BITS == 0 {
         return false;
     }
+    let percent = word ^ (ONES * u64::from(b'%'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let escapes_and_high = percent.wrapping_sub(ONES) | backslash.wrapping_sub(ONES) | word;
     if escapes_and_high & HIGH_BITS != 0 {
         return true;
     }
@@ -215,6 +225,17 @@ fn word_may_be_well_known(word: u64, before: impl FnOnce() -> u8) -> bool {
     let odd = (word << 8 | u64::from(before())) ^ SLASH_DOT;
     (even.wrapping_sub(LANE_ONES) & !even | odd.wrapping_sub(LANE_ONES) & !odd) & LANE_HIGH_BITS
         != 0
+}
+
+/// A word whose high bits are set where `word` may have a `%`, a `\`, a
+/// `.` or a byte from 0x80 up, and are all clear when it has none (see
+/// [`word_may_be_well_known`]).
+#[inline(always)]
+fn suspects(word: u64) -> u64 {
+    let percent = word ^ (ONES * u64::from(b'%'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let dot = word ^ (ONES * u64::from(b'.'));
+    percent.wrapping_sub(ONES) | backslash.wrapping_sub(ONES) | dot.wrapping_sub(ONES) | word
 }
 
 // ------------------------------------------------------------------ the walk
