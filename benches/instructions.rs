@@ -49,6 +49,8 @@ use rstream_well_known::WellKnownLayer;
 
 mod common;
 use common::*;
+mod envelope;
+use envelope::Envelope;
 use tower::{Layer, Service, service_fn};
 
 /// Set in the re-executed child: `<case>:<service>:<calls>`.
@@ -219,74 +221,6 @@ impl Service<Request<Full<Bytes>>> for StaticAnswer {
         *response.status_mut() = *status;
         *response.headers_mut() = headers.clone();
         ready(Ok(response))
-    }
-}
-
-/// The least a middleware that may answer a request itself adds to a
-/// forwarded one, whatever it checks: its future is the inner future or its
-/// own answer, and its body the inner body or its own bytes. This one checks
-/// nothing that costs (a `CONNECT` request gets its own answer) and has no
-/// configuration: the pass-through figure above it is what the layer's
-/// path check and configuration cost.
-#[derive(Clone)]
-struct Envelope<S>(S);
-
-pin_project_lite::pin_project! {
-    #[project = EnvelopeProj]
-    enum EnvelopeFuture<F> {
-        Forward { #[pin] future: F },
-        Own { answer: Option<Response<Full<Bytes>>> },
-    }
-}
-
-type EnvelopeBody = http_body_util::Either<Full<Bytes>, Full<Bytes>>;
-
-impl<F> std::future::Future for EnvelopeFuture<F>
-where
-    F: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>>,
-{
-    type Output = Result<Response<EnvelopeBody>, Infallible>;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        match self.project() {
-            EnvelopeProj::Forward { future } => future
-                .poll(cx)
-                .map(|result| result.map(|response| response.map(http_body_util::Either::Left))),
-            EnvelopeProj::Own { answer } => std::task::Poll::Ready(Ok(answer
-                .take()
-                .unwrap_or_default()
-                .map(http_body_util::Either::Right))),
-        }
-    }
-}
-
-impl<S> Service<Request<Full<Bytes>>> for Envelope<S>
-where
-    S: Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>, Error = Infallible>,
-{
-    type Response = Response<EnvelopeBody>;
-    type Error = Infallible;
-    type Future = EnvelopeFuture<S::Future>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Infallible>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
-        if request.method() == http::Method::CONNECT {
-            return EnvelopeFuture::Own {
-                answer: Some(Response::new(Full::new(Bytes::from_static(b"own")))),
-            };
-        }
-        EnvelopeFuture::Forward {
-            future: self.0.call(request),
-        }
     }
 }
 

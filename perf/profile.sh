@@ -54,7 +54,7 @@ echo "== server level (examples/load.rs under callgrind)"
 cargo build --release --example load
 LOAD_MODE=instructions LOAD_VALGRIND_TOOL=callgrind LOAD_KEEP_DIR="$raw" \
   LOAD_INSTR_REQUESTS="$counts" LOAD_CASES="$(IFS=,; echo "${cases[*]}")" \
-  target/release/examples/load | tee "$out/server.instructions.txt"
+  "${CARGO_TARGET_DIR:-target}/release/examples/load" | tee "$out/server.instructions.txt"
 for first in "$raw"/*."$k1".callgrind.out; do
   stem=${first%."$k1".callgrind.out}
   base=$(basename "$stem")
