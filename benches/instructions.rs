@@ -2,8 +2,8 @@
 //!
 //! The same configuration and requests as `benches/layer.rs` (a tunnel, a
 //! static token verifier, a memory store; the inner service and both
-//! backends are ready at once, so futures are polled once with
-//! `now_or_never` and no runtime is measured):
+//! backends are ready at once, so each response future is polled once, in
+//! place, and no runtime is measured):
 //!
 //! - `pass-through`: `GET /api/users/42` to the bare inner service and to
 //!   the same service behind `WellKnownLayer`;
@@ -24,7 +24,10 @@
 //! out. Each call builds its request first (the service consumes it), so
 //! each request is also counted alone (built and dropped) and subtracted: the
 //! figures are the service call, dropping the request inside it and the
-//! response after it. The counts are deterministic to an instruction or two.
+//! response after it. The counts are deterministic to an instruction or two
+//! for one build; how it is compiled (codegen units, LTO) moves them by a
+//! few dozen instructions either way, as it decides what is inlined and
+//! which copies become calls to `memcpy` (README, "Performance").
 //!
 //! Run: `cargo bench --bench instructions` (optionally `-- cookie` to run only
 //! the cases whose name contains `cookie`). `INSTR_CALLS=N1,N2` changes the
