@@ -469,15 +469,21 @@ fn count_all(cases: &[&Case]) -> Result<(), BoxError> {
         "{:<24} {:>8} {:>9} {:>8} {:>11}  goal",
         "case", "request", "baseline", "layered", "difference"
     );
+    // Instructions per call of `handler` on `case`.
+    let per_call = |case: &Case, handler| -> Result<f64, BoxError> {
+        let first = count(&dir, case, handler, n1)?;
+        let second = count(&dir, case, handler, n2)?;
+        Ok((second as f64 - first as f64) / (n2 - n1) as f64)
+    };
     let result = (|| -> Result<(), BoxError> {
+        // The pass-through case and its baseline, for the reference line.
+        let mut pass_through = None;
         for case in cases {
-            let mut per_call = [0.0; 3];
-            for (slot, handler) in per_call.iter_mut().zip(HANDLERS) {
-                let first = count(&dir, case, handler, n1)?;
-                let second = count(&dir, case, handler, n2)?;
-                *slot = (second as f64 - first as f64) / (n2 - n1) as f64;
-            }
-            let [request, baseline, layered] = per_call;
+            let [request, baseline, layered] = [
+                per_call(case, Handler::Request)?,
+                per_call(case, Handler::Baseline)?,
+                per_call(case, Handler::Layered)?,
+            ];
             let difference = layered - baseline;
             println!(
                 "{:<24} {:>8.0} {:>9.0} {:>8.0} {:>+11.0}  ≤ +{} {}{}",
@@ -498,14 +504,12 @@ fn count_all(cases: &[&Case]) -> Result<(), BoxError> {
                     " (this bench's own target)"
                 }
             );
+            if case.name == "pass-through" {
+                pass_through = Some((*case, baseline));
+            }
         }
-        if let Some(case) = cases.iter().find(|case| case.name == "pass-through") {
-            let per_call = |handler| -> Result<f64, BoxError> {
-                let first = count(&dir, case, handler, n1)?;
-                let second = count(&dir, case, handler, n2)?;
-                Ok((second as f64 - first as f64) / (n2 - n1) as f64)
-            };
-            let envelope = per_call(Handler::Envelope)? - per_call(Handler::Baseline)?;
+        if let Some((case, baseline)) = pass_through {
+            let envelope = per_call(case, Handler::Envelope)? - baseline;
             println!(
                 "reference: pass-through through a minimal middleware that may answer itself \
                  (two-state future, Either body, no path check, no configuration): {envelope:+.0}"
