@@ -1518,14 +1518,18 @@ fn instructions(settings: &Settings) -> Result<(), BoxError> {
         "{:<24} {:<23} {:>9} {:>9} {:>11}  goal",
         "case", "baseline", "baseline", "subject", "difference"
     );
+    // Instructions per request of the server of `kind`, sent `case`'s request.
+    let per_request = |case: &Case, kind| -> Result<f64, BoxError> {
+        let first = counted_run(settings, &dir, case, kind, k1)?;
+        let second = counted_run(settings, &dir, case, kind, k2)?;
+        Ok((second as f64 - first as f64) / (k2 - k1) as f64)
+    };
+    // The pass-through case and its baseline, for the reference line.
+    let mut pass_through = None;
     for case in settings.cases.iter().filter(|case| !case.is_control()) {
-        let mut per_request = [0.0; 2];
-        for (slot, kind) in per_request.iter_mut().zip([case.baseline, case.subject]) {
-            let first = counted_run(settings, &dir, case, kind, k1)?;
-            let second = counted_run(settings, &dir, case, kind, k2)?;
-            *slot = (second as f64 - first as f64) / (k2 - k1) as f64;
-        }
-        let difference = per_request[1] - per_request[0];
+        let baseline = per_request(case, case.baseline)?;
+        let subject = per_request(case, case.subject)?;
+        let difference = subject - baseline;
         let goal = match case.goal_instructions {
             Some(goal) if difference <= goal => format!("≤ +{goal:.0} met"),
             Some(goal) => format!("≤ +{goal:.0} NOT met"),
@@ -1535,27 +1539,20 @@ fn instructions(settings: &Settings) -> Result<(), BoxError> {
             "{:<24} {:<23} {:>9.0} {:>9.0} {:>+11.0}  {goal}",
             case.name,
             case.baseline.name(),
-            per_request[0],
-            per_request[1],
+            baseline,
+            subject,
             difference
         );
         std::io::stdout().flush()?;
-    }
-    if let Some(case) = settings
-        .cases
-        .iter()
-        .find(|case| case.name == "pass-through")
-    {
-        let mut per_request = [0.0; 2];
-        for (slot, kind) in per_request.iter_mut().zip([case.baseline, Kind::Envelope]) {
-            let first = counted_run(settings, &dir, case, kind, k1)?;
-            let second = counted_run(settings, &dir, case, kind, k2)?;
-            *slot = (second as f64 - first as f64) / (k2 - k1) as f64;
+        if case.name == "pass-through" {
+            pass_through = Some((case, baseline));
         }
+    }
+    if let Some((case, baseline)) = pass_through {
         println!(
             "reference: pass-through through a minimal middleware that may answer itself \
              (two-state future, Either body, no path check, no configuration): {:+.0}",
-            per_request[1] - per_request[0]
+            per_request(case, Kind::Envelope)? - baseline
         );
     }
     if temporary {
