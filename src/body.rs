@@ -46,29 +46,16 @@ pub(crate) enum OwnBody {
 }
 
 impl<B> ResponseBody<B> {
+    /// The body of one of the layer's own answers.
     #[inline]
     pub(crate) fn from_own(own: OwnBody) -> Self {
         match own {
             OwnBody::Data(data) => Self {
                 kind: Kind::Own { data },
             },
-            OwnBody::Head(declared) => Self::head(declared),
-        }
-    }
-
-    pub(crate) fn own(data: Option<Bytes>) -> Self {
-        Self {
-            kind: Kind::Own {
-                data: data.unwrap_or_default(),
+            OwnBody::Head(declared) => Self {
+                kind: Kind::Head { declared },
             },
-        }
-    }
-
-    /// The empty body of a `HEAD` answer whose `Content-Length` declares
-    /// `declared` bytes: the body of the `GET` it mirrors.
-    pub(crate) fn head(declared: u64) -> Self {
-        Self {
-            kind: Kind::Head { declared },
         }
     }
 
@@ -84,7 +71,7 @@ impl<B> ResponseBody<B> {
 /// (tower-http's `TimeoutLayer`, for one) needs this.
 impl<B> Default for ResponseBody<B> {
     fn default() -> Self {
-        Self::own(None)
+        Self::from_own(OwnBody::Data(Bytes::new()))
     }
 }
 

@@ -98,7 +98,7 @@ impl<F> ResponseFuture<F> {
     pub(crate) fn ready(reply: Response<Option<Bytes>>) -> Self {
         Self {
             state: State::Own {
-                own: OwnSlot::new(Own::Ready(own(reply))),
+                own: OwnSlot::new(Own::Ready(own_answer(reply))),
             },
         }
     }
@@ -131,7 +131,7 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 /// The layer's own answer with its body as the response body will carry it.
 /// An answer without a body that declares a `Content-Length` is a `HEAD`
 /// answer standing for a `GET` body of that length.
-fn own(reply: Response<Option<Bytes>>) -> Response<OwnBody> {
+fn own_answer(reply: Response<Option<Bytes>>) -> Response<OwnBody> {
     let declared = match reply.body() {
         Some(_) => None,
         None => reply
@@ -196,7 +196,7 @@ fn settle<F>(mut state: Pin<&mut State<F>>, cx: &mut Context<'_>) -> Poll<()> {
     };
     match ready!(pending.as_mut().poll(cx)) {
         Ok(future) => state.set(State::Forward { future }),
-        Err(reply) => **slot = Some(Own::Ready(own(reply))),
+        Err(reply) => **slot = Some(Own::Ready(own_answer(reply))),
     }
     Poll::Ready(())
 }
