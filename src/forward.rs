@@ -3,7 +3,6 @@
 //! refusing requests that require authentication, and removing edge
 //! credentials before the request reaches the application.
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -436,10 +435,11 @@ where
     St: SessionStore,
 {
     let (matched, found) = read_head::<_, _, MAX_LOOKUPS>(&config, uri, version, headers, true);
-    let matched = match matched {
-        HostMatch::Tunnel(tunnel) => HostMatch::Tunnel(Cow::Owned(tunnel.into_owned())),
-        HostMatch::None => HostMatch::None,
-        HostMatch::Invalid(reason) => HostMatch::Invalid(reason),
+    // Owned: the future outlives the borrowed configuration and headers.
+    let tunnel = match matched {
+        HostMatch::Tunnel(tunnel) => Ok(tunnel.into_owned()),
+        HostMatch::None => Err(Unauthenticated::UnknownHost),
+        HostMatch::Invalid(reason) => Err(Unauthenticated::for_host_reason(reason)),
     };
     let found = found.into_owned();
     let head = Head {
@@ -447,12 +447,9 @@ where
         uri: uri.clone(),
     };
     async move {
-        let tunnel = match matched {
-            HostMatch::Tunnel(tunnel) => tunnel.into_owned(),
-            HostMatch::None => return Caller::anonymous(Unauthenticated::UnknownHost, None),
-            HostMatch::Invalid(reason) => {
-                return Caller::anonymous(Unauthenticated::for_host_reason(reason), None);
-            }
+        let tunnel = match tunnel {
+            Ok(tunnel) => tunnel,
+            Err(why) => return Caller::anonymous(why, None),
         };
         if found.is_empty() {
             return Caller::anonymous(found.unauthenticated(), Some(tunnel));
