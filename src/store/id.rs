@@ -119,7 +119,7 @@ impl std::hash::Hash for SessionId {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// RFC 6265 `cookie-octet`s, 1 to [`MAX_SESSION_ID_LEN`] of them.
-pub(crate) fn is_valid_id(value: &[u8]) -> bool {
+fn is_valid_id(value: &[u8]) -> bool {
     (1..=MAX_SESSION_ID_LEN).contains(&value.len()) && octet_run(value) == value.len()
 }
 

@@ -810,8 +810,7 @@ impl RedisStore {
         let session = session_of(&value, idle.as_deref())?;
         // The reading travels with the session: the layer checks the
         // deadline at it instead of reading the clock again.
-        let now = SystemTime::now();
-        Ok(session.is_live_at(now).then(|| session.found_live_at(now)))
+        Ok(session.live_now())
     }
 
     /// Moves a live session's idle deadline to `idle_expires_at`.

@@ -148,6 +148,15 @@ impl Session {
         self
     }
 
+    /// The session if it is live at a fresh reading of the clock, carrying
+    /// that reading ([`found_live_at`](Self::found_live_at)): what the
+    /// crate's stores that keep whole sessions return from a lookup.
+    #[cfg(any(feature = "redis", feature = "tower-sessions-core-0_14"))]
+    pub(crate) fn live_now(self) -> Option<Self> {
+        let now = SystemTime::now();
+        self.is_live_at(now).then(|| self.found_live_at(now))
+    }
+
     /// The clock reading at which the crate's store found the session live,
     /// if it did: a reading taken for this very lookup, which the layer may
     /// use as "now" instead of reading the clock again.

@@ -491,8 +491,7 @@ impl<S: TowerStore> SessionStore for TowerSessionsStore<S> {
         let session = decode(value)?;
         // The reading travels with the session: the layer checks the
         // deadline at it instead of reading the clock again.
-        let now = SystemTime::now();
-        Ok(session.is_live_at(now).then(|| session.found_live_at(now)))
+        Ok(session.live_now())
     }
 
     async fn touch(
