@@ -285,7 +285,7 @@ fn has_one_reading_bytewise(path: &[u8]) -> bool {
 fn each_pair_of_bytes_breaks_the_reading_as_bytewise() {
     for before in 0..=255u8 {
         for b in 0..=255u8 {
-            // `before` as the byte after the leading `/`, then `b`.
+            // `before` after `/a`, then `b`: every pair, after a plain byte.
             let path = [b'/', b'a', before, b];
             let vectorised = has_one_reading(&path);
             assert_eq!(vectorised, has_one_reading_bytewise(&path), "{path:?}");
