@@ -41,6 +41,18 @@
 //!   Connect" beside the Ada button, and a sign-out that also ends the
 //!   provider's session; a line before the store's says
 //!   `openid connect: <issuer>`.
+//! - `DEMO_OIDC_FLOW_KEY`: the key that seals pending sign-ins into the
+//!   browser's cookies, 64 hexadecimal digits (32 bytes). Without it, each
+//!   demo generates its own at startup, so only the demo that started a
+//!   sign-in can finish it, and a restart ends the sign-ins in flight.
+//! - `DEMO_PUBLIC_URL`: the origin browsers reach the demo at, e.g.
+//!   `http://127.0.0.1:8080` for demos behind one load balancer: the tunnel
+//!   is that origin instead of the demo's own loopback addresses (register
+//!   `{DEMO_PUBLIC_URL}/_rstream/oidc/callback` and `{DEMO_PUBLIC_URL}/` at
+//!   the provider). Several demos with the same `REDIS_URL`,
+//!   `DEMO_OIDC_FLOW_KEY` and `DEMO_PUBLIC_URL` behind a round-robin proxy
+//!   finish each other's sign-ins. A line before the store's then says
+//!   `public url: <url>`.
 //!
 //! Besides the page, the demo shows what the layer hands to the
 //! application's own handlers:
@@ -266,11 +278,49 @@ pub fn layer_with(
     tokens: &DemoTokens,
     store: BoxRevokeAllStore,
 ) -> Result<WellKnownLayer<TokenVerifierChain, BoxRevokeAllStore>, BoxError> {
+    layer_for(&tunnel_origins(port, None)?, tokens, store)
+}
+
+/// The tunnels' origins: `public_url` (`DEMO_PUBLIC_URL`) when set and not
+/// empty, else the demo's own loopback addresses on `port`.
+///
+/// # Errors
+///
+/// When `public_url` is not an `http` or `https` origin (`scheme://host`
+/// with an optional port, and nothing after it but an optional `/`).
+pub fn tunnel_origins(port: u16, public_url: Option<&str>) -> Result<Vec<String>, BoxError> {
+    let Some(url) = public_url.filter(|u| !u.is_empty()) else {
+        return Ok(origins(port).to_vec());
+    };
+    let origin = url.strip_suffix('/').unwrap_or(url);
+    let host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .filter(|host| !host.is_empty() && !host.contains(['/', '?', '#', '@']))
+        .ok_or_else(|| {
+            format!(
+                "DEMO_PUBLIC_URL must be an origin such as http://127.0.0.1:8080 \
+                 (http or https, a host, an optional port, no path), not {url:?}"
+            )
+        })?;
+    Tunnel::new(host, WORKSPACE_ID, PROJECT_ID)
+        .and_then(|tunnel| tunnel.with_origin(origin))
+        .map_err(|e| format!("DEMO_PUBLIC_URL {url:?}: {e}"))?;
+    Ok(vec![origin.to_owned()])
+}
+
+/// The layer of [`layer_with`], on tunnels of these origins.
+fn layer_for(
+    origins: &[String],
+    tokens: &DemoTokens,
+    store: BoxRevokeAllStore,
+) -> Result<WellKnownLayer<TokenVerifierChain, BoxRevokeAllStore>, BoxError> {
     let mut builder = WellKnownLayer::builder();
-    for origin in origins(port) {
-        let host = origin.trim_start_matches("http://");
-        builder =
-            builder.tunnel(Tunnel::new(host, WORKSPACE_ID, PROJECT_ID)?.with_origin(&origin)?);
+    for origin in origins {
+        let host = origin
+            .trim_start_matches("http://")
+            .trim_start_matches("https://");
+        builder = builder.tunnel(Tunnel::new(host, WORKSPACE_ID, PROJECT_ID)?.with_origin(origin)?);
     }
     let layer = builder
         .with_token_verifier(tokens.verifier()?)
@@ -306,17 +356,22 @@ pub struct DemoOidc {
     pub client_id: String,
     /// The client secret, for a confidential client.
     pub client_secret: Option<String>,
+    /// The key that seals pending sign-ins (`DEMO_OIDC_FLOW_KEY`), 64
+    /// hexadecimal digits; a random one per run when `None`.
+    pub flow_key: Option<String>,
 }
 
 /// The OpenID Connect client, when `issuer` is set and not empty.
 ///
 /// # Errors
 ///
-/// When the issuer is set without a client id.
+/// When the issuer is set without a client id, or with a flow key that is
+/// not 64 hexadecimal digits.
 pub fn demo_oidc(
     issuer: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    flow_key: Option<String>,
 ) -> Result<Option<DemoOidc>, BoxError> {
     let Some(issuer) = issuer.filter(|i| !i.is_empty()) else {
         return Ok(None);
@@ -324,10 +379,28 @@ pub fn demo_oidc(
     let client_id = client_id
         .filter(|c| !c.is_empty())
         .ok_or("DEMO_OIDC_ISSUER is set: set DEMO_OIDC_CLIENT_ID too")?;
+    let flow_key = flow_key.filter(|k| !k.is_empty());
+    if let Some(key) = &flow_key {
+        let hex = key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex {
+            return Err(format!(
+                "DEMO_OIDC_FLOW_KEY must be 64 hexadecimal digits (32 bytes, e.g. from \
+                 `openssl rand -hex 32`), not {} characters{}",
+                key.len(),
+                if key.len() == 64 {
+                    " with other digits"
+                } else {
+                    ""
+                }
+            )
+            .into());
+        }
+    }
     Ok(Some(DemoOidc {
         issuer,
         client_id,
         client_secret: client_secret.filter(|s| !s.is_empty()),
+        flow_key,
     }))
 }
 
@@ -372,7 +445,22 @@ pub fn app_with_oidc(
     store: BoxRevokeAllStore,
     oidc: Option<&DemoOidc>,
 ) -> Result<Router, BoxError> {
-    let layer = layer_with(port, tokens, store)?;
+    app_for(&tunnel_origins(port, None)?, tokens, store, oidc)
+}
+
+/// The app of [`app_with_oidc`], on tunnels of these origins (see
+/// [`tunnel_origins`]).
+///
+/// # Errors
+///
+/// As [`app_with_oidc`].
+pub fn app_for(
+    origins: &[String],
+    tokens: &DemoTokens,
+    store: BoxRevokeAllStore,
+    oidc: Option<&DemoOidc>,
+) -> Result<Router, BoxError> {
+    let layer = layer_for(origins, tokens, store)?;
     let sessions = layer
         .session_manager()
         .ok_or("session auth is not enabled")?;
@@ -401,10 +489,14 @@ fn with_oidc(
     sessions: SessionManager<BoxRevokeAllStore>,
     oidc: &DemoOidc,
 ) -> Result<Router, BoxError> {
-    use rstream_well_known::oidc::{HyperClient, OidcConfig};
+    use rstream_well_known::oidc::{FlowKey, HyperClient, OidcConfig};
     let mut config = OidcConfig::new(oidc.issuer.clone(), oidc.client_id.clone());
     if let Some(secret) = &oidc.client_secret {
         config = config.client_secret(secret.clone());
+    }
+    if let Some(key) = &oidc.flow_key {
+        let key = FlowKey::from_hex(key).map_err(|e| format!("DEMO_OIDC_FLOW_KEY: {e}"))?;
+        config = config.flow_keys([key]);
     }
     Ok(router.layer(config.build(sessions, HyperClient::new()?)?))
 }
@@ -563,7 +655,7 @@ pub async fn serve_with(
     store: BoxRevokeAllStore,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BoxError> {
-    serve_with_oidc(listener, tokens, store, None, shutdown).await
+    serve_with_oidc(listener, tokens, store, None, None, shutdown).await
 }
 
 /// Serves the demo as [`serve_with`] does, with OpenID Connect sign-in when
@@ -571,16 +663,18 @@ pub async fn serve_with(
 ///
 /// # Errors
 ///
-/// As [`serve`], and as [`app_with_oidc`].
+/// As [`serve`], and as [`app_for`] and [`tunnel_origins`].
 pub async fn serve_with_oidc(
     listener: TcpListener,
     tokens: impl Into<DemoTokens>,
     store: BoxRevokeAllStore,
     oidc: Option<DemoOidc>,
+    public_url: Option<String>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BoxError> {
     let port = listener.local_addr()?.port();
-    let app = app_with_oidc(port, &tokens.into(), store, oidc.as_ref())?;
+    let origins = tunnel_origins(port, public_url.as_deref())?;
+    let app = app_for(&origins, &tokens.into(), store, oidc.as_ref())?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
@@ -597,7 +691,7 @@ pub async fn run(
     tokens: DemoTokens,
     store: BoxRevokeAllStore,
 ) -> Result<(), BoxError> {
-    run_with_oidc(listener, tokens, store, None).await
+    run_with_oidc(listener, tokens, store, None, None).await
 }
 
 /// Serves the demo as [`run`] does, with OpenID Connect sign-in when `oidc`
@@ -611,8 +705,9 @@ pub async fn run_with_oidc(
     tokens: DemoTokens,
     store: BoxRevokeAllStore,
     oidc: Option<DemoOidc>,
+    public_url: Option<String>,
 ) -> Result<(), BoxError> {
-    serve_with_oidc(listener, tokens, store, oidc, async {
+    serve_with_oidc(listener, tokens, store, oidc, public_url, async {
         // If the signal cannot be installed, serve until killed.
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -640,7 +735,13 @@ async fn main() -> Result<(), BoxError> {
         std::env::var("DEMO_OIDC_ISSUER").ok(),
         std::env::var("DEMO_OIDC_CLIENT_ID").ok(),
         std::env::var("DEMO_OIDC_CLIENT_SECRET").ok(),
+        std::env::var("DEMO_OIDC_FLOW_KEY").ok(),
     )?;
+    let public_url = std::env::var("DEMO_PUBLIC_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    // A bad public URL stops the demo before it prints its banner.
+    tunnel_origins(port, public_url.as_deref())?;
     {
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(banner(port, &token).as_bytes())?;
@@ -649,8 +750,11 @@ async fn main() -> Result<(), BoxError> {
         if let Some(oidc) = &oidc {
             writeln!(stdout, "openid connect: {}", oidc.issuer)?;
         }
+        if let Some(url) = &public_url {
+            writeln!(stdout, "public url: {url}")?;
+        }
         writeln!(stdout, "{active_store}")?;
         stdout.flush()?;
     }
-    run_with_oidc(listener, tokens, store, oidc).await
+    run_with_oidc(listener, tokens, store, oidc, public_url).await
 }

@@ -413,6 +413,100 @@ impl<'h, const N: usize> Collect<'h, N> {
     }
 }
 
+/// At most this many `;`-separated pairs of a request's `Cookie` fields are
+/// read by [`cookie_pairs`]: a header of more pairs is read no further.
+pub(crate) const MAX_COOKIE_PAIRS: usize = 256;
+
+/// The longest cookie value [`cookie_pairs`] yields: browsers keep at most
+/// 4,096 bytes per cookie, name included.
+pub(crate) const MAX_COOKIE_VALUE_LEN: usize = 4096;
+
+/// The `name=value` pairs of a request's `Cookie` fields, in the order sent,
+/// read by the rules the session cookie is read by: pairs separated by `;`,
+/// optional whitespace around names and values trimmed, a quoted value
+/// unquoted. A pair without `=`, with an empty name, or whose value is
+/// longer than [`MAX_COOKIE_VALUE_LEN`] or holds a byte outside RFC 6265
+/// `cookie-octet` is skipped; reading stops after [`MAX_COOKIE_PAIRS`] pairs.
+/// One pass, no allocation: every cookie the crate reads besides the session
+/// cookie (whose reading is [`CookieFinder`]'s, in the same pass as the
+/// token's) is read through this.
+pub(crate) fn cookie_pairs(headers: &HeaderMap) -> CookiePairs<'_> {
+    CookiePairs {
+        fields: headers.get_all(COOKIE).into_iter(),
+        field: &[],
+        at: 0,
+        left: MAX_COOKIE_PAIRS,
+    }
+}
+
+/// The distinct values of cookie `name` in `headers`, at most `max` of them
+/// (`None` when there are more), in the order sent.
+pub(crate) fn cookie_values<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+    max: usize,
+) -> Option<Vec<&'h [u8]>> {
+    let mut values: Vec<&[u8]> = Vec::new();
+    for (_, value) in cookie_pairs(headers).filter(|(n, _)| *n == name.as_bytes()) {
+        if values.contains(&value) {
+            continue;
+        }
+        if values.len() == max {
+            return None;
+        }
+        values.push(value);
+    }
+    Some(values)
+}
+
+/// The iterator of [`cookie_pairs`].
+pub(crate) struct CookiePairs<'h> {
+    fields: http::header::ValueIter<'h, HeaderValue>,
+    field: &'h [u8],
+    at: usize,
+    left: usize,
+}
+
+impl<'h> Iterator for CookiePairs<'h> {
+    type Item = (&'h [u8], &'h [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.left == 0 {
+                return None;
+            }
+            if self.at >= self.field.len() {
+                self.field = self.fields.next()?.as_bytes();
+                self.at = 0;
+                continue;
+            }
+            let start = self.at;
+            self.at = next_pair(self.field, start);
+            self.left -= 1;
+            let end = if self.field[self.at - 1] == b';' {
+                self.at - 1
+            } else {
+                self.at
+            };
+            let pair = &self.field[start..end];
+            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            let name = trim_ows(&pair[..eq]);
+            let mut value = trim_ows(&pair[eq + 1..]);
+            if let [b'"', inner @ .., b'"'] = value {
+                value = inner;
+            }
+            if !name.is_empty()
+                && value.len() <= MAX_COOKIE_VALUE_LEN
+                && octet_run(value) == value.len()
+            {
+                return Some((name, value));
+            }
+        }
+    }
+}
+
 /// Finds the session cookie by name in `Cookie` fields.
 #[derive(Debug)]
 pub(crate) struct CookieFinder {
@@ -803,6 +897,76 @@ mod tests {
         )
     }
 
+    fn cookie_header(fields: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for field in fields {
+            map.append(COOKIE, HeaderValue::from_str(field).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn every_pair_is_read_trimmed_and_unquoted_across_fields() {
+        let map = cookie_header(&[
+            "a=1; b = \"two\" ;c=3",
+            " d=4;;noequals; =nameless; e=bad,value; f=",
+        ]);
+        let pairs: Vec<(&[u8], &[u8])> = cookie_pairs(&map).collect();
+        assert_eq!(
+            pairs,
+            [
+                (&b"a"[..], &b"1"[..]),
+                (b"b", b"two"),
+                (b"c", b"3"),
+                (b"d", b"4"),
+                (b"f", b""),
+            ]
+        );
+    }
+
+    #[test]
+    fn reading_is_bounded() {
+        // Many pairs: only the first MAX_COOKIE_PAIRS are read.
+        let many: String = (0..MAX_COOKIE_PAIRS + 50)
+            .map(|i| format!("k{i}=v; "))
+            .collect();
+        let map = cookie_header(&[&many, "late=1"]);
+        assert_eq!(cookie_pairs(&map).count(), MAX_COOKIE_PAIRS);
+        assert!(cookie_pairs(&map).all(|(name, _)| name != b"late"));
+        // A value longer than a browser keeps is skipped, not cut.
+        let long = format!("big={}; small=1", "x".repeat(MAX_COOKIE_VALUE_LEN + 1));
+        let map = cookie_header(&[&long]);
+        assert_eq!(
+            cookie_pairs(&map).collect::<Vec<_>>(),
+            [(&b"small"[..], &b"1"[..])]
+        );
+    }
+
+    #[test]
+    fn distinct_values_of_one_name_are_counted_once_and_capped() {
+        let map = cookie_header(&["n=a; n=b; n=a", "other=a; n=c"]);
+        assert_eq!(
+            cookie_values(&map, "n", 3),
+            Some(vec![&b"a"[..], b"b", b"c"])
+        );
+        assert_eq!(cookie_values(&map, "n", 2), None);
+        assert_eq!(cookie_values(&map, "absent", 2), Some(vec![]));
+        // Names are compared exactly.
+        assert_eq!(cookie_values(&map, "N", 2), Some(vec![]));
+    }
+
+    #[test]
+    fn a_flood_of_pairs_is_read_no_further_than_the_bound() {
+        // Review finding O2: the old reader of the sign-in's binding cookie
+        // collected every value and de-duplicated them pair by pair.
+        let field: String = (0..12_000)
+            .map(|i| format!("rstream_oidc=v{i}; "))
+            .collect();
+        let map = cookie_header(&[&field]);
+        assert_eq!(cookie_values(&map, "rstream_oidc", 8), None);
+        assert_eq!(cookie_pairs(&map).count(), MAX_COOKIE_PAIRS);
+    }
+
     proptest::proptest! {
         #[test]
         fn one_pass_cookie_reading_agrees_with_splitting(
@@ -848,7 +1012,17 @@ mod tests {
                 }
                 CookieValues::TooMany => None,
             };
-            proptest::prop_assert_eq!(read, cookie_values_by_splitting::<4>(&kept, "sid"));
+            proptest::prop_assert_eq!(&read, &cookie_values_by_splitting::<4>(&kept, "sid"));
+            // The general reader finds the same values, by the same rules.
+            let mut general: Vec<Vec<u8>> = Vec::new();
+            let mut too_many = false;
+            for (_, value) in cookie_pairs(&map).filter(|(name, _)| *name == b"sid") {
+                if (1..=MAX_SESSION_ID_LEN).contains(&value.len()) && !general.iter().any(|v| v == value) {
+                    too_many |= general.len() == 4;
+                    general.push(value.to_vec());
+                }
+            }
+            proptest::prop_assert_eq!(read, (!too_many).then_some(general));
         }
 
         #[test]

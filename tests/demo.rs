@@ -776,16 +776,17 @@ fn the_jwt_secret_is_checked_and_the_verifiers_are_named() {
 
 #[test]
 fn openid_connect_in_the_demo_needs_an_issuer_and_a_client_id() {
-    assert!(demo::demo_oidc(None, None, None).unwrap().is_none());
+    assert!(demo::demo_oidc(None, None, None, None).unwrap().is_none());
     assert!(
-        demo::demo_oidc(Some(String::new()), Some("demo".into()), None)
+        demo::demo_oidc(Some(String::new()), Some("demo".into()), None, None)
             .unwrap()
             .is_none()
     );
-    assert!(demo::demo_oidc(Some("http://127.0.0.1:9".into()), None, None).is_err());
+    assert!(demo::demo_oidc(Some("http://127.0.0.1:9".into()), None, None, None).is_err());
     let oidc = demo::demo_oidc(
         Some("http://127.0.0.1:9".into()),
         Some("demo".into()),
+        Some(String::new()),
         Some(String::new()),
     )
     .unwrap()
@@ -795,4 +796,54 @@ fn openid_connect_in_the_demo_needs_an_issuer_and_a_client_id() {
         oidc.client_secret, None,
         "an empty secret is a public client"
     );
+    assert_eq!(oidc.flow_key, None, "an empty key is a random one");
+}
+
+#[test]
+fn the_demos_flow_key_is_64_hex_digits_and_a_bad_one_says_why() {
+    let with = |key: &str| {
+        demo::demo_oidc(
+            Some("http://127.0.0.1:9".into()),
+            Some("demo".into()),
+            None,
+            Some(key.to_owned()),
+        )
+    };
+    let key = "0123456789abcdefABCDEF".repeat(3)[..64].to_owned();
+    assert_eq!(with(&key).unwrap().unwrap().flow_key, Some(key));
+    let short = with("abcd").unwrap_err().to_string();
+    assert!(
+        short.contains("DEMO_OIDC_FLOW_KEY") && short.contains("64"),
+        "{short}"
+    );
+    let not_hex = with(&"g".repeat(64)).unwrap_err().to_string();
+    assert!(not_hex.contains("DEMO_OIDC_FLOW_KEY"), "{not_hex}");
+}
+
+#[test]
+fn the_demos_public_url_becomes_its_only_tunnel() {
+    assert_eq!(
+        demo::tunnel_origins(3000, None).unwrap(),
+        ["http://127.0.0.1:3000", "http://localhost:3000"]
+    );
+    assert_eq!(
+        demo::tunnel_origins(3000, Some("http://127.0.0.1:8080/")).unwrap(),
+        ["http://127.0.0.1:8080"]
+    );
+    assert_eq!(
+        demo::tunnel_origins(3000, Some("https://app.example.com")).unwrap(),
+        ["https://app.example.com"]
+    );
+    for bad in [
+        "127.0.0.1:8080",
+        "ftp://x",
+        "http://x/path",
+        "http://",
+        "http://u@x",
+    ] {
+        let error = demo::tunnel_origins(3000, Some(bad))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("DEMO_PUBLIC_URL"), "{bad}: {error}");
+    }
 }

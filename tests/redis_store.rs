@@ -8,6 +8,7 @@
 #![cfg(feature = "redis")]
 
 mod common;
+mod demo_process;
 mod redis_server;
 
 #[allow(dead_code)]
@@ -20,6 +21,7 @@ use common::{
     COOKIE_NAME, Captured, Recorder, SESSION, ada, cookie_value, empty, get, logout_request, send,
     verifier,
 };
+use demo_process::{DemoProcess, demo_binary};
 use http::StatusCode;
 use redis_server::RedisServer;
 use rstream_well_known::{
@@ -634,109 +636,6 @@ async fn the_redis_example_shares_sessions_between_two_instances() {
     );
 }
 
-/// The demo binary that `cargo test` built beside this test
-/// (`target/<profile>/examples/demo`), if any.
-fn demo_binary() -> Option<std::path::PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    // target/<profile>/deps/redis_store-<hash>
-    let profile = exe.parent()?.parent()?;
-    let demo = profile
-        .join("examples")
-        .join(format!("demo{}", std::env::consts::EXE_SUFFIX));
-    demo.is_file().then_some(demo)
-}
-
-/// A demo process, killed on drop.
-struct DemoProcess {
-    child: std::process::Child,
-    port: u16,
-    lines: Vec<String>,
-}
-
-impl DemoProcess {
-    /// Starts the demo binary with `REDIS_URL` (when given) and reads its
-    /// banner up to the line that names the session store.
-    fn start(binary: &std::path::Path, redis_url: Option<&str>) -> Self {
-        use std::io::BufRead;
-        let mut command = std::process::Command::new(binary);
-        command
-            .env("DEMO_ADDR", "127.0.0.1:0")
-            .env("DEMO_TOKEN", "demo-binary-token")
-            .env_remove("REDIS_URL")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit());
-        if let Some(url) = redis_url {
-            command.env("REDIS_URL", url);
-        }
-        let mut child = command.spawn().expect("the demo starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = Vec::new();
-        for line in std::io::BufReader::new(stdout).lines() {
-            let line = line.expect("the demo's stdout");
-            let done = line.starts_with("session store: ");
-            lines.push(line);
-            if done {
-                break;
-            }
-        }
-        let port = lines
-            .first()
-            .and_then(|l| l.strip_prefix("listening on http://127.0.0.1:"))
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "the demo at {} printed no address ({lines:?}): it must be built with \
-                     feature `redis`, as `cargo test --all-features` builds the examples",
-                    binary.display()
-                )
-            });
-        DemoProcess { child, port, lines }
-    }
-
-    /// One HTTP/1.1 exchange on a fresh connection: status, `Set-Cookie`
-    /// (first pair) and body.
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        cookie: Option<&str>,
-    ) -> (u16, Option<String>, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .unwrap();
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n",
-            self.port
-        );
-        if let Some(cookie) = cookie {
-            request.push_str(&format!("Cookie: {cookie}\r\n"));
-        }
-        request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        tokio::time::timeout(BOUND, stream.read_to_string(&mut response))
-            .await
-            .expect("the demo answers in time")
-            .unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        let status = head[9..12].parse().unwrap();
-        let set_cookie = head
-            .lines()
-            .find_map(|l| l.strip_prefix("set-cookie: "))
-            .map(|v| v.split(';').next().unwrap().to_owned());
-        (status, set_cookie, body.to_owned())
-    }
-}
-
-impl Drop for DemoProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `cargo run --example demo` twice with one `REDIS_URL`: the two demos
 /// share sessions. And without `REDIS_URL`, the demo says it is in memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -754,13 +653,14 @@ async fn two_demo_processes_with_one_redis_url_share_sessions() {
         );
         return;
     };
-    let memory = DemoProcess::start(&binary, None);
+    let memory = DemoProcess::start(&binary, &[]);
     assert_eq!(memory.lines[1], "demo token: demo-binary-token");
     assert_eq!(memory.lines.last().unwrap(), "session store: memory");
     drop(memory);
 
-    let one = DemoProcess::start(&binary, Some(&server.url()));
-    let two = DemoProcess::start(&binary, Some(&server.url()));
+    let url = server.url();
+    let one = DemoProcess::start(&binary, &[("REDIS_URL", &url)]);
+    let two = DemoProcess::start(&binary, &[("REDIS_URL", &url)]);
     for demo in [&one, &two] {
         assert!(demo.lines[0].starts_with("listening on http://127.0.0.1:"));
         assert_eq!(demo.lines[1], "demo token: demo-binary-token");

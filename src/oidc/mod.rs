@@ -25,19 +25,44 @@
 //! # Security rulings
 //!
 //! - Authorization code flow only, with PKCE `S256` and a `nonce` always.
-//!   `state` is 256 random bits, used once (taken out before anything else
-//!   is checked), and bound to the browser that started the flow: a
-//!   `HttpOnly`, `SameSite=Lax` cookie (`__Host-rstream_oidc` on https
-//!   tunnels) holds 256 random bits that the flow records and the callback
-//!   compares in constant time, before the code is exchanged. Several tabs
-//!   share the cookie, so parallel sign-ins work. A browser holds at most
-//!   [`OidcConfig::max_pending_per_browser`] pending flows (its oldest is
-//!   dropped), the process at most [`OidcConfig::max_pending`] (then `503`);
-//!   a flow expires after [`OidcConfig::flow_ttl`] (10 minutes).
-//! - Pending flows live in the memory of the process that started them:
-//!   several instances behind a load balancer need the callback routed to
-//!   the same instance (sticky sessions). A shared flow store is not there
-//!   yet.
+//!   `state` is 256 random bits, and bound to the browser that started the
+//!   flow: a `HttpOnly`, `SameSite=Lax` cookie (`__Host-rstream_oidc` on
+//!   https tunnels, `rstream_oidc` on http ones) holds 256 random bits that
+//!   the flow records and the callback compares in constant time, before the
+//!   code is exchanged.
+//! - **Nothing about a pending sign-in is kept on the server**: it travels
+//!   with the browser, in a cookie of its own named after the binding cookie
+//!   and the state's first 16 characters (`__Host-rstream_oidc_<tag>`),
+//!   sealed with XChaCha20-Poly1305 under the first of
+//!   [`OidcConfig::flow_keys`]: the state, the PKCE verifier, the nonce, the
+//!   return path, the tunnel, the expiry and the browser binding. So any
+//!   instance configured with the same keys finishes a sign-in another one
+//!   started (no sticky routing), and a flood of starts fills nothing: a
+//!   start without cookies keeps no state anywhere. Without configured keys
+//!   a random key is generated at build: one instance only, and a restart
+//!   ends the sign-ins in flight.
+//! - The callback consumes its sign-in: every answer to it, success or
+//!   refusal, removes the sign-in's cookie, so the same callback URL
+//!   replayed in the same browser is refused (`400 unknown_state`), and so
+//!   is one delivered to another browser (which holds no such cookie; one
+//!   whose cookie was copied over fails the binding, `403
+//!   browser_mismatch`). The authorization code itself is single-use at the
+//!   provider, so even a copy of the cookie taken before the callback cannot
+//!   sign in twice.
+//! - A flow cookie that does not open is refused with what happened to it,
+//!   `400` and one of `flow_cookie_malformed` (not a sealed flow),
+//!   `flow_cookie_truncated` (cut short), `flow_cookie_tampered` (changed, or
+//!   moved under another name) and `flow_cookie_unknown_key` (sealed with a
+//!   key this instance lacks: another deployment, or a key rotated out); an
+//!   expired one with `400 sign_in_expired`. None of them ever mints a
+//!   session.
+//! - Several tabs sign in in parallel, each with its own cookie. A browser
+//!   holds at most [`OidcConfig::max_pending_per_browser`] (8, at most 16):
+//!   a start drops the oldest, and every flow cookie that does not open, has
+//!   expired or carries another binding. A flow cookie is about 500 bytes
+//!   (the return path is kept only up to 1,024 bytes, else `/`), well within
+//!   the 4,096 bytes browsers keep per cookie. A flow expires after
+//!   [`OidcConfig::flow_ttl`] (10 minutes).
 //! - The authorization response's `iss` (RFC 9207) must equal the issuer
 //!   when present, and must be present when the provider advertises
 //!   `authorization_response_iss_parameter_supported`.
@@ -72,9 +97,15 @@
 //!   user. The ID token is kept in the session's attributes under
 //!   [`ID_TOKEN_ATTRIBUTE`], for the end-session endpoint's `id_token_hint`.
 //! - Every failure is a `no-store` JSON answer `{"error":"<reason>"}`
-//!   (400, 403, 405, 502 or 503; never 500). Logs carry the reason and, for
-//!   provider answers, the provider's error code: never a code, token,
-//!   state, nonce or cookie.
+//!   (400, 403, 405, 502 or 503; never 500). A browser navigation (a `GET`
+//!   that accepts `text/html`) that fails at the start or the callback gets
+//!   a small HTML page instead, with the same status: what happened, a link
+//!   to start again, and the reason code; `no-store`, `Referrer-Policy:
+//!   no-referrer` (the callback's URL holds the code), a
+//!   `Content-Security-Policy` of `default-src 'none'`, everything it shows
+//!   escaped, and no secret. Logs carry the reason and, for provider
+//!   answers, the provider's error code: never a code, token, state, nonce
+//!   or cookie.
 //! - The response mode is `query`; `form_post` is not supported.
 
 mod flow;
@@ -84,10 +115,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ::http::header::{
-    ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE,
+    ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE,
 };
 use ::http::request::Parts;
 use ::http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -101,15 +132,16 @@ use openidconnect::url;
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
     EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse as _,
-    PkceCodeChallenge, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
-    TokenResponse as _,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    SignatureVerificationError, TokenResponse as _,
 };
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq as _;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use self::flow::{Flows, Pending, TakeError};
+pub use self::flow::{FlowKey, FlowKeyError};
+use self::flow::{FlowKeys, MAX_RETURN_TO_LEN, Pending};
 #[cfg(feature = "oidc-hyper")]
 pub use self::http::HyperClient;
 pub use self::http::{HttpClient, HttpError, HttpFuture};
@@ -122,6 +154,15 @@ use crate::store::SessionStore;
 /// The session attribute that holds the ID token of an OpenID Connect
 /// sign-in, sent as `id_token_hint` at sign-out.
 pub const ID_TOKEN_ATTRIBUTE: &str = "oidcIdToken";
+
+/// The most pending sign-ins a browser may hold
+/// ([`OidcConfig::max_pending_per_browser`]): each is a cookie, and
+/// browsers and servers limit how many bytes of cookies a request carries.
+const MAX_PENDING_PER_BROWSER: usize = 16;
+
+/// At most this many cookies of pending sign-ins are opened at a start (a
+/// browser holds at most [`MAX_PENDING_PER_BROWSER`]; more were planted).
+const MAX_FLOW_COOKIES_READ: usize = 2 * MAX_PENDING_PER_BROWSER;
 
 /// The signing algorithms an ID token may use: asymmetric only.
 const ALGORITHMS: [CoreJwsSigningAlgorithm; 10] = [
@@ -161,8 +202,8 @@ pub struct OidcConfig {
     prefix: String,
     scopes: Vec<String>,
     flow_ttl: Duration,
+    flow_keys: Vec<FlowKey>,
     max_pending_per_browser: usize,
-    max_pending: usize,
     leeway: Duration,
     key_refresh_interval: Duration,
     namespace_user_ids: bool,
@@ -182,6 +223,7 @@ impl fmt::Debug for OidcConfig {
             .field("prefix", &self.prefix)
             .field("scopes", &self.scopes)
             .field("flow_ttl", &self.flow_ttl)
+            .field("flow_keys", &self.flow_keys)
             .finish_non_exhaustive()
     }
 }
@@ -197,8 +239,8 @@ impl OidcConfig {
             prefix: "/_rstream/oidc".to_owned(),
             scopes: vec!["profile".to_owned(), "email".to_owned()],
             flow_ttl: Duration::from_secs(600),
+            flow_keys: Vec::new(),
             max_pending_per_browser: 8,
-            max_pending: 10_000,
             leeway: Duration::from_secs(60),
             key_refresh_interval: Duration::from_secs(30),
             namespace_user_ids: false,
@@ -241,19 +283,40 @@ impl OidcConfig {
         self
     }
 
-    /// How many sign-ins one browser may have pending (8): a new one drops
-    /// its oldest.
+    /// How many sign-ins one browser may have pending (8, at most 16): a
+    /// new one drops its oldest. Each is a cookie of about 500 bytes (a
+    /// long return path makes it longer, up to about 1.6 KB).
     #[must_use]
     pub fn max_pending_per_browser(mut self, max: usize) -> Self {
         self.max_pending_per_browser = max;
         self
     }
 
-    /// How many sign-ins the process may have pending (10,000): past it,
-    /// starts are refused with `503`.
+    /// The keys that seal pending sign-ins into the browser's cookies: the
+    /// first seals, every one of them opens. Give every instance that may
+    /// finish a sign-in the same keys.
+    ///
+    /// To rotate, put the new key first and keep the old one after it for
+    /// at least [`flow_ttl`](Self::flow_ttl) (10 minutes); then drop it.
+    /// Sign-ins in flight keep working throughout.
+    ///
+    /// Without keys, [`build`](Self::build) generates one at random: fine
+    /// for one instance, but another instance cannot finish a sign-in this
+    /// one started, and a restart ends the sign-ins in flight (their
+    /// callbacks are refused with `flow_cookie_unknown_key`).
+    ///
+    /// ```
+    /// use rstream_well_known::oidc::{FlowKey, OidcConfig};
+    ///
+    /// let current = FlowKey::from_hex(&"1f".repeat(32))?;
+    /// let previous = FlowKey::from_hex(&"2e".repeat(32))?;
+    /// let config = OidcConfig::new("https://login.example.com", "app")
+    ///     .flow_keys([current, previous]);
+    /// # Ok::<(), rstream_well_known::oidc::FlowKeyError>(())
+    /// ```
     #[must_use]
-    pub fn max_pending(mut self, max: usize) -> Self {
-        self.max_pending = max;
+    pub fn flow_keys(mut self, keys: impl IntoIterator<Item = FlowKey>) -> Self {
+        self.flow_keys = keys.into_iter().collect();
         self
     }
 
@@ -339,7 +402,7 @@ impl OidcConfig {
     ///
     /// [`OidcConfigError`] for an issuer that is not an `https` URL (or a
     /// loopback `http` one), an empty client id, a bad prefix or
-    /// post-logout path, a zero TTL or limit.
+    /// post-logout path, a zero TTL, or a per-browser limit of 0 or over 16.
     pub fn build<St: SessionStore>(
         self,
         sessions: SessionManager<St>,
@@ -365,20 +428,22 @@ impl OidcConfig {
         if crate::return_url::safe_return_url(&self.post_logout_path).is_none() {
             return Err(OidcConfigError("post_logout_path"));
         }
-        if self.flow_ttl.is_zero() || self.max_pending == 0 || self.max_pending_per_browser == 0 {
+        if self.flow_ttl.is_zero()
+            || !(1..=MAX_PENDING_PER_BROWSER).contains(&self.max_pending_per_browser)
+        {
             return Err(OidcConfigError("limits"));
         }
-        let flows = Flows::new(
-            self.flow_ttl,
-            self.max_pending_per_browser,
-            self.max_pending,
-        );
+        let flow_keys = if self.flow_keys.is_empty() {
+            FlowKeys::new(&[FlowKey::generate()])
+        } else {
+            FlowKeys::new(&self.flow_keys)
+        };
         Ok(OidcLayer {
             inner: Arc::new(Inner {
                 issuer,
                 sessions,
                 http: Arc::new(http),
-                flows,
+                flow_keys,
                 provider: Mutex::new(None),
                 last_key_fetch: Mutex::new(None),
                 config: self,
@@ -530,7 +595,7 @@ struct Inner<St> {
     issuer: IssuerUrl,
     sessions: SessionManager<St>,
     http: Arc<dyn HttpClient>,
-    flows: Flows,
+    flow_keys: FlowKeys,
     provider: Mutex<Option<Arc<Provider>>>,
     last_key_fetch: Mutex<Option<Instant>>,
 }
@@ -645,16 +710,19 @@ enum Verdict {
     Refused(&'static str),
 }
 
-/// A failure: its status and reason.
+/// A failure: its status and reason, and a cookie its answer sets (the
+/// removal of a pending sign-in the callback consumed).
 struct Failure {
     status: StatusCode,
     reason: Cow<'static, str>,
+    set_cookie: Option<HeaderValue>,
 }
 
 fn fail(status: StatusCode, reason: &'static str) -> Failure {
     Failure {
         status,
         reason: Cow::Borrowed(reason),
+        set_cookie: None,
     }
 }
 
@@ -680,11 +748,6 @@ impl<St: SessionStore> OidcLayer<St> {
         self.provider().await.map(drop)
     }
 
-    /// How many sign-ins are pending in this process.
-    pub fn pending_sign_ins(&self) -> usize {
-        self.inner.flows.len()
-    }
-
     async fn answer(&self, endpoint: Endpoint, parts: Parts) -> Response<Option<Bytes>> {
         let head = parts.method == Method::HEAD;
         let result = match (endpoint, &parts.method) {
@@ -701,7 +764,24 @@ impl<St: SessionStore> OidcLayer<St> {
             Err(failure) => {
                 #[cfg(feature = "tracing")]
                 tracing::warn!(reason = %failure.reason, status = failure.status.as_u16(), "rstream-well-known: OpenID Connect sign-in refused");
-                let mut response = error_response(&failure, head);
+                let page = matches!(endpoint, Endpoint::Start | Endpoint::Callback)
+                    && crate::forward::is_navigation(&parts.method, &parts.headers);
+                let mut response = if page {
+                    // Start again where the failed attempt would have led:
+                    // a start keeps its query, a callback starts afresh.
+                    let retry = match (endpoint, parts.uri.query()) {
+                        (Endpoint::Start, Some(query)) => {
+                            format!("{}?{query}", self.inner.config.start_path())
+                        }
+                        _ => self.inner.config.start_path(),
+                    };
+                    error_page(&failure, head, &retry)
+                } else {
+                    error_response(&failure, head)
+                };
+                if let Some(cookie) = failure.set_cookie {
+                    response.headers_mut().append(SET_COOKIE, cookie);
+                }
                 if failure.status == StatusCode::METHOD_NOT_ALLOWED {
                     let allow = match endpoint {
                         Endpoint::SignOut => "POST",
@@ -866,12 +946,58 @@ impl<St: SessionStore> OidcLayer<St> {
             .map_err(|_| fail(StatusCode::BAD_REQUEST, "invalid_redirect_uri"))
     }
 
+    /// The name of the browser binding's cookie on a tunnel of `origin`;
+    /// the cookies of pending sign-ins are named after it.
     fn binding_cookie_name(origin: &str) -> &'static str {
         if origin.starts_with("https:") {
             "__Host-rstream_oidc"
         } else {
             "rstream_oidc"
         }
+    }
+
+    /// The cookie that carries the pending sign-in of `state`: the binding
+    /// cookie's name, `_`, and the state's first 16 characters (96 bits;
+    /// the sealed state is compared whole).
+    fn flow_cookie_name(origin: &str, state: &str) -> String {
+        let tag: String = state
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            .take(16)
+            .collect();
+        format!("{}_{tag}", Self::binding_cookie_name(origin))
+    }
+
+    /// The flow cookies a start drops: the browser's pending sign-ins that
+    /// do not open, have expired or belong to another binding, and its
+    /// oldest while it would hold more than allowed with the new one.
+    fn stale_flows(
+        &self,
+        parts: &Parts,
+        origin: &str,
+        binding: &str,
+        now: SystemTime,
+    ) -> Vec<String> {
+        let prefix = format!("{}_", Self::binding_cookie_name(origin));
+        let mut stale = Vec::new();
+        let mut live = Vec::new();
+        let flows = crate::credentials::cookie_pairs(&parts.headers)
+            .filter(|(name, _)| name.starts_with(prefix.as_bytes()))
+            .take(MAX_FLOW_COOKIES_READ);
+        for (name, value) in flows {
+            let name = String::from_utf8_lossy(name).into_owned();
+            match self.inner.flow_keys.open(&name, value) {
+                Ok(flow) if !flow.expired_at(now) && flow.binding == binding => {
+                    live.push((flow.expires_ms, name));
+                }
+                _ => stale.push(name),
+            }
+        }
+        live.sort();
+        let keep = self.inner.config.max_pending_per_browser - 1;
+        let drop = live.len().saturating_sub(keep);
+        stale.extend(live.into_iter().take(drop).map(|(_, name)| name));
+        stale
     }
 
     async fn start(&self, parts: &Parts) -> Result<Response<Option<Bytes>>, Failure> {
@@ -882,6 +1008,7 @@ impl<St: SessionStore> OidcLayer<St> {
             .map_err(|e| fail(e.status(), e.reason()))?;
         let origin = tunnel.origin();
         let return_to = query_param(parts.uri.query(), "return_to")
+            .filter(|r| r.len() <= MAX_RETURN_TO_LEN)
             .and_then(|r| self.inner.sessions.safe_return_url(&r).map(str::to_owned))
             .unwrap_or_else(|| "/".to_owned());
         let provider = self.provider().await.map_err(|e| {
@@ -890,11 +1017,12 @@ impl<St: SessionStore> OidcLayer<St> {
             let _ = e;
             fail(StatusCode::BAD_GATEWAY, "provider_unavailable")
         })?;
-        let cookie_name = Self::binding_cookie_name(&origin);
-        let binding = match binding_values(parts, cookie_name).as_slice() {
-            [one] if one.len() == 43 => one.clone(),
-            _ => random_token(),
-        };
+        let binding_name = Self::binding_cookie_name(&origin);
+        let binding =
+            match crate::credentials::cookie_values(&parts.headers, binding_name, 1).as_deref() {
+                Some([one]) if one.len() == 43 => String::from_utf8_lossy(one).into_owned(),
+                _ => random_token(),
+            };
         let state = random_token();
         let nonce = random_token();
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -914,64 +1042,112 @@ impl<St: SessionStore> OidcLayer<St> {
             request = request.add_scope(Scope::new(scope.clone()));
         }
         let (url, _, _) = request.url();
+        let now = SystemTime::now();
+        let ttl = self.inner.config.flow_ttl;
+        let name = Self::flow_cookie_name(&origin, &state);
         let pending = Pending {
-            binding: binding.clone(),
-            nonce: Nonce::new(nonce),
-            verifier,
+            state,
+            verifier: verifier.secret().clone(),
+            nonce,
             return_to,
             origin: origin.clone(),
-            started: Instant::now(),
+            expires_ms: flow::expiry(now, ttl),
+            binding: binding.clone(),
         };
-        if !self.inner.flows.insert(state, pending) {
-            return Err(fail(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too_many_pending_sign_ins",
-            ));
-        }
-        let secure = if origin.starts_with("https:") {
-            "; Secure"
-        } else {
-            ""
-        };
-        let cookie = format!(
-            "{cookie_name}={binding}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-            self.inner.flows.ttl().as_secs().max(1)
-        );
+        let sealed = self.inner.flow_keys.seal(&name, &pending);
+        let https = origin.starts_with("https:");
         let mut response = redirect_response(url.as_str())?;
-        response.headers_mut().append(
+        let headers = response.headers_mut();
+        for stale in self.stale_flows(parts, &origin, &binding, now) {
+            headers.append(SET_COOKIE, flow_cookie(&stale, "", https, None)?);
+        }
+        headers.append(
             SET_COOKIE,
-            HeaderValue::from_str(&cookie)
-                .map_err(|_| fail(StatusCode::BAD_REQUEST, "invalid_cookie"))?,
+            flow_cookie(binding_name, &binding, https, Some(ttl))?,
         );
+        headers.append(SET_COOKIE, flow_cookie(&name, &sealed, https, Some(ttl))?);
         Ok(response)
     }
 
+    /// The callback: the pending sign-in is consumed (its cookie removed)
+    /// whatever the outcome.
     async fn callback(&self, parts: &Parts) -> Result<Response<Option<Bytes>>, Failure> {
-        let query = parts.uri.query();
-        let state =
-            query_param(query, "state").ok_or(fail(StatusCode::BAD_REQUEST, "missing_state"))?;
-        let flow = self.inner.flows.take(&state).map_err(|e| match e {
-            TakeError::Unknown => fail(StatusCode::BAD_REQUEST, "unknown_state"),
-            TakeError::Expired => fail(StatusCode::BAD_REQUEST, "sign_in_expired"),
-        })?;
-        // The browser binding, before anything else is looked at.
-        let cookie_name = Self::binding_cookie_name(&flow.origin);
-        let bound = match binding_values(parts, cookie_name).as_slice() {
-            [one] => bool::from(one.as_bytes().ct_eq(flow.binding.as_bytes())),
-            [] => return Err(fail(StatusCode::FORBIDDEN, "missing_browser_binding")),
-            _ => false,
-        };
-        if !bound {
-            return Err(fail(StatusCode::FORBIDDEN, "browser_mismatch"));
-        }
+        let state = query_param(parts.uri.query(), "state")
+            .ok_or(fail(StatusCode::BAD_REQUEST, "missing_state"))?;
         let tunnel = self
             .inner
             .sessions
             .tunnel_of(parts)
             .map_err(|e| fail(e.status(), e.reason()))?;
-        if tunnel.origin() != flow.origin {
+        let origin = tunnel.origin();
+        let name = Self::flow_cookie_name(&origin, &state);
+        let consumed = flow_cookie(&name, "", origin.starts_with("https:"), None)?;
+        match self.finish(parts, &state, &name, &origin).await {
+            Ok(mut response) => {
+                response.headers_mut().append(SET_COOKIE, consumed);
+                Ok(response)
+            }
+            Err(mut failure) => {
+                failure.set_cookie = Some(consumed);
+                Err(failure)
+            }
+        }
+    }
+
+    /// The pending sign-in of `state`, from its cookie `name`, checked
+    /// against the browser and the tunnel (`origin`).
+    fn pending(
+        &self,
+        parts: &Parts,
+        state: &str,
+        name: &str,
+        origin: &str,
+    ) -> Result<Pending, Failure> {
+        let unknown = || fail(StatusCode::BAD_REQUEST, "unknown_state");
+        let value = match crate::credentials::cookie_values(&parts.headers, name, 1).as_deref() {
+            Some([]) => return Err(unknown()),
+            Some([one]) => *one,
+            // Two values under one name: one was planted.
+            _ => return Err(fail(StatusCode::FORBIDDEN, "browser_mismatch")),
+        };
+        let flow = self
+            .inner
+            .flow_keys
+            .open(name, value)
+            .map_err(|e| fail(StatusCode::BAD_REQUEST, e.reason()))?;
+        if !bool::from(flow.state.as_bytes().ct_eq(state.as_bytes())) {
+            return Err(unknown());
+        }
+        if flow.expired_at(SystemTime::now()) {
+            return Err(fail(StatusCode::BAD_REQUEST, "sign_in_expired"));
+        }
+        // The browser binding, before anything else is looked at.
+        let binding_name = Self::binding_cookie_name(&flow.origin);
+        let bound =
+            match crate::credentials::cookie_values(&parts.headers, binding_name, 1).as_deref() {
+                Some([one]) => bool::from(one.ct_eq(flow.binding.as_bytes())),
+                Some([]) => return Err(fail(StatusCode::FORBIDDEN, "missing_browser_binding")),
+                _ => false,
+            };
+        if !bound {
+            return Err(fail(StatusCode::FORBIDDEN, "browser_mismatch"));
+        }
+        if flow.origin != origin {
             return Err(fail(StatusCode::FORBIDDEN, "tunnel_mismatch"));
         }
+        Ok(flow)
+    }
+
+    /// The rest of the callback, once its pending sign-in's cookie is known.
+    async fn finish(
+        &self,
+        parts: &Parts,
+        state: &str,
+        name: &str,
+        origin: &str,
+    ) -> Result<Response<Option<Bytes>>, Failure> {
+        let query = parts.uri.query();
+        let flow = self.pending(parts, state, name, origin)?;
         let provider = self
             .provider()
             .await
@@ -995,6 +1171,7 @@ impl<St: SessionStore> OidcLayer<St> {
             return Err(Failure {
                 status: StatusCode::FORBIDDEN,
                 reason: Cow::Owned(format!("provider_error_{code}")),
+                set_cookie: None,
             });
         }
         let code =
@@ -1005,7 +1182,7 @@ impl<St: SessionStore> OidcLayer<St> {
             .client
             .exchange_code(AuthorizationCode::new(code))
             .map_err(|_| fail(StatusCode::BAD_GATEWAY, "no_token_endpoint"))?
-            .set_pkce_verifier(flow.verifier)
+            .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier))
             .set_redirect_uri(Cow::Owned(redirect))
             .request_async(&http)
             .await
@@ -1020,10 +1197,11 @@ impl<St: SessionStore> OidcLayer<St> {
         let id_token = token
             .id_token()
             .ok_or(fail(StatusCode::BAD_GATEWAY, "no_id_token"))?;
+        let nonce = Nonce::new(flow.nonce);
         let mut current = provider;
         let mut refreshed = false;
         let subject = loop {
-            let outcome = self.check_id_token(&current.client, id_token, &token, &flow.nonce);
+            let outcome = self.check_id_token(&current.client, id_token, &token, &nonce);
             match outcome {
                 Err(Verdict::UnknownKey) if !refreshed => {
                     refreshed = true;
@@ -1068,6 +1246,7 @@ impl<St: SessionStore> OidcLayer<St> {
             user = map(&claims, user).map_err(|refused| Failure {
                 status: StatusCode::FORBIDDEN,
                 reason: Cow::Owned(refused.0),
+                set_cookie: None,
             })?;
         }
         let user = user.with_attribute(ID_TOKEN_ATTRIBUTE, id_token_text);
@@ -1273,22 +1452,6 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The values of cookie `name` in the request.
-fn binding_values(parts: &Parts, name: &str) -> Vec<String> {
-    let mut values: Vec<String> = Vec::new();
-    for field in parts.headers.get_all(COOKIE) {
-        let Ok(field) = field.to_str() else { continue };
-        for pair in field.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=') {
-                if k == name && !values.iter().any(|x| x == v) {
-                    values.push(v.to_owned());
-                }
-            }
-        }
-    }
-    values
-}
-
 /// The claims of a JWT whose signature was verified.
 fn jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
     let payload = jwt.split('.').nth(1)?;
@@ -1307,6 +1470,129 @@ fn redirect_response(location: &str) -> Result<Response<Option<Bytes>>, Failure>
         .header(LOCATION, location)
         .body(None)
         .map_err(|_| fail(StatusCode::BAD_REQUEST, "invalid_location"))
+}
+
+/// A cookie of the sign-in (the browser binding, a pending sign-in): `Path=/`,
+/// `HttpOnly`, `SameSite=Lax` (the provider's redirect back is a top-level
+/// navigation), `Secure` on https tunnels (whose names are `__Host-`), for
+/// `max_age`, or its removal when `None`. Marked sensitive.
+fn flow_cookie(
+    name: &str,
+    value: &str,
+    https: bool,
+    max_age: Option<Duration>,
+) -> Result<HeaderValue, Failure> {
+    let builder = cookie::Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .secure(https);
+    let cookie = match max_age {
+        Some(ttl) => {
+            let secs = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
+            builder
+                .max_age(cookie::time::Duration::seconds(secs))
+                .build()
+        }
+        None => builder
+            .max_age(cookie::time::Duration::ZERO)
+            .expires(cookie::time::OffsetDateTime::UNIX_EPOCH)
+            .build(),
+    };
+    let mut value = HeaderValue::try_from(cookie.to_string())
+        .map_err(|_| fail(StatusCode::BAD_REQUEST, "invalid_cookie"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// What a failure means to a person, for the page a browser is shown.
+fn explanation(failure: &Failure) -> &'static str {
+    let reason = &*failure.reason;
+    if reason.starts_with("provider_error_") {
+        return "The sign-in provider did not sign you in.";
+    }
+    if reason.starts_with("flow_cookie_")
+        || matches!(
+            reason,
+            "unknown_state"
+                | "missing_state"
+                | "browser_mismatch"
+                | "missing_browser_binding"
+                | "tunnel_mismatch"
+        )
+    {
+        return "This sign-in was already used, was started in another browser, or could not be read.";
+    }
+    if reason == "sign_in_expired" {
+        return "This sign-in took too long and expired.";
+    }
+    match failure.status {
+        StatusCode::BAD_GATEWAY => {
+            "The sign-in provider could not be reached, or its answer could not be used."
+        }
+        StatusCode::SERVICE_UNAVAILABLE => "Signing in is not possible right now.",
+        StatusCode::FORBIDDEN => "You cannot sign in to this application with this account.",
+        _ => "The sign-in could not be completed.",
+    }
+}
+
+/// `text` with `&`, `<`, `>`, `"` and `'` escaped, for HTML text and
+/// attribute values.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The failure as a small page for a browser navigation: what happened, a
+/// link to `retry` (a path on the tunnel), the reason code. `no-store`, no
+/// referrer (the callback's URL holds the code), and nothing it shows is
+/// left unescaped.
+fn error_page(failure: &Failure, head: bool, retry: &str) -> Response<Option<Bytes>> {
+    let body = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>Sign-in failed</title></head>\n<body><main><h1>Sign-in failed</h1>\n\
+<p id=\"explanation\">{}</p>\n<p><a id=\"retry\" href=\"{}\">Try again</a></p>\n\
+<p><small>Reason: <code id=\"reason\">{}</code></small></p></main></body></html>\n",
+        escape_html(explanation(failure)),
+        escape_html(retry),
+        escape_html(&failure.reason),
+    );
+    let length = body.len();
+    let mut response = Response::new((!head).then(|| Bytes::from(body)));
+    *response.status_mut() = failure.status;
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        ::http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'"),
+    );
+    headers.insert(
+        ::http::header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        ::http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if head {
+        headers.insert(::http::header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    response
 }
 
 fn error_response(failure: &Failure, head: bool) -> Response<Option<Bytes>> {

@@ -525,6 +525,7 @@ async fn signs_in_through_an_openid_provider_and_out() {
         issuer: provider.issuer.clone(),
         client_id: oidc_provider::CLIENT_ID.to_owned(),
         client_secret: None,
+        flow_key: None,
     };
     let app = demo::app_with_oidc(
         port,
