@@ -110,6 +110,11 @@ impl<V, St> WellKnownLayer<V, St> {
     /// What is needed is read from the request at once; the future owns it
     /// and borrows nothing.
     ///
+    /// Unlike the layer in front of a handler, this does not refuse a
+    /// WebSocket handshake that the session cookie authenticates from a page
+    /// of another origin (see "WebSockets" in the crate docs): check such a
+    /// handshake with [`SessionManager::check_origin`] before upgrading.
+    ///
     /// ```
     /// use http::Request;
     /// use rstream_well_known::{AuthMethod, StaticTokenVerifier, Tunnel, User, WellKnownLayer};
