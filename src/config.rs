@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::backend::BackendTimeout;
 use crate::manager::SessionManager;
+use crate::origin::Origin;
 use crate::paths::Paths;
 use crate::tunnel::Tunnels;
 
@@ -39,6 +40,9 @@ pub(crate) struct Forwarding {
     pub(crate) required: Option<Paths>,
     /// Where browser navigations that are refused are sent to sign in.
     pub(crate) sign_in: Option<SignIn>,
+    /// The origins, besides the tunnel's, whose pages may open an upgrade
+    /// authenticated by the session cookie.
+    pub(crate) websocket_origins: Box<[Origin]>,
     pub(crate) strip: Strip,
 }
 
@@ -48,6 +52,7 @@ impl fmt::Debug for Forwarding {
             .field("identity", &self.identity)
             .field("required", &self.required)
             .field("sign_in", &self.sign_in)
+            .field("websocket_origins", &self.websocket_origins)
             .field("strip", &self.strip)
             .finish()
     }

@@ -19,6 +19,11 @@ pub enum ConfigError {
     /// A tunnel origin is not an `http` or `https` origin
     /// (`scheme://host[:port]`, nothing after it).
     InvalidTunnelOrigin,
+    /// An origin given to
+    /// [`WellKnownBuilder::websocket_origin`](crate::WellKnownBuilder::websocket_origin)
+    /// is not an origin as browsers send it (`scheme://host[:port]`, nothing
+    /// after it; `null` is none).
+    InvalidWebSocketOrigin,
     /// The session cookie configuration is inconsistent; the text says which
     /// rule it breaks.
     InvalidSessionCookie(&'static str),
@@ -57,6 +62,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::InvalidTunnelOrigin => {
                 f.write_str("tunnel origin must be http(s)://host[:port] with nothing after it")
+            }
+            ConfigError::InvalidWebSocketOrigin => {
+                f.write_str("a WebSocket origin must be scheme://host[:port] with nothing after it")
             }
             ConfigError::InvalidSessionCookie(rule) => {
                 write!(f, "invalid session cookie configuration: {rule}")

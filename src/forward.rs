@@ -16,6 +16,8 @@ use crate::config::{Config, Forwarding, SignIn, Strip};
 use crate::credentials::MAX_LOOKUPS;
 use crate::endpoint::{Reply, error, for_method, read_head};
 use crate::future::PendingGate;
+use crate::identity::AuthMethod;
+use crate::origin::allowed_origin;
 use crate::resolver::{AtOnce, Awaiting, Found, Head, Resolution, resolve};
 use crate::return_url::{MAX_RETURN_URL, safe_return_url};
 use crate::store::SessionStore;
@@ -195,9 +197,42 @@ where
     if let (true, Some(why)) = (required, caller.unauthenticated()) {
         return Gate::Refuse(refusal(config, &request, why));
     }
+    if let Err(reason) = check_upgrade_origin(config, &request, &caller) {
+        let reply = for_method(request.method(), error(StatusCode::FORBIDDEN, reason));
+        return Gate::Refuse(reply);
+    }
     request.extensions_mut().insert(caller);
     strip(config, &mut request);
     Gate::Now(request)
+}
+
+/// The check that keeps pages of other origins from opening a WebSocket as
+/// the user: an upgrade ([`is_upgrade`]) authenticated by the session
+/// cookie must not come from a page of an origin other than the tunnel's
+/// or one allowed by [`WellKnownBuilder::websocket_origin`]
+/// (see [`allowed_origin`]); the error is the `403` reason. Tokens are no
+/// ambient credential, and a request nobody is authenticated for carries
+/// no user a page could borrow: neither is checked.
+///
+/// [`WellKnownBuilder::websocket_origin`]: crate::WellKnownBuilder::websocket_origin
+fn check_upgrade_origin<V, St, B>(
+    config: &Config<V, St>,
+    request: &Request<B>,
+    caller: &Caller,
+) -> Result<(), &'static str> {
+    let (Some(AuthMethod::Session), Some(tunnel), Some(forwarding)) =
+        (caller.method(), caller.tunnel(), config.forwarding.as_ref())
+    else {
+        return Ok(());
+    };
+    if !is_upgrade(request.method(), request.headers()) {
+        return Ok(());
+    }
+    allowed_origin(
+        request.headers(),
+        tunnel.origin_ref(),
+        &forwarding.websocket_origins,
+    )
 }
 
 /// Resolves the caller, awaiting the backends, then forwards the request
@@ -304,24 +339,35 @@ pub(crate) fn unauthenticated_reply(why: Unauthenticated) -> Reply {
 }
 
 /// Whether a request is a browser navigation: `GET` or `HEAD`, not an
-/// upgrade (no `Upgrade` field, no `upgrade` in `Connection`), accepting
-/// `text/html` by name with a non-zero quality.
+/// upgrade ([`is_upgrade`]), accepting `text/html` by name with a non-zero
+/// quality.
 pub(crate) fn is_navigation(method: &Method, headers: &HeaderMap) -> bool {
-    if !matches!(*method, Method::GET | Method::HEAD) || headers.contains_key(UPGRADE) {
-        return false;
-    }
-    let upgrade = headers.get_all(CONNECTION).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|&b| b == b',')
-            .any(|token| trim_ows(token).eq_ignore_ascii_case(b"upgrade"))
-    });
-    !upgrade
+    matches!(*method, Method::GET | Method::HEAD)
+        && !is_upgrade(method, headers)
         && headers
             .get_all(ACCEPT)
             .iter()
             .flat_map(|value| value.as_bytes().split(|&b| b == b','))
             .any(accepts_html)
+}
+
+/// Whether a request asks to leave HTTP for another protocol, a WebSocket
+/// above all: an `Upgrade` field (any value), `upgrade` in a `Connection`
+/// field (HTTP/1.1, RFC 9110, section 7.8), or the method `CONNECT`
+/// (HTTP/2 and HTTP/3 carry a WebSocket in an extended `CONNECT`, RFC 8441
+/// and RFC 9220, whose `:protocol` only the server's own types show).
+/// Either HTTP/1.1 field is enough, whatever the other says, so that a
+/// lenient server that upgrades on one of them is covered; a browser sends
+/// them, and `CONNECT`, only to open a WebSocket (`fetch` may set neither).
+pub(crate) fn is_upgrade(method: &Method, headers: &HeaderMap) -> bool {
+    *method == Method::CONNECT
+        || headers.contains_key(UPGRADE)
+        || headers.get_all(CONNECTION).iter().any(|value| {
+            value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .any(|token| trim_ows(token).eq_ignore_ascii_case(b"upgrade"))
+        })
 }
 
 /// Whether one `Accept` element is `text/html` with a non-zero quality.

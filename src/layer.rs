@@ -19,6 +19,7 @@ use crate::error::ConfigError;
 use crate::forward::resolve_head;
 use crate::identity::AuthMethod;
 use crate::manager::{CookieHeaders, SessionManager};
+use crate::origin::Origin;
 use crate::paths::Paths;
 use crate::return_url::safe_return_url;
 use crate::service::WellKnownService;
@@ -109,6 +110,11 @@ impl<V, St> WellKnownLayer<V, St> {
     /// What is needed is read from the request at once; the future owns it
     /// and borrows nothing.
     ///
+    /// Unlike the layer in front of a handler, this does not refuse a
+    /// WebSocket handshake that the session cookie authenticates from a page
+    /// of another origin (see "WebSockets" in the crate docs): check such a
+    /// handshake with [`SessionManager::check_origin`] before upgrading.
+    ///
     /// ```
     /// use http::Request;
     /// use rstream_well_known::{AuthMethod, StaticTokenVerifier, Tunnel, User, WellKnownLayer};
@@ -198,6 +204,7 @@ struct ForwardingOptions {
     #[cfg(feature = "oidc")]
     oidc_start: Option<String>,
     return_parameter: String,
+    websocket_origins: Vec<Origin>,
     strip_token_parameter: Option<bool>,
     strip_authorization: bool,
     strip_session_cookie: bool,
@@ -214,6 +221,7 @@ impl Default for ForwardingOptions {
             #[cfg(feature = "oidc")]
             oidc_start: None,
             return_parameter: "return_to".to_owned(),
+            websocket_origins: Vec::new(),
             strip_token_parameter: None,
             strip_authorization: false,
             strip_session_cookie: false,
@@ -276,6 +284,7 @@ impl ForwardingOptions {
             identity: self.identity,
             required: self.required,
             sign_in,
+            websocket_origins: self.websocket_origins.into_boxed_slice(),
             strip,
         }))
     }
@@ -525,6 +534,48 @@ impl<V, St> WellKnownBuilder<V, St> {
         self
     }
 
+    /// Allows pages of `origin` (`scheme://host[:port]`, as browsers send
+    /// it in `Origin`) to open WebSockets authenticated by the session
+    /// cookie, besides the tunnel's own origin; call it once per origin.
+    ///
+    /// On the paths where [identity](Self::identity) or
+    /// [enforcement](Self::require_authentication) is on, an upgrade (a
+    /// WebSocket handshake) that the session cookie authenticates is
+    /// refused with `403` (`origin_mismatch`) when its `Origin` names
+    /// neither the tunnel's origin nor one of these, so that a page of
+    /// another origin of the same site (a sibling subdomain, another port),
+    /// which the browser sends the cookie for, cannot open a socket as the
+    /// user. By default only the tunnel's origin is allowed. Handshakes
+    /// without `Origin` (non-browser clients) and handshakes authenticated
+    /// by a token are not checked; see "WebSockets" in the crate docs.
+    ///
+    /// An origin that does not parse (a path after it, userinfo, `null`)
+    /// makes [`build`](Self::build) fail with
+    /// [`ConfigError::InvalidWebSocketOrigin`].
+    ///
+    /// ```
+    /// use rstream_well_known::{MemoryStore, Paths, Tunnel, WellKnownLayer};
+    ///
+    /// let layer = WellKnownLayer::builder()
+    ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
+    ///     .with_session_store(MemoryStore::new())
+    ///     .require_authentication(Paths::prefix("/live"))
+    ///     // The admin console, served elsewhere, opens sockets here too.
+    ///     .websocket_origin("https://admin.example.com")
+    ///     .build()?;
+    /// # Ok::<(), rstream_well_known::ConfigError>(())
+    /// ```
+    pub fn websocket_origin(mut self, origin: &str) -> Self {
+        match Origin::parse(origin.trim()) {
+            Some(origin) => self.forwarding.websocket_origins.push(origin),
+            None => {
+                self.error
+                    .get_or_insert(ConfigError::InvalidWebSocketOrigin);
+            }
+        }
+        self
+    }
+
     /// Whether the `rstream.token` query parameter is removed from the URI
     /// of every forwarded request, every other byte of the query kept (a
     /// query left empty goes with its `?`). On by default whenever
@@ -559,7 +610,7 @@ impl<V, St> WellKnownBuilder<V, St> {
     /// tunnel, an invalid session cookie (checked only when session auth is
     /// enabled), an idle or backend timeout of zero, an invalid or repeated
     /// policy name, an invalid path prefix, an invalid sign-in URL or one
-    /// that requires authentication itself.
+    /// that requires authentication itself, an invalid WebSocket origin.
     pub fn build(self) -> Result<WellKnownLayer<V, St>, ConfigError>
     where
         St: SessionStore,

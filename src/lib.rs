@@ -357,12 +357,52 @@
 //! about paths with one reading, and any other path is guarded (see
 //! [`Paths`]). The sign-in URL is a path on the tunnel origin and must not
 //! be guarded itself (`build` refuses the loop). Well-known endpoints are
-//! the layer's and are not guarded. WebSocket upgrades pass through like
-//! any request (the layer keeps the request's extensions, where servers put
-//! the upgrade); a browser's `WebSocket` cannot set headers, so the
-//! `rstream.token` query parameter authenticates a handshake.
+//! the layer's and are not guarded.
 //! [`SessionManager::safe_return_url`] checks a return URL before a sign-in
 //! handler redirects to it.
+//!
+//! **WebSockets.** Upgrades pass through like any request (the layer keeps
+//! the request's extensions, where servers put the upgrade); a browser's
+//! `WebSocket` cannot set headers, so the `rstream.token` query parameter
+//! authenticates a handshake. A browser lets any page open a WebSocket to
+//! any host, and attaches the session cookie to the handshake of a page of
+//! another origin of the same site (a sibling subdomain, another port:
+//! `SameSite` is about sites). So on the paths where identity or
+//! enforcement is on, an upgrade that the session cookie authenticates is
+//! refused unless its `Origin` is the tunnel origin or one allowed with
+//! [`WellKnownBuilder::websocket_origin`] (none by default):
+//!
+//! - An upgrade is a request with an `Upgrade` field (any protocol) or
+//!   `upgrade` in a `Connection` field (either is enough, for servers that
+//!   upgrade on one of them), or with the method `CONNECT`: HTTP/2 and
+//!   HTTP/3 carry a WebSocket in an extended `CONNECT` (RFC 8441, RFC 9220)
+//!   whose `:protocol` only the server's own types show, so every `CONNECT`
+//!   counts. A browser sends these only to open a WebSocket.
+//! - `Origin` is compared as logout compares it (scheme, host and port, a
+//!   missing port meaning the scheme's default). `Origin: null` (sandboxed
+//!   frames, `file:` pages), a repeated field or a value that does not
+//!   parse never matches. A handshake without `Origin` passes: browsers
+//!   always send it with one, and a client that is no browser holds its
+//!   cookie itself, where no page can borrow it. `Referer` and fetch
+//!   metadata are not read: browsers send no `Referer` with a handshake,
+//!   and the pages of an allowed origin of the same site are
+//!   `Sec-Fetch-Site: same-site`.
+//! - A handshake that a token authenticates is not checked: a token is no
+//!   ambient credential, a page presents only one it holds (the token
+//!   decides even beside a valid cookie). Nor is one nobody is
+//!   authenticated for (no credential, a session that ended, a failing
+//!   store, a refused token and no live session): the handler gets an
+//!   anonymous [`Caller`], as any page could; on a guarded path
+//!   enforcement refuses it first (`401`, `503`, never a redirect).
+//! - The refusal is `403` with `{"error":"origin_mismatch"}`,
+//!   `Cache-Control: no-store` and no `WWW-Authenticate` (signing in again
+//!   would not help), and the request never reaches the inner service.
+//!
+//! Paths where neither identity nor enforcement is on are not checked (and
+//! cost nothing more). [`WellKnownLayer::resolve`] resolves a handshake's
+//! caller without this check: where the layer is not in front of the
+//! handshake, refuse a cookie-authenticated one that
+//! [`SessionManager::check_origin`] refuses.
 //!
 //! **Sign-in handlers** share the layer's rules through the
 //! [`SessionManager`]: [`SessionManager::check_origin`] refuses a sign-in

@@ -1,6 +1,7 @@
-//! Origins: parsing `scheme://host[:port]`, and the logout endpoint's
+//! Origins: parsing `scheme://host[:port]`, the logout endpoint's
 //! cross-origin check (fetch metadata, then `Origin` / `Referer`) against the
-//! tunnel origin.
+//! tunnel origin, and the `Origin` check of upgrades authenticated by the
+//! session cookie.
 //!
 //! The parser is strict on purpose: anything a browser would not send in an
 //! `Origin` header (userinfo, a path, an empty host, a port out of range)
@@ -178,8 +179,9 @@ pub(crate) fn same_origin(headers: &HeaderMap, expected: &Origin) -> Result<(), 
             return Err("cross_origin_request");
         }
     }
-    if check_field(headers, ORIGIN, expected, Origin::parse)
-        && check_field(headers, REFERER, expected, Origin::of_url)
+    let is_expected = |origin: &Origin| origin == expected;
+    if check_field(headers, ORIGIN, Origin::parse, is_expected)
+        && check_field(headers, REFERER, Origin::of_url, is_expected)
     {
         Ok(())
     } else {
@@ -191,11 +193,37 @@ pub(crate) fn same_origin(headers: &HeaderMap, expected: &Origin) -> Result<(), 
 /// initiator and its target.
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
+/// The `Origin` check of an upgrade (a WebSocket handshake) authenticated
+/// by the session cookie; the error is the `403` reason.
+///
+/// An `Origin` field, when present, must name `expected` (the tunnel
+/// origin) or one of `allowed`: a field repeated, not valid ASCII, `null`
+/// or of another origin fails with `origin_mismatch`. A request without
+/// `Origin` passes: browsers always send it with a WebSocket handshake, and
+/// non-browser clients carry no ambient credential a page could borrow.
+/// Fetch metadata and `Referer` are not read: a browser sends no `Referer`
+/// with a handshake, and an allowed origin of the same site would be
+/// `Sec-Fetch-Site: same-site`.
+pub(crate) fn allowed_origin(
+    headers: &HeaderMap,
+    expected: &Origin,
+    allowed: &[Origin],
+) -> Result<(), &'static str> {
+    let is_allowed = |origin: &Origin| origin == expected || allowed.contains(origin);
+    if check_field(headers, ORIGIN, Origin::parse, is_allowed) {
+        Ok(())
+    } else {
+        Err("origin_mismatch")
+    }
+}
+
+/// Whether the field `name` is absent, or present once with a value that
+/// parses (with `parse`) to an origin `accept` takes.
 fn check_field(
     headers: &HeaderMap,
     name: HeaderName,
-    expected: &Origin,
     parse: fn(&str) -> Option<Origin>,
+    accept: impl Fn(&Origin) -> bool,
 ) -> bool {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
@@ -208,7 +236,7 @@ fn check_field(
         .to_str()
         .ok()
         .and_then(|value| parse(value.trim()))
-        .is_some_and(|origin| &origin == expected)
+        .is_some_and(|origin| accept(&origin))
 }
 
 #[cfg(test)]

@@ -459,6 +459,38 @@ async fn everything_but_a_navigation_gets_401_never_a_redirect() {
 }
 
 #[tokio::test]
+async fn a_guarded_handshake_the_cookie_authenticates_must_come_from_the_tunnel_origin() {
+    const SIBLING: &str = "https://sibling.example.com";
+    let layer = guarded();
+    let cookie = sign_in(&layer, ada()).await;
+    let recorder = Recorder::default();
+    let handshake = |path: &str, origin: &str| {
+        get(path)
+            .header("accept", BROWSER_ACCEPT)
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("origin", origin)
+            .header("cookie", &cookie)
+            .body(empty())
+            .unwrap()
+    };
+    let answer = send(&layer, &recorder, handshake("/socket", SIBLING)).await;
+    assert_refused(&answer, 403, "origin_mismatch", None);
+    assert_eq!(answer.header("location"), None, "never sent to sign in");
+    assert_eq!(recorder.count(), 0, "never forwarded");
+
+    let answer = send(&layer, &recorder, handshake("/socket", ORIGIN)).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(recorder.count(), 1);
+    // An exempt path is not the layer's business: nothing is checked.
+    let answer = send(&layer, &recorder, handshake("/public/socket", SIBLING)).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(recorder.count(), 2);
+}
+
+#[tokio::test]
 async fn hosts_that_are_no_tunnel_cannot_be_authenticated() {
     let layer = guarded();
     let recorder = Recorder::default();

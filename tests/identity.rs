@@ -562,3 +562,71 @@ async fn backends_that_must_be_awaited_are_awaited_before_the_handler_runs() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_upgrade_the_cookie_authenticates_from_another_origin_never_reaches_the_handler() {
+    const SIBLING: &str = "https://sibling.example.com";
+    // A store that answers at once, and one that must be awaited.
+    for store in [
+        Faulty::new(MemoryStore::new()).answering_at_once(),
+        Faulty::new(MemoryStore::new()),
+    ] {
+        let layer = WellKnownLayer::builder()
+            .tunnel(tunnel())
+            .with_token_verifier(ScopedVerifier)
+            .with_session_store(store)
+            .identity(Paths::all())
+            .build()
+            .unwrap();
+        let cookie = sign_in(&layer, ada()).await;
+        let upgrade = |method: &str, fields: &[(&str, &str)]| {
+            let mut request = request(method, "/live").header("cookie", &cookie);
+            for (name, value) in fields {
+                request = request.header(*name, *value);
+            }
+            request
+        };
+        let websocket = [("upgrade", "websocket"), ("connection", "Upgrade")];
+        let refused = || {
+            [
+                upgrade("GET", &websocket).header("origin", SIBLING),
+                upgrade("GET", &[("upgrade", "WebSocket")]).header("origin", SIBLING),
+                upgrade("GET", &[("connection", "keep-alive, upgrade")]).header("origin", SIBLING),
+                upgrade("GET", &websocket).header("origin", "null"),
+                upgrade("GET", &websocket)
+                    .header("origin", ORIGIN)
+                    .header("origin", SIBLING),
+                // HTTP/2's extended CONNECT (`:protocol` is the server's to see).
+                upgrade("CONNECT", &[])
+                    .version(http::Version::HTTP_2)
+                    .header("origin", SIBLING),
+            ]
+        };
+        for request in refused().map(|r| r.body(empty()).unwrap()) {
+            let handler = Handler::default();
+            let mut shown = request.headers().clone();
+            shown.remove("cookie");
+            let described = format!("{} {shown:?}", request.method());
+            let (status, headers, body) = through(&layer, &handler, request).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{described}");
+            assert_eq!(&body[..], br#"{"error":"origin_mismatch"}"#);
+            assert_eq!(headers["cache-control"], "no-store");
+            assert_eq!(headers["content-type"], "application/json");
+            assert!(!headers.contains_key("www-authenticate"));
+            assert!(!format!("{headers:?}{body:?}").contains(cookie_value(&cookie)));
+            assert_eq!(handler.count(), 0, "{described}: never forwarded");
+        }
+        // Not upgrades, or from the tunnel's own pages: the handler sees Ada.
+        for request in [
+            upgrade("GET", &[]).header("origin", SIBLING),
+            upgrade("POST", &[]).header("origin", SIBLING),
+            upgrade("GET", &websocket).header("origin", ORIGIN),
+            upgrade("CONNECT", &[])
+                .version(http::Version::HTTP_2)
+                .header("origin", ORIGIN),
+        ] {
+            let caller = caller_of(&layer, request.body(empty()).unwrap()).await;
+            assert_eq!(caller.method(), Some(AuthMethod::Session));
+        }
+    }
+}
