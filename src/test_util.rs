@@ -83,6 +83,7 @@ macro_rules! session_store_suite {
             concurrent_creates_never_overwrite,
             touch_moves_the_idle_deadline_within_bounds,
             touch_never_revives_a_session,
+            a_touch_cut_off_anywhere_never_undoes_a_revoke,
             sessions_expire_when_their_time_comes,
         );
     };
@@ -106,6 +107,7 @@ macro_rules! bounded_session_store_suite {
             sessions_are_independent,
             touch_moves_the_idle_deadline_within_bounds,
             touch_never_revives_a_session,
+            a_touch_cut_off_anywhere_never_undoes_a_revoke,
             sessions_expire_when_their_time_comes,
         );
     };
@@ -596,6 +598,97 @@ where
     }
 }
 
+/// A touch in flight while its session is revoked never brings the session
+/// back: not when it runs to the end, and not when it is dropped (as a
+/// backend timeout drops it) at any point before, during or after the
+/// revoke. Each touch is polled a few times, then the revoke runs with the
+/// touch polled alongside it a few times more (or to the end), and the
+/// touch is dropped.
+pub async fn a_touch_cut_off_anywhere_never_undoes_a_revoke<S: SessionStore>(store: S)
+where
+    S::Error: Debug,
+{
+    for before in 0..4 {
+        for alongside in (0..4).map(Some).chain([None]) {
+            let now = now();
+            let id = store
+                .create(session(User::new("ada"), LIVE).with_idle_expires_at(now + LIVE / 2))
+                .await
+                .expect("create");
+            let mut touch = Box::pin(store.touch(&id, now + LIVE));
+            let finished = poll_times(&mut touch, before).await;
+            let revoke = store.revoke(&id);
+            if finished {
+                revoke.await.expect("revoke");
+            } else {
+                RevokeBesideTouch {
+                    revoke: Some(Box::pin(revoke)),
+                    touch: Some(touch),
+                    polls_left: alongside,
+                }
+                .await;
+            }
+            assert!(
+                !loads(&store, &id).await,
+                "a touch polled {before} times, then {} beside the revoke, brought the session back",
+                alongside.map_or_else(|| "to the end".to_owned(), |n| format!("{n} times"))
+            );
+        }
+    }
+}
+
+/// Runs a revoke to the end with a touch polled alongside it: at most
+/// `polls_left` more times, the touch being dropped when they run out or the
+/// revoke ends, or to the end (`None`).
+struct RevokeBesideTouch<R, T> {
+    revoke: Option<Pin<Box<R>>>,
+    touch: Option<Pin<Box<T>>>,
+    polls_left: Option<usize>,
+}
+
+impl<R, T, E, F> Future for RevokeBesideTouch<R, T>
+where
+    R: Future<Output = Result<(), E>>,
+    T: Future<Output = Result<(), F>>,
+    E: Debug,
+    F: Debug,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if let Some(revoke) = &mut this.revoke {
+            if let Poll::Ready(revoked) = revoke.as_mut().poll(cx) {
+                revoked.expect("revoke");
+                this.revoke = None;
+            }
+        }
+        if let Some(touch) = &mut this.touch {
+            if this.polls_left == Some(0) {
+                this.touch = None;
+            } else {
+                this.polls_left = this.polls_left.map(|n| n - 1);
+                if let Poll::Ready(touched) = touch.as_mut().poll(cx) {
+                    touched.expect("touch");
+                    this.touch = None;
+                }
+            }
+        }
+        if this.revoke.is_some() {
+            return Poll::Pending;
+        }
+        if this.polls_left.is_some() {
+            // Cut off: dropped as soon as the revoke is done.
+            this.touch = None;
+        }
+        if this.touch.is_some() {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+}
+
 /// Time passing ends sessions: at their absolute deadline, and at their
 /// idle deadline unless a touch moved it. Waits a little over a second.
 pub async fn sessions_expire_when_their_time_comes<S: SessionStore>(store: S)
@@ -824,6 +917,20 @@ pub async fn sleep(duration: Duration) {
         }
     });
     Sleep { shared }.await;
+}
+
+/// Polls `future` up to `times` times (never with a waker that wakes),
+/// pausing a millisecond between polls so that its I/O can progress;
+/// whether it finished.
+async fn poll_times<F: Future + Unpin>(future: &mut F, times: usize) -> bool {
+    for _ in 0..times {
+        let polled = Pin::new(&mut *future).poll(&mut Context::from_waker(Waker::noop()));
+        if polled.is_ready() {
+            return true;
+        }
+        sleep(Duration::from_millis(1)).await;
+    }
+    false
 }
 
 /// Runs `futures` concurrently on the current task; their outputs, in order.

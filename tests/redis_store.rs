@@ -110,6 +110,7 @@ suite_on_redis!(
     concurrent_creates_never_overwrite,
     touch_moves_the_idle_deadline_within_bounds,
     touch_never_revives_a_session,
+    a_touch_cut_off_anywhere_never_undoes_a_revoke,
     sessions_expire_when_their_time_comes,
     revoke_all_ends_every_session_of_the_user_only,
     revoke_all_ends_sessions_created_before_it_under_concurrent_creates,

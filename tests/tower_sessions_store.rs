@@ -13,22 +13,24 @@ mod common;
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
+use axum::routing;
 use http::header::{COOKIE, HOST, SET_COOKIE};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use rstream_well_known::{
-    Session, SessionId, SessionStore, SignInError, TokioTimer, TowerSessionsStore,
+    Session, SessionCookie, SessionId, SessionStore, SignInError, TokioTimer, TowerSessionsStore,
     TowerSessionsStoreErrorKind, Tunnel, User, WellKnownLayer, test_util,
 };
 use tokio::sync::oneshot;
 use tower::ServiceExt;
+use tower_sessions::SessionManagerLayer;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore as TowerStore};
 use tower_sessions_sqlx_store::SqliteStore;
@@ -58,7 +60,25 @@ async fn sqlite() -> SqliteStore {
         .unwrap()
 }
 
-test_util::session_store_suite!(TowerSessionsStore::new(sqlite().await));
+/// A fresh SQLite database in a file of its own, for the shared suite: its
+/// cut-off check drops queries in flight, and sqlx then closes the
+/// connection, which would take an in-memory database with it.
+async fn sqlite_file() -> SqliteStore {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let path = format!(
+        "{}/tower_sessions_suite_{}.db",
+        env!("CARGO_TARGET_TMPDIR"),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+    tower_sessions_example::store(&format!("sqlite://{path}?mode=rwc"))
+        .await
+        .unwrap()
+}
+
+test_util::session_store_suite!(TowerSessionsStore::new(sqlite_file().await));
 
 /// The suite again on tower-sessions' memory store: the adapter is for any
 /// tower-sessions store.
@@ -78,8 +98,23 @@ async fn rows(pool: &SqlitePool) -> i64 {
         .unwrap()
 }
 
-/// The record a cookie value names, read through the tower-sessions store.
+/// The id of the record that holds the session a cookie value names, as
+/// `TowerSessionsStore`'s documentation gives it: the cookie's id XOR the
+/// ASCII bytes of `rstream-session!`.
+fn record_id(value: &str) -> Id {
+    let id: Id = value.parse().expect("a tower-sessions id");
+    Id(id.0 ^ i128::from_be_bytes(*b"rstream-session!"))
+}
+
+/// The record that holds the session a cookie value of ours names, read
+/// through the tower-sessions store.
 async fn record(store: &SqliteStore, value: &str) -> Option<Record> {
+    TowerStore::load(store, &record_id(value)).await.unwrap()
+}
+
+/// The record of the app's tower-sessions session that its cookie value
+/// names.
+async fn app_record(store: &SqliteStore, value: &str) -> Option<Record> {
     let id: Id = value.parse().expect("a tower-sessions id");
     TowerStore::load(store, &id).await.unwrap()
 }
@@ -110,11 +145,20 @@ async fn sign_in_authenticates_and_logout_revokes() {
     assert_eq!(rows(&pool).await, 1);
 
     let record = record(&sqlite, &value).await.expect("the record");
-    assert_eq!(record.id.to_string(), value);
+    assert_eq!(record.id, record_id(&value));
+    assert!(
+        app_record(&sqlite, &value).await.is_none(),
+        "nothing where tower-sessions' layer would look for the cookie's value"
+    );
     let keys: Vec<_> = record.data.keys().map(String::as_str).collect();
     assert_eq!(keys, [TowerSessionsStore::<SqliteStore>::DATA_KEY]);
     let stored = &record.data["rstream_well_known.session"];
     assert_eq!(stored["v"], 1);
+    // The expiry date is the deadline in the value, to the nanosecond.
+    assert_eq!(
+        record.expiry_date.unix_timestamp_nanos(),
+        i128::from(stored["expiresAt"].as_u64().unwrap()) * 1_000_000
+    );
     assert_eq!(stored["user"]["userId"], "user-id");
     assert_eq!(stored["user"]["attributes"]["tenant"], "t-1");
     // The record expires with the session (24 hours, the default lifetime).
@@ -393,9 +437,11 @@ async fn tower_sessions_own_layer_keeps_working_beside_ours() {
     assert_eq!(login.status, StatusCode::NO_CONTENT);
     let ours = login.cookie("rstream_session").expect("our cookie");
     assert_eq!(rows(&pool).await, 2, "two records: the app's and ours");
-    let app_record = record(&sqlite, cookie_value(&app_cookie)).await.unwrap();
-    assert_eq!(app_record.data["signed_in_as"], "ada");
-    assert!(!app_record.data.contains_key("rstream_well_known.session"));
+    let theirs = app_record(&sqlite, cookie_value(&app_cookie))
+        .await
+        .unwrap();
+    assert_eq!(theirs.data["signed_in_as"], "ada");
+    assert!(!theirs.data.contains_key("rstream_well_known.session"));
     let our_record = record(&sqlite, cookie_value(&ours)).await.unwrap();
     assert!(!our_record.data.contains_key("visits"));
 
@@ -421,13 +467,18 @@ async fn tower_sessions_own_layer_keeps_working_beside_ours() {
     let logout = call(&app, "POST", LOGOUT, &[&crossed]).await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
     assert_eq!(rows(&pool).await, 2);
-    // Our session id as the app's cookie: a tower-sessions session without
-    // the app's data, and ours still works, with its own deadlines.
+    // Our session id as the app's cookie: tower-sessions finds no record
+    // under it (ours is elsewhere) and starts a fresh session of its own,
+    // under another id; ours is untouched and still works.
     let crossed = format!("app_session={}", cookie_value(&ours));
-    assert_eq!(
-        call(&app, "GET", "/visits", &[&crossed]).await.body,
-        "visits: 1\n"
-    );
+    let fresh = call(&app, "GET", "/visits", &[&crossed]).await;
+    assert_eq!(fresh.body, "visits: 1\n");
+    let fresh = fresh.cookie("app_session").unwrap();
+    assert_ne!(fresh, crossed);
+    assert!(app_record(&sqlite, cookie_value(&fresh)).await.is_some());
+    let our_record = record(&sqlite, cookie_value(&ours)).await.unwrap();
+    assert!(!our_record.data.contains_key("visits"));
+    assert_eq!(rows(&pool).await, 3, "the app's two sessions and ours");
     let session = call(&app, "GET", SESSION, &[&ours]).await;
     assert_eq!(signed_in_as(&session).as_deref(), Some("ada"));
 
@@ -444,10 +495,14 @@ async fn tower_sessions_own_layer_keeps_working_beside_ours() {
         "visits: 4\n"
     );
     assert!(record(&sqlite, cookie_value(&ours)).await.is_none());
-    assert!(record(&sqlite, cookie_value(&app_cookie)).await.is_some());
-    // The app's record, and the logout's tombstone (the example's sessions
-    // have an idle timeout).
-    assert_eq!(rows(&pool).await, 2);
+    assert!(
+        app_record(&sqlite, cookie_value(&app_cookie))
+            .await
+            .is_some()
+    );
+    // The app's two records, and the logout's tombstone (the example's
+    // sessions have an idle timeout).
+    assert_eq!(rows(&pool).await, 3);
 
     // And ending the app's session (what `Session::flush` does: delete the
     // record) leaves a new well-known session alone.
@@ -465,10 +520,140 @@ async fn tower_sessions_own_layer_keeps_working_beside_ours() {
     );
 }
 
+/// tower-sessions' layer and ours on one store, as the example has them,
+/// with `store` (a `Cued` SQLite store) behind both and our sessions' idle
+/// timeout `idle`: `GET /write` writes the app's tower-sessions session
+/// (cookie `app_session`).
+fn app_beside_ours(
+    store: Cued<SqliteStore>,
+    idle: Option<Duration>,
+) -> (
+    Router,
+    WellKnownLayer<rstream_well_known::StaticTokenVerifier, TowerSessionsStore<Cued<SqliteStore>>>,
+) {
+    let mut builder = WellKnownLayer::builder()
+        .tunnel(
+            Tunnel::new(EXAMPLE_HOST, "ws", "proj")
+                .unwrap()
+                .with_origin(&format!("http://{EXAMPLE_HOST}"))
+                .unwrap(),
+        )
+        .with_session_store(TowerSessionsStore::new(store.clone()))
+        .session_cookie(SessionCookie::new("rstream_session").secure(false));
+    if let Some(idle) = idle {
+        builder = builder.idle_timeout(idle);
+    }
+    let well_known = builder.build().unwrap();
+    let app = Router::new()
+        .route(
+            "/write",
+            routing::get(|session: tower_sessions::Session| async move {
+                match session.insert("written", true).await {
+                    Ok(_) => StatusCode::NO_CONTENT,
+                    Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+                }
+            }),
+        )
+        .layer(
+            SessionManagerLayer::new(store)
+                .with_name("app_session")
+                .with_secure(false),
+        )
+        .layer(well_known.clone());
+    (app, well_known)
+}
+
+/// The attack on a logout through tower-sessions' own layer: whoever holds
+/// a session id sends it as the app's cookie to a route that writes the
+/// app's session; a logout lands while that request is in flight, and the
+/// app's write at the end of the request must not bring the session back.
+/// Played with the cookie's value and with the id of the record that holds
+/// the session (whatever a client works out), for sessions with and without
+/// an idle timeout, the app's write held until the logout returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_write_in_flight_never_undoes_a_logout() {
+    let idle_timeouts = [Some(Duration::from_secs(30 * 60)), None];
+    for (app_cookie_names, idle) in ["the cookie's id", "the record's id"]
+        .into_iter()
+        .flat_map(|names| idle_timeouts.map(|idle| (names, idle)))
+    {
+        let pool = pool().await;
+        let cued = Cued::new(SqliteStore::new(pool.clone()));
+        let (app, layer) = app_beside_ours(cued.clone(), idle);
+        let signed_in = layer
+            .session_manager()
+            .unwrap()
+            .sign_in(User::new("ada"))
+            .await
+            .unwrap();
+        let ours = signed_in
+            .set_cookie()
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let signed_in_now = |app: Router, ours: String| async move {
+            signed_in_as(&call(&app, "GET", SESSION, &[&ours]).await)
+        };
+        assert_eq!(
+            signed_in_now(app.clone(), ours.clone()).await.as_deref(),
+            Some("ada")
+        );
+        let id = match app_cookie_names {
+            "the cookie's id" => cookie_value(&ours).to_owned(),
+            _ => {
+                let ids: Vec<String> = sqlx::query_scalar("select id from tower_sessions")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                assert_eq!(ids.len(), 1, "our record only");
+                ids[0].clone()
+            }
+        };
+
+        // The app's request loads, writes, and waits at the store.
+        let write = cued.gate_next(&cued.cues.write_gate);
+        let in_flight = tokio::spawn({
+            let app = app.clone();
+            let crossed = format!("app_session={id}");
+            async move { call(&app, "GET", "/write", &[&crossed]).await }
+        });
+        write.arrived.await.unwrap();
+
+        // The logout, meanwhile.
+        let logout = call(&app, "POST", LOGOUT, &[&ours]).await;
+        assert_eq!(logout.status, StatusCode::NO_CONTENT);
+        assert!(logout.cookie("rstream_session").is_some(), "removal cookie");
+        assert_eq!(signed_in_now(app.clone(), ours.clone()).await, None);
+
+        // The app's write goes through, and the session stays ended.
+        write.release.send(()).unwrap();
+        assert_eq!(in_flight.await.unwrap().status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            signed_in_now(app.clone(), ours.clone()).await,
+            None,
+            "the app's write brought the session back ({app_cookie_names}, idle {idle:?})"
+        );
+        // Nor does a later touch (the layer's sliding expiry) or logout
+        // change that.
+        let store = TowerSessionsStore::new(cued.clone());
+        let session_id = SessionId::new(cookie_value(&ours)).unwrap();
+        store
+            .touch(&session_id, SystemTime::now() + Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert_eq!(store.load(&session_id).await.unwrap(), None, "touched");
+        assert_eq!(signed_in_now(app.clone(), ours.clone()).await, None);
+    }
+}
+
 // --- failures ------------------------------------------------------------------
 
 /// A tower-sessions store whose calls fail (with the session id in the
-/// message, as a careless store might), hang, or wait at a gate.
+/// message, as a careless store might), hang, wait at a gate, or each give
+/// way once (return `Pending` once) before going to the store.
 #[derive(Clone)]
 struct Cued<S> {
     inner: S,
@@ -479,19 +664,23 @@ struct Cued<S> {
 struct Cues {
     fail: AtomicBool,
     hang_load: AtomicBool,
-    save_gate: Mutex<Option<Gate>>,
+    give_way: AtomicBool,
+    /// Holds the next write: `save`, or `create` (tower-sessions' layer
+    /// creates where the record it looked for was missing).
+    write_gate: Mutex<Option<Gate>>,
     load_gate: Mutex<Option<Gate>>,
 }
 
-/// Holds the next call: says it arrived, waits to be released.
+/// Holds the next call: says it arrived (with the id of the record it is
+/// for), waits to be released.
 struct Gate {
-    arrived: oneshot::Sender<()>,
+    arrived: oneshot::Sender<Id>,
     release: oneshot::Receiver<()>,
 }
 
 /// The test's ends of a gate.
 struct GateHandle {
-    arrived: oneshot::Receiver<()>,
+    arrived: oneshot::Receiver<Id>,
     release: oneshot::Sender<()>,
 }
 
@@ -534,10 +723,18 @@ impl<S: TowerStore> Cued<S> {
         Ok(())
     }
 
-    async fn pass(gate: &Mutex<Option<Gate>>) {
+    /// Each call first gives way once, when asked to: the caller's future
+    /// is `Pending` at every store call, and can be dropped there.
+    async fn give_way(&self) {
+        if self.cues.give_way.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    async fn pass(gate: &Mutex<Option<Gate>>, id: Id) {
         let taken = gate.lock().unwrap().take();
         if let Some(gate) = taken {
-            let _ = gate.arrived.send(());
+            let _ = gate.arrived.send(id);
             let _ = gate.release.await;
         }
     }
@@ -553,12 +750,15 @@ impl<S: TowerStore> Cued<S> {
 impl<S: TowerStore> TowerStore for Cued<S> {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         self.failure(&record.id)?;
+        self.give_way().await;
+        Self::pass(&self.cues.write_gate, record.id).await;
         self.inner.create(record).await
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         self.failure(&record.id)?;
-        Self::pass(&self.cues.save_gate).await;
+        self.give_way().await;
+        Self::pass(&self.cues.write_gate, record.id).await;
         self.inner.save(record).await
     }
 
@@ -567,12 +767,14 @@ impl<S: TowerStore> TowerStore for Cued<S> {
         if self.cues.hang_load.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }
-        Self::pass(&self.cues.load_gate).await;
+        self.give_way().await;
+        Self::pass(&self.cues.load_gate, *id).await;
         self.inner.load(id).await
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         self.failure(id)?;
+        self.give_way().await;
         self.inner.delete(id).await
     }
 }
@@ -733,57 +935,115 @@ async fn values_of_an_unknown_layout_are_refused() {
 
 /// The race tower-sessions' API leaves open, played step by step: a touch
 /// loads the session, a logout deletes it, the touch's save writes it back.
-/// The logout's tombstone makes the touch end it again, so once both
-/// returned the session is gone for good.
+/// Whether the touch then runs to the end (its check finds the logout's
+/// tombstone and ends the session again) or is cut off right there (dropped,
+/// as the layer's backend timeout drops it), the session never loads again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_touch_racing_a_revoke_never_leaves_the_session_alive() {
-    let cued = Cued::new(sqlite().await);
-    let store = Arc::new(TowerSessionsStore::new(cued.clone()));
+    for cut_off in [false, true] {
+        let cued = Cued::new(sqlite().await);
+        let store = Arc::new(TowerSessionsStore::new(cued.clone()));
+        let now = SystemTime::now();
+        let hour = Duration::from_secs(3600);
+        let id = store
+            .create(
+                Session::new(User::new("ada"), now, now + 4 * hour)
+                    .with_idle_expires_at(now + hour),
+            )
+            .await
+            .unwrap();
+
+        // The touch loads, then waits at its save.
+        let save = cued.gate_next(&cued.cues.write_gate);
+        let touch = tokio::spawn({
+            let store = Arc::clone(&store);
+            let id = id.clone();
+            async move { store.touch(&id, now + 2 * hour).await }
+        });
+        let record = save.arrived.await.unwrap();
+
+        // Meanwhile the logout.
+        store.revoke(&id).await.unwrap();
+        assert_eq!(store.load(&id).await.unwrap(), None);
+
+        // The touch's save goes through: the record is back (the window).
+        let check = cued.gate_next(&cued.cues.load_gate);
+        save.release.send(()).unwrap();
+        check.arrived.await.unwrap();
+        assert!(
+            TowerStore::load(&cued.inner, &record)
+                .await
+                .unwrap()
+                .is_some(),
+            "the save wrote it back"
+        );
+
+        if cut_off {
+            // The touch is dropped before its check: the record stays, and
+            // still never loads.
+            touch.abort();
+            assert!(touch.await.unwrap_err().is_cancelled());
+            for _ in 0..2 {
+                assert_eq!(store.load(&id).await.unwrap(), None, "cut off");
+            }
+            // Nor does a later touch bring it back.
+            store.touch(&id, now + 3 * hour).await.unwrap();
+            assert_eq!(store.load(&id).await.unwrap(), None, "touched again");
+        } else {
+            // Its check finds the tombstone and ends the session again.
+            check.release.send(()).unwrap();
+            touch.await.unwrap().unwrap();
+            assert_eq!(store.load(&id).await.unwrap(), None);
+        }
+        assert!(
+            TowerStore::load(&cued.inner, &record)
+                .await
+                .unwrap()
+                .is_none(),
+            "the record is deleted again (cut off: {cut_off})"
+        );
+    }
+}
+
+/// On a store whose every call gives way once (is `Pending` once), a touch
+/// is cut off at each of its store calls in turn, with the logout run in
+/// full between two of them: whatever the cut, the session never loads
+/// again. And the shared suite's cut-off check, on that store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_touch_cut_off_at_each_store_call_never_undoes_a_revoke() {
+    let cued = Cued::new(tower_sessions::MemoryStore::default());
+    cued.cues.give_way.store(true, Ordering::SeqCst);
+    let store = TowerSessionsStore::new(cued);
     let now = SystemTime::now();
     let hour = Duration::from_secs(3600);
-    let id = store
-        .create(
-            Session::new(User::new("ada"), now, now + 4 * hour).with_idle_expires_at(now + hour),
-        )
-        .await
-        .unwrap();
-    let their: Id = id.expose().parse().unwrap();
-
-    // The touch loads, then waits at its save.
-    let save = cued.gate_next(&cued.cues.save_gate);
-    let touch = tokio::spawn({
-        let store = Arc::clone(&store);
-        let id = id.clone();
-        async move { store.touch(&id, now + 2 * hour).await }
-    });
-    save.arrived.await.unwrap();
-
-    // Meanwhile the logout.
-    store.revoke(&id).await.unwrap();
-    assert_eq!(store.load(&id).await.unwrap(), None);
-
-    // The touch's save goes through: the record is back (the window).
-    let check = cued.gate_next(&cued.cues.load_gate);
-    save.release.send(()).unwrap();
-    check.arrived.await.unwrap();
-    assert!(
-        TowerStore::load(&cued.inner, &their)
-            .await
-            .unwrap()
-            .is_some(),
-        "the save wrote it back"
-    );
-
-    // Its check finds the tombstone and ends the session again.
-    check.release.send(()).unwrap();
-    touch.await.unwrap().unwrap();
-    assert_eq!(store.load(&id).await.unwrap(), None);
-    assert!(
-        TowerStore::load(&cued.inner, &their)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    for before in 0..4 {
+        for after in 0..4 {
+            let id = store
+                .create(
+                    Session::new(User::new("ada"), now, now + 4 * hour)
+                        .with_idle_expires_at(now + hour),
+                )
+                .await
+                .unwrap();
+            let mut touch = Box::pin(store.touch(&id, now + 2 * hour));
+            let mut finished = false;
+            for _ in 0..before {
+                finished = finished || futures::poll!(touch.as_mut()).is_ready();
+            }
+            store.revoke(&id).await.unwrap();
+            for _ in 0..after {
+                finished = finished || futures::poll!(touch.as_mut()).is_ready();
+            }
+            drop(touch);
+            assert_eq!(
+                store.load(&id).await.unwrap(),
+                None,
+                "a touch polled {before} times before the logout and {after} after \
+                 (finished: {finished}) brought the session back"
+            );
+        }
+    }
+    test_util::a_touch_cut_off_anywhere_never_undoes_a_revoke(store).await;
 }
 
 /// Without a race, a revoke of a session with an idle deadline leaves one

@@ -14,6 +14,7 @@ use tower_sessions_core_0_14::SessionStore as TowerStore;
 use tower_sessions_core_0_14::session::{Id, Record};
 use tower_sessions_core_0_14::session_store::Error as TowerError;
 
+use super::after;
 use super::session::latest;
 use super::{Session, SessionId, SessionStore};
 use crate::identity::User;
@@ -59,7 +60,9 @@ use crate::identity::User;
 ///
 /// A session is one tower-sessions [`Record`]:
 ///
-/// - its `id` is the session's id (see [Ids](#ids));
+/// - its `id` is the session's id XOR the ASCII bytes of `"rstream-session!"`
+///   (see [Ids](#ids)): not the cookie's value, so that tower-sessions' own
+///   layer, given the cookie's value as its cookie, finds nothing;
 /// - its `data` map holds one entry, under the key
 ///   [`DATA_KEY`](TowerSessionsStore::DATA_KEY) (`"rstream_well_known.session"`),
 ///   whose value is the session as a JSON object:
@@ -67,16 +70,22 @@ use crate::identity::User;
 ///   `user` as [`User`] serialises (profile and attributes), the times as
 ///   milliseconds since the Unix epoch, and `idleExpiresAt` only for a session
 ///   with an idle timeout;
-/// - its `expiry_date` is the session's [`deadline`](Session::deadline), so
-///   that the store expires the record by itself (Redis and moka expire it,
-///   SQL stores filter it out and delete it with their `delete_expired`).
+/// - its `expiry_date` is the session's [`deadline`](Session::deadline) as
+///   the value spells it, to the millisecond, so that the store expires the
+///   record by itself (Redis and moka expire it, SQL stores filter it out
+///   and delete it with their `delete_expired`).
 ///
 /// The deadlines that count are those in the value: a record whose `data`
 /// has no entry under the key (a tower-sessions session of the application)
 /// is not a session of this crate and never loads, whatever else it holds,
-/// and a record loads only before the deadline in its value, whatever its
-/// `expiry_date` says. The record's other entries, if any, are kept as they
-/// are by [`touch`](SessionStore::touch).
+/// and a record loads only before the deadline in its value. It also loads
+/// only while its `expiry_date` is exactly that deadline: tower-sessions'
+/// own layer, whenever it saves a record it loaded, sets its own expiry
+/// date, so a record that layer wrote back (after a logout deleted it, say)
+/// never loads as a session again. The store must therefore give back the
+/// `expiry_date` it was given, to the millisecond at least (the published
+/// stores keep the whole record, to the nanosecond). The record's other
+/// entries, if any, are kept as they are by [`touch`](SessionStore::touch).
 ///
 /// **Versioning.** `v` is the major version of the value's layout. A later
 /// crate version may add fields (this one ignores fields it does not know)
@@ -91,8 +100,10 @@ use crate::identity::User;
 ///
 /// tower-sessions ids ([`Id`]) are 128-bit numbers, spelled in its cookie as
 /// 22 characters of unpadded base64url. This crate's [`SessionId`] is that
-/// same spelling, which is cookie-safe, so the cookie value is the record's
-/// id as tower-sessions itself writes it:
+/// same spelling, which is cookie-safe: the cookie value is an id as
+/// tower-sessions itself writes it, and the session's record is stored
+/// under that id XOR the ASCII bytes of `"rstream-session!"` (its
+/// tombstone, under the id XOR those of `"rstream-revoked!"`):
 ///
 /// - [`create`](SessionStore::create) mints the id from 128 bits of the
 ///   operating system's random source and hands the record to the store's
@@ -100,9 +111,9 @@ use crate::identity::User;
 ///   look for the id first (Redis and SQLite atomically, with `SET NX` and
 ///   `INSERT OR ABORT`; the PostgreSQL, MySQL, moka and memory stores check,
 ///   then write) and take another random id when it is in use. The id
-///   returned is the one the record was stored under. A store that leaves
-///   `create` to tower-sessions' default (a plain `save`) cannot promise
-///   that; either way, two of n random 128-bit ids meet with a probability
+///   returned is the one the record was stored under, unmasked. A store
+///   that leaves `create` to tower-sessions' default (a plain `save`)
+///   cannot promise that; either way, two of n random 128-bit ids meet with a probability
 ///   of about n²/2¹²⁹: never, in practice.
 /// - An id is never chosen by a client: a cookie value is only ever looked
 ///   up, and only in the one spelling tower-sessions gives the id (22
@@ -140,17 +151,34 @@ use crate::identity::User;
 /// - **No atomic touch.** tower-sessions has no compare-and-set, so
 ///   [`touch`](SessionStore::touch) is a load and a save, and a save made
 ///   just after a concurrent [`revoke`](SessionStore::revoke) deleted the
-///   record would bring the session back. The adapter closes that window:
-///   revoking a session that has an idle deadline first saves a marker record
-///   (a *tombstone*: id = the session's id XOR a fixed 128-bit constant,
-///   `data` = `{"rstream_well_known.revoked": true}`, `expiry_date` = the
-///   session's absolute end), and a touch, after its save, looks for the
-///   tombstone and deletes the record again if it finds one. So once both
-///   calls returned, the session is gone; in between, it may load for the
-///   length of one store round trip. (Stores whose `save` only updates an
-///   existing record, like `tower-sessions-redis-store`, cannot bring the
-///   record back at all, and silently skip the tombstone.) Sessions without
-///   an idle deadline are never touched and get no tombstone.
+///   record brings the record back, with this crate's expiry date. The
+///   adapter keeps such a record from ever loading: revoking a session that
+///   has an idle deadline first saves a marker record (a *tombstone*: id =
+///   the session's id XOR the ASCII bytes of `"rstream-revoked!"`, `data` =
+///   `{"rstream_well_known.revoked": true}`, `expiry_date` = a minute past
+///   the session's absolute end, so that it outlives every version of the
+///   record), then deletes the record; [`load`](SessionStore::load) of a
+///   session with an idle deadline looks for the tombstone and answers
+///   `None` (deleting the record again) when there is one, and so does a
+///   touch after its save. A revoke or touch cut off at any point (a
+///   backend timeout drops it) leaves the session revoked: either the
+///   tombstone was saved, and the session never loads again, or nothing
+///   was deleted yet. (Stores whose `save` only updates an existing record,
+///   like `tower-sessions-redis-store`, cannot bring the record back at
+///   all, and silently skip the tombstone.) Sessions without an idle
+///   deadline are never touched and get no tombstone.
+/// - **Records are not secret from the application's layer.** A client
+///   that works out a record's id from its cookie (the XOR above) can make
+///   tower-sessions' own layer load that record, write it back (it then
+///   never loads as a session, see [Records](#records)) or delete it (ending
+///   the session, as a logout would). It cannot make a record load that
+///   this crate did not write last, nor read the record unless the
+///   application shows its tower-sessions session's contents. The one
+///   write-back the expiry date cannot tell apart is a touch's, which the
+///   tombstone catches; deleting the tombstone through tower-sessions' layer
+///   while a touch's save is in flight across the logout is the one way
+///   left to bring a session back, and takes a race of one store round trip
+///   that the client does not control.
 ///
 /// # Beside tower-sessions' own layer
 ///
@@ -178,13 +206,11 @@ use crate::identity::User;
 ///   handler, and clears its tower-sessions session where it sends the user
 ///   to the logout.
 /// - **Crossed cookies.** A tower-sessions cookie value presented as this
-///   crate's cookie names a record without the key: not authenticated,
+///   crate's cookie names no record of this crate: not authenticated,
 ///   nothing changed. This crate's cookie value presented as tower-sessions'
-///   cookie loads a tower-sessions session holding none of the application's
-///   data; if the application then writes to it, the record keeps the key
-///   and its deadlines, so the session lasts no longer than it would have (it
-///   may end sooner if tower-sessions sets an earlier `expiry_date`). Only
-///   the holder of the cookie can do either.
+///   cookie names no record either (this crate's records are stored under
+///   another id, see [Ids](#ids)): tower-sessions starts a fresh session of
+///   its own, under a new id, and this crate's session is untouched.
 ///
 /// # Timeouts
 ///
@@ -201,11 +227,13 @@ use crate::identity::User;
 /// # Costs
 ///
 /// Store calls per operation: sign-in, one `create`; the session endpoint,
-/// one `load`, plus three calls (`load`, `save`, `load` of the tombstone)
+/// one `load`, a second (of the tombstone) for a session with an idle
+/// deadline, plus three calls (`load`, `save`, `load` of the tombstone)
 /// when a sliding touch is due (at most once per quarter of the idle
-/// timeout); a logout, the layer's `load`, then for each cookie value the
-/// adapter's `load`, a `save` of the tombstone (for a session with an idle
-/// deadline) and a `delete`.
+/// timeout); a logout, the layer's `load` (one or two calls), then for each
+/// cookie value the adapter's `load`, a `save` of the tombstone (for a
+/// session with an idle deadline) and a `delete`. A revoked session found
+/// saved back costs one `delete` more.
 ///
 /// # Cleanup
 ///
@@ -272,10 +300,19 @@ impl<S> fmt::Debug for TowerSessionsStore<S> {
 /// The version of the value layout this crate writes and reads.
 const VERSION: u64 = 1;
 
+/// XORed with a session's id, the id of its record: the ASCII bytes of
+/// `"rstream-session!"`. Any fixed value other than zero (and other than
+/// [`TOMBSTONE_MASK`]) would do; the record id of a random id is as random.
+const RECORD_MASK: i128 = i128::from_be_bytes(*b"rstream-session!");
+
 /// XORed with a session's id, the id of its tombstone: the ASCII bytes of
-/// `"rstream-revoked!"`. Any fixed value other than zero would do; the
-/// tombstone of a random id is as random.
+/// `"rstream-revoked!"`.
 const TOMBSTONE_MASK: i128 = i128::from_be_bytes(*b"rstream-revoked!");
+
+/// How long a tombstone outlives the session's absolute end: room for the
+/// clocks of the instances and of the store to differ, and for stores that
+/// round expiry dates down to the second.
+const TOMBSTONE_GRACE: Duration = Duration::from_secs(60);
 
 /// How tower-sessions spells an id: 22 characters of unpadded base64url.
 const ID_LEN: usize = 22;
@@ -427,28 +464,70 @@ fn mint() -> Result<Id, TowerSessionsStoreError> {
     Ok(Id(i128::from_le_bytes(random)))
 }
 
+/// The id of the record that holds the session `id` (and back: the mask
+/// undoes itself).
+fn record_of(id: Id) -> Id {
+    Id(id.0 ^ RECORD_MASK)
+}
+
+/// The id of the tombstone of the session `id`.
 fn tombstone_of(id: Id) -> Id {
     Id(id.0 ^ TOMBSTONE_MASK)
 }
 
+/// The expiry date this crate writes on the record of `session`: its
+/// deadline, to the millisecond, exactly as the value spells it. A record
+/// whose expiry date is anything else was written by someone else.
+fn stamp(session: &Session) -> OffsetDateTime {
+    expiry_date(from_millis(millis(session.deadline())))
+}
+
 impl<S: TowerStore> TowerSessionsStore<S> {
-    /// The record under `id` when it holds a session of this crate: the
-    /// record and its decoded session.
+    /// The session `id` as its record holds it, when the record is one this
+    /// crate wrote: the record and its decoded session. A record without the
+    /// key, or whose expiry date is not the [stamp](stamp) of its value
+    /// (tower-sessions' own layer saved it), holds no session.
     async fn load_ours(
         &self,
         id: Id,
     ) -> Result<Option<(Record, Session)>, TowerSessionsStoreError> {
-        let Some(record) = self.store.load(&id).await.map_err(|e| store_error(e, id))? else {
+        let at = record_of(id);
+        let Some(record) = self.store.load(&at).await.map_err(|e| store_error(e, id))? else {
             return Ok(None);
         };
-        if record.id != id {
+        if record.id != at {
             return Ok(None);
         }
         let Some(value) = record.data.get(Self::DATA_KEY) else {
             return Ok(None);
         };
         let session = decode(value)?;
+        if record.expiry_date != stamp(&session) {
+            return Ok(None);
+        }
         Ok(Some((record, session)))
+    }
+
+    /// Whether the session `id` was revoked (its tombstone exists); if so,
+    /// deletes its record again, which a touch in flight during the revoke
+    /// may have saved back.
+    async fn revoked(&self, id: Id) -> Result<bool, TowerSessionsStoreError> {
+        let tombstone = tombstone_of(id);
+        let revoked = self
+            .store
+            .load(&tombstone)
+            .await
+            .map_err(|e| store_error(e, id))?
+            .is_some_and(|record| {
+                record.id == tombstone && record.data.contains_key(Self::TOMBSTONE_KEY)
+            });
+        if revoked {
+            self.store
+                .delete(&record_of(id))
+                .await
+                .map_err(|e| store_error(e, id))?;
+        }
+        Ok(revoked)
     }
 }
 
@@ -462,36 +541,36 @@ impl<S: TowerStore> SessionStore for TowerSessionsStore<S> {
             return session_id(id);
         }
         let mut record = Record {
-            id,
+            id: record_of(id),
             data: HashMap::from([(Self::DATA_KEY.to_owned(), encode(&session)?)]),
-            expiry_date: expiry_date(session.deadline()),
+            expiry_date: stamp(&session),
         };
         // The store's `create` never overwrites, and may pick another id.
         self.store
             .create(&mut record)
             .await
-            .map_err(|e| store_error(e, record.id))?;
-        session_id(record.id)
+            .map_err(|e| store_error(e, record_of(record.id)))?;
+        session_id(record_of(record.id))
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<Session>, TowerSessionsStoreError> {
         let Some(id) = parse_id(id) else {
             return Ok(None);
         };
-        let Some(record) = self.store.load(&id).await.map_err(|e| store_error(e, id))? else {
+        let Some((_, session)) = self.load_ours(id).await? else {
             return Ok(None);
         };
-        if record.id != id {
-            return Ok(None);
-        }
-        let Some(value) = record.data.get(Self::DATA_KEY) else {
-            // A tower-sessions session of the application, or a tombstone.
-            return Ok(None);
-        };
-        let session = decode(value)?;
         // The reading travels with the session: the layer checks the
         // deadline at it instead of reading the clock again.
-        Ok(session.live_now())
+        let Some(session) = session.live_now() else {
+            return Ok(None);
+        };
+        // A session that a touch could have saved back after its revoke
+        // loads only without a tombstone.
+        if session.idle_expires_at().is_some() && self.revoked(id).await? {
+            return Ok(None);
+        }
+        Ok(Some(session))
     }
 
     async fn touch(
@@ -519,28 +598,17 @@ impl<S: TowerStore> SessionStore for TowerSessionsStore<S> {
         record
             .data
             .insert(Self::DATA_KEY.to_owned(), encode(&session)?);
-        record.expiry_date = expiry_date(session.deadline());
+        record.expiry_date = stamp(&session);
         self.store
             .save(&record)
             .await
             .map_err(|e| store_error(e, id))?;
         // A revoke that deleted the record between the load and the save
-        // left a tombstone: the save brought the session back, end it again.
-        let tombstone = tombstone_of(id);
-        let revoked = self
-            .store
-            .load(&tombstone)
-            .await
-            .map_err(|e| store_error(e, id))?
-            .is_some_and(|record| {
-                record.id == tombstone && record.data.contains_key(Self::TOMBSTONE_KEY)
-            });
-        if revoked {
-            self.store
-                .delete(&id)
-                .await
-                .map_err(|e| store_error(e, id))?;
-        }
+        // left a tombstone: the save brought the record back, delete it
+        // again. (Cut off before this, the record stays until the next load
+        // or touch deletes it; it never loads meanwhile: `load` checks the
+        // tombstone too.)
+        self.revoked(id).await?;
         Ok(())
     }
 
@@ -548,22 +616,26 @@ impl<S: TowerStore> SessionStore for TowerSessionsStore<S> {
         let Some(id) = parse_id(id) else {
             return Ok(());
         };
-        let Some(record) = self.store.load(&id).await.map_err(|e| store_error(e, id))? else {
+        let at = record_of(id);
+        let Some(record) = self.store.load(&at).await.map_err(|e| store_error(e, id))? else {
             return Ok(());
         };
-        let Some(value) = record.data.get(Self::DATA_KEY).filter(|_| record.id == id) else {
+        // Whoever saved it last: a record with the key is deleted.
+        let Some(value) = record.data.get(Self::DATA_KEY).filter(|_| record.id == at) else {
             // Not a session of this crate: never deleted from here.
             return Ok(());
         };
         // A session that a concurrent touch could save back gets a tombstone
-        // first (a value that does not decode is deleted without one: it
-        // cannot load, so nothing can touch it).
+        // first, which outlives every version of the record (a value that
+        // does not decode is deleted without one: it cannot load, so nothing
+        // can touch it). Cut off between the two, the revoke has still
+        // ended the session: the tombstone keeps it from loading.
         if let Ok(session) = decode(value) {
             if session.idle_expires_at().is_some() && SystemTime::now() < session.expires_at() {
                 let tombstone = Record {
                     id: tombstone_of(id),
                     data: HashMap::from([(Self::TOMBSTONE_KEY.to_owned(), Value::Bool(true))]),
-                    expiry_date: expiry_date(session.expires_at()),
+                    expiry_date: expiry_date(after(session.expires_at(), TOMBSTONE_GRACE)),
                 };
                 self.store
                     .save(&tombstone)
@@ -571,7 +643,7 @@ impl<S: TowerStore> SessionStore for TowerSessionsStore<S> {
                     .map_err(|e| store_error(e, id))?;
             }
         }
-        self.store.delete(&id).await.map_err(|e| store_error(e, id))
+        self.store.delete(&at).await.map_err(|e| store_error(e, id))
     }
 }
 
@@ -622,18 +694,22 @@ impl TowerSessionsStoreError {
     }
 }
 
-/// A store's error, with the spellings of `id` redacted from its message.
+/// A store's error, with the spellings of the session `id`, and of the ids
+/// of its record and tombstone (from which the session id follows),
+/// redacted from its message.
 fn store_error(error: TowerError, id: Id) -> TowerSessionsStoreError {
     let redact = |message: String| {
         let mut message = message;
-        let number = id.0.to_string();
-        let text = IdText::of(id);
-        let text = text
-            .as_ref()
-            .and_then(|text| std::str::from_utf8(text.as_bytes()).ok());
-        for spelling in [text, Some(number.as_str())].into_iter().flatten() {
-            if message.contains(spelling) {
-                message = message.replace(spelling, "<session id>");
+        for id in [id, record_of(id), tombstone_of(id)] {
+            let number = id.0.to_string();
+            let text = IdText::of(id);
+            let text = text
+                .as_ref()
+                .and_then(|text| std::str::from_utf8(text.as_bytes()).ok());
+            for spelling in [text, Some(number.as_str())].into_iter().flatten() {
+                if message.contains(spelling) {
+                    message = message.replace(spelling, "<session id>");
+                }
             }
         }
         message
@@ -773,8 +849,16 @@ mod tests {
     #[test]
     fn store_errors_never_show_the_session_id() {
         let id = mint().unwrap();
-        let text = id.to_string();
-        let number = id.0.to_string();
+        // The session's id, or its record's or tombstone's, from which it
+        // follows.
+        for shown_id in [id, record_of(id), tombstone_of(id)] {
+            store_errors_never_show(id, shown_id);
+        }
+    }
+
+    fn store_errors_never_show(id: Id, shown_id: Id) {
+        let text = shown_id.to_string();
+        let number = shown_id.0.to_string();
         for error in [
             TowerError::Backend(format!("no row for {text} ({number})")),
             TowerError::Decode(format!("bad record {text}")),
@@ -797,9 +881,31 @@ mod tests {
     }
 
     #[test]
-    fn tombstones_are_elsewhere() {
+    fn records_and_tombstones_are_elsewhere() {
         let id = mint().unwrap();
         assert_ne!(tombstone_of(id), id);
+        assert_ne!(record_of(id), id);
+        assert_ne!(record_of(id), tombstone_of(id));
         assert_eq!(tombstone_of(tombstone_of(id)), id);
+        assert_eq!(record_of(record_of(id)), id);
+    }
+
+    #[test]
+    fn the_stamp_is_the_deadline_as_the_value_keeps_it() {
+        let now = SystemTime::now();
+        let session = Session::new(User::new("ada"), now, now + Duration::from_secs(60))
+            .with_idle_expires_at(now + Duration::from_millis(1500));
+        let stored = decode(&encode(&session).unwrap()).unwrap();
+        // Written from the session at hand and checked on the decoded one:
+        // the same instant.
+        assert_eq!(stamp(&session), stamp(&stored));
+        assert_eq!(
+            stamp(&session).unix_timestamp_nanos() % 1_000_000,
+            0,
+            "to the millisecond"
+        );
+        let deadline = session.deadline();
+        assert!(stamp(&session) <= expiry_date(deadline));
+        assert!(expiry_date(deadline) - stamp(&session) < time::Duration::milliseconds(1));
     }
 }
