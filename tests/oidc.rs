@@ -979,7 +979,8 @@ async fn an_hs256_id_token_is_refused_even_for_a_confidential_client() {
     };
     let mut browser = Browser::new(&rig.provider.issuer);
     let answer = rig.sign_in(&mut browser, "alice", "/").await;
-    answer.assert_refused(502, "invalid_signature");
+    // Not a bad signature: an algorithm ID tokens may not use.
+    answer.assert_refused(502, "unsupported_algorithm");
     assert!(answer.set_cookie("rstream_session").is_none());
 }
 
@@ -1146,12 +1147,16 @@ async fn id_token_claims_and_algorithms_are_checked() {
     let current = Arc::clone(&forge);
     let signer = Arc::new(jwt_mint::Signer::es256(7));
     let key = Arc::clone(&signer);
+    // ES512 (P-521), which `openidconnect`'s verifier could not check.
+    let es512 = jwt_mint::Signer::es512(7);
     let Some(rig) = tampered("oidc: forged ID tokens", move |path, json| match path {
         "/jwks" => {
             let mut jwk = key.jwk(Some("forged"));
             jwk["alg"] = json!("ES256");
             jwk["use"] = json!("sig");
-            json["keys"] = json!([jwk]);
+            let mut p521 = es512.jwk(Some("forged-es512"));
+            p521["use"] = json!("sig");
+            json["keys"] = json!([jwk, p521]);
         }
         "/token" => {
             let original = json["id_token"].as_str().unwrap().to_owned();
@@ -1165,6 +1170,8 @@ async fn id_token_claims_and_algorithms_are_checked() {
             json["id_token"] = if header["alg"] == "none" {
                 let b64 = |v: &serde_json::Value| jwt_mint::b64(v.to_string().as_bytes());
                 json!(format!("{}.{}.", b64(&header), b64(&claims)))
+            } else if header["alg"] == "ES512" {
+                json!(es512.token_with_header(&header, &claims))
             } else {
                 json!(key.token_with_header(&header, &claims))
             };
@@ -1182,6 +1189,23 @@ async fn id_token_claims_and_algorithms_are_checked() {
             "re-signed, right at_hash",
             None,
             Box::new(|c, _, access| c["at_hash"] = json!(at_hash(access))),
+        ),
+        (
+            "ES512, its at_hash the left half of SHA-512",
+            None,
+            Box::new(|c, h, access| {
+                *h = json!({ "alg": "ES512", "kid": "forged-es512" });
+                let digest = <sha2::Sha512 as sha2::Digest>::digest(access.as_bytes());
+                c["at_hash"] = json!(jwt_mint::b64(&digest[..32]));
+            }),
+        ),
+        (
+            "ES512 with a SHA-256 at_hash",
+            Some("invalid_at_hash"),
+            Box::new(|c, h, access| {
+                *h = json!({ "alg": "ES512", "kid": "forged-es512" });
+                c["at_hash"] = json!(at_hash(access));
+            }),
         ),
         (
             "wrong at_hash",
@@ -1233,7 +1257,7 @@ async fn id_token_claims_and_algorithms_are_checked() {
         ),
         (
             "alg none",
-            Some("invalid_signature"),
+            Some("unsupported_algorithm"),
             Box::new(|_, h, _| *h = json!({ "alg": "none", "typ": "JWT" })),
         ),
         (

@@ -46,8 +46,13 @@
 //!   EdDSA; never `none`, never HS*, even for confidential clients), `iss`,
 //!   `aud` (the client id, and no other audience), `azp` (the client id when
 //!   present, required with several audiences), `exp` with
-//!   [`OidcConfig::leeway`] (60 s), `nonce`, and `at_hash` when present. A
-//!   key id the cached key set lacks refetches the key set, at most once per
+//!   [`OidcConfig::leeway`] (60 s), `nonce`, and `at_hash` when present:
+//!   [`IdTokenVerifier`], on the crate's JWT code (the `jwt` feature's
+//!   [`SignedJwt`](crate::jwt::SignedJwt), as for bearer tokens), not on
+//!   `openidconnect`'s. Each refusal names its reason
+//!   ([`IdTokenRefusal::reason`]): an algorithm not accepted is
+//!   `unsupported_algorithm`, not `invalid_signature`. A key id the cached
+//!   key set lacks refetches the key set, at most once per
 //!   [`OidcConfig::key_refresh_interval`] (30 s).
 //! - The issuer, and every endpoint its discovery document names, must be
 //!   `https`, except on a loopback issuer (`http://127.0.0.1:…`,
@@ -79,6 +84,7 @@
 
 mod flow;
 mod http;
+mod id_token;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -93,16 +99,12 @@ use ::http::request::Parts;
 use ::http::{HeaderValue, Method, Request, Response, StatusCode};
 use base64ct::{Base64UrlUnpadded, Encoding as _};
 use bytes::Bytes;
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::url;
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse as _,
-    PkceCodeChallenge, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
-    TokenResponse as _,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, RedirectUrl,
+    RequestTokenError, Scope, TokenResponse as _,
 };
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq as _;
@@ -113,29 +115,17 @@ use self::flow::{Flows, Pending, TakeError};
 #[cfg(feature = "oidc-hyper")]
 pub use self::http::HyperClient;
 pub use self::http::{HttpClient, HttpError, HttpFuture};
+pub use self::id_token::{IdTokenRefusal, IdTokenVerifier};
 use crate::ResponseBody;
 use crate::future::ResponseFuture;
 use crate::identity::User;
+use crate::jwt::JwkSet;
 use crate::manager::SessionManager;
 use crate::store::SessionStore;
 
 /// The session attribute that holds the ID token of an OpenID Connect
 /// sign-in, sent as `id_token_hint` at sign-out.
 pub const ID_TOKEN_ATTRIBUTE: &str = "oidcIdToken";
-
-/// The signing algorithms an ID token may use: asymmetric only.
-const ALGORITHMS: [CoreJwsSigningAlgorithm; 10] = [
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
-    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-    CoreJwsSigningAlgorithm::EcdsaP521Sha512,
-    CoreJwsSigningAlgorithm::EdDsa,
-];
 
 /// The client as built from discovery.
 type Client = CoreClient<
@@ -521,6 +511,8 @@ impl OidcClaims {
 struct Provider {
     metadata: CoreProviderMetadata,
     client: Client,
+    /// The key set ID tokens are checked with.
+    keys: Arc<JwkSet>,
     end_session: Option<String>,
     iss_supported: bool,
 }
@@ -636,13 +628,6 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for Adapter<'_> {
     fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
         self.0.send(request)
     }
-}
-
-/// Why an ID token was not accepted.
-enum Verdict {
-    /// Signed with a key the key set lacks.
-    UnknownKey,
-    Refused(&'static str),
 }
 
 /// A failure: its status and reason.
@@ -796,15 +781,15 @@ impl<St: SessionStore> OidcLayer<St> {
         if !urls.iter().all(|u| allowed_url(u, base)) {
             return Err(DiscoveryError("insecure_endpoint"));
         }
-        let jwks = self.fetch_keys(&metadata).await?;
+        let keys = self.fetch_keys(&metadata).await?;
         *self
             .inner
             .last_key_fetch
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        let metadata = metadata.set_jwks(jwks);
         Ok(Provider {
             client: self.client(&metadata),
+            keys: Arc::new(keys),
             metadata,
             end_session,
             iss_supported: extra.authorization_response_iss_parameter_supported,
@@ -823,12 +808,9 @@ impl<St: SessionStore> OidcLayer<St> {
         )
     }
 
-    async fn fetch_keys(
-        &self,
-        metadata: &CoreProviderMetadata,
-    ) -> Result<CoreJsonWebKeySet, DiscoveryError> {
+    async fn fetch_keys(&self, metadata: &CoreProviderMetadata) -> Result<JwkSet, DiscoveryError> {
         let body = self.get_json(metadata.jwks_uri().url().as_str()).await?;
-        serde_json::from_slice(&body).map_err(|_| DiscoveryError("bad_jwks"))
+        JwkSet::from_public_json(&body).map_err(|_| DiscoveryError("bad_jwks"))
     }
 
     /// The provider with a fresh key set, when the last fetch is older than
@@ -845,11 +827,11 @@ impl<St: SessionStore> OidcLayer<St> {
             }
             *last = Some(Instant::now());
         }
-        let jwks = self.fetch_keys(&provider.metadata).await.ok()?;
-        let metadata = provider.metadata.clone().set_jwks(jwks);
+        let keys = self.fetch_keys(&provider.metadata).await.ok()?;
         let fresh = Arc::new(Provider {
-            client: self.client(&metadata),
-            metadata,
+            client: provider.client.clone(),
+            metadata: provider.metadata.clone(),
+            keys: Arc::new(keys),
             end_session: provider.end_session.clone(),
             iss_supported: provider.iss_supported,
         });
@@ -1020,32 +1002,20 @@ impl<St: SessionStore> OidcLayer<St> {
         let id_token = token
             .id_token()
             .ok_or(fail(StatusCode::BAD_GATEWAY, "no_id_token"))?;
-        let mut current = provider;
-        let mut refreshed = false;
-        let subject = loop {
-            let outcome = self.check_id_token(&current.client, id_token, &token, &flow.nonce);
-            match outcome {
-                Err(Verdict::UnknownKey) if !refreshed => {
-                    refreshed = true;
-                    match self.refresh_keys(&current).await {
-                        Some(fresh) => current = fresh,
-                        None => return Err(fail(StatusCode::BAD_GATEWAY, "unknown_signing_key")),
-                    }
-                }
-                Err(Verdict::UnknownKey) => {
-                    return Err(fail(StatusCode::BAD_GATEWAY, "unknown_signing_key"));
-                }
-                Err(Verdict::Refused(reason)) => return Err(fail(StatusCode::BAD_GATEWAY, reason)),
-                Ok(subject) => break subject,
-            }
-        };
         let id_token_text = id_token.to_string();
-        let id_claims =
-            jwt_payload(&id_token_text).ok_or(fail(StatusCode::BAD_GATEWAY, "invalid_id_token"))?;
+        let (current, id_claims) = self
+            .check_id_token(
+                provider,
+                &id_token_text,
+                token.access_token().secret(),
+                flow.nonce.secret(),
+            )
+            .await
+            .map_err(|refusal| fail(StatusCode::BAD_GATEWAY, refusal.reason()))?;
         let mut claims = OidcClaims {
             issuer: self.inner.issuer.as_str().to_owned(),
-            subject,
-            id_token: id_claims,
+            subject: id_claims.subject().unwrap_or_default().to_owned(),
+            id_token: id_claims.as_map().clone(),
             userinfo: None,
         };
         let has_profile = ["name", "preferred_username", "email", "picture"]
@@ -1098,67 +1068,39 @@ impl<St: SessionStore> OidcLayer<St> {
         Ok(response)
     }
 
-    /// Checks the ID token with `client`'s keys; its subject when it passes.
-    fn check_id_token(
+    /// Checks the ID token with the provider's keys, fetching the key set
+    /// again (at most once per key refresh interval) for a key it lacks:
+    /// the provider as used, and the token's claims.
+    async fn check_id_token(
         &self,
-        client: &Client,
-        id_token: &openidconnect::core::CoreIdToken,
-        token: &openidconnect::core::CoreTokenResponse,
-        nonce: &Nonce,
-    ) -> Result<String, Verdict> {
-        let verifier = self.verifier(client);
-        let claims = match id_token.claims(&verifier, nonce) {
-            Ok(claims) => claims,
-            Err(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            )) => return Err(Verdict::UnknownKey),
-            Err(ClaimsVerificationError::InvalidNonce(_)) => {
-                return Err(Verdict::Refused("invalid_nonce"));
-            }
-            Err(ClaimsVerificationError::Expired(_)) => {
-                return Err(Verdict::Refused("id_token_expired"));
-            }
-            Err(ClaimsVerificationError::InvalidIssuer(_)) => {
-                return Err(Verdict::Refused("invalid_id_token_issuer"));
-            }
-            Err(ClaimsVerificationError::InvalidAudience(_)) => {
-                return Err(Verdict::Refused("invalid_audience"));
-            }
-            Err(ClaimsVerificationError::SignatureVerification(_)) => {
-                return Err(Verdict::Refused("invalid_signature"));
-            }
-            Err(_) => return Err(Verdict::Refused("invalid_id_token")),
+        mut provider: Arc<Provider>,
+        id_token: &str,
+        access_token: &str,
+        nonce: &str,
+    ) -> Result<(Arc<Provider>, crate::jwt::Claims), IdTokenRefusal> {
+        let verifier =
+            IdTokenVerifier::new(self.inner.issuer.as_str(), &self.inner.config.client_id)
+                .leeway(self.inner.config.leeway);
+        let verify = |keys: &JwkSet| {
+            verifier.verify(
+                id_token,
+                keys,
+                nonce,
+                Some(access_token),
+                std::time::SystemTime::now(),
+            )
         };
-        if let Some(expected) = claims.access_token_hash() {
-            let refused = |_| Verdict::Refused("invalid_at_hash");
-            let alg = id_token.signing_alg().map_err(refused)?;
-            let key = id_token.signing_key(&verifier).map_err(refused)?;
-            let actual = AccessTokenHash::from_token(token.access_token(), alg, key)
-                .map_err(|_| Verdict::Refused("invalid_at_hash"))?;
-            if actual != *expected {
-                return Err(Verdict::Refused("invalid_at_hash"));
+        match verify(&provider.keys) {
+            Err(IdTokenRefusal::UnknownSigningKey) => {
+                provider = self
+                    .refresh_keys(&provider)
+                    .await
+                    .ok_or(IdTokenRefusal::UnknownSigningKey)?;
+                let claims = verify(&provider.keys)?;
+                Ok((provider, claims))
             }
+            outcome => outcome.map(|claims| (provider, claims)),
         }
-        let client_id = &self.inner.config.client_id;
-        let audiences = claims.audiences();
-        if audiences.len() != 1 || **audiences[0] != *client_id {
-            return Err(Verdict::Refused("invalid_audience"));
-        }
-        if let Some(azp) = claims.authorized_party() {
-            if **azp != *client_id {
-                return Err(Verdict::Refused("invalid_authorized_party"));
-            }
-        }
-        Ok(claims.subject().to_string())
-    }
-
-    fn verifier<'a>(&self, client: &'a Client) -> openidconnect::core::CoreIdTokenVerifier<'a> {
-        let leeway = chrono::Duration::from_std(self.inner.config.leeway)
-            .unwrap_or(chrono::Duration::zero());
-        client
-            .id_token_verifier()
-            .set_allowed_algs(ALGORITHMS)
-            .set_time_fn(move || chrono::Utc::now() - leeway)
     }
 
     async fn userinfo(
@@ -1287,13 +1229,6 @@ fn binding_values(parts: &Parts, name: &str) -> Vec<String> {
         }
     }
     values
-}
-
-/// The claims of a JWT whose signature was verified.
-fn jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = Base64UrlUnpadded::decode_vec(payload).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 fn no_store(builder: ::http::response::Builder) -> ::http::response::Builder {
