@@ -555,6 +555,8 @@ pub mod oidc;
 mod origin;
 mod path;
 mod paths;
+#[cfg(any(feature = "jwks", feature = "oidc"))]
+mod refresh;
 mod resolver;
 mod return_url;
 mod service;

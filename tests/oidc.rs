@@ -1279,3 +1279,79 @@ async fn id_token_claims_and_algorithms_are_checked() {
         }
     }
 }
+
+/// A client for a provider that is down: every call fails after a moment,
+/// and is counted.
+struct Down {
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HttpClient for Down {
+    fn send(&self, _request: Request<Vec<u8>>) -> HttpFuture<'_> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Err(rstream_well_known::oidc::HttpError::new(
+                "connection refused",
+            ))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_provider_that_is_down_gets_one_discovery_fetch_per_interval() {
+    let layer = WellKnownLayer::builder()
+        .development_tunnel(18080)
+        .with_session_store(MemoryStore::new())
+        .build()
+        .unwrap();
+    use std::sync::Arc;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let oidc = OidcConfig::new("http://127.0.0.1:9", CLIENT_ID)
+        .key_refresh_interval(Duration::from_millis(500))
+        .build(
+            layer.session_manager().unwrap(),
+            Down {
+                calls: Arc::clone(&calls),
+            },
+        )
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(oidc.clone())
+        .layer(layer)
+        .service(tower::service_fn(|_: Request<Full<Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
+        }));
+    let starts = || {
+        futures::future::join_all((0..50).map(|_| {
+            let request = Request::get("/_rstream/oidc/start")
+                .header("host", APP)
+                .body(Full::default())
+                .unwrap();
+            service.clone().oneshot(request)
+        }))
+    };
+    for response in starts().await {
+        assert_eq!(response.unwrap().status(), 502);
+    }
+    let count = || calls.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(count(), 1, "50 concurrent starts share one discovery fetch");
+    // Within the interval, the failure is the answer: no fetch.
+    for response in starts().await {
+        assert_eq!(response.unwrap().status(), 502);
+    }
+    assert_eq!(count(), 1);
+    // The error names the URL and the cause.
+    let error = oidc.discover().await.unwrap_err();
+    assert_eq!(
+        error.url(),
+        "http://127.0.0.1:9/.well-known/openid-configuration"
+    );
+    assert!(error.to_string().contains("connection refused"), "{error}");
+    // After the interval, exactly one more.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for response in starts().await {
+        assert_eq!(response.unwrap().status(), 502);
+    }
+    assert_eq!(count(), 2);
+}

@@ -85,10 +85,11 @@
 mod flow;
 mod http;
 mod id_token;
+mod provider;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -99,12 +100,12 @@ use ::http::request::Parts;
 use ::http::{HeaderValue, Method, Request, Response, StatusCode};
 use base64ct::{Base64UrlUnpadded, Encoding as _};
 use bytes::Bytes;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
 use openidconnect::url;
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, RedirectUrl,
-    RequestTokenError, Scope, TokenResponse as _,
+    AuthorizationCode, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
+    OAuth2TokenResponse as _, PkceCodeChallenge, RedirectUrl, RequestTokenError, Scope,
+    TokenResponse as _,
 };
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq as _;
@@ -116,11 +117,14 @@ use self::flow::{Flows, Pending, TakeError};
 pub use self::http::HyperClient;
 pub use self::http::{HttpClient, HttpError, HttpFuture};
 pub use self::id_token::{IdTokenRefusal, IdTokenVerifier};
+pub use self::provider::DiscoveryError;
+use self::provider::Provider;
 use crate::ResponseBody;
 use crate::future::ResponseFuture;
 use crate::identity::User;
 use crate::jwt::JwkSet;
 use crate::manager::SessionManager;
+use crate::refresh::Refresher;
 use crate::store::SessionStore;
 
 /// The session attribute that holds the ID token of an OpenID Connect
@@ -254,8 +258,11 @@ impl OidcConfig {
         self
     }
 
-    /// The least time between two key set fetches for an unknown key id
-    /// (30 seconds).
+    /// The least time between two key set fetches for an unknown key id,
+    /// and how long a failed discovery is remembered before the next
+    /// request tries again (30 seconds). Concurrent requests share one
+    /// fetch: a provider that is down sees one discovery fetch per
+    /// interval, however many sign-ins start.
     #[must_use]
     pub fn key_refresh_interval(mut self, interval: Duration) -> Self {
         self.key_refresh_interval = interval;
@@ -369,8 +376,8 @@ impl OidcConfig {
                 sessions,
                 http: Arc::new(http),
                 flows,
-                provider: Mutex::new(None),
-                last_key_fetch: Mutex::new(None),
+                provider: Refresher::new(self.key_refresh_interval),
+                keys: Refresher::new(self.key_refresh_interval),
                 config: self,
             }),
         })
@@ -388,18 +395,6 @@ impl fmt::Display for OidcConfigError {
 }
 
 impl std::error::Error for OidcConfigError {}
-
-/// Why the provider could not be used: discovery or keys failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DiscoveryError(&'static str);
-
-impl fmt::Display for DiscoveryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "OpenID provider discovery failed: {}", self.0)
-    }
-}
-
-impl std::error::Error for DiscoveryError {}
 
 /// An app's refusal of a signed-in user ([`OidcConfig::map_user`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -507,24 +502,18 @@ impl OidcClaims {
     }
 }
 
-/// What discovery found.
-struct Provider {
-    metadata: CoreProviderMetadata,
-    client: Client,
-    /// The key set ID tokens are checked with.
-    keys: Arc<JwkSet>,
-    end_session: Option<String>,
-    iss_supported: bool,
-}
-
 struct Inner<St> {
     config: OidcConfig,
     issuer: IssuerUrl,
     sessions: SessionManager<St>,
     http: Arc<dyn HttpClient>,
     flows: Flows,
-    provider: Mutex<Option<Arc<Provider>>>,
-    last_key_fetch: Mutex<Option<Instant>>,
+    /// The discovery document, fetched once (a failure is kept for the
+    /// key refresh interval).
+    provider: Refresher<Provider, DiscoveryError>,
+    /// The provider's key set, fetched with discovery and again for an
+    /// unknown key id (at most once per key refresh interval).
+    keys: Refresher<JwkSet, DiscoveryError>,
 }
 
 /// The sign-in endpoints as a tower layer: see the [module
@@ -701,148 +690,6 @@ impl<St: SessionStore> OidcLayer<St> {
         }
     }
 
-    /// The provider, discovered once.
-    async fn provider(&self) -> Result<Arc<Provider>, DiscoveryError> {
-        if let Some(provider) = self
-            .inner
-            .provider
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        {
-            return Ok(provider);
-        }
-        let provider = Arc::new(self.discover_now().await?);
-        *self
-            .inner
-            .provider
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&provider));
-        Ok(provider)
-    }
-
-    async fn get_json(&self, url: &str) -> Result<Vec<u8>, DiscoveryError> {
-        let request = Request::get(url)
-            .header(ACCEPT, "application/json")
-            .body(Vec::new())
-            .map_err(|_| DiscoveryError("bad_url"))?;
-        let response = self
-            .inner
-            .http
-            .send(request)
-            .await
-            .map_err(|_| DiscoveryError("unreachable"))?;
-        if !response.status().is_success() {
-            return Err(DiscoveryError("http_status"));
-        }
-        Ok(response.into_body())
-    }
-
-    async fn discover_now(&self) -> Result<Provider, DiscoveryError> {
-        #[derive(serde::Deserialize)]
-        struct Extra {
-            end_session_endpoint: Option<String>,
-            #[serde(default)]
-            authorization_response_iss_parameter_supported: bool,
-        }
-        let issuer = &self.inner.issuer;
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.as_str().trim_end_matches('/')
-        );
-        let body = self.get_json(&url).await?;
-        let metadata: CoreProviderMetadata =
-            serde_json::from_slice(&body).map_err(|_| DiscoveryError("bad_metadata"))?;
-        let extra: Extra =
-            serde_json::from_slice(&body).map_err(|_| DiscoveryError("bad_metadata"))?;
-        if metadata.issuer() != issuer {
-            return Err(DiscoveryError("issuer_mismatch"));
-        }
-        let base = issuer.url();
-        let mut urls = vec![
-            metadata.authorization_endpoint().url(),
-            metadata.jwks_uri().url(),
-        ];
-        urls.extend(metadata.token_endpoint().map(|u| u.url()));
-        urls.extend(metadata.userinfo_endpoint().map(|u| u.url()));
-        if metadata.token_endpoint().is_none() {
-            return Err(DiscoveryError("no_token_endpoint"));
-        }
-        let end_session = match extra.end_session_endpoint {
-            Some(end) => {
-                let parsed = url::Url::parse(&end).map_err(|_| DiscoveryError("bad_metadata"))?;
-                if !allowed_url(&parsed, base) {
-                    return Err(DiscoveryError("insecure_endpoint"));
-                }
-                Some(end)
-            }
-            None => None,
-        };
-        if !urls.iter().all(|u| allowed_url(u, base)) {
-            return Err(DiscoveryError("insecure_endpoint"));
-        }
-        let keys = self.fetch_keys(&metadata).await?;
-        *self
-            .inner
-            .last_key_fetch
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        Ok(Provider {
-            client: self.client(&metadata),
-            keys: Arc::new(keys),
-            metadata,
-            end_session,
-            iss_supported: extra.authorization_response_iss_parameter_supported,
-        })
-    }
-
-    fn client(&self, metadata: &CoreProviderMetadata) -> Client {
-        CoreClient::from_provider_metadata(
-            metadata.clone(),
-            ClientId::new(self.inner.config.client_id.clone()),
-            self.inner
-                .config
-                .client_secret
-                .clone()
-                .map(ClientSecret::new),
-        )
-    }
-
-    async fn fetch_keys(&self, metadata: &CoreProviderMetadata) -> Result<JwkSet, DiscoveryError> {
-        let body = self.get_json(metadata.jwks_uri().url().as_str()).await?;
-        JwkSet::from_public_json(&body).map_err(|_| DiscoveryError("bad_jwks"))
-    }
-
-    /// The provider with a fresh key set, when the last fetch is older than
-    /// the refresh interval; `None` otherwise.
-    async fn refresh_keys(&self, provider: &Provider) -> Option<Arc<Provider>> {
-        {
-            let mut last = self
-                .inner
-                .last_key_fetch
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if last.is_some_and(|at| at.elapsed() < self.inner.config.key_refresh_interval) {
-                return None;
-            }
-            *last = Some(Instant::now());
-        }
-        let keys = self.fetch_keys(&provider.metadata).await.ok()?;
-        let fresh = Arc::new(Provider {
-            client: provider.client.clone(),
-            metadata: provider.metadata.clone(),
-            keys: Arc::new(keys),
-            end_session: provider.end_session.clone(),
-            iss_supported: provider.iss_supported,
-        });
-        *self
-            .inner
-            .provider
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&fresh));
-        Some(fresh)
-    }
-
     fn redirect_uri(&self, origin: &str) -> Result<RedirectUrl, Failure> {
         RedirectUrl::new(format!("{origin}{}", self.inner.config.callback_path()))
             .map_err(|_| fail(StatusCode::BAD_REQUEST, "invalid_redirect_uri"))
@@ -1003,9 +850,9 @@ impl<St: SessionStore> OidcLayer<St> {
             .id_token()
             .ok_or(fail(StatusCode::BAD_GATEWAY, "no_id_token"))?;
         let id_token_text = id_token.to_string();
-        let (current, id_claims) = self
+        let id_claims = self
             .check_id_token(
-                provider,
+                &provider,
                 &id_token_text,
                 token.access_token().secret(),
                 flow.nonce.secret(),
@@ -1022,7 +869,7 @@ impl<St: SessionStore> OidcLayer<St> {
             .iter()
             .any(|c| claims.id_token.contains_key(*c));
         if !has_profile {
-            if let Some(endpoint) = current.metadata.userinfo_endpoint() {
+            if let Some(endpoint) = provider.metadata.userinfo_endpoint() {
                 claims.userinfo = Some(
                     self.userinfo(
                         endpoint.url().as_str(),
@@ -1066,41 +913,6 @@ impl<St: SessionStore> OidcLayer<St> {
             .headers_mut()
             .append(SET_COOKIE, signed_in.into_set_cookie());
         Ok(response)
-    }
-
-    /// Checks the ID token with the provider's keys, fetching the key set
-    /// again (at most once per key refresh interval) for a key it lacks:
-    /// the provider as used, and the token's claims.
-    async fn check_id_token(
-        &self,
-        mut provider: Arc<Provider>,
-        id_token: &str,
-        access_token: &str,
-        nonce: &str,
-    ) -> Result<(Arc<Provider>, crate::jwt::Claims), IdTokenRefusal> {
-        let verifier =
-            IdTokenVerifier::new(self.inner.issuer.as_str(), &self.inner.config.client_id)
-                .leeway(self.inner.config.leeway);
-        let verify = |keys: &JwkSet| {
-            verifier.verify(
-                id_token,
-                keys,
-                nonce,
-                Some(access_token),
-                std::time::SystemTime::now(),
-            )
-        };
-        match verify(&provider.keys) {
-            Err(IdTokenRefusal::UnknownSigningKey) => {
-                provider = self
-                    .refresh_keys(&provider)
-                    .await
-                    .ok_or(IdTokenRefusal::UnknownSigningKey)?;
-                let claims = verify(&provider.keys)?;
-                Ok((provider, claims))
-            }
-            outcome => outcome.map(|claims| (provider, claims)),
-        }
     }
 
     async fn userinfo(
