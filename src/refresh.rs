@@ -255,7 +255,7 @@ mod tests {
     #[test]
     fn an_abandoned_fetch_lets_a_waiter_fetch() {
         let refresher = Refresher::<u32, ()>::new(Duration::from_secs(60));
-        let mut first = Box::pin(refresher.refresh(0, Want::Now, || std::future::pending()));
+        let mut first = Box::pin(refresher.refresh(0, Want::Now, std::future::pending));
         let waker = futures::task::noop_waker();
         assert!(
             first

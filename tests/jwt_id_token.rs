@@ -53,6 +53,9 @@ fn keys(signer: &Signer) -> JwkSet {
     JwkSet::from_json(&jwk_set(&[signer.jwk(Some("k"))])).unwrap()
 }
 
+/// How a case changes the header and the claims.
+type Change<'a> = &'a dyn Fn(&mut Value, &mut Value);
+
 fn verifier() -> IdTokenVerifier {
     IdTokenVerifier::new(ISSUER, CLIENT).leeway(Duration::from_secs(60))
 }
@@ -100,7 +103,7 @@ fn each_refusal_names_its_reason() {
         b64(&claims("ES512"))
     );
     assert_eq!(check(&none), Err(IdTokenRefusal::UnsupportedAlgorithm));
-    let cases: [(&str, &dyn Fn(&mut Value, &mut Value), IdTokenRefusal); 13] = [
+    let cases: [(&str, Change<'_>, IdTokenRefusal); 13] = [
         (
             "ES384 header",
             &|h, _| h["alg"] = json!("ES384"),
