@@ -555,7 +555,8 @@ pub mod oidc;
 mod origin;
 mod path;
 mod paths;
-#[cfg(any(feature = "jwks", feature = "oidc"))]
+// JwksSource is to move onto it too (it still has its own fetch lock).
+#[cfg(feature = "oidc")]
 mod refresh;
 mod resolver;
 mod return_url;
