@@ -534,9 +534,9 @@
 //!   [`WellKnownBuilder::backend_timeout`].
 //! - `test-util`: the shared session store suite, [`test_util`], for the
 //!   tests of store authors.
-//! - `jwt`: `jwt::JwtVerifier`, signed JWTs (HS256, ES256, ES512, RS256,
-//!   EdDSA) from raw keys or a JWK set, in pure Rust (RustCrypto). Needs
-//!   Rust 1.87.
+//! - `jwt`: `jwt::JwtVerifier`, signed JWTs (HS256, ES256, ES384, ES512,
+//!   RS256, RS384, RS512, PS256, PS384, PS512, EdDSA) from raw keys or a JWK
+//!   set, in pure Rust (RustCrypto). Needs Rust 1.87.
 //! - `jwks` (enables `jwt`): `jwt::JwksSource`, keys fetched from a JWKS
 //!   URL over HTTPS (hyper, rustls), cached and refreshed in the background
 //!   on tokio. Needs Rust 1.87.
@@ -595,6 +595,9 @@ pub mod oidc;
 mod origin;
 mod path;
 mod paths;
+// JwksSource is to move onto it too (it still has its own fetch lock).
+#[cfg(feature = "oidc")]
+mod refresh;
 mod resolver;
 mod return_url;
 mod service;

@@ -1281,7 +1281,8 @@ async fn an_hs256_id_token_is_refused_even_for_a_confidential_client() {
     };
     let mut browser = Browser::new(&rig.provider.issuer);
     let answer = rig.sign_in(&mut browser, "alice", "/").await;
-    answer.assert_refused(502, "invalid_signature");
+    // Not a bad signature: an algorithm ID tokens may not use.
+    answer.assert_refused(502, "unsupported_algorithm");
     assert!(answer.set_cookie("rstream_session").is_none());
 }
 
@@ -1448,12 +1449,16 @@ async fn id_token_claims_and_algorithms_are_checked() {
     let current = Arc::clone(&forge);
     let signer = Arc::new(jwt_mint::Signer::es256(7));
     let key = Arc::clone(&signer);
+    // ES512 (P-521), which `openidconnect`'s verifier could not check.
+    let es512 = jwt_mint::Signer::es512(7);
     let Some(rig) = tampered("oidc: forged ID tokens", move |path, json| match path {
         "/jwks" => {
             let mut jwk = key.jwk(Some("forged"));
             jwk["alg"] = json!("ES256");
             jwk["use"] = json!("sig");
-            json["keys"] = json!([jwk]);
+            let mut p521 = es512.jwk(Some("forged-es512"));
+            p521["use"] = json!("sig");
+            json["keys"] = json!([jwk, p521]);
         }
         "/token" => {
             let original = json["id_token"].as_str().unwrap().to_owned();
@@ -1467,6 +1472,8 @@ async fn id_token_claims_and_algorithms_are_checked() {
             json["id_token"] = if header["alg"] == "none" {
                 let b64 = |v: &serde_json::Value| jwt_mint::b64(v.to_string().as_bytes());
                 json!(format!("{}.{}.", b64(&header), b64(&claims)))
+            } else if header["alg"] == "ES512" {
+                json!(es512.token_with_header(&header, &claims))
             } else {
                 json!(key.token_with_header(&header, &claims))
             };
@@ -1484,6 +1491,23 @@ async fn id_token_claims_and_algorithms_are_checked() {
             "re-signed, right at_hash",
             None,
             Box::new(|c, _, access| c["at_hash"] = json!(at_hash(access))),
+        ),
+        (
+            "ES512, its at_hash the left half of SHA-512",
+            None,
+            Box::new(|c, h, access| {
+                *h = json!({ "alg": "ES512", "kid": "forged-es512" });
+                let digest = <sha2::Sha512 as sha2::Digest>::digest(access.as_bytes());
+                c["at_hash"] = json!(jwt_mint::b64(&digest[..32]));
+            }),
+        ),
+        (
+            "ES512 with a SHA-256 at_hash",
+            Some("invalid_at_hash"),
+            Box::new(|c, h, access| {
+                *h = json!({ "alg": "ES512", "kid": "forged-es512" });
+                c["at_hash"] = json!(at_hash(access));
+            }),
         ),
         (
             "wrong at_hash",
@@ -1535,7 +1559,7 @@ async fn id_token_claims_and_algorithms_are_checked() {
         ),
         (
             "alg none",
-            Some("invalid_signature"),
+            Some("unsupported_algorithm"),
             Box::new(|_, h, _| *h = json!({ "alg": "none", "typ": "JWT" })),
         ),
         (
@@ -1556,4 +1580,80 @@ async fn id_token_claims_and_algorithms_are_checked() {
             }
         }
     }
+}
+
+/// A client for a provider that is down: every call fails after a moment,
+/// and is counted.
+struct Down {
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HttpClient for Down {
+    fn send(&self, _request: Request<Vec<u8>>) -> HttpFuture<'_> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Err(rstream_well_known::oidc::HttpError::new(
+                "connection refused",
+            ))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_provider_that_is_down_gets_one_discovery_fetch_per_interval() {
+    let layer = WellKnownLayer::builder()
+        .development_tunnel(18080)
+        .with_session_store(MemoryStore::new())
+        .build()
+        .unwrap();
+    use std::sync::Arc;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let oidc = OidcConfig::new("http://127.0.0.1:9", CLIENT_ID)
+        .key_refresh_interval(Duration::from_millis(500))
+        .build(
+            layer.session_manager().unwrap(),
+            Down {
+                calls: Arc::clone(&calls),
+            },
+        )
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(oidc.clone())
+        .layer(layer)
+        .service(tower::service_fn(|_: Request<Full<Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
+        }));
+    let starts = || {
+        futures::future::join_all((0..50).map(|_| {
+            let request = Request::get("/_rstream/oidc/start")
+                .header("host", APP)
+                .body(Full::default())
+                .unwrap();
+            service.clone().oneshot(request)
+        }))
+    };
+    for response in starts().await {
+        assert_eq!(response.unwrap().status(), 502);
+    }
+    let count = || calls.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(count(), 1, "50 concurrent starts share one discovery fetch");
+    // Within the interval, the failure is the answer: no fetch.
+    for response in starts().await {
+        assert_eq!(response.unwrap().status(), 502);
+    }
+    assert_eq!(count(), 1);
+    // The error names the URL and the cause.
+    let error = oidc.discover().await.unwrap_err();
+    assert_eq!(
+        error.url(),
+        "http://127.0.0.1:9/.well-known/openid-configuration"
+    );
+    assert!(error.to_string().contains("connection refused"), "{error}");
+    // After the interval, exactly one more.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for response in starts().await {
+        assert_eq!(response.unwrap().status(), 502);
+    }
+    assert_eq!(count(), 2);
 }

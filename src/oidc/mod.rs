@@ -71,8 +71,13 @@
 //!   EdDSA; never `none`, never HS*, even for confidential clients), `iss`,
 //!   `aud` (the client id, and no other audience), `azp` (the client id when
 //!   present, required with several audiences), `exp` with
-//!   [`OidcConfig::leeway`] (60 s), `nonce`, and `at_hash` when present. A
-//!   key id the cached key set lacks refetches the key set, at most once per
+//!   [`OidcConfig::leeway`] (60 s), `nonce`, and `at_hash` when present:
+//!   [`IdTokenVerifier`], on the crate's JWT code (the `jwt` feature's
+//!   [`SignedJwt`](crate::jwt::SignedJwt), as for bearer tokens), not on
+//!   `openidconnect`'s. Each refusal names its reason
+//!   ([`IdTokenRefusal::reason`]): an algorithm not accepted is
+//!   `unsupported_algorithm`, not `invalid_signature`. A key id the cached
+//!   key set lacks refetches the key set, at most once per
 //!   [`OidcConfig::key_refresh_interval`] (30 s).
 //! - The issuer, and every endpoint its discovery document names, must be
 //!   `https`, except on a loopback issuer (`http://127.0.0.1:…`,
@@ -110,12 +115,14 @@
 
 mod flow;
 mod http;
+mod id_token;
+mod provider;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use ::http::header::{
     ACCEPT, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE,
@@ -124,16 +131,12 @@ use ::http::request::Parts;
 use ::http::{HeaderValue, Method, Request, Response, StatusCode};
 use base64ct::{Base64UrlUnpadded, Encoding as _};
 use bytes::Bytes;
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient};
 use openidconnect::url;
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse as _,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
-    SignatureVerificationError, TokenResponse as _,
+    AuthorizationCode, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
+    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError,
+    Scope, TokenResponse as _,
 };
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq as _;
@@ -145,10 +148,15 @@ use self::flow::{FlowKeys, MAX_RETURN_TO_LEN, Pending};
 #[cfg(feature = "oidc-hyper")]
 pub use self::http::HyperClient;
 pub use self::http::{HttpClient, HttpError, HttpFuture};
+pub use self::id_token::{IdTokenRefusal, IdTokenVerifier};
+pub use self::provider::DiscoveryError;
+use self::provider::Provider;
 use crate::ResponseBody;
 use crate::future::ResponseFuture;
 use crate::identity::User;
+use crate::jwt::JwkSet;
 use crate::manager::SessionManager;
+use crate::refresh::Refresher;
 use crate::store::SessionStore;
 
 /// The session attribute that holds the ID token of an OpenID Connect
@@ -163,20 +171,6 @@ const MAX_PENDING_PER_BROWSER: usize = 16;
 /// At most this many cookies of pending sign-ins are opened at a start (a
 /// browser holds at most [`MAX_PENDING_PER_BROWSER`]; more were planted).
 const MAX_FLOW_COOKIES_READ: usize = 2 * MAX_PENDING_PER_BROWSER;
-
-/// The signing algorithms an ID token may use: asymmetric only.
-const ALGORITHMS: [CoreJwsSigningAlgorithm; 10] = [
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
-    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-    CoreJwsSigningAlgorithm::EcdsaP521Sha512,
-    CoreJwsSigningAlgorithm::EdDsa,
-];
 
 /// The client as built from discovery.
 type Client = CoreClient<
@@ -327,8 +321,11 @@ impl OidcConfig {
         self
     }
 
-    /// The least time between two key set fetches for an unknown key id
-    /// (30 seconds).
+    /// The least time between two key set fetches for an unknown key id,
+    /// and how long a failed discovery is remembered before the next
+    /// request tries again (30 seconds). Concurrent requests share one
+    /// fetch: a provider that is down sees one discovery fetch per
+    /// interval, however many sign-ins start.
     #[must_use]
     pub fn key_refresh_interval(mut self, interval: Duration) -> Self {
         self.key_refresh_interval = interval;
@@ -444,8 +441,8 @@ impl OidcConfig {
                 sessions,
                 http: Arc::new(http),
                 flow_keys,
-                provider: Mutex::new(None),
-                last_key_fetch: Mutex::new(None),
+                provider: Refresher::new(self.key_refresh_interval),
+                keys: Refresher::new(self.key_refresh_interval),
                 config: self,
             }),
         })
@@ -463,18 +460,6 @@ impl fmt::Display for OidcConfigError {
 }
 
 impl std::error::Error for OidcConfigError {}
-
-/// Why the provider could not be used: discovery or keys failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DiscoveryError(&'static str);
-
-impl fmt::Display for DiscoveryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "OpenID provider discovery failed: {}", self.0)
-    }
-}
-
-impl std::error::Error for DiscoveryError {}
 
 /// An app's refusal of a signed-in user ([`OidcConfig::map_user`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -582,22 +567,18 @@ impl OidcClaims {
     }
 }
 
-/// What discovery found.
-struct Provider {
-    metadata: CoreProviderMetadata,
-    client: Client,
-    end_session: Option<String>,
-    iss_supported: bool,
-}
-
 struct Inner<St> {
     config: OidcConfig,
     issuer: IssuerUrl,
     sessions: SessionManager<St>,
     http: Arc<dyn HttpClient>,
     flow_keys: FlowKeys,
-    provider: Mutex<Option<Arc<Provider>>>,
-    last_key_fetch: Mutex<Option<Instant>>,
+    /// The discovery document, fetched once (a failure is kept for the
+    /// key refresh interval).
+    provider: Refresher<Provider, DiscoveryError>,
+    /// The provider's key set, fetched with discovery and again for an
+    /// unknown key id (at most once per key refresh interval).
+    keys: Refresher<JwkSet, DiscoveryError>,
 }
 
 /// The sign-in endpoints as a tower layer: see the [module
@@ -703,13 +684,6 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for Adapter<'_> {
     }
 }
 
-/// Why an ID token was not accepted.
-enum Verdict {
-    /// Signed with a key the key set lacks.
-    UnknownKey,
-    Refused(&'static str),
-}
-
 /// A failure: its status and reason, and a cookie its answer sets (the
 /// removal of a pending sign-in the callback consumed).
 struct Failure {
@@ -794,151 +768,6 @@ impl<St: SessionStore> OidcLayer<St> {
                 response
             }
         }
-    }
-
-    /// The provider, discovered once.
-    async fn provider(&self) -> Result<Arc<Provider>, DiscoveryError> {
-        if let Some(provider) = self
-            .inner
-            .provider
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        {
-            return Ok(provider);
-        }
-        let provider = Arc::new(self.discover_now().await?);
-        *self
-            .inner
-            .provider
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&provider));
-        Ok(provider)
-    }
-
-    async fn get_json(&self, url: &str) -> Result<Vec<u8>, DiscoveryError> {
-        let request = Request::get(url)
-            .header(ACCEPT, "application/json")
-            .body(Vec::new())
-            .map_err(|_| DiscoveryError("bad_url"))?;
-        let response = self
-            .inner
-            .http
-            .send(request)
-            .await
-            .map_err(|_| DiscoveryError("unreachable"))?;
-        if !response.status().is_success() {
-            return Err(DiscoveryError("http_status"));
-        }
-        Ok(response.into_body())
-    }
-
-    async fn discover_now(&self) -> Result<Provider, DiscoveryError> {
-        #[derive(serde::Deserialize)]
-        struct Extra {
-            end_session_endpoint: Option<String>,
-            #[serde(default)]
-            authorization_response_iss_parameter_supported: bool,
-        }
-        let issuer = &self.inner.issuer;
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.as_str().trim_end_matches('/')
-        );
-        let body = self.get_json(&url).await?;
-        let metadata: CoreProviderMetadata =
-            serde_json::from_slice(&body).map_err(|_| DiscoveryError("bad_metadata"))?;
-        let extra: Extra =
-            serde_json::from_slice(&body).map_err(|_| DiscoveryError("bad_metadata"))?;
-        if metadata.issuer() != issuer {
-            return Err(DiscoveryError("issuer_mismatch"));
-        }
-        let base = issuer.url();
-        let mut urls = vec![
-            metadata.authorization_endpoint().url(),
-            metadata.jwks_uri().url(),
-        ];
-        urls.extend(metadata.token_endpoint().map(|u| u.url()));
-        urls.extend(metadata.userinfo_endpoint().map(|u| u.url()));
-        if metadata.token_endpoint().is_none() {
-            return Err(DiscoveryError("no_token_endpoint"));
-        }
-        let end_session = match extra.end_session_endpoint {
-            Some(end) => {
-                let parsed = url::Url::parse(&end).map_err(|_| DiscoveryError("bad_metadata"))?;
-                if !allowed_url(&parsed, base) {
-                    return Err(DiscoveryError("insecure_endpoint"));
-                }
-                Some(end)
-            }
-            None => None,
-        };
-        if !urls.iter().all(|u| allowed_url(u, base)) {
-            return Err(DiscoveryError("insecure_endpoint"));
-        }
-        let jwks = self.fetch_keys(&metadata).await?;
-        *self
-            .inner
-            .last_key_fetch
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-        let metadata = metadata.set_jwks(jwks);
-        Ok(Provider {
-            client: self.client(&metadata),
-            metadata,
-            end_session,
-            iss_supported: extra.authorization_response_iss_parameter_supported,
-        })
-    }
-
-    fn client(&self, metadata: &CoreProviderMetadata) -> Client {
-        CoreClient::from_provider_metadata(
-            metadata.clone(),
-            ClientId::new(self.inner.config.client_id.clone()),
-            self.inner
-                .config
-                .client_secret
-                .clone()
-                .map(ClientSecret::new),
-        )
-    }
-
-    async fn fetch_keys(
-        &self,
-        metadata: &CoreProviderMetadata,
-    ) -> Result<CoreJsonWebKeySet, DiscoveryError> {
-        let body = self.get_json(metadata.jwks_uri().url().as_str()).await?;
-        serde_json::from_slice(&body).map_err(|_| DiscoveryError("bad_jwks"))
-    }
-
-    /// The provider with a fresh key set, when the last fetch is older than
-    /// the refresh interval; `None` otherwise.
-    async fn refresh_keys(&self, provider: &Provider) -> Option<Arc<Provider>> {
-        {
-            let mut last = self
-                .inner
-                .last_key_fetch
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if last.is_some_and(|at| at.elapsed() < self.inner.config.key_refresh_interval) {
-                return None;
-            }
-            *last = Some(Instant::now());
-        }
-        let jwks = self.fetch_keys(&provider.metadata).await.ok()?;
-        let metadata = provider.metadata.clone().set_jwks(jwks);
-        let fresh = Arc::new(Provider {
-            client: self.client(&metadata),
-            metadata,
-            end_session: provider.end_session.clone(),
-            iss_supported: provider.iss_supported,
-        });
-        *self
-            .inner
-            .provider
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&fresh));
-        Some(fresh)
     }
 
     fn redirect_uri(&self, origin: &str) -> Result<RedirectUrl, Failure> {
@@ -1197,40 +1026,27 @@ impl<St: SessionStore> OidcLayer<St> {
         let id_token = token
             .id_token()
             .ok_or(fail(StatusCode::BAD_GATEWAY, "no_id_token"))?;
-        let nonce = Nonce::new(flow.nonce);
-        let mut current = provider;
-        let mut refreshed = false;
-        let subject = loop {
-            let outcome = self.check_id_token(&current.client, id_token, &token, &nonce);
-            match outcome {
-                Err(Verdict::UnknownKey) if !refreshed => {
-                    refreshed = true;
-                    match self.refresh_keys(&current).await {
-                        Some(fresh) => current = fresh,
-                        None => return Err(fail(StatusCode::BAD_GATEWAY, "unknown_signing_key")),
-                    }
-                }
-                Err(Verdict::UnknownKey) => {
-                    return Err(fail(StatusCode::BAD_GATEWAY, "unknown_signing_key"));
-                }
-                Err(Verdict::Refused(reason)) => return Err(fail(StatusCode::BAD_GATEWAY, reason)),
-                Ok(subject) => break subject,
-            }
-        };
         let id_token_text = id_token.to_string();
-        let id_claims =
-            jwt_payload(&id_token_text).ok_or(fail(StatusCode::BAD_GATEWAY, "invalid_id_token"))?;
+        let id_claims = self
+            .check_id_token(
+                &provider,
+                &id_token_text,
+                token.access_token().secret(),
+                &flow.nonce,
+            )
+            .await
+            .map_err(|refusal| fail(StatusCode::BAD_GATEWAY, refusal.reason()))?;
         let mut claims = OidcClaims {
             issuer: self.inner.issuer.as_str().to_owned(),
-            subject,
-            id_token: id_claims,
+            subject: id_claims.subject().unwrap_or_default().to_owned(),
+            id_token: id_claims.as_map().clone(),
             userinfo: None,
         };
         let has_profile = ["name", "preferred_username", "email", "picture"]
             .iter()
             .any(|c| claims.id_token.contains_key(*c));
         if !has_profile {
-            if let Some(endpoint) = current.metadata.userinfo_endpoint() {
+            if let Some(endpoint) = provider.metadata.userinfo_endpoint() {
                 claims.userinfo = Some(
                     self.userinfo(
                         endpoint.url().as_str(),
@@ -1275,69 +1091,6 @@ impl<St: SessionStore> OidcLayer<St> {
             .headers_mut()
             .append(SET_COOKIE, signed_in.into_set_cookie());
         Ok(response)
-    }
-
-    /// Checks the ID token with `client`'s keys; its subject when it passes.
-    fn check_id_token(
-        &self,
-        client: &Client,
-        id_token: &openidconnect::core::CoreIdToken,
-        token: &openidconnect::core::CoreTokenResponse,
-        nonce: &Nonce,
-    ) -> Result<String, Verdict> {
-        let verifier = self.verifier(client);
-        let claims = match id_token.claims(&verifier, nonce) {
-            Ok(claims) => claims,
-            Err(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            )) => return Err(Verdict::UnknownKey),
-            Err(ClaimsVerificationError::InvalidNonce(_)) => {
-                return Err(Verdict::Refused("invalid_nonce"));
-            }
-            Err(ClaimsVerificationError::Expired(_)) => {
-                return Err(Verdict::Refused("id_token_expired"));
-            }
-            Err(ClaimsVerificationError::InvalidIssuer(_)) => {
-                return Err(Verdict::Refused("invalid_id_token_issuer"));
-            }
-            Err(ClaimsVerificationError::InvalidAudience(_)) => {
-                return Err(Verdict::Refused("invalid_audience"));
-            }
-            Err(ClaimsVerificationError::SignatureVerification(_)) => {
-                return Err(Verdict::Refused("invalid_signature"));
-            }
-            Err(_) => return Err(Verdict::Refused("invalid_id_token")),
-        };
-        if let Some(expected) = claims.access_token_hash() {
-            let refused = |_| Verdict::Refused("invalid_at_hash");
-            let alg = id_token.signing_alg().map_err(refused)?;
-            let key = id_token.signing_key(&verifier).map_err(refused)?;
-            let actual = AccessTokenHash::from_token(token.access_token(), alg, key)
-                .map_err(|_| Verdict::Refused("invalid_at_hash"))?;
-            if actual != *expected {
-                return Err(Verdict::Refused("invalid_at_hash"));
-            }
-        }
-        let client_id = &self.inner.config.client_id;
-        let audiences = claims.audiences();
-        if audiences.len() != 1 || **audiences[0] != *client_id {
-            return Err(Verdict::Refused("invalid_audience"));
-        }
-        if let Some(azp) = claims.authorized_party() {
-            if **azp != *client_id {
-                return Err(Verdict::Refused("invalid_authorized_party"));
-            }
-        }
-        Ok(claims.subject().to_string())
-    }
-
-    fn verifier<'a>(&self, client: &'a Client) -> openidconnect::core::CoreIdTokenVerifier<'a> {
-        let leeway = chrono::Duration::from_std(self.inner.config.leeway)
-            .unwrap_or(chrono::Duration::zero());
-        client
-            .id_token_verifier()
-            .set_allowed_algs(ALGORITHMS)
-            .set_time_fn(move || chrono::Utc::now() - leeway)
     }
 
     async fn userinfo(
@@ -1450,13 +1203,6 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query?.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
-}
-
-/// The claims of a JWT whose signature was verified.
-fn jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = Base64UrlUnpadded::decode_vec(payload).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 fn no_store(builder: ::http::response::Builder) -> ::http::response::Builder {

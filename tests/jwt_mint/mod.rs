@@ -22,8 +22,10 @@ pub const OTHER_SECRET: &[u8] = b"another test secret of 32 bytes or more!";
 pub enum Signer {
     Hs256(Vec<u8>),
     Es256(p256::ecdsa::SigningKey),
+    Es384(p384::ecdsa::SigningKey),
     Es512(p521::ecdsa::SigningKey),
-    Rs256(Box<rsa::pkcs1v15::SigningKey<sha2::Sha256>>),
+    /// The RSA test key, for one of RS256/384/512, PS256/384/512.
+    Rsa(&'static str, Box<rsa::PrivateKey>),
     EdDsa(ed25519_dalek::SigningKey),
 }
 
@@ -37,17 +39,43 @@ impl Signer {
         Signer::Es256(p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap())
     }
 
+    pub fn es384(seed: u8) -> Self {
+        Signer::Es384(p384::ecdsa::SigningKey::from_slice(&[seed; 48]).unwrap())
+    }
+
     pub fn es512(seed: u8) -> Self {
         let mut bytes = [seed; 66];
         bytes[0] = 0;
         Signer::Es512(p521::ecdsa::SigningKey::from_slice(&bytes).unwrap())
     }
 
-    /// The 2048-bit RSA test key.
+    /// The 2048-bit RSA test key, for RS256.
     pub fn rs256() -> Self {
+        Self::rsa("RS256")
+    }
+
+    /// The 2048-bit RSA test key, for `alg` (`RS256` … `PS512`).
+    pub fn rsa(alg: &'static str) -> Self {
+        assert!(
+            ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"].contains(&alg),
+            "{alg}"
+        );
         let pem = include_str!("../fixtures/rsa_test_key.pem");
-        let key = rsa::PrivateKey::from_pkcs8_pem(pem).unwrap();
-        Signer::Rs256(Box::new(rsa::pkcs1v15::SigningKey::new(key)))
+        Signer::Rsa(alg, Box::new(rsa::PrivateKey::from_pkcs8_pem(pem).unwrap()))
+    }
+
+    /// A signer for each asymmetric algorithm.
+    pub fn asymmetric() -> Vec<Self> {
+        let mut all = vec![
+            Self::es256(3),
+            Self::es384(3),
+            Self::es512(3),
+            Self::eddsa(3),
+        ];
+        for alg in ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] {
+            all.push(Self::rsa(alg));
+        }
+        all
     }
 
     pub fn eddsa(seed: u8) -> Self {
@@ -59,8 +87,9 @@ impl Signer {
         match self {
             Signer::Hs256(_) => "HS256",
             Signer::Es256(_) => "ES256",
+            Signer::Es384(_) => "ES384",
             Signer::Es512(_) => "ES512",
-            Signer::Rs256(_) => "RS256",
+            Signer::Rsa(alg, _) => alg,
             Signer::EdDsa(_) => "EdDSA",
         }
     }
@@ -73,13 +102,27 @@ impl Signer {
                 let signature: p256::ecdsa::Signature = key.sign(input);
                 signature.to_bytes().to_vec()
             }
+            Signer::Es384(key) => {
+                let signature: p384::ecdsa::Signature = key.sign(input);
+                signature.to_bytes().to_vec()
+            }
             Signer::Es512(key) => {
                 let signature: p521::ecdsa::Signature = key.sign(input);
                 signature.to_bytes().to_vec()
             }
-            Signer::Rs256(key) => {
-                let signature: rsa::pkcs1v15::Signature = key.sign(input);
-                Box::<[u8]>::from(signature).into_vec()
+            Signer::Rsa(alg, key) => {
+                use rsa::{pkcs1v15, pss};
+                use sha2::{Sha256, Sha384, Sha512};
+                let key = (**key).clone();
+                let signature: Box<[u8]> = match *alg {
+                    "RS256" => pkcs1v15::SigningKey::<Sha256>::new(key).sign(input).into(),
+                    "RS384" => pkcs1v15::SigningKey::<Sha384>::new(key).sign(input).into(),
+                    "RS512" => pkcs1v15::SigningKey::<Sha512>::new(key).sign(input).into(),
+                    "PS256" => pss::SigningKey::<Sha256>::new(key).sign(input).into(),
+                    "PS384" => pss::SigningKey::<Sha384>::new(key).sign(input).into(),
+                    _ => pss::SigningKey::<Sha512>::new(key).sign(input).into(),
+                };
+                signature.into_vec()
             }
             Signer::EdDsa(key) => {
                 use ed25519_dalek::Signer as _;
@@ -97,16 +140,25 @@ impl Signer {
                 let bytes = point.as_bytes();
                 json!({ "kty": "EC", "crv": "P-256", "x": b64(&bytes[1..33]), "y": b64(&bytes[33..]) })
             }
+            Signer::Es384(key) => {
+                let point = key.verifying_key().to_sec1_point(false);
+                let bytes = point.as_bytes();
+                json!({ "kty": "EC", "crv": "P-384", "x": b64(&bytes[1..49]), "y": b64(&bytes[49..]) })
+            }
             Signer::Es512(key) => {
                 let point = key.verifying_key().to_sec1_point(false);
                 let bytes = point.as_bytes();
                 json!({ "kty": "EC", "crv": "P-521", "x": b64(&bytes[1..67]), "y": b64(&bytes[67..]) })
             }
-            Signer::Rs256(key) => {
-                let public = key.as_ref().as_ref();
-                let n = public.n().to_be_bytes();
-                let e = public.e().to_be_bytes();
-                json!({ "kty": "RSA", "n": b64(strip(&n)), "e": b64(strip(&e)) })
+            Signer::Rsa(alg, key) => {
+                let n = key.n().to_be_bytes();
+                let e = key.e().to_be_bytes();
+                let mut jwk = json!({ "kty": "RSA", "n": b64(strip(&n)), "e": b64(strip(&e)) });
+                // Only RS256 is an RSA key's algorithm without `alg`.
+                if *alg != "RS256" {
+                    jwk["alg"] = json!(alg);
+                }
+                jwk
             }
             Signer::EdDsa(key) => {
                 json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(key.verifying_key().as_bytes()) })
@@ -124,13 +176,11 @@ impl Signer {
         Some(match self {
             Signer::Hs256(_) => return None,
             Signer::Es256(key) => key.verifying_key().to_public_key_pem(line).unwrap(),
+            Signer::Es384(key) => key.verifying_key().to_public_key_pem(line).unwrap(),
             Signer::Es512(key) => key.verifying_key().to_public_key_pem(line).unwrap(),
-            Signer::Rs256(key) => {
-                let public: &rsa::PrivateKey = key.as_ref().as_ref();
-                rsa::PublicKey::from(public)
-                    .to_public_key_pem(line)
-                    .unwrap()
-            }
+            Signer::Rsa(_, key) => rsa::PublicKey::from(&**key)
+                .to_public_key_pem(line)
+                .unwrap(),
             Signer::EdDsa(key) => key.verifying_key().to_public_key_pem(line).unwrap(),
         })
     }
@@ -140,14 +190,12 @@ impl Signer {
         Some(match self {
             Signer::Hs256(_) => return None,
             Signer::Es256(key) => key.verifying_key().to_public_key_der().unwrap().into_vec(),
+            Signer::Es384(key) => key.verifying_key().to_public_key_der().unwrap().into_vec(),
             Signer::Es512(key) => key.verifying_key().to_public_key_der().unwrap().into_vec(),
-            Signer::Rs256(key) => {
-                let public: &rsa::PrivateKey = key.as_ref().as_ref();
-                rsa::PublicKey::from(public)
-                    .to_public_key_der()
-                    .unwrap()
-                    .into_vec()
-            }
+            Signer::Rsa(_, key) => rsa::PublicKey::from(&**key)
+                .to_public_key_der()
+                .unwrap()
+                .into_vec(),
             Signer::EdDsa(key) => key.verifying_key().to_public_key_der().unwrap().into_vec(),
         })
     }

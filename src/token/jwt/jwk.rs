@@ -28,15 +28,17 @@ use super::key::{Algorithm, JwtKey, KeyError, Material, RSA_MAX_BITS, RSA_MIN_BI
 ///   key type), and a document that is not an object with a `keys` array.
 ///
 /// A key without `alg` gets its type's algorithm: `EC` `P-256` → `ES256`,
-/// `EC` `P-521` → `ES512`, `OKP` `Ed25519` → `EdDSA`, `RSA` → `RS256`,
-/// `oct` → `HS256`.
+/// `EC` `P-384` → `ES384`, `EC` `P-521` → `ES512`, `OKP` `Ed25519` →
+/// `EdDSA`, `RSA` → `RS256`, `oct` → `HS256`. An RSA key verifies one
+/// algorithm only: a provider that signs with `RS384`, `RS512` or `PS*`
+/// names it in the key's `alg` (as providers do).
 ///
 /// ```
 /// use rstream_well_known::jwt::{Algorithm, JwkSet};
 ///
 /// let set = JwkSet::from_json(r#"{"keys":[
 ///   {"kty":"OKP","crv":"Ed25519","kid":"ed-1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
-///   {"kty":"EC","crv":"P-384","kid":"not-verified-here","x":"…","y":"…"}
+///   {"kty":"EC","crv":"secp256k1","kid":"not-verified-here","x":"…","y":"…"}
 /// ]}"#)?;
 /// assert_eq!(set.len(), 1);
 /// assert_eq!(set.keys()[0].algorithm(), Algorithm::EdDsa);
@@ -222,6 +224,7 @@ fn parse_jwk(jwk: &serde_json::Value, secrets: bool) -> Result<Option<JwtKey>, K
         "EC" => {
             let (expected, size) = match text("crv")? {
                 Some("P-256") => (Algorithm::Es256, 32),
+                Some("P-384") => (Algorithm::Es384, 48),
                 Some("P-521") => (Algorithm::Es512, 66),
                 _ => return Ok(None),
             };
@@ -237,14 +240,16 @@ fn parse_jwk(jwk: &serde_json::Value, secrets: bool) -> Result<Option<JwtKey>, K
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
             let not_on_curve = |_| KeyError::InvalidJwk("the point is not on the curve");
-            if expected == Algorithm::Es256 {
-                Material::Es256(
+            match expected {
+                Algorithm::Es256 => Material::Es256(
                     p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(not_on_curve)?,
-                )
-            } else {
-                Material::Es512(
+                ),
+                Algorithm::Es384 => Material::Es384(
+                    p384::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(not_on_curve)?,
+                ),
+                _ => Material::Es512(
                     p521::ecdsa::VerifyingKey::from_sec1_bytes(&point).map_err(not_on_curve)?,
-                )
+                ),
             }
         }
         "OKP" => {
@@ -263,7 +268,8 @@ fn parse_jwk(jwk: &serde_json::Value, secrets: bool) -> Result<Option<JwtKey>, K
             )
         }
         "RSA" => {
-            if alg.is_some_and(|alg| alg != Algorithm::Rs256) {
+            let algorithm = alg.unwrap_or(Algorithm::Rs256);
+            if !algorithm.is_rsa() {
                 return Err(KeyError::InvalidJwk("alg does not match the key type"));
             }
             let (n, e) = (bytes("n")?, bytes("e")?);
@@ -282,7 +288,7 @@ fn parse_jwk(jwk: &serde_json::Value, secrets: bool) -> Result<Option<JwtKey>, K
                 RSA_MIN_BITS..=RSA_MAX_BITS,
             )
             .map_err(|_| KeyError::InvalidJwk("not a valid RSA public key"))?;
-            rsa_material(key)?
+            rsa_material(algorithm, key)?
         }
         "oct" => {
             if !secrets {

@@ -7,10 +7,11 @@ use hmac::{KeyInit as _, Mac as _};
 use rsa::pkcs1::DecodeRsaPublicKey as _;
 use rsa::signature::Verifier as _;
 use rsa::traits::PublicKeyParts as _;
-use sha2::Sha256;
+use sha2::{Sha256, Sha384, Sha512};
 
 /// The signature algorithms a [`JwtVerifier`](super::JwtVerifier) knows,
-/// by their JWS names (RFC 7518, RFC 8037).
+/// by their JWS names (RFC 7518, RFC 8037): the ones OpenID Connect
+/// providers sign ID tokens with, and HS256 for shared secrets.
 ///
 /// `none` is not one of them, and never will be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,37 +22,89 @@ pub enum Algorithm {
     Hs256,
     /// `ES256`: ECDSA on P-256 with SHA-256.
     Es256,
+    /// `ES384`: ECDSA on P-384 with SHA-384.
+    Es384,
     /// `ES512`: ECDSA on P-521 with SHA-512 (rstream application tokens).
     Es512,
     /// `RS256`: RSASSA-PKCS1-v1_5 with SHA-256, keys of 2048 to 8192 bits.
     Rs256,
+    /// `RS384`: RSASSA-PKCS1-v1_5 with SHA-384, keys of 2048 to 8192 bits.
+    Rs384,
+    /// `RS512`: RSASSA-PKCS1-v1_5 with SHA-512, keys of 2048 to 8192 bits.
+    Rs512,
+    /// `PS256`: RSASSA-PSS with SHA-256 (MGF1 with SHA-256, a salt as long
+    /// as the hash), keys of 2048 to 8192 bits.
+    Ps256,
+    /// `PS384`: RSASSA-PSS with SHA-384, keys of 2048 to 8192 bits.
+    Ps384,
+    /// `PS512`: RSASSA-PSS with SHA-512, keys of 2048 to 8192 bits.
+    Ps512,
     /// `EdDSA` with Ed25519 (RFC 8037).
     EdDsa,
 }
 
 impl Algorithm {
-    /// The JWS name: `HS256`, `ES256`, `ES512`, `RS256` or `EdDSA`.
+    /// Every algorithm, `HS256` first.
+    pub const ALL: [Algorithm; 11] = [
+        Algorithm::Hs256,
+        Algorithm::Es256,
+        Algorithm::Es384,
+        Algorithm::Es512,
+        Algorithm::Rs256,
+        Algorithm::Rs384,
+        Algorithm::Rs512,
+        Algorithm::Ps256,
+        Algorithm::Ps384,
+        Algorithm::Ps512,
+        Algorithm::EdDsa,
+    ];
+
+    /// The JWS name: `HS256`, `ES256`, `ES384`, `ES512`, `RS256`, `RS384`,
+    /// `RS512`, `PS256`, `PS384`, `PS512` or `EdDSA`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Algorithm::Hs256 => "HS256",
             Algorithm::Es256 => "ES256",
+            Algorithm::Es384 => "ES384",
             Algorithm::Es512 => "ES512",
             Algorithm::Rs256 => "RS256",
+            Algorithm::Rs384 => "RS384",
+            Algorithm::Rs512 => "RS512",
+            Algorithm::Ps256 => "PS256",
+            Algorithm::Ps384 => "PS384",
+            Algorithm::Ps512 => "PS512",
             Algorithm::EdDsa => "EdDSA",
         }
+    }
+
+    /// Whether the algorithm checks a shared secret (`HS256`) rather than a
+    /// public key's signature. A symmetric token proves only that its signer
+    /// knows the secret: never accept one from a party that publishes its
+    /// keys (an OpenID provider's ID tokens are checked with asymmetric
+    /// algorithms only).
+    pub const fn is_symmetric(self) -> bool {
+        matches!(self, Algorithm::Hs256)
+    }
+
+    /// Whether this is an RSA algorithm (`RS*`, `PS*`).
+    pub(super) const fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            Algorithm::Rs256
+                | Algorithm::Rs384
+                | Algorithm::Rs512
+                | Algorithm::Ps256
+                | Algorithm::Ps384
+                | Algorithm::Ps512
+        )
     }
 
     /// The algorithm a JWS `alg` names, compared exactly (JWS names are
     /// case-sensitive); `None` for `none` and every name not listed.
     pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "HS256" => Algorithm::Hs256,
-            "ES256" => Algorithm::Es256,
-            "ES512" => Algorithm::Es512,
-            "RS256" => Algorithm::Rs256,
-            "EdDSA" => Algorithm::EdDsa,
-            _ => return None,
-        })
+        Self::ALL
+            .into_iter()
+            .find(|algorithm| algorithm.as_str() == name)
     }
 }
 
@@ -117,8 +170,14 @@ pub(super) const RSA_MAX_BITS: usize = 8192;
 pub(super) enum Material {
     Hs256(hmac::Hmac<Sha256>),
     Es256(p256::ecdsa::VerifyingKey),
+    Es384(p384::ecdsa::VerifyingKey),
     Es512(p521::ecdsa::VerifyingKey),
     Rs256(rsa::pkcs1v15::VerifyingKey<Sha256>),
+    Rs384(rsa::pkcs1v15::VerifyingKey<Sha384>),
+    Rs512(rsa::pkcs1v15::VerifyingKey<Sha512>),
+    Ps256(rsa::pss::VerifyingKey<Sha256>),
+    Ps384(rsa::pss::VerifyingKey<Sha384>),
+    Ps512(rsa::pss::VerifyingKey<Sha512>),
     EdDsa(ed25519_dalek::VerifyingKey),
 }
 
@@ -180,7 +239,8 @@ impl JwtKey {
 
     /// A public key for `algorithm` in PEM: `-----BEGIN PUBLIC KEY-----`
     /// (SubjectPublicKeyInfo) for every algorithm, or
-    /// `-----BEGIN RSA PUBLIC KEY-----` (PKCS#1) for `RS256`.
+    /// `-----BEGIN RSA PUBLIC KEY-----` (PKCS#1) for the RSA algorithms
+    /// (`RS*`, `PS*`).
     ///
     /// # Errors
     ///
@@ -196,26 +256,29 @@ impl JwtKey {
             Algorithm::Es256 => Material::Es256(
                 p256::ecdsa::VerifyingKey::from_public_key_pem(pem).map_err(invalid)?,
             ),
+            Algorithm::Es384 => Material::Es384(
+                p384::ecdsa::VerifyingKey::from_public_key_pem(pem).map_err(invalid)?,
+            ),
             Algorithm::Es512 => Material::Es512(
                 p521::ecdsa::VerifyingKey::from_public_key_pem(pem).map_err(invalid)?,
             ),
-            Algorithm::Rs256 => {
+            Algorithm::EdDsa => Material::EdDsa(
+                ed25519_dalek::VerifyingKey::from_public_key_pem(pem).map_err(invalid)?,
+            ),
+            rsa_algorithm => {
                 let key = if pem.starts_with("-----BEGIN RSA PUBLIC KEY-----") {
                     rsa::PublicKey::from_pkcs1_pem(pem).map_err(|_| KeyError::InvalidPublicKey)?
                 } else {
                     rsa::PublicKey::from_public_key_pem(pem).map_err(invalid)?
                 };
-                rsa_material(key)?
+                rsa_material(rsa_algorithm, key)?
             }
-            Algorithm::EdDsa => Material::EdDsa(
-                ed25519_dalek::VerifyingKey::from_public_key_pem(pem).map_err(invalid)?,
-            ),
         };
         Ok(Self::with_material(material))
     }
 
     /// A public key for `algorithm` in DER: SubjectPublicKeyInfo for every
-    /// algorithm, or PKCS#1 `RSAPublicKey` for `RS256`.
+    /// algorithm, or PKCS#1 `RSAPublicKey` for the RSA algorithms.
     ///
     /// # Errors
     ///
@@ -227,20 +290,23 @@ impl JwtKey {
             Algorithm::Es256 => Material::Es256(
                 p256::ecdsa::VerifyingKey::from_public_key_der(der).map_err(invalid)?,
             ),
+            Algorithm::Es384 => Material::Es384(
+                p384::ecdsa::VerifyingKey::from_public_key_der(der).map_err(invalid)?,
+            ),
             Algorithm::Es512 => Material::Es512(
                 p521::ecdsa::VerifyingKey::from_public_key_der(der).map_err(invalid)?,
             ),
-            Algorithm::Rs256 => {
+            Algorithm::EdDsa => Material::EdDsa(
+                ed25519_dalek::VerifyingKey::from_public_key_der(der).map_err(invalid)?,
+            ),
+            rsa_algorithm => {
                 let key = match rsa::PublicKey::from_public_key_der(der) {
                     Ok(key) => key,
                     Err(_) => rsa::PublicKey::from_pkcs1_der(der)
                         .map_err(|_| KeyError::InvalidPublicKey)?,
                 };
-                rsa_material(key)?
+                rsa_material(rsa_algorithm, key)?
             }
-            Algorithm::EdDsa => Material::EdDsa(
-                ed25519_dalek::VerifyingKey::from_public_key_der(der).map_err(invalid)?,
-            ),
         };
         Ok(Self::with_material(material))
     }
@@ -270,8 +336,14 @@ impl JwtKey {
         match self.material {
             Material::Hs256(_) => Algorithm::Hs256,
             Material::Es256(_) => Algorithm::Es256,
+            Material::Es384(_) => Algorithm::Es384,
             Material::Es512(_) => Algorithm::Es512,
             Material::Rs256(_) => Algorithm::Rs256,
+            Material::Rs384(_) => Algorithm::Rs384,
+            Material::Rs512(_) => Algorithm::Rs512,
+            Material::Ps256(_) => Algorithm::Ps256,
+            Material::Ps384(_) => Algorithm::Ps384,
+            Material::Ps512(_) => Algorithm::Ps512,
             Material::EdDsa(_) => Algorithm::EdDsa,
         }
     }
@@ -289,10 +361,16 @@ impl JwtKey {
             }
             Material::Es256(key) => p256::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
+            Material::Es384(key) => p384::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
             Material::Es512(key) => p521::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
-            Material::Rs256(key) => rsa::pkcs1v15::Signature::try_from(signature)
-                .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
+            Material::Rs256(key) => pkcs1v15_verifies(key, message, signature),
+            Material::Rs384(key) => pkcs1v15_verifies(key, message, signature),
+            Material::Rs512(key) => pkcs1v15_verifies(key, message, signature),
+            Material::Ps256(key) => pss_verifies(key, message, signature),
+            Material::Ps384(key) => pss_verifies(key, message, signature),
+            Material::Ps512(key) => pss_verifies(key, message, signature),
             Material::EdDsa(key) => <&[u8; 64]>::try_from(signature).is_ok_and(|bytes| {
                 key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(bytes))
                     .is_ok()
@@ -301,11 +379,52 @@ impl JwtKey {
     }
 }
 
-/// An RS256 key, once its size is checked.
-pub(super) fn rsa_material(key: rsa::PublicKey) -> Result<Material, KeyError> {
+/// An RSA key for `algorithm` (one of `RS*`, `PS*`), once its size is
+/// checked.
+pub(super) fn rsa_material(
+    algorithm: Algorithm,
+    key: rsa::PublicKey,
+) -> Result<Material, KeyError> {
     let bits = key.n().bit_width_vartime() as usize;
     if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
         return Err(KeyError::RsaKeySize);
     }
-    Ok(Material::Rs256(rsa::pkcs1v15::VerifyingKey::new(key)))
+    Ok(match algorithm {
+        Algorithm::Rs384 => Material::Rs384(rsa::pkcs1v15::VerifyingKey::new(key)),
+        Algorithm::Rs512 => Material::Rs512(rsa::pkcs1v15::VerifyingKey::new(key)),
+        Algorithm::Ps256 => Material::Ps256(rsa::pss::VerifyingKey::new(key)),
+        Algorithm::Ps384 => Material::Ps384(rsa::pss::VerifyingKey::new(key)),
+        Algorithm::Ps512 => Material::Ps512(rsa::pss::VerifyingKey::new(key)),
+        Algorithm::Rs256 => Material::Rs256(rsa::pkcs1v15::VerifyingKey::new(key)),
+        Algorithm::Hs256
+        | Algorithm::Es256
+        | Algorithm::Es384
+        | Algorithm::Es512
+        | Algorithm::EdDsa => {
+            return Err(KeyError::WrongKeyForm);
+        }
+    })
+}
+
+/// Whether `signature` is a PKCS #1 v1.5 signature of `message` by `key`.
+fn pkcs1v15_verifies<D>(
+    key: &rsa::pkcs1v15::VerifyingKey<D>,
+    message: &[u8],
+    signature: &[u8],
+) -> bool
+where
+    D: sha2::Digest + rsa::pkcs1v15::RsaSignatureAssociatedOid,
+{
+    rsa::pkcs1v15::Signature::try_from(signature)
+        .is_ok_and(|signature| key.verify(message, &signature).is_ok())
+}
+
+/// Whether `signature` is a PSS signature of `message` by `key` (salt as
+/// long as the hash, as RFC 7518 section 3.5 requires).
+fn pss_verifies<D>(key: &rsa::pss::VerifyingKey<D>, message: &[u8], signature: &[u8]) -> bool
+where
+    D: sha2::Digest + sha2::digest::FixedOutputReset,
+{
+    rsa::pss::Signature::try_from(signature)
+        .is_ok_and(|signature| key.verify(message, &signature).is_ok())
 }

@@ -23,7 +23,11 @@
 //!    other characters) joined by `.`; a JWE (five parts) is refused. Its
 //!    header is a JSON object with distinct member names and no `crit`
 //!    member (this verifier implements no extension), and its `alg` is one
-//!    of [`Algorithm`]'s, spelled exactly. `alg: none` is refused.
+//!    of [`Algorithm`]'s, spelled exactly: `HS256`, `ES256`, `ES384`,
+//!    `ES512`, `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, `PS512` or
+//!    `EdDSA`. `alg: none` is refused. (Steps 2 and 3 are [`SignedJwt`]'s,
+//!    the one signature check of bearer tokens and OpenID Connect ID
+//!    tokens.)
 //! 3. A configured key of that very algorithm verifies the signature (see
 //!    [`JwkSet`] for which keys a `kid` selects). A key is bound to its
 //!    algorithm when it is configured, so an `HS256` token is never checked
@@ -52,7 +56,7 @@
 //! [attributes](crate::User::attribute).
 //!
 //! With feature `tracing`, a refusal's
-//! reason (`expired`, `signature`, `unknown_key`, …) is logged at `debug`
+//! reason (`expired`, `invalid_signature`, `unknown_key`, …) is logged at `debug`
 //! level, never the token or any claim. The only errors are those of
 //! keys that cannot be had ([`JwtError`]): a [`JwksSource`] that has not
 //! fetched a key set yet, or a system clock set before 1970.
@@ -61,20 +65,19 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use base64ct::{Base64UrlUnpadded, Encoding as _};
-use serde::Deserialize;
-
 use super::{TokenContext, TokenVerdict, TokenVerifier};
 
 mod cache;
 mod claims;
 mod jwk;
+mod jws;
 mod key;
 #[cfg(feature = "jwks")]
 mod remote;
 
 pub use claims::Claims;
 pub use jwk::JwkSet;
+pub use jws::{JwsRefusal, SignedJwt};
 pub use key::{Algorithm, JwtKey, KeyError};
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
@@ -331,7 +334,7 @@ impl JwtVerifier {
         let keys = match &self.keys {
             Keys::Static(keys) => Arc::clone(keys),
             #[cfg(feature = "jwks")]
-            Keys::Remote(source) => source.keys_for(jws.kid.as_deref()).await?,
+            Keys::Remote(source) => source.keys_for(jws.kid()).await?,
         };
         self.check_signed(token, &jws, &keys, cx)
     }
@@ -357,14 +360,12 @@ impl JwtVerifier {
                     .map(|now| self.check_claims(Claims::clone(&claims), now, cx)),
             );
         }
-        let jws = match Jws::parse(token) {
+        let jws = match SignedJwt::parse(token) {
             Ok(jws) => jws,
-            Err(refusal) => return Now::Done(Ok(Err(refusal))),
+            Err(refusal) => return Now::Done(Ok(Err(Refusal::Jws(refusal)))),
         };
         match current {
-            Some(keys)
-                if matches!(self.keys, Keys::Static(_)) || keys.covers(jws.kid.as_deref()) =>
-            {
+            Some(keys) if matches!(self.keys, Keys::Static(_)) || keys.covers(jws.kid()) => {
                 Now::Done(self.check_signed(token, &jws, &keys, cx))
             }
             _ => Now::NeedsKeys(jws),
@@ -375,25 +376,13 @@ impl JwtVerifier {
     fn check_signed(
         &self,
         token: &str,
-        jws: &Jws<'_>,
+        jws: &SignedJwt<'_>,
         keys: &Arc<JwkSet>,
         cx: TokenContext<'_>,
     ) -> Checked {
-        let mut candidates = keys
-            .candidates(jws.algorithm, jws.kid.as_deref())
-            .peekable();
-        if candidates.peek().is_none() {
-            return Ok(Err(Refusal::UnknownKey));
-        }
-        if !candidates.any(|key| key.verifies(jws.signing_input.as_bytes(), &jws.signature)) {
-            return Ok(Err(Refusal::Signature));
-        }
-        let claims: Claims = match Base64UrlUnpadded::decode_vec(jws.payload)
-            .ok()
-            .and_then(|payload| serde_json::from_slice(&payload).ok())
-        {
-            Some(claims) => claims,
-            None => return Ok(Err(Refusal::Malformed)),
+        let claims = match jws.verify(keys) {
+            Ok(claims) => claims,
+            Err(refusal) => return Ok(Err(Refusal::Jws(refusal))),
         };
         let now = self.now()?;
         if let Some(Some(exp)) = claims.number("exp") {
@@ -459,7 +448,7 @@ type Checked = Result<Result<crate::User, Refusal>, JwtError>;
 enum Now<'t> {
     Done(Checked),
     /// A fetched key set is needed first.
-    NeedsKeys(Jws<'t>),
+    NeedsKeys(SignedJwt<'t>),
 }
 
 /// The verdict for a check: a failed scope check is
@@ -538,11 +527,9 @@ impl std::error::Error for JwtError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Refusal {
     TooLarge,
+    /// Refused before any claim was looked at.
+    Jws(JwsRefusal),
     Malformed,
-    Algorithm,
-    Critical,
-    UnknownKey,
-    Signature,
     NoExpiry,
     Expired,
     NotYetValid,
@@ -557,11 +544,8 @@ impl Refusal {
     fn as_str(self) -> &'static str {
         match self {
             Refusal::TooLarge => "too_large",
+            Refusal::Jws(refusal) => refusal.as_str(),
             Refusal::Malformed => "malformed",
-            Refusal::Algorithm => "algorithm",
-            Refusal::Critical => "critical_header",
-            Refusal::UnknownKey => "unknown_key",
-            Refusal::Signature => "signature",
             Refusal::NoExpiry => "no_expiry",
             Refusal::Expired => "expired",
             Refusal::NotYetValid => "not_yet_valid",
@@ -570,49 +554,6 @@ impl Refusal {
             Refusal::Scope => "scope",
             Refusal::NoSubject => "no_subject",
         }
-    }
-}
-
-/// A compact JWS, its header read and its signature decoded.
-struct Jws<'t> {
-    algorithm: key::Algorithm,
-    kid: Option<String>,
-    /// `header.payload`, as sent: what the signature covers.
-    signing_input: &'t str,
-    payload: &'t str,
-    signature: Vec<u8>,
-}
-
-impl<'t> Jws<'t> {
-    fn parse(token: &'t str) -> Result<Self, Refusal> {
-        #[derive(Deserialize)]
-        struct Header {
-            alg: String,
-            #[serde(default)]
-            kid: Option<String>,
-            #[serde(default)]
-            crit: Option<serde::de::IgnoredAny>,
-        }
-        let (signing_input, signature) = token.rsplit_once('.').ok_or(Refusal::Malformed)?;
-        let (header, payload) = signing_input.split_once('.').ok_or(Refusal::Malformed)?;
-        if payload.contains('.') || header.is_empty() || signature.is_empty() {
-            return Err(Refusal::Malformed);
-        }
-        let header = Base64UrlUnpadded::decode_vec(header).map_err(|_| Refusal::Malformed)?;
-        // Duplicate members are an error for a derived struct.
-        let header: Header = serde_json::from_slice(&header).map_err(|_| Refusal::Malformed)?;
-        if header.crit.is_some() {
-            return Err(Refusal::Critical);
-        }
-        let algorithm = key::Algorithm::from_name(&header.alg).ok_or(Refusal::Algorithm)?;
-        let signature = Base64UrlUnpadded::decode_vec(signature).map_err(|_| Refusal::Malformed)?;
-        Ok(Self {
-            algorithm,
-            kid: header.kid,
-            signing_input,
-            payload,
-            signature,
-        })
     }
 }
 

@@ -65,24 +65,24 @@ fn each_refusal_has_its_reason() {
         (token(json!({ "sub": "" })), Refusal::NoSubject),
         (
             Signer::hs256(mint::OTHER_SECRET).token(None, &claims(json!({}))),
-            Refusal::Signature,
+            Refusal::Jws(JwsRefusal::InvalidSignature),
         ),
         (
             Signer::es256(1).token(None, &claims(json!({}))),
-            Refusal::UnknownKey,
+            Refusal::Jws(JwsRefusal::UnknownKey),
         ),
         (
             signer.token_with_header(&json!({ "alg": "none" }), &claims(json!({}))),
-            Refusal::Algorithm,
+            Refusal::Jws(JwsRefusal::UnsupportedAlgorithm),
         ),
         (
             signer.token_with_header(
                 &json!({ "alg": "HS256", "crit": ["b64"] }),
                 &claims(json!({})),
             ),
-            Refusal::Critical,
+            Refusal::Jws(JwsRefusal::CriticalHeader),
         ),
-        ("a.b".to_owned(), Refusal::Malformed),
+        ("a.b".to_owned(), Refusal::Jws(JwsRefusal::Malformed)),
         (
             "x".repeat(JwtVerifier::DEFAULT_MAX_TOKEN_LEN + 1),
             Refusal::TooLarge,
@@ -208,7 +208,10 @@ fn the_cache_is_bounded_and_holds_only_valid_signatures() {
     // Refused tokens never get in, nor do expired ones.
     let v = verifier();
     let forged = Signer::hs256(mint::OTHER_SECRET).token(None, &claims(json!({})));
-    assert_eq!(check(&v, &forged).unwrap_err(), Refusal::Signature);
+    assert_eq!(
+        check(&v, &forged).unwrap_err(),
+        Refusal::Jws(JwsRefusal::InvalidSignature)
+    );
     let expired = signer.token(None, &claims(json!({ "exp": T - 1 })));
     assert_eq!(check(&v, &expired).unwrap_err(), Refusal::Expired);
     assert_eq!(v.cache.len(), 0);
