@@ -170,6 +170,22 @@ pub enum SignInError<E> {
         /// The largest size accepted.
         limit: usize,
     },
+    /// [`sign_in_tagged`](SessionManager::sign_in_tagged) was given more
+    /// distinct tags than a session carries
+    /// ([`Session::MAX_TAGS`]). Nothing was stored.
+    TooManyTags {
+        /// The most distinct tags a session carries.
+        limit: usize,
+    },
+    /// [`sign_in_tagged`](SessionManager::sign_in_tagged) was given a tag
+    /// longer than a session keeps ([`Session::MAX_TAG_LEN`]). Nothing was
+    /// stored.
+    TagTooLong {
+        /// The tag's length, in bytes of UTF-8.
+        size: usize,
+        /// The longest tag accepted.
+        limit: usize,
+    },
 }
 
 impl<E: fmt::Display> fmt::Display for SignInError<E> {
@@ -190,6 +206,13 @@ impl<E: fmt::Display> fmt::Display for SignInError<E> {
                 f,
                 "the user profile takes {size} bytes, more than the {limit} a session keeps"
             ),
+            SignInError::TooManyTags { limit } => {
+                write!(f, "more than the {limit} distinct tags a session carries")
+            }
+            SignInError::TagTooLong { size, limit } => write!(
+                f,
+                "a session tag takes {size} bytes, more than the {limit} a session keeps"
+            ),
         }
     }
 }
@@ -205,6 +228,7 @@ impl<E: std::error::Error + 'static> std::error::Error for SignInError<E> {
 
 /// Why a store call made through the [`SessionManager`]
 /// ([`revoke_all`](SessionManager::revoke_all),
+/// [`revoke_tagged`](SessionManager::revoke_tagged),
 /// [`sessions_of`](SessionManager::sessions_of)) failed.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -326,6 +350,50 @@ impl<St: SessionStore> SessionManager<St> {
     /// [`SignInError::TimedOut`] when it does not answer within the backend
     /// timeout; no cookie is issued then.
     pub async fn sign_in(&self, user: User) -> Result<SignedIn, SignInError<St::Error>> {
+        self.sign_in_tagged(user, []).await
+    }
+
+    /// As [`sign_in`](Self::sign_in), the session carrying `tags` (see
+    /// [`Session::with_tag`]), so that
+    /// [`revoke_tagged`](Self::revoke_tagged) ends it with every other
+    /// session carrying one of them. The OpenID Connect sign-in tags its
+    /// sessions with the provider session and the provider's user they came
+    /// from.
+    ///
+    /// A tag given twice is carried once. Tags are never logged nor echoed
+    /// in errors.
+    ///
+    /// ```
+    /// use rstream_well_known::{MemoryStore, Tunnel, User, WellKnownLayer};
+    ///
+    /// # futures::executor::block_on(async {
+    /// let layer = WellKnownLayer::builder()
+    ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
+    ///     .with_session_store(MemoryStore::new())
+    ///     .build()?;
+    /// let sessions = layer.session_manager().expect("sessions are enabled");
+    /// let laptop = sessions.sign_in_tagged(User::new("ada"), ["sid:1".to_owned()]).await?;
+    /// let phone = sessions.sign_in_tagged(User::new("ada"), ["sid:2".to_owned()]).await?;
+    /// sessions.revoke_tagged("sid:1").await?;
+    /// let left = sessions.sessions_of("ada").await?;
+    /// assert_eq!(left.len(), 1);
+    /// assert_eq!(left[0].tags().collect::<Vec<_>>(), ["sid:2"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`sign_in`](Self::sign_in), and, before the store is called,
+    /// [`SignInError::TooManyTags`] for more than [`Session::MAX_TAGS`]
+    /// distinct tags and [`SignInError::TagTooLong`] for a tag longer than
+    /// [`Session::MAX_TAG_LEN`] bytes: a session that silently lacked a tag
+    /// would survive the revocation meant for it.
+    pub async fn sign_in_tagged(
+        &self,
+        user: User,
+        tags: impl IntoIterator<Item = String>,
+    ) -> Result<SignedIn, SignInError<St::Error>> {
         if user.user_id().is_empty() {
             return Err(SignInError::EmptyUserId);
         }
@@ -336,7 +404,21 @@ impl<St: SessionStore> SessionManager<St> {
                 limit: MAX_PROFILE_BYTES,
             });
         }
-        let session = self.new_session(user, SystemTime::now());
+        let mut session = self.new_session(user, SystemTime::now());
+        for tag in tags {
+            if tag.len() > Session::MAX_TAG_LEN {
+                return Err(SignInError::TagTooLong {
+                    size: tag.len(),
+                    limit: Session::MAX_TAG_LEN,
+                });
+            }
+            if session.tags().len() == Session::MAX_TAGS && !session.tags().any(|had| had == tag) {
+                return Err(SignInError::TooManyTags {
+                    limit: Session::MAX_TAGS,
+                });
+            }
+            session = session.with_tag(tag);
+        }
         let id = self
             .store_call(|| self.store.create(session))
             .await
@@ -631,6 +713,22 @@ impl<St: RevokeAll> SessionManager<St> {
     /// again.
     pub async fn revoke_all(&self, user_id: &str) -> Result<(), StoreCallError<St::Error>> {
         self.store_call(|| self.store.revoke_all(user_id)).await
+    }
+
+    /// Ends every session carrying `tag` (see
+    /// [`sign_in_tagged`](Self::sign_in_tagged)) that exists when the call
+    /// starts, whatever its user (see [`RevokeAll::revoke_tagged`]). As
+    /// with [`revoke_all`](Self::revoke_all), their cookies stop working on
+    /// every instance that shares the store. A tag no session carries is
+    /// `Ok`. Only for stores that implement [`RevokeAll`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreCallError`] when the store fails, panics or does not answer
+    /// within the backend timeout; sessions may then have survived: try
+    /// again.
+    pub async fn revoke_tagged(&self, tag: &str) -> Result<(), StoreCallError<St::Error>> {
+        self.store_call(|| self.store.revoke_tagged(tag)).await
     }
 }
 

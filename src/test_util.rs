@@ -38,7 +38,7 @@
 //!
 //! What the suite expects of a store beyond the trait's documentation:
 //! deadlines kept to the millisecond (times read back may differ from those
-//! stored by up to a second), and a real clock (two checks wait about a
+//! stored by up to a second), and a real clock (three checks wait about a
 //! second for sessions to expire). [`bounded_session_store_suite!`] leaves
 //! out the checks that keep more than four sessions at once, for stores
 //! with a small size bound that evict.
@@ -51,6 +51,7 @@
 //! # futures::executor::block_on(async {
 //! test_util::revoked_sessions_do_not_load(MemoryStore::new()).await;
 //! test_util::revoke_all_ends_every_session_of_the_user_only(MemoryStore::new()).await;
+//! test_util::revoke_tagged_ends_the_sessions_carrying_the_tag_only(MemoryStore::new()).await;
 //! # });
 //! ```
 
@@ -113,13 +114,17 @@ macro_rules! bounded_session_store_suite {
     };
 }
 
-/// The checks of [`RevokeAll`], for stores that implement it.
+/// The checks of [`RevokeAll`] (revoke-all and revoke-tagged), for stores
+/// that implement it.
 #[macro_export]
 macro_rules! revoke_all_suite {
     ($make:expr) => {
         $crate::test_util::__checks!($make;
             revoke_all_ends_every_session_of_the_user_only,
             revoke_all_ends_sessions_created_before_it_under_concurrent_creates,
+            revoke_tagged_ends_the_sessions_carrying_the_tag_only,
+            revoke_tagged_ends_sessions_created_before_it_under_concurrent_creates,
+            expired_tagged_sessions_leave_their_tag_working,
         );
     };
 }
@@ -845,6 +850,196 @@ pub async fn revoke_all_ends_sessions_created_before_it_under_concurrent_creates
         if let Some(loaded) = store.load(id).await.expect("load") {
             assert_eq!(loaded.user().user_id(), "ada");
         }
+    }
+}
+
+/// Revoke-tagged ends the sessions carrying the tag, whatever their user
+/// (here two users share it), idle ones and those with other tags too, and
+/// no session without it: not the same user's untagged or otherwise tagged
+/// ones. Sessions load with their tags, in order. A tag no session carries
+/// (any longer) is fine, and the tag can be used again afterwards. Never
+/// more than four sessions at once.
+pub async fn revoke_tagged_ends_the_sessions_carrying_the_tag_only<S: RevokeAll>(store: S)
+where
+    S::Error: Debug,
+{
+    let now = now();
+    let ada = User::new("ada").with_name("Ada");
+    let both = session(ada.clone(), LIVE)
+        .with_idle_expires_at(now + LIVE / 2)
+        .with_tag("sid:1")
+        .with_tag("sub:ada");
+    let both = store.create(both).await.expect("create");
+    let grace = store
+        .create(session(User::new("grace"), LIVE).with_tag("sid:1"))
+        .await
+        .expect("create");
+    let untagged = store
+        .create(session(ada.clone(), LIVE))
+        .await
+        .expect("create");
+    // A tag that starts like the other.
+    let other = store
+        .create(session(ada.clone(), LIVE).with_tag("sid:10"))
+        .await
+        .expect("create");
+    assert_eq!(
+        must_load(&store, &both, "two tags")
+            .await
+            .tags()
+            .collect::<Vec<_>>(),
+        ["sid:1", "sub:ada"],
+        "the tags did not come back in order"
+    );
+    assert_eq!(
+        must_load(&store, &untagged, "untagged").await.tags().len(),
+        0
+    );
+
+    store.revoke_tagged("sid:1").await.expect("revoke tagged");
+    assert!(!loads(&store, &both).await, "ada's tagged session survived");
+    assert!(
+        !loads(&store, &grace).await,
+        "grace's tagged session survived"
+    );
+    assert!(
+        loads(&store, &untagged).await,
+        "an untagged session of the same user ended"
+    );
+    let survivor = must_load(&store, &other, "another tag's session").await;
+    assert_eq!(survivor.tags().collect::<Vec<_>>(), ["sid:10"]);
+
+    store.revoke_tagged("sid:1").await.expect("revoke again");
+    store
+        .revoke_tagged("sub:ada")
+        .await
+        .expect("revoke a tag whose sessions ended");
+    store
+        .revoke_tagged("never-used")
+        .await
+        .expect("revoke an unknown tag");
+    store.revoke_tagged("").await.expect("revoke the empty tag");
+    store.revoke_tagged("sid:10").await.expect("revoke tagged");
+    assert!(
+        !loads(&store, &other).await,
+        "the other tag's session survived"
+    );
+    assert!(loads(&store, &untagged).await);
+
+    let again = store
+        .create(session(ada.clone(), LIVE).with_tag("sid:1"))
+        .await
+        .expect("create");
+    assert!(loads(&store, &again).await, "the tag cannot be used again");
+    store.revoke_tagged("sid:1").await.expect("revoke tagged");
+    assert!(
+        !loads(&store, &again).await,
+        "a reused tag no longer revokes"
+    );
+    assert!(loads(&store, &untagged).await);
+}
+
+/// Sessions carrying the tag that existed when revoke-tagged started never
+/// survive it, even with creates of tagged sessions in flight at the same
+/// time.
+pub async fn revoke_tagged_ends_sessions_created_before_it_under_concurrent_creates<S: RevokeAll>(
+    store: S,
+) where
+    S::Error: Debug,
+{
+    let tagged = |n: usize| {
+        let user = if n % 2 == 0 { "ada" } else { "grace" };
+        session(User::new(user), LIVE).with_tag("sid:1")
+    };
+    let mut before = Vec::new();
+    for n in 0..16 {
+        before.push(store.create(tagged(n)).await.expect("create"));
+    }
+    let creates = async {
+        let mut during = Vec::new();
+        for n in 0..16 {
+            during.push(store.create(tagged(n)).await.expect("create"));
+        }
+        during
+    };
+    let revoke = async {
+        store.revoke_tagged("sid:1").await.expect("revoke tagged");
+        Vec::new()
+    };
+    let during: Vec<SessionId> = join_all(vec![
+        Box::pin(creates) as Pin<Box<dyn Future<Output = Vec<SessionId>> + Send + '_>>,
+        Box::pin(revoke),
+    ])
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+    for id in &before {
+        assert_eq!(
+            store.load(id).await.expect("load"),
+            None,
+            "a tagged session from before survived"
+        );
+    }
+    // Those created concurrently may or may not have survived; none may
+    // have been damaged, and a second revocation ends them.
+    for id in &during {
+        if let Some(loaded) = store.load(id).await.expect("load") {
+            assert_eq!(loaded.tags().collect::<Vec<_>>(), ["sid:1"]);
+        }
+    }
+    store.revoke_tagged("sid:1").await.expect("revoke tagged");
+    for id in &during {
+        assert!(!loads(&store, id).await, "a tagged session survived");
+    }
+}
+
+/// Tagged sessions that expire (absolute or idle deadline) leave their tag
+/// working: revoking it still ends the live sessions carrying it, and new
+/// sessions can carry it. (How the store cleans its index is its own
+/// business; the store's own tests check it.) Waits a little over a second;
+/// never more than four sessions at once.
+pub async fn expired_tagged_sessions_leave_their_tag_working<S: RevokeAll>(store: S)
+where
+    S::Error: Debug,
+{
+    let now = now();
+    let absolute = store
+        .create(Session::new(User::new("ada"), now, now + SHORT).with_tag("sid:1"))
+        .await
+        .expect("create");
+    let idle = store
+        .create(
+            Session::new(User::new("ada"), now, now + LIVE)
+                .with_idle_expires_at(now + SHORT)
+                .with_tag("sid:1"),
+        )
+        .await
+        .expect("create");
+    let live = store
+        .create(session(User::new("grace"), LIVE).with_tag("sid:1"))
+        .await
+        .expect("create");
+    sleep(PAST_SHORT).await;
+    assert!(!loads(&store, &absolute).await);
+    assert!(!loads(&store, &idle).await);
+    assert!(loads(&store, &live).await);
+
+    let fresh = store
+        .create(session(User::new("ada"), LIVE).with_tag("sid:1"))
+        .await
+        .expect("create");
+    store.revoke_tagged("sid:1").await.expect("revoke tagged");
+    assert!(
+        !loads(&store, &live).await,
+        "a live tagged session survived"
+    );
+    assert!(
+        !loads(&store, &fresh).await,
+        "a new tagged session survived"
+    );
+    for id in [&absolute, &idle] {
+        store.revoke(id).await.expect("revoke an expired session");
     }
 }
 

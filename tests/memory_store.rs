@@ -5,7 +5,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use rstream_well_known::{MemoryStore, Session, SessionId, SessionStore, User, test_util};
+mod common;
+
+use common::{Recorder, SESSION, empty, get, send};
+use rstream_well_known::{
+    MemoryStore, Session, SessionId, SessionStore, SignInError, SignedIn, StaticTokenVerifier,
+    User, WellKnownLayer, test_util,
+};
 
 test_util::session_store_suite!(MemoryStore::new());
 
@@ -362,4 +368,127 @@ async fn huge_and_zero_durations_never_panic() {
         assert_eq!(store.max_sessions(), MemoryStore::DEFAULT_MAX_SESSIONS);
         assert!(format!("{store:?}").contains("sessions: 2"));
     }
+}
+
+/// Whom the layer's session endpoint says a `Cookie` header value signs in,
+/// if anyone.
+async fn signed_in_as(
+    layer: &WellKnownLayer<StaticTokenVerifier, MemoryStore>,
+    cookie: &str,
+) -> Option<String> {
+    let answer = send(
+        layer,
+        &Recorder::default(),
+        get(SESSION).header("cookie", cookie).body(empty()).unwrap(),
+    )
+    .await;
+    let json = answer.json();
+    if json["auth"]["authenticated"] != true {
+        return None;
+    }
+    json["user"]["userId"].as_str().map(str::to_owned)
+}
+
+/// The `Cookie` header value a sign-in's `Set-Cookie` sets.
+fn cookie_of(signed_in: &SignedIn) -> String {
+    let set_cookie = signed_in.set_cookie().to_str().unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// Sign-in with tags, then the back-channel logout's call: the sessions
+/// carrying the tag stop working at the session endpoint, whoever their
+/// user, and the others keep working.
+#[tokio::test]
+async fn sessions_signed_in_with_a_tag_end_together() {
+    let store = MemoryStore::new();
+    let layer = common::layer_with(store.clone());
+    let sessions = layer.session_manager().unwrap();
+    let tags = |tags: &[&str]| tags.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>();
+    let laptop = sessions
+        .sign_in_tagged(User::new("ada"), tags(&["sid:1", "sub:ada"]))
+        .await
+        .unwrap();
+    let phone = sessions
+        .sign_in_tagged(User::new("ada"), tags(&["sid:2", "sub:ada"]))
+        .await
+        .unwrap();
+    let shared = sessions
+        .sign_in_tagged(User::new("bob"), tags(&["sid:1"]))
+        .await
+        .unwrap();
+    let plain = sessions.sign_in(User::new("ada")).await.unwrap();
+    let stored = store.load(laptop.session_id()).await.unwrap().unwrap();
+    assert_eq!(stored.tags().collect::<Vec<_>>(), ["sid:1", "sub:ada"]);
+    for signed_in in [&laptop, &phone, &shared, &plain] {
+        assert!(signed_in_as(&layer, &cookie_of(signed_in)).await.is_some());
+    }
+
+    sessions.revoke_tagged("sid:1").await.unwrap();
+    assert_eq!(signed_in_as(&layer, &cookie_of(&laptop)).await, None);
+    assert_eq!(signed_in_as(&layer, &cookie_of(&shared)).await, None);
+    assert_eq!(
+        signed_in_as(&layer, &cookie_of(&phone)).await.as_deref(),
+        Some("ada")
+    );
+
+    sessions.revoke_tagged("sub:ada").await.unwrap();
+    assert_eq!(signed_in_as(&layer, &cookie_of(&phone)).await, None);
+    assert_eq!(
+        signed_in_as(&layer, &cookie_of(&plain)).await.as_deref(),
+        Some("ada")
+    );
+    sessions.revoke_tagged("sub:nobody").await.unwrap();
+    assert_eq!(store.len(), 1);
+}
+
+/// A sign-in whose tags a session cannot carry all is refused before
+/// anything is stored, without echoing the tag; a repeated tag is carried
+/// once.
+#[tokio::test]
+async fn sign_in_refuses_tags_a_session_cannot_carry() {
+    let store = MemoryStore::new();
+    let layer = common::layer_with(store.clone());
+    let sessions = layer.session_manager().unwrap();
+
+    let nine = (0..=Session::MAX_TAGS).map(|n| format!("tag-{n}"));
+    let error = sessions
+        .sign_in_tagged(User::new("ada"), nine)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, SignInError::TooManyTags { limit: 8 }),
+        "{error:?}"
+    );
+    assert!(!error.to_string().contains("tag-"), "{error}");
+
+    let secret = "s".repeat(Session::MAX_TAG_LEN + 1);
+    let error = sessions
+        .sign_in_tagged(User::new("ada"), [secret.clone()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            SignInError::TagTooLong {
+                size: 513,
+                limit: 512
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(!error.to_string().contains(&secret[..16]), "{error}");
+    assert_eq!(store.len(), 0, "a refused sign-in stored a session");
+
+    // Eight distinct tags, one of them repeated, the longest allowed.
+    let longest = "l".repeat(Session::MAX_TAG_LEN);
+    let mut tags: Vec<String> = (0..7).map(|n| format!("tag-{n}")).collect();
+    tags.push("tag-0".to_owned());
+    tags.push(longest.clone());
+    let signed_in = sessions
+        .sign_in_tagged(User::new("ada"), tags)
+        .await
+        .unwrap();
+    let stored = store.load(signed_in.session_id()).await.unwrap().unwrap();
+    assert_eq!(stored.tags().len(), 8);
+    assert_eq!(stored.tags().last(), Some(longest.as_str()));
 }

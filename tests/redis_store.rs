@@ -114,6 +114,9 @@ suite_on_redis!(
     sessions_expire_when_their_time_comes,
     revoke_all_ends_every_session_of_the_user_only,
     revoke_all_ends_sessions_created_before_it_under_concurrent_creates,
+    revoke_tagged_ends_the_sessions_carrying_the_tag_only,
+    revoke_tagged_ends_sessions_created_before_it_under_concurrent_creates,
+    expired_tagged_sessions_leave_their_tag_working,
     list_shows_the_live_sessions_of_one_user,
 );
 

@@ -72,6 +72,7 @@ trait DynStore: Send + Sync + 'static {
 /// The object-safe form of [`RevokeAll`].
 trait DynRevokeAll: DynStore {
     fn dyn_revoke_all<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, ()>;
+    fn dyn_revoke_tagged<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, ()>;
 }
 
 /// An error of a store, boxed (a boxed store's error is not boxed twice).
@@ -112,6 +113,11 @@ impl<S: SessionStore> DynStore for S {
 impl<S: RevokeAll> DynRevokeAll for S {
     fn dyn_revoke_all<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, ()> {
         let future = RevokeAll::revoke_all(self, user_id);
+        Box::pin(async move { future.await.map_err(boxed) })
+    }
+
+    fn dyn_revoke_tagged<'a>(&'a self, tag: &'a str) -> BoxFuture<'a, ()> {
+        let future = RevokeAll::revoke_tagged(self, tag);
         Box::pin(async move { future.await.map_err(boxed) })
     }
 }
@@ -197,7 +203,9 @@ macro_rules! boxed_session_store {
 boxed_session_store!(BoxSessionStore);
 
 /// Any store that implements [`RevokeAll`], as one type that implements it
-/// too; otherwise like [`BoxSessionStore`] (into which it converts).
+/// too (both [`revoke_all`](RevokeAll::revoke_all) and
+/// [`revoke_tagged`](RevokeAll::revoke_tagged) pass to the boxed store);
+/// otherwise like [`BoxSessionStore`] (into which it converts).
 #[derive(Clone)]
 pub struct BoxRevokeAllStore(Arc<dyn DynRevokeAll>);
 
@@ -220,6 +228,10 @@ impl RevokeAll for BoxRevokeAllStore {
     async fn revoke_all(&self, user_id: &str) -> Result<(), BoxError> {
         self.0.dyn_revoke_all(user_id).await
     }
+
+    async fn revoke_tagged(&self, tag: &str) -> Result<(), BoxError> {
+        self.0.dyn_revoke_tagged(tag).await
+    }
 }
 
 #[cfg(test)]
@@ -241,9 +253,19 @@ mod tests {
         let id = block_on(store.create(session.clone())).unwrap();
         assert_eq!(block_on(memory.load(&id)).unwrap(), Some(session.clone()));
         let plain = BoxSessionStore::from(store.clone());
-        assert_eq!(block_on(plain.load(&id)).unwrap(), Some(session));
+        assert_eq!(block_on(plain.load(&id)).unwrap(), Some(session.clone()));
         block_on(store.revoke_all("ada")).unwrap();
         assert_eq!(block_on(plain.load(&id)).unwrap(), None);
+        let tagged = block_on(store.create(session.with_tag("sid:1"))).unwrap();
+        let other = block_on(store.create(Session::new(
+            User::new("bob"),
+            now,
+            now + Duration::from_secs(60),
+        )))
+        .unwrap();
+        block_on(store.revoke_tagged("sid:1")).unwrap();
+        assert_eq!(block_on(memory.load(&tagged)).unwrap(), None);
+        assert!(block_on(memory.load(&other)).unwrap().is_some());
 
         let inner = BoxError::new(std::io::Error::other("down"));
         let twice = boxed(inner);

@@ -76,6 +76,11 @@ const PURGE_BATCH: usize = 1024;
 /// user's sessions out of the per-user index at once (so sessions the user
 /// creates from then on are not affected), then removes them in batches of
 /// 1,024 per hold of the lock; when it returns, none of them loads.
+/// [`revoke_tagged`](RevokeAll::revoke_tagged) does the same with the
+/// sessions under one [tag](Session::with_tag), from an index by tag kept
+/// beside the one by user (each session is under at most
+/// [`Session::MAX_TAGS`] tags; an entry goes with the last session under
+/// it, however that session ends).
 /// [`list`](ListSessions::list) costs in proportion to the user's sessions.
 ///
 /// ```
@@ -197,23 +202,23 @@ impl IdHasher {
     }
 }
 
-/// The ids of one user's sessions. Most users have one session, which then
-/// costs no set of its own.
-enum UserIds {
+/// The ids of the sessions under one key of an index (a user, a tag). Most
+/// users and tags have one session, which then costs no set of its own.
+enum IndexIds {
     One(Arc<[u8]>),
     Many(HashSet<Arc<[u8]>, IdHashing>),
 }
 
-impl UserIds {
+impl IndexIds {
     fn insert(&mut self, id: Arc<[u8]>, hashing: &IdHashing) {
         match self {
-            UserIds::One(first) => {
+            IndexIds::One(first) => {
                 let mut ids = HashSet::with_capacity_and_hasher(2, hashing.clone());
                 ids.insert(Arc::clone(first));
                 ids.insert(id);
-                *self = UserIds::Many(ids);
+                *self = IndexIds::Many(ids);
             }
-            UserIds::Many(ids) => {
+            IndexIds::Many(ids) => {
                 ids.insert(id);
             }
         }
@@ -222,8 +227,8 @@ impl UserIds {
     /// Removes `id`; says whether no id is left.
     fn remove(&mut self, id: &[u8]) -> bool {
         match self {
-            UserIds::One(only) => **only == *id,
-            UserIds::Many(ids) => {
+            IndexIds::One(only) => **only == *id,
+            IndexIds::Many(ids) => {
                 ids.remove(id);
                 ids.is_empty()
             }
@@ -232,24 +237,25 @@ impl UserIds {
 
     fn iter(&self) -> impl Iterator<Item = &Arc<[u8]>> {
         let (one, many) = match self {
-            UserIds::One(id) => (Some(id), None),
-            UserIds::Many(ids) => (None, Some(ids.iter())),
+            IndexIds::One(id) => (Some(id), None),
+            IndexIds::Many(ids) => (None, Some(ids.iter())),
         };
         one.into_iter().chain(many.into_iter().flatten())
     }
 
     fn into_vec(self) -> Vec<Arc<[u8]>> {
         match self {
-            UserIds::One(id) => vec![id],
-            UserIds::Many(ids) => ids.into_iter().collect(),
+            IndexIds::One(id) => vec![id],
+            IndexIds::Many(ids) => ids.into_iter().collect(),
         }
     }
 }
 
 /// The sessions. Invariant: `sessions` and `by_deadline` hold the same
 /// sessions, each entry's `key` being its key in `by_deadline`; `by_user`
-/// holds every session of `sessions` under its user's id, except the
-/// sessions a running `revoke_all` took out and is removing.
+/// holds every session of `sessions` under its user's id, and `by_tag`
+/// under each of its tags, except the sessions a running `revoke_all` or
+/// `revoke_tagged` took out and is removing.
 struct State {
     /// By id. The id's text is shared with the two indexes, so each is
     /// stored once.
@@ -257,7 +263,10 @@ struct State {
     /// By deadline: its front is the next session to sweep or evict.
     by_deadline: BTreeMap<Key, Arc<[u8]>>,
     /// By user id: the ids of each user's sessions.
-    by_user: HashMap<Box<str>, UserIds>,
+    by_user: HashMap<Box<str>, IndexIds>,
+    /// By tag: the ids of the sessions carrying each tag (the tag's text is
+    /// shared with the sessions).
+    by_tag: HashMap<Arc<str>, IndexIds>,
     ids: IdHashing,
     next_seq: u64,
     max_sessions: usize,
@@ -281,6 +290,7 @@ impl State {
             sessions: HashMap::with_hasher(ids.clone()),
             by_deadline: BTreeMap::new(),
             by_user: HashMap::new(),
+            by_tag: HashMap::new(),
             ids,
             next_seq: 0,
             max_sessions,
@@ -319,17 +329,35 @@ impl State {
             Some(ids) => ids.insert(Arc::clone(&id), &self.ids),
             None => {
                 self.by_user
-                    .insert(user_id.into(), UserIds::One(Arc::clone(&id)));
+                    .insert(user_id.into(), IndexIds::One(Arc::clone(&id)));
+            }
+        }
+        for tag in session.shared_tags() {
+            match self.by_tag.get_mut(&**tag) {
+                Some(ids) => ids.insert(Arc::clone(&id), &self.ids),
+                None => {
+                    self.by_tag
+                        .insert(Arc::clone(tag), IndexIds::One(Arc::clone(&id)));
+                }
             }
         }
         self.sessions.insert(id, Entry { session, key });
     }
 
-    /// Takes `id` out of its user's index entry, if it is there.
-    fn unindex_user(&mut self, user_id: &str, id: &[u8]) {
+    /// Takes `id` out of the index entries of `session` (its user's, its
+    /// tags'), where it is.
+    fn unindex(&mut self, session: &Session, id: &[u8]) {
+        let user_id = session.user().user_id();
         if let Some(ids) = self.by_user.get_mut(user_id) {
             if ids.remove(id) {
                 self.by_user.remove(user_id);
+            }
+        }
+        for tag in session.tags() {
+            if let Some(ids) = self.by_tag.get_mut(tag) {
+                if ids.remove(id) {
+                    self.by_tag.remove(tag);
+                }
             }
         }
     }
@@ -338,7 +366,7 @@ impl State {
         self.examined();
         let entry = self.sessions.remove(id)?;
         self.by_deadline.remove(&entry.key);
-        self.unindex_user(entry.session.user().user_id(), id);
+        self.unindex(&entry.session, id);
         Some(entry)
     }
 
@@ -354,7 +382,7 @@ impl State {
         }
         let id = front.remove();
         if let Some(entry) = self.sessions.remove(&id) {
-            self.unindex_user(entry.session.user().user_id(), &id);
+            self.unindex(&entry.session, &id);
         }
         true
     }
@@ -668,13 +696,10 @@ impl SessionStore for MemoryStore {
     }
 }
 
-impl RevokeAll for MemoryStore {
-    async fn revoke_all(&self, user_id: &str) -> Result<(), MemoryStoreError> {
-        // Out of the index at once: sessions created from now on are not
-        // the ones being revoked.
-        let Some(ids) = self.lock().by_user.remove(user_id) else {
-            return Ok(());
-        };
+impl MemoryStore {
+    /// Removes the sessions `ids` names (those still there), in batches of
+    /// [`PURGE_BATCH`] per hold of the lock.
+    fn remove_all(&self, ids: IndexIds) {
         let ids = ids.into_vec();
         for batch in ids.chunks(PURGE_BATCH) {
             let mut removed = Vec::with_capacity(batch.len());
@@ -686,6 +711,26 @@ impl RevokeAll for MemoryStore {
             }
             // Dropped after the lock is released.
             drop(removed);
+        }
+    }
+}
+
+impl RevokeAll for MemoryStore {
+    async fn revoke_all(&self, user_id: &str) -> Result<(), MemoryStoreError> {
+        // Out of the index at once: sessions created from now on are not
+        // the ones being revoked.
+        let ids = self.lock().by_user.remove(user_id);
+        if let Some(ids) = ids {
+            self.remove_all(ids);
+        }
+        Ok(())
+    }
+
+    async fn revoke_tagged(&self, tag: &str) -> Result<(), MemoryStoreError> {
+        // As revoke_all: out of the index at once, then removed in batches.
+        let ids = self.lock().by_tag.remove(tag);
+        if let Some(ids) = ids {
+            self.remove_all(ids);
         }
         Ok(())
     }
@@ -730,6 +775,15 @@ mod tests {
                 assert!(ids.iter().next().is_some());
                 for id in ids.iter() {
                     assert_eq!(self.sessions[id].session.user().user_id(), &**user);
+                }
+            }
+            let tagged: usize = self.by_tag.values().map(|ids| ids.iter().count()).sum();
+            let tags: usize = self.sessions.values().map(|e| e.session.tags().len()).sum();
+            assert_eq!(tagged, tags);
+            for (tag, ids) in &self.by_tag {
+                assert!(ids.iter().next().is_some());
+                for id in ids.iter() {
+                    assert!(self.sessions[id].session.tags().any(|t| t == &**tag));
                 }
             }
         }
@@ -938,7 +992,9 @@ mod tests {
                         let now = SystemTime::now();
                         let user = User::new(format!("u{}", n % 3));
                         let session = Session::new(user, now, after(now, ttl))
-                            .with_idle_expires_at(now + Duration::from_millis(n % 4));
+                            .with_idle_expires_at(now + Duration::from_millis(n % 4))
+                            .with_tag(format!("t{}", n % 5))
+                            .with_tag("all");
                         let id = block_on(store.create(session)).unwrap();
                         let _ = block_on(store.load(&id)).unwrap();
                         block_on(store.touch(&id, now + Duration::from_millis(3))).unwrap();
@@ -947,6 +1003,9 @@ mod tests {
                         }
                         if n % 50 == 0 {
                             block_on(store.revoke_all("u1")).unwrap();
+                        }
+                        if n % 40 == 0 {
+                            block_on(store.revoke_tagged("t2")).unwrap();
                         }
                         assert!(store.len() <= 4);
                     }
@@ -995,6 +1054,102 @@ mod tests {
         // An expired session is dropped, not revived.
         state.touch(&other, t0 + 3 * HOUR, t0 + 2 * HOUR);
         assert!(!state.sessions.contains_key(&other));
+        state.check();
+    }
+
+    #[test]
+    fn the_tag_index_goes_with_its_sessions_however_they_end() {
+        let t0 = SystemTime::now();
+        let store = MemoryStore::new().with_max_sessions(3);
+        let tagged = |user: &str, ttl: Duration, tags: &[&str]| {
+            tags.iter().fold(
+                Session::new(User::new(user), t0, after(t0, ttl)),
+                |session, tag| session.with_tag(*tag),
+            )
+        };
+        let mut state = store.lock();
+        let create = |state: &mut State, session: Session| {
+            let id: Arc<[u8]> = Arc::from(SessionId::generate().unwrap().as_bytes());
+            assert!(state.create(Arc::clone(&id), session, t0));
+            id
+        };
+        // Expired, then swept by a create.
+        let short = create(
+            &mut state,
+            tagged("ada", Duration::from_secs(1), &["a", "b"]),
+        );
+        let later = t0 + Duration::from_secs(2);
+        assert_eq!(state.by_tag.len(), 2);
+        state.check();
+        assert!(state.create(
+            Arc::from(SessionId::generate().unwrap().as_bytes()),
+            tagged("bob", HOUR, &["b"]),
+            later
+        ));
+        assert!(!state.sessions.contains_key(&short));
+        assert!(!state.by_tag.contains_key("a"));
+        assert_eq!(state.by_tag["b"].iter().count(), 1);
+        state.check();
+        // Revoked one by one, found expired by a lookup, evicted.
+        let revoked = create(&mut state, tagged("ada", HOUR, &["c"]));
+        state.remove(&revoked);
+        assert!(!state.by_tag.contains_key("c"));
+        let idle = create(
+            &mut state,
+            tagged("ada", HOUR, &["d"]).with_idle_expires_at(t0 + Duration::from_secs(1)),
+        );
+        assert_eq!(state.load(&idle, later), None);
+        assert!(!state.by_tag.contains_key("d"));
+        state.check();
+        for n in 0..4 {
+            create(
+                &mut state,
+                tagged("eve", HOUR + Duration::from_secs(n), &["e"]),
+            );
+        }
+        assert_eq!(state.sessions.len(), 3);
+        assert_eq!(
+            state.by_tag["e"].iter().count(),
+            3,
+            "evictions left entries"
+        );
+        assert!(!state.by_tag.contains_key("b"));
+        state.check();
+    }
+
+    #[test]
+    fn revoke_tagged_holds_the_lock_for_bounded_batches_and_spares_others() {
+        let t0 = SystemTime::now();
+        let store = MemoryStore::new();
+        let (untagged, other) = {
+            let mut state = store.lock();
+            for n in 0..MANY {
+                let id: Arc<[u8]> = Arc::from(SessionId::generate().unwrap().as_bytes());
+                let user = User::new(if n % 2 == 0 { "ada" } else { "bob" });
+                let session = Session::new(user, t0, t0 + HOUR).with_tag("sid:1");
+                assert!(state.create(id, session, t0));
+            }
+            let untagged = state.create_at("ada", HOUR, t0);
+            let other: Arc<[u8]> = Arc::from(SessionId::generate().unwrap().as_bytes());
+            let session = Session::new(User::new("ada"), t0, t0 + HOUR).with_tag("sid:2");
+            assert!(state.create(Arc::clone(&other), session, t0));
+            state.check();
+            state.new_hold();
+            (untagged, other)
+        };
+        block_on(store.revoke_tagged("sid:1")).unwrap();
+        let state = store.lock();
+        assert!(
+            state.work.most_in_one_hold <= PURGE_BATCH,
+            "{:?}",
+            state.work
+        );
+        assert_eq!(state.sessions.len(), 2);
+        assert!(state.sessions.contains_key(&untagged));
+        assert!(state.sessions.contains_key(&other));
+        assert!(!state.by_tag.contains_key("sid:1"));
+        assert_eq!(state.by_user["ada"].iter().count(), 2);
+        assert!(!state.by_user.contains_key("bob"));
         state.check();
     }
 

@@ -58,7 +58,8 @@ pub(crate) use session::after;
 /// a 500 and never lets them authenticate anyone; it logs their `Display`
 /// text, which must not contain the session id.
 ///
-/// A store that can end all sessions of a user implements [`RevokeAll`]; one
+/// A store that can end all sessions of a user, or all sessions carrying a
+/// [tag](Session::with_tag), implements [`RevokeAll`]; one
 /// that can list them cheaply, [`ListSessions`]. `Arc<S>` is a store when `S`
 /// is, and [`BoxSessionStore`] turns any store into one type for stores
 /// chosen at run time. The in-memory [`MemoryStore`] is the embedded
@@ -119,17 +120,50 @@ pub trait SessionStore: Send + Sync + 'static {
     }
 }
 
-/// Stores that can end every session of one user ("sign out everywhere").
+/// Stores that can find sessions other than by id, and end them all: every
+/// session of one user ("sign out everywhere"), or every session carrying
+/// one [tag](Session::with_tag) (the OpenID Connect sign-in's back-channel
+/// logout: the sessions of one provider session, or of one provider user).
 ///
 /// A store that cannot does not implement it, so
-/// [`SessionManager::revoke_all`](crate::SessionManager::revoke_all) does
-/// not compile for it: the capability shows in the type, not at run time.
+/// [`SessionManager::revoke_all`](crate::SessionManager::revoke_all) and
+/// [`SessionManager::revoke_tagged`](crate::SessionManager::revoke_tagged)
+/// do not compile for it: the capability shows in the type, not at run
+/// time.
+///
+/// **Implementing it.** Besides what [`SessionStore`] asks, a store keeps
+/// two indexes beside its sessions: by user id, and by tag (a session
+/// carries at most [`Session::MAX_TAGS`] tags of at most
+/// [`Session::MAX_TAG_LEN`] bytes, so a create adds a bounded number of
+/// entries). It must
+///
+/// - index a session under its user and each of its tags no later than its
+///   [`create`](SessionStore::create) returns, so that a revocation that
+///   starts after the create finished finds it;
+/// - end exactly the sessions that match: a session of another user, or
+///   without the tag, is never ended (an index keyed by a digest must
+///   not let two users or two tags collide);
+/// - keep the indexes clean: entries of sessions that expired or were
+///   revoked go at some point (when the session's deadline passes, or on a
+///   later write), so that they do not grow without bound;
+/// - give [`load`](SessionStore::load) back the session's tags, in the
+///   order they were added.
+///
+/// The shared store suite's `revoke_all_suite!` (feature `test-util`,
+/// module `test_util`) checks both methods.
 pub trait RevokeAll: SessionStore {
     /// Ends every session of `user_id` that exists when the call starts. A
     /// session of that user created concurrently may survive only if its
     /// create finished after this call started. A user without sessions is
     /// `Ok`.
     fn revoke_all(&self, user_id: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Ends every session carrying `tag` (see [`Session::with_tag`]) that
+    /// exists when the call starts, whatever its user. A session carrying
+    /// it created concurrently may survive only if its create finished
+    /// after this call started. A tag no session carries is `Ok`. Sessions
+    /// without the tag, the user's others included, are not affected.
+    fn revoke_tagged(&self, tag: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 /// Stores that can list a user's live sessions cheaply (without a scan of
@@ -175,6 +209,10 @@ impl<S: SessionStore> SessionStore for Arc<S> {
 impl<S: RevokeAll> RevokeAll for Arc<S> {
     fn revoke_all(&self, user_id: &str) -> impl Future<Output = Result<(), S::Error>> + Send {
         (**self).revoke_all(user_id)
+    }
+
+    fn revoke_tagged(&self, tag: &str) -> impl Future<Output = Result<(), S::Error>> + Send {
+        (**self).revoke_tagged(tag)
     }
 }
 

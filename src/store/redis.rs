@@ -573,16 +573,22 @@ impl std::error::Error for RedisStoreError {
 /// Creates a session unless its key exists.
 ///
 /// KEYS: session, index. ARGV: value, absolute deadline (ns), idle deadline
-/// (ns, or empty), key expiry (ms), index member.
+/// (ns, or empty), key expiry (ms), index member, the tags' digests (each
+/// between spaces, or empty).
 static CREATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if ARGV[3] == '' then
-  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'x', ARGV[2])
-else
-  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'x', ARGV[2], 'i', ARGV[3])
+local fields = {'v', ARGV[1], 'x', ARGV[2]}
+if ARGV[3] ~= '' then
+  fields[#fields + 1] = 'i'
+  fields[#fields + 1] = ARGV[3]
 end
+if ARGV[6] ~= '' then
+  fields[#fields + 1] = 't'
+  fields[#fields + 1] = ARGV[6]
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 local t = redis.call('TIME')
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000)))
@@ -651,6 +657,49 @@ for _, member in ipairs(members) do
 end
 redis.call('DEL', KEYS[1])
 return #members
+",
+    )
+});
+
+/// Records that a user has sessions carrying a tag, until `expiry` at
+/// least, and drops the users whose time has passed.
+///
+/// KEYS: the tag's index. ARGV: user tag, the latest absolute deadline of
+/// the user's sessions carrying the tag (ms).
+static TAG_USERS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000)))
+local had = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not had or tonumber(had) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+end
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], top[2])
+return 1
+",
+    )
+});
+
+/// Ends every session of one user that carries a tag. KEYS: the user's
+/// index. ARGV: the prefix of the user's session keys, the tag's digest
+/// between spaces.
+static REVOKE_TAGGED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local ended = 0
+for _, member in ipairs(members) do
+  local key = ARGV[1] .. member
+  local tags = redis.call('HGET', key, 't')
+  if tags and string.find(tags, ARGV[2], 1, true) then
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[1], member)
+    ended = ended + 1
+  end
+end
+return ended
 ",
     )
 });
@@ -764,13 +813,33 @@ impl RedisStore {
             // Already over: nothing to store, an id that never loads.
             return new_id(&tag);
         }
-        let value = encoding::encode(session.user(), session.created_at(), session.expires_at());
+        let value = encoding::encode(
+            session.user(),
+            session.created_at(),
+            session.expires_at(),
+            session.shared_tags(),
+        );
         let expires = nanos_text(session.expires_at());
         let idle = session
             .idle_expires_at()
             .map(nanos_text)
             .unwrap_or_default();
         let expiry = expiry_ms(deadline).to_string();
+        // The tags' index entries first: a revoke-tagged that starts once
+        // this create has finished finds the user through them.
+        let mut digests = String::new();
+        if !session.shared_tags().is_empty() {
+            let latest = expiry_ms(session.expires_at()).to_string();
+            for session_tag in session.tags() {
+                let digest = tag_digest(session_tag);
+                let _: i64 = self
+                    .invoke(TAG_USERS.key(self.tag_key(&digest)).arg(&tag).arg(&latest))
+                    .await?;
+                digests.push(' ');
+                digests.push_str(&digest);
+            }
+            digests.push(' ');
+        }
         for _ in 0..CREATE_ATTEMPTS {
             let id = new_id(&tag)?;
             let Some(keys) = self.keys(&id) else {
@@ -786,7 +855,8 @@ impl RedisStore {
                         .arg(&expires)
                         .arg(&idle)
                         .arg(&expiry)
-                        .arg(&keys.member),
+                        .arg(&keys.member)
+                        .arg(&digests),
                 )
                 .await?;
             if created == 1 {
@@ -858,6 +928,38 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Ends every session carrying `tag`: for each user the tag's index
+    /// names, one script in that user's slot.
+    async fn revoke_tagged_sessions(&self, tag: &str) -> Result<(), RedisStoreError> {
+        let digest = tag_digest(tag);
+        let mut cmd = redis::cmd("ZRANGE");
+        cmd.arg(self.tag_key(&digest)).arg(0).arg(-1);
+        let users: Vec<String> = self.query(cmd).await?;
+        let needle = format!(" {digest} ");
+        for user in users {
+            // The store writes user tags only; anything else names no
+            // session (every session key's tag has this shape).
+            if user.len() != TAG_LEN || !is_b64url(&user) {
+                continue;
+            }
+            let slot = format!("{}{{{user}}}", self.inner.prefix);
+            let _: i64 = self
+                .invoke(
+                    REVOKE_TAGGED
+                        .key(format!("{slot}:u"))
+                        .arg(format!("{slot}:s:"))
+                        .arg(&needle),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// `<prefix>{<digest>}:t`: the index of a tag.
+    fn tag_key(&self, digest: &str) -> String {
+        format!("{}{{{digest}}}:t", self.inner.prefix)
+    }
+
     /// The live sessions of `user_id`.
     async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>, RedisStoreError> {
         let slot = self.user_slot(user_id);
@@ -884,7 +986,10 @@ impl RedisStore {
 /// A stored session from its fields.
 fn session_of(value: &[u8], idle: Option<&str>) -> Result<Session, RedisStoreError> {
     let decoded = encoding::decode(value)?;
-    let session = Session::new(decoded.user, decoded.created_at, decoded.expires_at);
+    let session = decoded.tags.into_iter().fold(
+        Session::new(decoded.user, decoded.created_at, decoded.expires_at),
+        Session::with_tag,
+    );
     Ok(match idle {
         Some(ns) => session.with_idle_expires_at(
             time_of_nanos_text(ns)
@@ -905,6 +1010,17 @@ fn user_tag(user_id: &str) -> String {
     hasher.update(b"rstream-well-known user\0");
     hasher.update(user_id.as_bytes());
     b64url(&hasher.finalize()[..12])
+}
+
+/// The digest a session tag's index key and the sessions' `t` field name
+/// it by: all of SHA-256, so that no two tags meet (unlike a user's
+/// tag, which the check of the user id backs up, nothing checks a tag's
+/// text after the digest).
+fn tag_digest(tag: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"rstream-well-known tag\0");
+    hasher.update(tag.as_bytes());
+    b64url(&hasher.finalize())
 }
 
 /// A fresh id for a session of the user with `tag`.
@@ -1013,11 +1129,17 @@ impl SessionStore for RedisStore {
     }
 }
 
-/// Atomic under Redis Cluster too: the user's sessions and index share a
-/// hash slot, and one script deletes them all.
+/// Revoke-all is atomic under Redis Cluster too: the user's sessions and
+/// index share a hash slot, and one script deletes them all. Revoke-tagged
+/// runs one such script per user whose sessions carry the tag (see
+/// [`RedisStore`], "Tags").
 impl RevokeAll for RedisStore {
     async fn revoke_all(&self, user_id: &str) -> Result<(), Self::Error> {
         self.revoke_all_sessions(user_id).await
+    }
+
+    async fn revoke_tagged(&self, tag: &str) -> Result<(), Self::Error> {
+        self.revoke_tagged_sessions(tag).await
     }
 }
 

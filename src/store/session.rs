@@ -1,10 +1,11 @@
 //! [`Session`]: a session as a store keeps it.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::identity::User;
 
-/// A session as a store keeps it: the user and its deadlines.
+/// A session as a store keeps it: the user, its deadlines and its tags.
 ///
 /// Deadlines are wall-clock times ([`SystemTime`]), so that several
 /// instances sharing one store agree on them.
@@ -25,8 +26,18 @@ use crate::identity::User;
 /// session that outlives any deployment), an earlier one the epoch (a
 /// session that never loads).
 ///
+/// **Tags.** A session may carry up to [`MAX_TAGS`](Session::MAX_TAGS)
+/// tags ([`with_tag`](Session::with_tag)): keys that stores implementing
+/// [`RevokeAll`] index it under, so that
+/// [`RevokeAll::revoke_tagged`] ends every session carrying one. The
+/// OpenID Connect sign-in tags its sessions with the provider session and
+/// the provider's user they came from, so that the provider's back-channel
+/// logout can end them.
+///
 /// [`SessionStore::touch`]: crate::SessionStore::touch
 /// [`MAX_SECS_SINCE_EPOCH`]: Session::MAX_SECS_SINCE_EPOCH
+/// [`RevokeAll`]: crate::RevokeAll
+/// [`RevokeAll::revoke_tagged`]: crate::RevokeAll::revoke_tagged
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
@@ -45,6 +56,7 @@ pub struct Session {
     created_at: SystemTime,
     expires_at: SystemTime,
     idle_expires_at: Option<SystemTime>,
+    tags: Tags,
     /// When one of the crate's own stores found the session live, the clock
     /// reading it took for that: the layer then checks the deadline
     /// at that reading instead of reading the clock again (a clock read
@@ -60,6 +72,7 @@ impl PartialEq for Session {
             && self.created_at == other.created_at
             && self.expires_at == other.expires_at
             && self.idle_expires_at == other.idle_expires_at
+            && self.tags().eq(other.tags())
     }
 }
 
@@ -72,6 +85,7 @@ impl std::fmt::Debug for Session {
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
             .field("idle_expires_at", &self.idle_expires_at)
+            .field("tags", &self.tags.as_slice())
             .finish()
     }
 }
@@ -80,6 +94,12 @@ impl Session {
     /// The latest time a session keeps, in seconds after the Unix epoch:
     /// 9999-12-31T23:59:59Z.
     pub const MAX_SECS_SINCE_EPOCH: u64 = 253_402_300_799;
+
+    /// The most tags a session carries: 8.
+    pub const MAX_TAGS: usize = 8;
+
+    /// The longest tag a session carries, in bytes of UTF-8: 512.
+    pub const MAX_TAG_LEN: usize = 512;
 
     /// A session of `user`, created at `created_at`, ending at `expires_at`,
     /// without an idle deadline. Times are clamped to the range described
@@ -90,8 +110,63 @@ impl Session {
             created_at: clamp(created_at),
             expires_at: clamp(expires_at),
             idle_expires_at: None,
+            tags: Tags::default(),
             live_at: None,
         }
+    }
+
+    /// Adds a tag: a key the session is indexed under by stores that
+    /// implement [`RevokeAll`](crate::RevokeAll), so that
+    /// [`RevokeAll::revoke_tagged`](crate::RevokeAll::revoke_tagged) ends
+    /// every session carrying it (the OpenID Connect sign-in tags its
+    /// sessions with the provider session and the provider's user they came
+    /// from).
+    ///
+    /// A session carries at most [`MAX_TAGS`](Session::MAX_TAGS) (8) tags of
+    /// at most [`MAX_TAG_LEN`](Session::MAX_TAG_LEN) (512) bytes each, so
+    /// that every store can index them within a bounded cost. A tag the
+    /// session already carries changes nothing (the session is found by it
+    /// either way). A tag longer than the limit, or one beyond the eighth,
+    /// is **not added**: check [`tags`](Session::tags) when building
+    /// sessions yourself.
+    /// [`SessionManager::sign_in_tagged`](crate::SessionManager::sign_in_tagged)
+    /// refuses such tags before anything is stored
+    /// ([`SignInError::TooManyTags`](crate::SignInError::TooManyTags),
+    /// [`SignInError::TagTooLong`](crate::SignInError::TagTooLong)), since
+    /// a session missing a tag would survive the revocation meant for it.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use rstream_well_known::{Session, User};
+    ///
+    /// let now = SystemTime::now();
+    /// let session = Session::new(User::new("ada"), now, now + Duration::from_secs(3600))
+    ///     .with_tag("sid:abc")
+    ///     .with_tag("sub:ada")
+    ///     .with_tag("sid:abc");
+    /// assert_eq!(session.tags().collect::<Vec<_>>(), ["sid:abc", "sub:ada"]);
+    /// ```
+    #[must_use]
+    pub fn with_tag(mut self, tag: impl Into<String>) -> Self {
+        let tag = tag.into();
+        if tag.len() <= Self::MAX_TAG_LEN
+            && self.tags.len() < Self::MAX_TAGS
+            && !self.tags().any(|had| had == tag)
+        {
+            self.tags.push(tag.into());
+        }
+        self
+    }
+
+    /// The session's tags, in the order they were added (see
+    /// [`with_tag`](Session::with_tag)).
+    pub fn tags(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.tags.as_slice().iter().map(|tag| &**tag)
+    }
+
+    /// The tags as shared texts, for a store's index to share them.
+    pub(crate) fn shared_tags(&self) -> &[Arc<str>] {
+        self.tags.as_slice()
     }
 
     /// Sets the idle deadline, clamped to [`expires_at`](Session::expires_at)
@@ -165,6 +240,27 @@ impl Session {
     }
 }
 
+/// A session's tags: shared, so that the clone every lookup makes costs no
+/// allocation; none (the common case) allocates nothing.
+#[derive(Clone, Default)]
+struct Tags(Option<Arc<[Arc<str>]>>);
+
+impl Tags {
+    fn as_slice(&self) -> &[Arc<str>] {
+        self.0.as_deref().unwrap_or_default()
+    }
+
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn push(&mut self, tag: Arc<str>) {
+        let mut tags = self.as_slice().to_vec();
+        tags.push(tag);
+        self.0 = Some(tags.into());
+    }
+}
+
 /// The latest time a session keeps (see [`Session`]).
 pub(crate) fn latest() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(Session::MAX_SECS_SINCE_EPOCH)
@@ -215,6 +311,30 @@ mod tests {
             latest(),
             "saturates"
         );
+    }
+
+    #[test]
+    fn tags_are_bounded_and_kept_once_in_order() {
+        let now = SystemTime::now();
+        let plain = Session::new(User::new("a"), now, now + Duration::from_secs(60));
+        let longest = "x".repeat(Session::MAX_TAG_LEN);
+        let tagged = plain
+            .clone()
+            .with_tag("b")
+            .with_tag("a")
+            .with_tag("b")
+            .with_tag(longest.clone())
+            .with_tag(format!("{longest}x"));
+        assert_eq!(tagged.tags().collect::<Vec<_>>(), ["b", "a", &longest]);
+        assert_ne!(tagged, plain, "tags are part of the session");
+        assert!(format!("{tagged:?}").contains("tags"));
+
+        let full = (0..20).fold(plain, |session, n| session.with_tag(n.to_string()));
+        assert_eq!(full.tags().len(), Session::MAX_TAGS);
+        assert_eq!(full.tags().last(), Some("7"));
+        // Clones share the tags.
+        let clone = full.clone();
+        assert!(std::ptr::eq(clone.shared_tags(), full.shared_tags()));
     }
 
     #[test]

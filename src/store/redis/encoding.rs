@@ -1,5 +1,5 @@
 //! The stored value: a versioned, compact binary encoding of a session's
-//! user and deadlines.
+//! user, deadlines and tags.
 //!
 //! Layout of version 1 (all integers LEB128 varints, strings a varint byte
 //! length then UTF-8):
@@ -9,11 +9,17 @@
 //! created_at: seconds since the Unix epoch (zigzag varint), nanoseconds (varint)
 //! expires_at: seconds since the Unix epoch (zigzag varint), nanoseconds (varint)
 //! userId (string)
-//! presence flags (1 byte): 1 name, 2 email, 4 image, 8 attributes
+//! presence flags (1 byte): 1 name, 2 email, 4 image, 8 attributes, 16 tags (1.1)
 //! name, email, image (strings, each when its flag is set)
 //! attributes (string: a JSON object, when its flag is set)
+//! tags (1.1, when its flag is set): a count (varint), then each tag (string)
 //! … fields of later minor versions
 //! ```
+//!
+//! Version 1.1 added the tags. A 1.0 value has no flag 16, so it reads as a
+//! session without tags; a 1.0 reader ignores flag 16 and the bytes after
+//! the attributes, so it reads a 1.1 value as the same session without its
+//! tags.
 //!
 //! The rules that keep versions apart:
 //!
@@ -37,12 +43,14 @@ use crate::identity::User;
 /// The major version this crate writes and reads.
 pub(super) const MAJOR: u8 = 1;
 /// The minor version this crate writes.
-pub(super) const MINOR: u8 = 0;
+pub(super) const MINOR: u8 = 1;
 
 const NAME: u8 = 1;
 const EMAIL: u8 = 2;
 const IMAGE: u8 = 4;
 const ATTRIBUTES: u8 = 8;
+/// Since 1.1.
+const TAGS: u8 = 16;
 
 /// What a stored value holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +58,8 @@ pub(super) struct Decoded {
     pub(super) user: User,
     pub(super) created_at: SystemTime,
     pub(super) expires_at: SystemTime,
+    /// In the order stored.
+    pub(super) tags: Vec<String>,
 }
 
 /// Why a stored value was refused.
@@ -61,8 +71,13 @@ pub(super) enum DecodeError {
     Corrupt(&'static str),
 }
 
-/// Encodes a session's user and deadlines.
-pub(super) fn encode(user: &User, created_at: SystemTime, expires_at: SystemTime) -> Vec<u8> {
+/// Encodes a session's user, deadlines and tags.
+pub(super) fn encode(
+    user: &User,
+    created_at: SystemTime,
+    expires_at: SystemTime,
+    tags: &[impl AsRef<str>],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + user.user_id().len());
     out.push(MAJOR);
     out.push(MINOR);
@@ -78,6 +93,7 @@ pub(super) fn encode(user: &User, created_at: SystemTime, expires_at: SystemTime
         (EMAIL, user.email().is_some()),
         (IMAGE, user.image().is_some()),
         (ATTRIBUTES, attributes.is_some()),
+        (TAGS, !tags.is_empty()),
     ] {
         if present {
             flags |= bit;
@@ -95,10 +111,16 @@ pub(super) fn encode(user: &User, created_at: SystemTime, expires_at: SystemTime
     {
         put_str(&mut out, text);
     }
+    if !tags.is_empty() {
+        put_varint(&mut out, tags.len() as u64);
+        for tag in tags {
+            put_str(&mut out, tag.as_ref());
+        }
+    }
     out
 }
 
-/// Decodes a stored value; bytes after the fields of version 1.0 are
+/// Decodes a stored value; bytes after the fields of version 1.1 are
 /// ignored.
 pub(super) fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     let mut reader = Reader(bytes);
@@ -126,10 +148,18 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             .map_err(|_| DecodeError::Corrupt("the attributes are not a JSON object"))?;
         user = user.with_attributes(attributes);
     }
+    let mut tags = Vec::new();
+    if flags & TAGS != 0 {
+        // Each tag takes a byte at least: the count is bounded by the value.
+        for _ in 0..reader.varint()? {
+            tags.push(reader.str()?.to_owned());
+        }
+    }
     Ok(Decoded {
         user,
         created_at,
         expires_at,
+        tags,
     })
 }
 
@@ -242,11 +272,13 @@ mod tests {
         UNIX_EPOCH + Duration::new(secs, nanos)
     }
 
+    const NO_TAGS: &[&str] = &[];
+
     #[test]
     fn a_session_round_trips_exactly() {
         let created = at(1_700_000_000, 123_456_789);
         let expires = at(1_700_003_600, 1);
-        let bytes = encode(&ada(), created, expires);
+        let bytes = encode(&ada(), created, expires, NO_TAGS);
         assert_eq!(&bytes[..2], &[MAJOR, MINOR]);
         let back = decode(&bytes).unwrap();
         assert_eq!(back.user, ada());
@@ -260,6 +292,7 @@ mod tests {
             &User::new("u-1"),
             at(1_700_000_000, 0),
             at(1_700_003_600, 0),
+            NO_TAGS,
         );
         // Two version bytes, two times of six bytes, the id and the flags.
         assert_eq!(bytes.len(), 2 + 6 + 6 + 4 + 1);
@@ -275,7 +308,7 @@ mod tests {
             UNIX_EPOCH - Duration::new(5, 250),
             UNIX_EPOCH + Duration::new(u64::from(u32::MAX) * 1000, 999_999_999),
         ] {
-            let bytes = encode(&user, time, time);
+            let bytes = encode(&user, time, time, NO_TAGS);
             let back = decode(&bytes).unwrap();
             assert_eq!((back.created_at, back.expires_at), (time, time));
         }
@@ -283,7 +316,7 @@ mod tests {
 
     #[test]
     fn a_newer_minor_version_with_more_fields_is_read() {
-        let mut bytes = encode(&ada(), at(1, 0), at(2, 0));
+        let mut bytes = encode(&ada(), at(1, 0), at(2, 0), NO_TAGS);
         bytes[1] = 7;
         // An unknown flag bit and an appended field.
         bytes.extend_from_slice(b"\x05hello\xff\x00");
@@ -293,8 +326,62 @@ mod tests {
     }
 
     #[test]
+    fn tags_round_trip_in_order() {
+        let tags = ["sid:https://idp.example/\u{0}x", "sub:ü", ""];
+        let bytes = encode(&ada(), at(1, 0), at(2, 0), &tags);
+        assert_eq!(&bytes[..2], &[1, 1]);
+        assert_eq!(decode(&bytes).unwrap().tags, tags);
+        assert!(
+            decode(&encode(&ada(), at(1, 0), at(2, 0), NO_TAGS))
+                .unwrap()
+                .tags
+                .is_empty()
+        );
+        for len in 0..bytes.len() {
+            assert!(decode(&bytes[..len]).is_err(), "{len}");
+        }
+        // A count larger than the value holds is refused, not allocated.
+        let mut huge = encode(&User::new("u"), at(1, 0), at(2, 0), NO_TAGS);
+        let flags = huge.len() - 1;
+        huge[flags] |= TAGS;
+        huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0]);
+        assert_eq!(
+            decode(&huge),
+            Err(DecodeError::Corrupt("the value ends early"))
+        );
+    }
+
+    #[test]
+    fn versions_1_0_and_1_1_read_each_other() {
+        // A value written by 1.0 (minor 0, no tag flag) is an untagged session.
+        let mut old = encode(&ada(), at(1, 0), at(2, 0), NO_TAGS);
+        old[1] = 0;
+        let back = decode(&old).unwrap();
+        assert_eq!(back.user, ada());
+        assert!(back.tags.is_empty());
+
+        // A 1.0 reader reads the fields of 1.0, ignores flag bits it does not
+        // know and every byte after the attributes: in a tagged 1.1 value
+        // those fields are byte for byte those of the same session untagged,
+        // so it reads the session without its tags.
+        let user = User::new("u").with_name("N");
+        let tagged = encode(&user, at(1, 0), at(2, 0), &["sid:1"]);
+        let untagged = encode(&user, at(1, 0), at(2, 0), NO_TAGS);
+        // Versions, two times of two bytes, the id, then the flags.
+        let flags_at = 2 + 2 + 2 + 2;
+        assert_eq!(untagged[flags_at], NAME);
+        assert_eq!(tagged[..flags_at], untagged[..flags_at]);
+        assert_eq!(tagged[flags_at], NAME | TAGS);
+        assert_eq!(
+            tagged[flags_at + 1..untagged.len()],
+            untagged[flags_at + 1..]
+        );
+        assert_eq!(&tagged[untagged.len()..], b"\x01\x05sid:1");
+    }
+
+    #[test]
     fn another_major_version_is_refused() {
-        let mut bytes = encode(&ada(), at(1, 0), at(2, 0));
+        let mut bytes = encode(&ada(), at(1, 0), at(2, 0), NO_TAGS);
         bytes[0] = 2;
         assert_eq!(decode(&bytes), Err(DecodeError::UnsupportedVersion(2)));
         assert_eq!(decode(&[0]), Err(DecodeError::UnsupportedVersion(0)));
@@ -302,7 +389,7 @@ mod tests {
 
     #[test]
     fn every_truncation_is_refused() {
-        let bytes = encode(&ada(), at(1, 0), at(2, 0));
+        let bytes = encode(&ada(), at(1, 0), at(2, 0), NO_TAGS);
         for len in 0..bytes.len() {
             assert!(
                 matches!(decode(&bytes[..len]), Err(DecodeError::Corrupt(_))),
@@ -352,7 +439,7 @@ mod tests {
                 user = user.with_name(name);
             }
             let time = at(secs, nanos);
-            let back = decode(&encode(&user, time, time)).unwrap();
+            let back = decode(&encode(&user, time, time, NO_TAGS)).unwrap();
             proptest::prop_assert_eq!(back.user, user);
             proptest::prop_assert_eq!(back.created_at, time);
         }
