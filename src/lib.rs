@@ -595,8 +595,9 @@ pub mod oidc;
 mod origin;
 mod path;
 mod paths;
-// JwksSource is to move onto it too (it still has its own fetch lock).
-#[cfg(feature = "oidc")]
+// The one fetch-and-refresh mechanism: the sign-in's discovery and key set,
+// and JwksSource's key set.
+#[cfg(any(feature = "oidc", feature = "jwks"))]
 mod refresh;
 mod resolver;
 mod return_url;

@@ -3,6 +3,10 @@
 //! callers wait for and share; the last good value cached; after any fetch,
 //! a cooldown before the next one that is not forced. On std primitives and
 //! wakers only, so that it runs on any executor.
+//!
+//! Its users: the sign-in's discovery and key set (`oidc`), and
+//! `JwksSource` (`jwks`), whose background task also asks it when the next
+//! periodic fetch is due ([`Refresher::due_in`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -80,6 +84,24 @@ impl<T, E: Clone> Refresher<T, E> {
     /// value, and pass it to [`refresh`](Self::refresh).
     pub(crate) fn generation(&self) -> u64 {
         self.lock().generation
+    }
+
+    /// How long until the next fetch of a caller that keeps the value
+    /// fresh: `every` after the last fetch if it succeeded, the cooldown if
+    /// it failed, counted from its end whoever made it; nothing before the
+    /// first fetch.
+    // Only `JwksSource` refreshes periodically.
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
+    pub(crate) fn due_in(&self, every: Duration) -> Duration {
+        let state = self.lock();
+        let pause = if state.last_error.is_some() {
+            self.cooldown
+        } else {
+            every
+        };
+        state
+            .last_end
+            .map_or(Duration::ZERO, |end| pause.saturating_sub(end.elapsed()))
     }
 
     /// Fetches with `fetch`, unless a fetch succeeded since the caller read
@@ -250,6 +272,24 @@ mod tests {
         let outcome = futures::executor::block_on(refresher.refresh(0, Want::AfterCooldown, ok));
         assert_eq!(outcome.value.as_deref(), Some(&7));
         assert_eq!(refresher.generation(), 1);
+    }
+
+    #[test]
+    fn a_periodic_fetch_is_due_every_interval_and_a_cooldown_after_a_failure() {
+        let refresher = Refresher::<u32, ()>::new(Duration::from_secs(30));
+        let every = Duration::from_secs(600);
+        assert_eq!(refresher.due_in(every), Duration::ZERO, "never fetched");
+        futures::executor::block_on(refresher.refresh(0, Want::Now, || async { Ok(1) }));
+        let due = refresher.due_in(every);
+        assert!(due > Duration::from_secs(300) && due <= every, "{due:?}");
+        futures::executor::block_on(refresher.refresh(1, Want::Now, || async { Err(()) }));
+        let due = refresher.due_in(every);
+        assert!(
+            due > Duration::from_secs(15) && due <= Duration::from_secs(30),
+            "{due:?}"
+        );
+        // The set fetched before the failure is still the one in use.
+        assert_eq!(refresher.current().as_deref(), Some(&1));
     }
 
     #[test]

@@ -256,6 +256,42 @@ async fn unknown_kids_fetch_at_most_once_per_cooldown() {
 }
 
 #[tokio::test]
+async fn unknown_kids_while_the_server_is_down_share_one_fetch() {
+    let signer = Signer::es256(1);
+    let server = Server::start(&[signer.jwk(Some("k1"))]).await;
+    let source = server
+        .source()
+        .cooldown(Duration::from_secs(1))
+        .fetch_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    source.refresh().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past the cooldown
+    let layer = layer_for(JwtVerifier::from_jwks(source));
+    // The server is down, and slow to say so: longer than the cooldown.
+    server.answer(StatusCode::SERVICE_UNAVAILABLE, "down");
+    server.delay(Duration::from_millis(1500));
+    let before = server.hits();
+    let tokens: Vec<String> = (0..8)
+        .map(|i| signer.token(Some(&format!("made-up-{i}")), &ada_claims()))
+        .collect();
+    let answers = futures::future::join_all(tokens.iter().map(|t| who(&layer, t))).await;
+    assert!(answers.iter().all(Option::is_none));
+    assert_eq!(server.hits(), before + 1, "one fetch for all of them");
+    // Within the cooldown after that failure: no fetch, and the last good
+    // set still verifies its own tokens.
+    assert_eq!(
+        who(&layer, &signer.token(Some("made-up"), &ada_claims())).await,
+        None
+    );
+    assert_eq!(
+        who(&layer, &signer.token(Some("k1"), &ada_claims())).await,
+        ada()
+    );
+    assert_eq!(server.hits(), before + 1, "a fetch within the cooldown");
+}
+
+#[tokio::test]
 async fn a_failing_refresh_keeps_the_last_good_set() {
     let signer = Signer::hs256(SECRET);
     let es = Signer::es256(1);

@@ -2,8 +2,7 @@
 //! background (feature `jwks`).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,39 +12,45 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::time::Instant;
 
 use super::{JwkSet, JwtError, KeyError};
 use crate::backend;
+use crate::refresh::{Outcome, Refresher, Want};
 
 /// Keys fetched from a JWKS URL (an identity provider's
 /// `…/.well-known/jwks.json`), for [`JwtVerifier::from_jwks`](super::JwtVerifier::from_jwks).
 ///
 /// - **Fetching.** [`build`](JwksBuilder::build) starts a background task on
-///   the current tokio runtime that fetches the set at once, then every
+///   the current tokio runtime that fetches the set at once, then
 ///   [`refresh_interval`](JwksBuilder::refresh_interval) (10 minutes by
-///   default). Each fetch is bounded by
-///   [`fetch_timeout`](JwksBuilder::fetch_timeout) (5 seconds) and
-///   [`max_size`](JwksBuilder::max_size) (512 KiB); it needs a `200` answer
-///   with a JWK set document, read with [`JwkSet::from_public_json`] (so
-///   published symmetric keys are never trusted). Redirects are not
-///   followed. The task ends when the last clone of the source is dropped.
+///   default) after the last fetch that succeeded, whoever made it (a
+///   successful refetch for an unknown `kid` restarts the interval). Each
+///   fetch is bounded by [`fetch_timeout`](JwksBuilder::fetch_timeout) (5
+///   seconds) and [`max_size`](JwksBuilder::max_size) (512 KiB); it needs
+///   a `200` answer with a JWK set document, read with
+///   [`JwkSet::from_public_json`] (so published symmetric keys are never
+///   trusted). Redirects are not followed. The task ends when the last
+///   clone of the source is dropped.
 /// - **Failures keep the last good set.** A fetch that fails (time-out,
 ///   connection error, another status, a document that is not a JWK set)
 ///   changes nothing: the verifier keeps using the set it has, and the
-///   task tries again after the [`cooldown`](JwksBuilder::cooldown)
-///   (30 seconds). A document that *is* a JWK set replaces the set, even
-///   when it holds no usable key: that is how a provider revokes keys.
+///   task tries again the [`cooldown`](JwksBuilder::cooldown) (30 seconds)
+///   after the failure, whoever's fetch it was. A document that *is* a JWK
+///   set replaces the set, even when it holds no usable key: that is how a
+///   provider revokes keys.
 /// - **Unknown `kid`.** A token whose `kid` names no key of the set makes
 ///   the verifier fetch the set again before it decides (a key rotation
-///   reaches it with the first token of the new key), at most once per
-///   cooldown; tokens with a known `kid` never wait, and concurrent requests
-///   share one fetch. So made-up `kid`s cost the provider at most one fetch
-///   per cooldown.
+///   reaches it with the first token of the new key), unless the last fetch
+///   ended less than the cooldown ago; tokens with a known `kid` never
+///   wait. There is at most one fetch in flight: requests that need one
+///   while it is under way wait for it and share its result, success or
+///   failure. So made-up `kid`s cost the provider at most one fetch per
+///   cooldown, whether it answers or not.
 /// - **No set yet.** Until a first fetch succeeds, a verify tries a fetch
-///   (once per cooldown), then returns [`JwtError::KeysUnavailable`]: the
-///   layer treats the request like one with a failing verifier. Await
-///   [`refresh`](Self::refresh) at start-up to fail fast instead.
+///   (under the same cooldown), then returns
+///   [`JwtError::KeysUnavailable`]: the layer treats the request like one
+///   with a failing verifier. Await [`refresh`](Self::refresh) at start-up
+///   to fail fast instead.
 ///
 /// HTTPS only (rustls with its `ring` provider, the Mozilla root
 /// certificates from `webpki-roots` plus any given with
@@ -101,9 +106,9 @@ impl JwksBuilder {
         self
     }
 
-    /// The least time between two fetches made for an unknown `kid` or a
-    /// missing set, and the wait before the background task retries a
-    /// failed fetch (default 30 seconds).
+    /// The least time from the end of one fetch to a fetch made for an
+    /// unknown `kid` or a missing set, and the wait after a failed fetch
+    /// before the background task tries again (default 30 seconds).
     pub fn cooldown(mut self, cooldown: Duration) -> Self {
         self.options.cooldown = cooldown;
         self
@@ -111,7 +116,7 @@ impl JwksBuilder {
 
     /// How long one fetch may take, connection and body included (default 5
     /// seconds). A request that waits for a fetch (unknown `kid`, no set
-    /// yet) waits at most this long.
+    /// yet), its own or the one in flight, waits about this long at most.
     pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
         self.options.fetch_timeout = timeout;
         self
@@ -194,10 +199,8 @@ impl JwksBuilder {
         let shared = Arc::new(Shared {
             url,
             client,
+            keys: Refresher::new(self.options.cooldown),
             options: self.options,
-            keys: RwLock::new(None),
-            generation: AtomicU64::new(0),
-            fetch: tokio::sync::Mutex::new(FetchState::default()),
             task: OnceLock::new(),
         });
         let task = runtime.spawn(refresh_in_background(Arc::downgrade(&shared)));
@@ -224,48 +227,36 @@ impl JwksSource {
 
     /// The current key set, `None` until a fetch has succeeded.
     pub fn keys(&self) -> Option<Arc<JwkSet>> {
-        self.shared.current()
+        self.shared.keys.current()
     }
 
-    /// Fetches the set now, whatever the cooldown, unless a fetch succeeded
-    /// while this call waited for one already in flight.
+    /// Fetches the set now, whatever the cooldown. When a fetch is already
+    /// in flight, waits for it instead and shares its result.
     ///
     /// # Errors
     ///
     /// Why the fetch failed; the set in use is then unchanged.
     pub async fn refresh(&self) -> Result<(), JwksError> {
-        let seen = self.shared.generation.load(Ordering::Acquire);
-        let mut state = self.shared.fetch.lock().await;
-        if self.shared.generation.load(Ordering::Acquire) != seen {
-            return Ok(());
+        let seen = self.shared.keys.generation();
+        match self.shared.refresh(seen, Want::Now).await.error {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
-        self.shared.fetch_locked(&mut state).await
     }
 
     /// The set to check a token with `kid` against: fetched again first
-    /// when there is none yet or it has no key named `kid` (once per
-    /// cooldown).
+    /// when there is none yet or it has no key named `kid`, unless the
+    /// cooldown holds it back.
     pub(super) async fn keys_for(&self, kid: Option<&str>) -> Result<Arc<JwkSet>, JwtError> {
-        let shared = &self.shared;
-        let seen = shared.generation.load(Ordering::Acquire);
-        let current = shared.current();
-        if let Some(set) = current.filter(|set| set.covers(kid)) {
+        let keys = &self.shared.keys;
+        let seen = keys.generation();
+        if let Some(set) = keys.current().filter(|set| set.covers(kid)) {
             return Ok(set);
         }
-        let mut state = shared.fetch.lock().await;
-        if shared.generation.load(Ordering::Acquire) == seen {
-            let cooled = state
-                .last_attempt
-                .is_none_or(|last| last.elapsed() >= shared.options.cooldown);
-            if cooled {
-                // A failure is logged and kept in `state`; the set in use stays.
-                let _ = shared.fetch_locked(&mut state).await;
-            }
-        }
-        let last_error = state.last_error.clone();
-        drop(state);
-        shared.current().ok_or(JwtError::KeysUnavailable(
-            last_error.unwrap_or(JwksError::NotFetched),
+        // A failure is logged by the fetch; the set in use stays.
+        let outcome = self.shared.refresh(seen, Want::AfterCooldown).await;
+        outcome.value.ok_or(JwtError::KeysUnavailable(
+            outcome.error.unwrap_or(JwksError::NotFetched),
         ))
     }
 }
@@ -275,18 +266,9 @@ struct Shared {
     url: Uri,
     client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
     options: Options,
-    keys: RwLock<Option<Arc<JwkSet>>>,
-    /// Counts the fetches that succeeded.
-    generation: AtomicU64,
-    /// Held during a fetch: one fetch at a time.
-    fetch: tokio::sync::Mutex<FetchState>,
+    /// The set, on the crate's one fetch-and-refresh mechanism.
+    keys: Refresher<JwkSet, JwksError>,
     task: OnceLock<tokio::task::AbortHandle>,
-}
-
-#[derive(Default)]
-struct FetchState {
-    last_attempt: Option<Instant>,
-    last_error: Option<JwksError>,
 }
 
 impl Drop for Shared {
@@ -298,33 +280,18 @@ impl Drop for Shared {
 }
 
 impl Shared {
-    fn current(&self) -> Option<Arc<JwkSet>> {
-        // A poisoned lock still holds a whole `Option<Arc<_>>`.
+    /// Fetches the set through the refresher (`seen`: its generation when
+    /// the caller looked at the set), logging a failure.
+    async fn refresh(&self, seen: u64, want: Want) -> Outcome<JwkSet, JwksError> {
         self.keys
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-
-    /// Fetches the set, the fetch lock held: on success it replaces the set.
-    async fn fetch_locked(&self, state: &mut FetchState) -> Result<(), JwksError> {
-        state.last_attempt = Some(Instant::now());
-        match self.fetch().await {
-            Ok(set) => {
-                *self
-                    .keys
-                    .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(set));
-                self.generation.fetch_add(1, Ordering::AcqRel);
-                state.last_error = None;
-                Ok(())
-            }
-            Err(error) => {
-                backend::failure("JWKS source", &error);
-                state.last_error = Some(error.clone());
-                Err(error)
-            }
-        }
+            .refresh(seen, want, || async {
+                let fetched = self.fetch().await;
+                if let Err(error) = &fetched {
+                    backend::failure("JWKS source", error);
+                }
+                fetched
+            })
+            .await
     }
 
     async fn fetch(&self) -> Result<JwkSet, JwksError> {
@@ -372,22 +339,23 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Fetches the set at once, then every refresh interval (after a failure,
-/// every cooldown), until the source is dropped.
+/// Fetches the set at once, then whenever the refresher says a fetch is due
+/// (the refresh interval after a success, the cooldown after a failure,
+/// whoever fetched), until the source is dropped.
 async fn refresh_in_background(shared: Weak<Shared>) {
     loop {
         let wait = {
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            let source = JwksSource { shared };
-            let wait = match source.refresh().await {
-                Ok(()) => source.shared.options.refresh_interval,
-                Err(_) => source.shared.options.cooldown,
-            };
-            // Dropped before sleeping: a sleeping task keeps nothing alive.
-            drop(source);
-            wait
+            let every = shared.options.refresh_interval;
+            if shared.keys.due_in(every).is_zero() {
+                let seen = shared.keys.generation();
+                shared.refresh(seen, Want::Now).await;
+            }
+            // `shared` is dropped before sleeping: a sleeping task keeps
+            // nothing alive.
+            shared.keys.due_in(every)
         };
         tokio::time::sleep(wait).await;
     }
