@@ -37,10 +37,13 @@
 //!   `http://127.0.0.1:<port>/_rstream/oidc/callback` and
 //!   `http://localhost:<port>/_rstream/oidc/callback` as redirect URIs, and
 //!   `http://127.0.0.1:<port>/` and `http://localhost:<port>/` as
-//!   post-logout redirect URIs. The page then offers "Sign in with OpenID
-//!   Connect" beside the Ada button, and a sign-out that also ends the
-//!   provider's session; a line before the store's says
-//!   `openid connect: <issuer>`.
+//!   post-logout redirect URIs, and
+//!   `http://127.0.0.1:<port>/_rstream/oidc/backchannel-logout` as the
+//!   back-channel logout URI (with `backchannel_logout_session_required`):
+//!   a sign-out at the provider then ends the demo's session too. The page
+//!   then offers "Sign in with OpenID Connect" beside the Ada button, and a
+//!   sign-out that also ends the provider's session; a line before the
+//!   store's says `openid connect: <issuer>`.
 //! - `DEMO_OIDC_FLOW_KEY`: the key that seals pending sign-ins into the
 //!   browser's cookies, 64 hexadecimal digits (32 bytes). Without it, each
 //!   demo generates its own at startup, so only the demo that started a
@@ -498,7 +501,9 @@ fn with_oidc(
         let key = FlowKey::from_hex(key).map_err(|e| format!("DEMO_OIDC_FLOW_KEY: {e}"))?;
         config = config.flow_keys([key]);
     }
-    Ok(router.layer(config.build(sessions, HyperClient::new()?)?))
+    // The store ends sessions by provider session: the back-channel logout
+    // endpoint is on (`/_rstream/oidc/backchannel-logout`).
+    Ok(router.layer(config.build_with_backchannel_logout(sessions, HyperClient::new()?)?))
 }
 
 #[cfg(not(feature = "oidc-hyper"))]

@@ -415,10 +415,14 @@ impl<'h, const N: usize> Collect<'h, N> {
 
 /// At most this many `;`-separated pairs of a request's `Cookie` fields are
 /// read by [`cookie_pairs`]: a header of more pairs is read no further.
+// Read by the sign-in only, for now.
+#[cfg_attr(not(feature = "oidc"), allow(dead_code))]
 pub(crate) const MAX_COOKIE_PAIRS: usize = 256;
 
 /// The longest cookie value [`cookie_pairs`] yields: browsers keep at most
 /// 4,096 bytes per cookie, name included.
+// Read by the sign-in only, for now.
+#[cfg_attr(not(feature = "oidc"), allow(dead_code))]
 pub(crate) const MAX_COOKIE_VALUE_LEN: usize = 4096;
 
 /// The `name=value` pairs of a request's `Cookie` fields, in the order sent,
@@ -430,6 +434,8 @@ pub(crate) const MAX_COOKIE_VALUE_LEN: usize = 4096;
 /// One pass, no allocation: every cookie the crate reads besides the session
 /// cookie (whose reading is [`CookieFinder`]'s, in the same pass as the
 /// token's) is read through this.
+// Read by the sign-in only, for now.
+#[cfg_attr(not(feature = "oidc"), allow(dead_code))]
 pub(crate) fn cookie_pairs(headers: &HeaderMap) -> CookiePairs<'_> {
     CookiePairs {
         fields: headers.get_all(COOKIE).into_iter(),
@@ -441,6 +447,8 @@ pub(crate) fn cookie_pairs(headers: &HeaderMap) -> CookiePairs<'_> {
 
 /// The distinct values of cookie `name` in `headers`, at most `max` of them
 /// (`None` when there are more), in the order sent.
+// Read by the sign-in only, for now.
+#[cfg_attr(not(feature = "oidc"), allow(dead_code))]
 pub(crate) fn cookie_values<'h>(
     headers: &'h HeaderMap,
     name: &str,
@@ -460,6 +468,8 @@ pub(crate) fn cookie_values<'h>(
 }
 
 /// The iterator of [`cookie_pairs`].
+// Read by the sign-in only, for now.
+#[cfg_attr(not(feature = "oidc"), allow(dead_code))]
 pub(crate) struct CookiePairs<'h> {
     fields: http::header::ValueIter<'h, HeaderValue>,
     field: &'h [u8],

@@ -24,9 +24,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-use demo_process::{DemoProcess, Exchange, demo_binary, exchange};
+use base64ct::{Base64UrlUnpadded, Encoding as _};
+use demo_process::{DemoProcess, Exchange, demo_binary, exchange, post_form};
 use oidc_provider::{Browser, CLIENT_ID, Options, Provider};
 use redis_server::RedisServer;
+
+const SESSION: &str = "/.well-known/rstream/session";
+const BACKCHANNEL: &str = "/_rstream/oidc/backchannel-logout";
 
 const FLOW_KEY: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
@@ -169,6 +173,7 @@ impl Site {
             Options {
                 redirect_uris: vec![format!("{public}/_rstream/oidc/callback")],
                 post_logout_redirect_uris: vec![format!("{public}/")],
+                backchannel_logout_uri: Some(format!("{public}/_rstream/oidc/backchannel-logout")),
                 ..Options::default()
             },
         )?;
@@ -214,6 +219,31 @@ impl Site {
             _redis: redis,
             public,
         })
+    }
+
+    /// The user the session endpoint of demo `index` reports for `jar`,
+    /// asked directly (not through the proxy).
+    async fn user_on(&self, index: usize, jar: &Jar) -> Option<String> {
+        let host = self.public.trim_start_matches("http://");
+        let port = self._demos[index].port;
+        let me = exchange(port, host, "GET", SESSION, jar.header().as_deref()).await;
+        let json: serde_json::Value = serde_json::from_str(&me.body).unwrap();
+        json["user"]["userId"].as_str().map(str::to_owned)
+    }
+
+    /// Signs `login` in through the proxy: the browser's cookies after.
+    async fn sign_in(&self, browser: &mut Browser, login: &str) -> Jar {
+        let mut jar = Jar::default();
+        let started = self.get("/_rstream/oidc/start", &mut jar).await;
+        assert_eq!(started.status, 303, "{}", started.body);
+        let back = browser
+            .sign_in(started.location.as_deref().unwrap(), login, "login")
+            .await;
+        let finished = self
+            .get(back.strip_prefix(&self.public).unwrap(), &mut jar)
+            .await;
+        assert_eq!(finished.status, 303, "{}", finished.body);
+        jar
     }
 
     /// One exchange through the proxy, as the browser holding `jar` (whose
@@ -280,4 +310,122 @@ async fn a_sign_in_started_on_one_instance_finishes_on_the_other() {
     let replay = site.get(callback, &mut jar).await;
     assert_eq!(replay.status, 400, "{}", replay.body);
     assert!(replay.body.contains("unknown_state"), "{}", replay.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_at_the_provider_ends_the_session_on_both_instances() {
+    let Some(site) = Site::start("instances: back-channel logout").await else {
+        return;
+    };
+    let mut browser = Browser::new(&site.provider.issuer);
+    let jar = site.sign_in(&mut browser, "alice").await;
+    // Another browser of the same user, signed in separately: another
+    // provider session, which the logout below does not end.
+    let mut other_browser = Browser::new(&site.provider.issuer);
+    let other = site.sign_in(&mut other_browser, "alice").await;
+    for index in 0..2 {
+        assert_eq!(site.user_on(index, &jar).await.as_deref(), Some("alice"));
+    }
+
+    let started = std::time::Instant::now();
+    let status = browser.sign_out_at_provider().await;
+    assert!(status < 400, "the provider's sign-out: {status}");
+    // The provider has called the back-channel endpoint (through the proxy,
+    // so on one instance); both instances refuse the session within a
+    // second.
+    loop {
+        let ended = [site.user_on(0, &jar).await, site.user_on(1, &jar).await];
+        if ended == [None, None] {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "still signed in after a second: {ended:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        site.proxy.served(BACKCHANNEL).is_some(),
+        "the provider called the back-channel endpoint"
+    );
+    // The other provider session stays.
+    for index in 0..2 {
+        assert_eq!(site.user_on(index, &other).await.as_deref(), Some("alice"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_logout_token_is_refused_and_ends_nothing() {
+    let Some(site) = Site::start("instances: forged logout tokens").await else {
+        return;
+    };
+    let mut browser = Browser::new(&site.provider.issuer);
+    let jar = site.sign_in(&mut browser, "alice").await;
+    let host = site.public.trim_start_matches("http://").to_owned();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": site.provider.issuer,
+        "aud": CLIENT_ID,
+        "iat": now,
+        "jti": "forged-1",
+        "sub": "alice",
+        "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+    });
+    let part =
+        |json: &serde_json::Value| Base64UrlUnpadded::encode_string(json.to_string().as_bytes());
+    // The provider's own key id, so that the signature itself is checked.
+    let jwks = browser.request("GET", "/jwks", None).await;
+    let jwks: serde_json::Value = serde_json::from_str(&jwks.body).unwrap();
+    let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let forged = [
+        (
+            format!(
+                "{}.{}.",
+                part(&serde_json::json!({"alg": "none"})),
+                part(&claims)
+            ),
+            "unsupported_algorithm",
+        ),
+        (
+            format!(
+                "{}.{}.{}",
+                part(&serde_json::json!({"alg": "RS256", "kid": kid, "typ": "logout+jwt"})),
+                part(&claims),
+                Base64UrlUnpadded::encode_string(&[7u8; 256])
+            ),
+            "invalid_signature",
+        ),
+        ("not-a-jwt".to_owned(), "invalid_logout_token"),
+    ];
+    for (token, reason) in forged {
+        for demo in 0..2 {
+            let port = site._demos[demo].port;
+            let form = format!("logout_token={token}");
+            let answer = post_form(port, &host, BACKCHANNEL, &form).await;
+            assert_eq!(answer.status, 400, "{reason}: {}", answer.body);
+            let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+            assert_eq!(json["error"], reason);
+        }
+    }
+    // No token at all, and a GET.
+    let port = site._demos[0].port;
+    let answer = post_form(port, &host, BACKCHANNEL, "other=1").await;
+    assert_eq!(answer.status, 400);
+    assert!(
+        answer.body.contains("missing_logout_token"),
+        "{}",
+        answer.body
+    );
+    let get = exchange(port, &host, "GET", BACKCHANNEL, None).await;
+    assert_eq!(get.status, 405);
+    for index in 0..2 {
+        assert_eq!(
+            site.user_on(index, &jar).await.as_deref(),
+            Some("alice"),
+            "nothing ended"
+        );
+    }
 }

@@ -281,9 +281,10 @@ pub(crate) struct Pending {
     /// The origin of the tunnel the sign-in started on.
     #[serde(rename = "o")]
     pub(crate) origin: String,
-    /// When the flow expires, in milliseconds since the Unix epoch.
+    /// When the flow expires, in microseconds since the Unix epoch: fine
+    /// enough to order the starts of one browser (the oldest goes first).
     #[serde(rename = "e")]
-    pub(crate) expires_ms: u64,
+    pub(crate) expires_us: u64,
     /// The browser binding: the value of the binding cookie the browser
     /// held when the flow started.
     #[serde(rename = "b")]
@@ -293,19 +294,19 @@ pub(crate) struct Pending {
 impl Pending {
     /// Whether the flow has expired at `now`.
     pub(crate) fn expired_at(&self, now: SystemTime) -> bool {
-        millis(now) >= self.expires_ms
+        micros(now) >= self.expires_us
     }
 }
 
-/// `at` in milliseconds since the Unix epoch (0 before it).
-pub(crate) fn millis(at: SystemTime) -> u64 {
+/// `at` in microseconds since the Unix epoch (0 before it).
+pub(crate) fn micros(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
-/// `ttl` from `now`, in milliseconds since the Unix epoch.
+/// `ttl` from `now`, in microseconds since the Unix epoch.
 pub(crate) fn expiry(now: SystemTime, ttl: Duration) -> u64 {
-    millis(now).saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+    micros(now).saturating_add(u64::try_from(ttl.as_micros()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -319,7 +320,7 @@ mod tests {
             nonce: "n".repeat(43),
             return_to: "/orders?page=2".to_owned(),
             origin: "https://app.example.com".to_owned(),
-            expires_ms: expiry(SystemTime::now(), Duration::from_secs(600)),
+            expires_us: expiry(SystemTime::now(), Duration::from_secs(600)),
             binding: "b".repeat(43),
         }
     }
@@ -417,7 +418,7 @@ mod tests {
     fn flows_expire_at_their_deadline() {
         let now = SystemTime::now();
         let mut flow = flow();
-        flow.expires_ms = expiry(now, Duration::from_millis(10));
+        flow.expires_us = expiry(now, Duration::from_millis(10));
         assert!(!flow.expired_at(now));
         assert!(flow.expired_at(now + Duration::from_millis(10)));
     }

@@ -13,7 +13,10 @@
 //!   and a redirect to the return path;
 //! - `POST {prefix}/sign-out`: revokes the browser's sessions, clears the
 //!   cookie and sends the browser to the provider's end-session endpoint
-//!   when it has one. A `GET` never signs anyone out (`405`).
+//!   when it has one. A `GET` never signs anyone out (`405`);
+//! - `POST {prefix}/backchannel-logout`, when built with
+//!   [`OidcConfig::build_with_backchannel_logout`]: the provider ends
+//!   sessions (OpenID Connect Back-Channel Logout 1.0, below).
 //!
 //! Put it outside the [`WellKnownLayer`](crate::WellKnownLayer) (so that its
 //! endpoints stay reachable when enforcement is on), and give the same
@@ -112,7 +115,42 @@
 //!   answers, the provider's error code: never a code, token, state, nonce
 //!   or cookie.
 //! - The response mode is `query`; `form_post` is not supported.
+//!
+//! # Back-channel logout
+//!
+//! When the user signs out at the provider, or an admin ends their session
+//! there, the provider POSTs a logout token to the client's
+//! `backchannel_logout_uri`. Register `{tunnel origin}{prefix}/backchannel-logout`
+//! ([`OidcConfig::backchannel_logout_path`]) there, with
+//! `backchannel_logout_session_required`, and build the layer with
+//! [`OidcConfig::build_with_backchannel_logout`], which takes only stores
+//! that can find sessions that way ([`RevokeAll`]: the memory and Redis
+//! stores; a store that cannot does not compile there).
+//!
+//! - Every sign-in tags its session with the provider's user (`iss` and
+//!   `sub`) and, when the ID token has a `sid`, the provider session
+//!   ([`Session::with_tag`](crate::Session::with_tag)).
+//! - The endpoint takes `application/x-www-form-urlencoded` only (else
+//!   `415`), at most 16 KiB (else `413`), with a `logout_token` field. The
+//!   token is checked by [`LogoutTokenVerifier`]: its signature with the
+//!   provider's keys, through the key set and code that check ID tokens
+//!   (a key id the set lacks refetches it, as for ID tokens); `iss` and
+//!   `aud`; `iat` no later than now plus [`OidcConfig::leeway`] and no older
+//!   than 5 minutes plus it; `exp`, when present; a `jti`; the back-channel
+//!   logout member in `events`; `sid` and/or `sub`; no `nonce`; `typ`, when
+//!   present, `logout+jwt`. A `jti` already accepted by this instance within
+//!   the token's lifetime is refused (`logout_token_replayed`; a replay sent
+//!   to another instance only ends the same sessions again).
+//! - With `sid`: the sessions of that provider session end. With only
+//!   `sub`: every session of that user from that provider. Through the
+//!   store, so on every instance that shares it, at once.
+//! - `200` with `Cache-Control: no-store` on success. Every failure is
+//!   `400` `{"error":"<reason>"}` (the specification's answer), the reasons
+//!   of [`LogoutTokenRefusal::reason`], `missing_logout_token`,
+//!   `provider_unavailable` or `store_unavailable` (the provider may send
+//!   it again: its `jti` is not kept then). Other methods get `405`.
 
+mod backchannel;
 mod flow;
 mod http;
 mod id_token;
@@ -120,6 +158,8 @@ mod provider;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
@@ -143,6 +183,10 @@ use subtle::ConstantTimeEq as _;
 use tower_layer::Layer;
 use tower_service::Service;
 
+pub use self::backchannel::{
+    BACKCHANNEL_LOGOUT_EVENT, LogoutToken, LogoutTokenRefusal, LogoutTokenVerifier,
+};
+use self::backchannel::{SeenTokens, sid_tag, sub_tag};
 pub use self::flow::{FlowKey, FlowKeyError};
 use self::flow::{FlowKeys, MAX_RETURN_TO_LEN, Pending};
 #[cfg(feature = "oidc-hyper")]
@@ -157,7 +201,7 @@ use crate::identity::User;
 use crate::jwt::JwkSet;
 use crate::manager::SessionManager;
 use crate::refresh::Refresher;
-use crate::store::SessionStore;
+use crate::store::{RevokeAll, SessionStore};
 
 /// The session attribute that holds the ID token of an OpenID Connect
 /// sign-in, sent as `id_token_hint` at sign-out.
@@ -390,6 +434,46 @@ impl OidcConfig {
         format!("{}/callback", self.prefix)
     }
 
+    /// The back-channel logout endpoint's path: register
+    /// `{tunnel origin}{path}` as the client's `backchannel_logout_uri` at
+    /// the provider (with `backchannel_logout_session_required`), for a
+    /// layer built with
+    /// [`build_with_backchannel_logout`](Self::build_with_backchannel_logout).
+    pub fn backchannel_logout_path(&self) -> String {
+        format!("{}/backchannel-logout", self.prefix)
+    }
+
+    /// The layer of [`build`](Self::build), with the back-channel logout
+    /// endpoint too: `POST {prefix}/backchannel-logout`, where the provider
+    /// ends sessions (OpenID Connect Back-Channel Logout 1.0; see the module
+    /// documentation). Only for stores that can find sessions by the
+    /// provider session they came from ([`RevokeAll`]): the endpoint ends
+    /// them through the store, so on every instance that shares it. A store
+    /// that cannot does not compile here.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub fn build_with_backchannel_logout<St: RevokeAll>(
+        self,
+        sessions: SessionManager<St>,
+        http: impl HttpClient,
+    ) -> Result<OidcLayer<St>, OidcConfigError> {
+        let manager = sessions.clone();
+        let revoke: Box<RevokeTagged> = Box::new(move |tag: String| {
+            let manager = manager.clone();
+            Box::pin(async move { manager.revoke_tagged(&tag).await.map_err(drop) })
+        });
+        self.build_with(
+            sessions,
+            http,
+            Some(Backchannel {
+                revoke,
+                seen: SeenTokens::new(),
+            }),
+        )
+    }
+
     /// The layer, signing users in through `sessions` (from
     /// [`WellKnownLayer::session_manager`](crate::WellKnownLayer::session_manager))
     /// and calling the provider through `http`. Discovery happens on the
@@ -404,6 +488,15 @@ impl OidcConfig {
         self,
         sessions: SessionManager<St>,
         http: impl HttpClient,
+    ) -> Result<OidcLayer<St>, OidcConfigError> {
+        self.build_with(sessions, http, None)
+    }
+
+    fn build_with<St: SessionStore>(
+        self,
+        sessions: SessionManager<St>,
+        http: impl HttpClient,
+        backchannel: Option<Backchannel>,
     ) -> Result<OidcLayer<St>, OidcConfigError> {
         let issuer = IssuerUrl::new(self.issuer.clone()).map_err(|_| OidcConfigError("issuer"))?;
         if !allowed_url(issuer.url(), issuer.url()) {
@@ -443,6 +536,7 @@ impl OidcConfig {
                 flow_keys,
                 provider: Refresher::new(self.key_refresh_interval),
                 keys: Refresher::new(self.key_refresh_interval),
+                backchannel,
                 config: self,
             }),
         })
@@ -579,6 +673,19 @@ struct Inner<St> {
     /// The provider's key set, fetched with discovery and again for an
     /// unknown key id (at most once per key refresh interval).
     keys: Refresher<JwkSet, DiscoveryError>,
+    /// The back-channel logout endpoint, when on.
+    backchannel: Option<Backchannel>,
+}
+
+/// Ends the sessions of a tag through the store (`RevokeAll::revoke_tagged`,
+/// for the store type the layer was built with).
+type RevokeTagged =
+    dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<(), ()>> + Send>> + Send + Sync;
+
+/// What the back-channel logout endpoint needs.
+struct Backchannel {
+    revoke: Box<RevokeTagged>,
+    seen: SeenTokens,
 }
 
 /// The sign-in endpoints as a tower layer: see the [module
@@ -643,6 +750,7 @@ enum Endpoint {
     Start,
     Callback,
     SignOut,
+    BackchannelLogout,
 }
 
 impl<S, St, ReqBody, ResBody> Service<Request<ReqBody>> for OidcService<S, St>
@@ -650,6 +758,8 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Future: 'static,
     St: SessionStore,
+    ReqBody: http_body::Body + Send + 'static,
+    ReqBody::Data: Send,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
@@ -663,12 +773,19 @@ where
         let Some(endpoint) = self.oidc.route(request.uri().path()) else {
             return ResponseFuture::forward(self.inner.call(request));
         };
-        let (parts, _body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         let oidc = self.oidc.clone();
         // A gate that never lets the request through: the endpoint's answer.
-        ResponseFuture::gate(Box::pin(
-            async move { Err(oidc.answer(endpoint, parts).await) },
-        ))
+        ResponseFuture::gate(Box::pin(async move {
+            // Only the back-channel logout reads a body (a small form).
+            let form = match endpoint {
+                Endpoint::BackchannelLogout if parts.method == Method::POST => {
+                    Some(backchannel::read_form(&parts, body).await)
+                }
+                _ => None,
+            };
+            Err(oidc.answer(endpoint, parts, form).await)
+        }))
     }
 }
 
@@ -707,6 +824,9 @@ impl<St: SessionStore> OidcLayer<St> {
             "/start" => Some(Endpoint::Start),
             "/callback" => Some(Endpoint::Callback),
             "/sign-out" => Some(Endpoint::SignOut),
+            "/backchannel-logout" if self.inner.backchannel.is_some() => {
+                Some(Endpoint::BackchannelLogout)
+            }
             _ => None,
         }
     }
@@ -722,14 +842,21 @@ impl<St: SessionStore> OidcLayer<St> {
         self.provider().await.map(drop)
     }
 
-    async fn answer(&self, endpoint: Endpoint, parts: Parts) -> Response<Option<Bytes>> {
+    /// The answer of `endpoint`; `form` is the body the back-channel logout
+    /// read (or why it could not).
+    async fn answer(
+        &self,
+        endpoint: Endpoint,
+        parts: Parts,
+        form: Option<Result<Vec<u8>, Failure>>,
+    ) -> Response<Option<Bytes>> {
         let head = parts.method == Method::HEAD;
-        let result = match (endpoint, &parts.method) {
-            (Endpoint::Start, &Method::GET | &Method::HEAD) => self.start(&parts).await,
-            (Endpoint::Callback, &Method::GET | &Method::HEAD) => self.callback(&parts).await,
-            (Endpoint::SignOut, &Method::POST) => self.sign_out(&parts).await,
-            (Endpoint::SignOut, _) => {
-                Err(fail(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"))
+        let result = match (endpoint, &parts.method, form) {
+            (Endpoint::Start, &Method::GET | &Method::HEAD, _) => self.start(&parts).await,
+            (Endpoint::Callback, &Method::GET | &Method::HEAD, _) => self.callback(&parts).await,
+            (Endpoint::SignOut, &Method::POST, _) => self.sign_out(&parts).await,
+            (Endpoint::BackchannelLogout, &Method::POST, Some(form)) => {
+                self.backchannel_logout(form).await
             }
             _ => Err(fail(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")),
         };
@@ -758,7 +885,7 @@ impl<St: SessionStore> OidcLayer<St> {
                 }
                 if failure.status == StatusCode::METHOD_NOT_ALLOWED {
                     let allow = match endpoint {
-                        Endpoint::SignOut => "POST",
+                        Endpoint::SignOut | Endpoint::BackchannelLogout => "POST",
                         _ => "GET, HEAD",
                     };
                     response
@@ -817,7 +944,7 @@ impl<St: SessionStore> OidcLayer<St> {
             let name = String::from_utf8_lossy(name).into_owned();
             match self.inner.flow_keys.open(&name, value) {
                 Ok(flow) if !flow.expired_at(now) && flow.binding == binding => {
-                    live.push((flow.expires_ms, name));
+                    live.push((flow.expires_us, name));
                 }
                 _ => stale.push(name),
             }
@@ -880,7 +1007,7 @@ impl<St: SessionStore> OidcLayer<St> {
             nonce,
             return_to,
             origin: origin.clone(),
-            expires_ms: flow::expiry(now, ttl),
+            expires_us: flow::expiry(now, ttl),
             binding: binding.clone(),
         };
         let sealed = self.inner.flow_keys.seal(&name, &pending);
@@ -1080,17 +1207,79 @@ impl<St: SessionStore> OidcLayer<St> {
                 .await
                 .map_err(|_| fail(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"))?;
         }
-        let signed_in = sessions.sign_in(user).await.map_err(|e| match e {
-            crate::SignInError::ProfileTooLarge { .. } | crate::SignInError::EmptyUserId => {
-                fail(StatusCode::BAD_GATEWAY, "unusable_profile")
-            }
-            _ => fail(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
-        })?;
+        // The tags back-channel logout finds the session by: the provider's
+        // user and, when the ID token names one, the provider session.
+        let issuer = self.inner.issuer.as_str();
+        let mut tags = vec![sub_tag(issuer, &claims.subject)];
+        if let Some(sid) = id_claims.get_str("sid").filter(|sid| !sid.is_empty()) {
+            tags.push(sid_tag(issuer, sid));
+        }
+        let signed_in = sessions
+            .sign_in_tagged(user, tags)
+            .await
+            .map_err(|e| match e {
+                crate::SignInError::ProfileTooLarge { .. } | crate::SignInError::EmptyUserId => {
+                    fail(StatusCode::BAD_GATEWAY, "unusable_profile")
+                }
+                _ => fail(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            })?;
         let mut response = redirect_response(&flow.return_to)?;
         response
             .headers_mut()
             .append(SET_COOKIE, signed_in.into_set_cookie());
         Ok(response)
+    }
+
+    /// Back-channel logout: the provider's logout token, checked, ends the
+    /// sessions of its provider session (`sid`), else of its user (`sub`),
+    /// through the store. Every failure is `400` (the specification's
+    /// answer), with its reason.
+    async fn backchannel_logout(
+        &self,
+        form: Result<Vec<u8>, Failure>,
+    ) -> Result<Response<Option<Bytes>>, Failure> {
+        let refused = |reason: &'static str| fail(StatusCode::BAD_REQUEST, reason);
+        let Some(backchannel) = &self.inner.backchannel else {
+            return Err(fail(StatusCode::NOT_FOUND, "not_found"));
+        };
+        let form = form?;
+        let token = url::form_urlencoded::parse(&form)
+            .find(|(name, _)| name == "logout_token")
+            .map(|(_, token)| token.into_owned())
+            .ok_or(refused("missing_logout_token"))?;
+        let provider = self.provider().await.map_err(|e| {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(error = %e, "rstream-well-known: OpenID provider unavailable");
+            let _ = e;
+            refused("provider_unavailable")
+        })?;
+        let issuer = self.inner.issuer.as_str();
+        let verifier = LogoutTokenVerifier::new(issuer, &self.inner.config.client_id)
+            .leeway(self.inner.config.leeway);
+        let now = SystemTime::now();
+        let token = self
+            .with_keys(&provider, LogoutTokenRefusal::UnknownSigningKey, |keys| {
+                verifier.verify(&token, keys, now)
+            })
+            .await
+            .map_err(|refusal| refused(refusal.reason()))?;
+        if !backchannel.seen.first_time(&token, now) {
+            return Err(refused(LogoutTokenRefusal::Replayed.reason()));
+        }
+        let tag = match (token.sid(), token.sub()) {
+            (Some(sid), _) => sid_tag(issuer, sid),
+            (None, Some(sub)) => sub_tag(issuer, sub),
+            // The verifier refuses a token with neither.
+            (None, None) => return Err(refused("missing_sid_and_sub")),
+        };
+        if (backchannel.revoke)(tag).await.is_err() {
+            // The provider may send it again.
+            backchannel.seen.forget(&token);
+            return Err(refused("store_unavailable"));
+        }
+        no_store(Response::builder().status(StatusCode::OK))
+            .body(None)
+            .map_err(|_| refused("invalid_response"))
     }
 
     async fn userinfo(
@@ -1349,4 +1538,36 @@ fn error_response(failure: &Failure, head: bool) -> Response<Option<Bytes>> {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_escape_everything_they_show() {
+        assert_eq!(
+            escape_html(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        let failure = Failure {
+            status: StatusCode::FORBIDDEN,
+            reason: Cow::Borrowed("<script>"),
+            set_cookie: None,
+        };
+        let page = error_page(&failure, false, "/start?a=\"b\"");
+        let body = page.body().clone().unwrap();
+        let body = std::str::from_utf8(&body).unwrap();
+        assert!(!body.contains("<script>"), "{body}");
+        assert!(body.contains("&lt;script&gt;"), "{body}");
+        assert!(body.contains(r#"href="/start?a=&quot;b&quot;""#), "{body}");
+        // HEAD: the headers of GET, its length included, no body.
+        let head = error_page(&failure, true, "/start");
+        assert!(head.body().is_none());
+        let get = error_page(&failure, false, "/start");
+        assert_eq!(
+            head.headers()[::http::header::CONTENT_LENGTH],
+            get.body().as_ref().unwrap().len().to_string()
+        );
+    }
 }

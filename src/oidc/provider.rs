@@ -206,9 +206,8 @@ impl<St: SessionStore> OidcLayer<St> {
         JwkSet::from_public_json(&body).map_err(|error| DiscoveryError::new(url, chain(&error)))
     }
 
-    /// Checks the ID token with the provider's keys, fetching the key set
-    /// again for a key it lacks (at most once per key refresh interval,
-    /// one fetch shared by concurrent callbacks): the token's claims.
+    /// Checks the ID token with the provider's keys (see
+    /// [`with_keys`](Self::with_keys)): the token's claims.
     pub(super) async fn check_id_token(
         &self,
         provider: &Provider,
@@ -219,21 +218,36 @@ impl<St: SessionStore> OidcLayer<St> {
         let verifier =
             IdTokenVerifier::new(self.inner.issuer.as_str(), &self.inner.config.client_id)
                 .leeway(self.inner.config.leeway);
-        let verify = |keys: &JwkSet| {
+        self.with_keys(provider, IdTokenRefusal::UnknownSigningKey, |keys| {
             verifier.verify(id_token, keys, nonce, Some(access_token), SystemTime::now())
-        };
+        })
+        .await
+    }
+
+    /// Runs `check` (an ID token's or a logout token's) with the provider's
+    /// key set; when it answers `unknown` (no key for the token), fetches
+    /// the set again, at most once per key refresh interval and one fetch
+    /// shared by concurrent callers, and runs it once more.
+    pub(super) async fn with_keys<T, R: PartialEq>(
+        &self,
+        provider: &Provider,
+        unknown: R,
+        check: impl Fn(&JwkSet) -> Result<T, R>,
+    ) -> Result<T, R> {
         let keys = &self.inner.keys;
         let seen = keys.generation();
         let current = keys.current().unwrap_or_default();
-        match verify(&current) {
-            Err(IdTokenRefusal::UnknownSigningKey) => {
+        match check(&current) {
+            Err(refusal) if refusal == unknown => {
                 let jwks_uri = provider.metadata.jwks_uri().url().as_str();
-                let fresh = keys
+                let Some(fresh) = keys
                     .refresh(seen, Want::AfterCooldown, || self.fetch_keys(jwks_uri))
                     .await
                     .value
-                    .ok_or(IdTokenRefusal::UnknownSigningKey)?;
-                verify(&fresh)
+                else {
+                    return Err(refusal);
+                };
+                check(&fresh)
             }
             outcome => outcome,
         }

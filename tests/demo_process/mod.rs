@@ -120,7 +120,7 @@ pub struct Exchange {
 }
 
 /// One HTTP/1.1 exchange on a fresh connection to `port` on loopback, with
-/// `Host: host`.
+/// `Host: host`, without a body.
 pub async fn exchange(
     port: u16,
     host: &str,
@@ -128,16 +128,41 @@ pub async fn exchange(
     path: &str,
     cookie: Option<&str>,
 ) -> Exchange {
+    let cookie = cookie.map(|c| format!("Cookie: {c}\r\n"));
+    exchange_with(
+        port,
+        host,
+        method,
+        path,
+        cookie.as_deref().unwrap_or(""),
+        "",
+    )
+    .await
+}
+
+/// A `POST` of `form` (`application/x-www-form-urlencoded`) to `port`, with
+/// `Host: host`.
+pub async fn post_form(port: u16, host: &str, path: &str, form: &str) -> Exchange {
+    let fields = "Content-Type: application/x-www-form-urlencoded\r\n";
+    exchange_with(port, host, "POST", path, fields, form).await
+}
+
+/// One HTTP/1.1 exchange: `fields` are header lines, each ending in CRLF.
+async fn exchange_with(
+    port: u16,
+    host: &str,
+    method: &str,
+    path: &str,
+    fields: &str,
+    body: &str,
+) -> Exchange {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n"
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n{fields}\r\n{body}",
+        body.len()
     );
-    if let Some(cookie) = cookie {
-        request.push_str(&format!("Cookie: {cookie}\r\n"));
-    }
-    request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     tokio::time::timeout(BOUND, stream.read_to_string(&mut response))

@@ -59,6 +59,9 @@ pub struct Options {
     pub id_token_alg: Option<String>,
     /// A port to listen on (a restart on the same port is a key rotation).
     pub port: Option<u16>,
+    /// The client's back-channel logout URI (with
+    /// `backchannel_logout_session_required`).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// A running provider.
@@ -106,6 +109,10 @@ impl Provider {
                 options.id_token_alg.clone().unwrap_or_default(),
             )
             .env("PORT", options.port.unwrap_or(0).to_string())
+            .env(
+                "BACKCHANNEL_LOGOUT_URI",
+                options.backchannel_logout_uri.clone().unwrap_or_default(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -264,6 +271,31 @@ impl Browser {
             }
         }
         panic!("too many redirects at the provider");
+    }
+
+    /// Signs out at the provider, as the user does on its own sign-out page
+    /// (RP-initiated logout without a hint, confirmed): the provider ends
+    /// its session and tells the clients with a back-channel logout URI.
+    /// The status of the confirmation's answer.
+    pub async fn sign_out_at_provider(&mut self) -> u16 {
+        let page = self.request("GET", "/session/end", None).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let attribute = |name: &str| {
+            let at = page.body.find(&format!("{name}=\"")).expect(name) + name.len() + 2;
+            page.body[at..].split('"').next().unwrap().to_owned()
+        };
+        let action = attribute("action");
+        let xsrf = page
+            .body
+            .split("name=\"xsrf\"")
+            .nth(1)
+            .and_then(|rest| rest.split("value=\"").nth(1))
+            .and_then(|rest| rest.split('"').next())
+            .expect("the xsrf field")
+            .to_owned();
+        let form = format!("xsrf={xsrf}&logout=yes");
+        let page = self.request("POST", &action, Some(&form)).await;
+        page.status
     }
 
     /// Goes to the authorization URL, signs in as `login` on the login

@@ -5,7 +5,9 @@
 // Environment:
 //   CLIENT_ID, CLIENT_SECRET (empty: a public client), REDIRECT_URIS and
 //   POST_LOGOUT_REDIRECT_URIS (comma-separated), PORT (0 or unset: a free one),
-//   ID_TOKEN_ALG (the client's ID token signing algorithm; RS256 when unset).
+//   ID_TOKEN_ALG (the client's ID token signing algorithm; RS256 when unset),
+//   BACKCHANNEL_LOGOUT_URI (the client's back-channel logout URI, with
+//   backchannel_logout_session_required; none when unset).
 // Prints `listening <issuer>` on stdout once it accepts connections. Every
 // start generates a fresh RS256 signing key (a restart is a key rotation).
 import http from 'node:http';
@@ -58,6 +60,11 @@ async function main() {
     token_endpoint_auth_method: secret ? 'client_secret_basic' : 'none',
   };
   if (secret) client.client_secret = secret;
+  const backchannel = env('BACKCHANNEL_LOGOUT_URI', '');
+  if (backchannel) {
+    client.backchannel_logout_uri = backchannel;
+    client.backchannel_logout_session_required = true;
+  }
   const idTokenAlg = env('ID_TOKEN_ALG', '');
   if (idTokenAlg) client.id_token_signed_response_alg = idTokenAlg;
 
@@ -71,8 +78,16 @@ async function main() {
       email: ['email', 'email_verified'],
     },
     enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
+    // oidc-provider refuses outgoing requests to loopback addresses (SSRF
+    // protection), and the app under test listens on loopback: the
+    // back-channel logout calls go out without that check.
+    fetch: (url, options) => {
+      delete options.dispatcher;
+      return globalThis.fetch(url, options);
+    },
     features: {
       devInteractions: { enabled: false },
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         // No external resources (the default page loads a web font).
