@@ -7,7 +7,8 @@
 //   POST_LOGOUT_REDIRECT_URIS (comma-separated), PORT (0 or unset: a free one),
 //   ID_TOKEN_ALG (the client's ID token signing algorithm; RS256 when unset).
 // Prints `listening <issuer>` on stdout once it accepts connections. Every
-// start generates a fresh RS256 signing key (a restart is a key rotation).
+// start generates fresh signing keys, RS256 and ES512 (P-521), so a restart is
+// a key rotation.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { generateKeyPair, exportJWK } from 'jose';
@@ -47,6 +48,8 @@ async function main() {
 
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: randomUUID(), alg: 'RS256', use: 'sig' };
+  const p521 = (await generateKeyPair('ES512', { extractable: true })).privateKey;
+  const es512 = { ...(await exportJWK(p521)), kid: randomUUID(), alg: 'ES512', use: 'sig' };
 
   const secret = env('CLIENT_SECRET', '');
   const client = {
@@ -63,14 +66,14 @@ async function main() {
 
   const provider = new Provider(issuer, {
     clients: [client],
-    jwks: { keys: [jwk] },
+    jwks: { keys: [jwk, es512] },
     cookies: { keys: ['rstream-test-provider-cookie-key'] },
     claims: {
       openid: ['sub'],
       profile: ['name', 'preferred_username', 'picture', 'groups'],
       email: ['email', 'email_verified'],
     },
-    enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
+    enabledJWA: { idTokenSigningAlgValues: ['RS256', 'ES512', 'HS256'] },
     features: {
       devInteractions: { enabled: false },
       rpInitiatedLogout: {
