@@ -379,7 +379,14 @@ async fn a_forged_logout_token_is_refused_and_ends_nothing() {
     // The provider's own key id, so that the signature itself is checked.
     let jwks = browser.request("GET", "/jwks", None).await;
     let jwks: serde_json::Value = serde_json::from_str(&jwks.body).unwrap();
-    let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let kid = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| key["kty"] == "RSA")
+        .and_then(|key| key["kid"].as_str())
+        .unwrap()
+        .to_owned();
     let forged = [
         (
             format!(

@@ -1291,6 +1291,52 @@ async fn an_hs256_id_token_is_refused_even_for_a_confidential_client() {
     assert!(answer.set_cookie("rstream_session").is_none());
 }
 
+/// An ES512 (P-521) ID token, refused before the crate checked ID tokens
+/// with its own JWT code (finding I1), signs in like an RS256 one.
+#[tokio::test]
+async fn a_full_sign_in_with_an_es512_id_token() {
+    use std::sync::{Arc, Mutex};
+    let options = Options {
+        id_token_alg: Some("ES512".into()),
+        ..options()
+    };
+    // The `alg` of the ID token the provider answers, changing nothing.
+    let alg = Arc::new(Mutex::new(None));
+    let seen = Arc::clone(&alg);
+    let http = Tamper {
+        inner: HyperClient::new().unwrap(),
+        rewrite: Box::new(move |path, json| {
+            if path == "/token" {
+                let id_token = json["id_token"].as_str().unwrap();
+                let header = id_token.split('.').next().unwrap();
+                let header =
+                    <base64ct::Base64UrlUnpadded as base64ct::Encoding>::decode_vec(header)
+                        .unwrap();
+                let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+                *seen.lock().unwrap() = header["alg"].as_str().map(str::to_owned);
+            }
+        }),
+    };
+    let Some(rig) = rig_with_client("oidc: ES512 ID token", options, |c| c, |b| b, http) else {
+        return;
+    };
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let answer = rig.sign_in(&mut browser, "alice", "/orders?page=2").await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(alg.lock().unwrap().as_deref(), Some("ES512"));
+    assert_eq!(answer.location(), "/orders?page=2");
+    let session = answer
+        .set_cookie("rstream_session")
+        .expect("a session cookie");
+    let me = rig.get(SESSION, Some(&session)).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    let json = me.json();
+    assert_eq!(json["auth"]["method"], "rstream-auth");
+    assert_eq!(json["user"]["userId"], "alice");
+    assert_eq!(json["user"]["name"], "Alice Liddell");
+    assert_eq!(json["user"]["email"], "alice@example.com");
+}
+
 #[test]
 fn an_explicit_sign_in_url_wins_over_the_openid_connect_start() {
     let config = OidcConfig::new("https://login.example.com", CLIENT_ID);

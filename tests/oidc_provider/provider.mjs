@@ -9,7 +9,8 @@
 //   BACKCHANNEL_LOGOUT_URI (the client's back-channel logout URI, with
 //   backchannel_logout_session_required; none when unset).
 // Prints `listening <issuer>` on stdout once it accepts connections. Every
-// start generates a fresh RS256 signing key (a restart is a key rotation).
+// start generates fresh signing keys, RS256 and ES512 (P-521), so a restart is
+// a key rotation.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { generateKeyPair, exportJWK } from 'jose';
@@ -49,6 +50,8 @@ async function main() {
 
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: randomUUID(), alg: 'RS256', use: 'sig' };
+  const p521 = (await generateKeyPair('ES512', { extractable: true })).privateKey;
+  const es512 = { ...(await exportJWK(p521)), kid: randomUUID(), alg: 'ES512', use: 'sig' };
 
   const secret = env('CLIENT_SECRET', '');
   const client = {
@@ -70,14 +73,14 @@ async function main() {
 
   const provider = new Provider(issuer, {
     clients: [client],
-    jwks: { keys: [jwk] },
+    jwks: { keys: [jwk, es512] },
     cookies: { keys: ['rstream-test-provider-cookie-key'] },
     claims: {
       openid: ['sub'],
       profile: ['name', 'preferred_username', 'picture', 'groups'],
       email: ['email', 'email_verified'],
     },
-    enabledJWA: { idTokenSigningAlgValues: ['RS256', 'HS256'] },
+    enabledJWA: { idTokenSigningAlgValues: ['RS256', 'ES512', 'HS256'] },
     // oidc-provider refuses outgoing requests to loopback addresses (SSRF
     // protection), and the app under test listens on loopback: the
     // back-channel logout calls go out without that check.
