@@ -126,13 +126,15 @@ use crate::identity::User;
 ///
 /// # What it cannot do
 ///
-/// - **No sign-out everywhere, no listing.** The tower-sessions trait has no
-///   way to find the records of one user (only create, save, load and delete
-///   by id), so this store implements neither [`RevokeAll`](crate::RevokeAll)
+/// - **No sign-out everywhere, no revocation by tag, no listing.** The
+///   tower-sessions trait has no way to find the records of one user or of
+///   one [tag](Session::with_tag) (only create, save, load and delete by
+///   id), so this store implements neither [`RevokeAll`](crate::RevokeAll)
 ///   nor [`ListSessions`](crate::ListSessions), and
-///   [`SessionManager::revoke_all`](crate::SessionManager::revoke_all) and
+///   [`SessionManager::revoke_all`](crate::SessionManager::revoke_all),
+///   [`revoke_tagged`](crate::SessionManager::revoke_tagged) and
 ///   [`sessions_of`](crate::SessionManager::sessions_of) do not compile for
-///   it:
+///   it (a session's tags are kept in its record all the same):
 ///
 ///   ```compile_fail
 ///   # use rstream_well_known::{Tunnel, TowerSessionsStore, WellKnownLayer};
