@@ -25,8 +25,8 @@ use demo_process::{DemoProcess, demo_binary};
 use http::StatusCode;
 use redis_server::RedisServer;
 use rstream_well_known::{
-    ListSessions, RedisStore, RedisStoreErrorKind, Session, SessionId, SessionStore, SignInError,
-    StaticTokenVerifier, User, WellKnownLayer, test_util,
+    ListSessions, RedisStore, RedisStoreErrorKind, RevokeAll, Session, SessionId, SessionStore,
+    SignInError, StaticTokenVerifier, User, WellKnownLayer, test_util,
 };
 
 /// A session of `user` from now, lasting `ttl` (saturating).
@@ -288,6 +288,87 @@ async fn stores_with_other_prefixes_never_see_each_others_sessions() {
     assert_eq!(server.keys("a:*").len(), 2);
 }
 
+/// The expiry of `key` in ms (`PTTL`).
+fn pttl(server: &RedisServer, key: &str) -> i64 {
+    let ttl = server.command(&[b"PTTL", key.as_bytes()]);
+    std::str::from_utf8(&ttl[1..ttl.len() - 2])
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Session tags are kept as the documented key layout says: one index per
+/// tag in a slot of its own, named by a digest, holding the users (by their
+/// tag) and expiring with the latest absolute deadline of its sessions; the
+/// session's `t` field names the digests. No key or field outside the
+/// encoded value holds a tag's text, and every key goes when its sessions
+/// expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_indexes_hold_no_tag_and_expire_with_their_sessions() {
+    let Some(server) = RedisServer::start("redis_store tags") else {
+        return;
+    };
+    let store = store_on(&server, "app:").await;
+    let secret = "sid:provider-session-0123";
+    let now = SystemTime::now();
+    let short = Duration::from_millis(700);
+    let ada = store
+        .create(
+            Session::new(User::new("ada"), now, now + short)
+                .with_tag(secret)
+                .with_tag("sub:ada"),
+        )
+        .await
+        .unwrap();
+    // Idle deadline soon, absolute deadline later: the tag's index keeps
+    // the user until the absolute one, which a touch could reach.
+    let grace = store
+        .create(
+            Session::new(User::new("grace"), now, now + 2 * short)
+                .with_idle_expires_at(now + short)
+                .with_tag(secret),
+        )
+        .await
+        .unwrap();
+    let tag_keys = server.keys("app:*:t");
+    assert_eq!(tag_keys.len(), 2, "{:?}", server.keys("*"));
+    assert_eq!(
+        server.keys("*").len(),
+        4 + 2,
+        "two sessions, two user indexes"
+    );
+    for key in server.keys("*") {
+        assert!(!key.contains("provider") && !key.contains("sub:"), "{key}");
+    }
+    let user_tag = |id: &SessionId| id.expose().split_once('.').unwrap().1.to_owned();
+    let digest_of = |key: &str| key.split(['{', '}']).nth(1).unwrap().to_owned();
+    // The secret's index holds both users, scored by grace's later deadline.
+    let shared = tag_keys
+        .iter()
+        .find(|key| {
+            let members = server.command(&[b"ZRANGE", key.as_bytes(), b"0", b"-1"]);
+            String::from_utf8_lossy(&members).contains(&user_tag(&grace))
+        })
+        .expect("the shared tag's index");
+    let members =
+        String::from_utf8(server.command(&[b"ZRANGE", shared.as_bytes(), b"0", b"-1"])).unwrap();
+    assert!(members.contains(&user_tag(&ada)), "{members}");
+    let ttl = pttl(&server, shared);
+    assert!(
+        ttl > short.as_millis() as i64 && ttl <= 2 * short.as_millis() as i64 + 1,
+        "{ttl}"
+    );
+    for key in server.keys("app:*:s:*") {
+        let t = String::from_utf8(server.command(&[b"HGET", key.as_bytes(), b"t"])).unwrap();
+        assert!(!t.contains("provider"), "{t}");
+        assert!(t.contains(&format!(" {} ", digest_of(shared))), "{t}");
+    }
+
+    tokio::time::sleep(2 * short + Duration::from_millis(200)).await;
+    assert!(server.keys("*").is_empty(), "{:?}", server.keys("*"));
+    store.revoke_tagged(secret).await.unwrap();
+}
+
 /// A value of encoding 1.`minor` for `user_id`, with `extra` appended and
 /// `flags` as given (version 1.0's layout, written out by hand).
 fn value_v1(
@@ -363,6 +444,25 @@ async fn stored_values_of_other_versions_load_or_are_refused_cleanly() {
     );
     let answer = session_answer(&layer, &cookie).await;
     assert_eq!(answer.json()["user"]["name"], "Ada");
+
+    // A value of the previous encoding, 1.0 (crate versions before tags),
+    // loads as the session without tags.
+    set(&value_v1(0, "ada", Some("Ada"), 0, b""));
+    let loaded = store.load(&id).await.unwrap().expect("a 1.0 value loads");
+    assert_eq!(loaded.user(), &User::new("ada").with_name("Ada"));
+    assert_eq!(loaded.tags().len(), 0);
+
+    // 1.1's tags (flag 16, then a count and each tag), and what a later
+    // minor version appends after them.
+    set(&value_v1(
+        9,
+        "ada",
+        None,
+        16,
+        b"\x02\x05sid:1\x00\x07future",
+    ));
+    let loaded = store.load(&id).await.unwrap().expect("a 1.9 value loads");
+    assert_eq!(loaded.tags().collect::<Vec<_>>(), ["sid:1", ""]);
 
     // A future major version is refused: an error, never another user.
     let mut future = value_v1(0, "mallory", None, 0, b"");
@@ -564,6 +664,15 @@ async fn the_store_works_on_a_redis_cluster() {
         .await;
     test_util::list_shows_the_live_sessions_of_one_user(store_under("c3:").await.unwrap()).await;
     test_util::touch_moves_the_idle_deadline_within_bounds(store_under("c4:").await.unwrap()).await;
+    // A tag carried by two users' sessions: one script per user's slot.
+    test_util::revoke_tagged_ends_the_sessions_carrying_the_tag_only(
+        store_under("c5:").await.unwrap(),
+    )
+    .await;
+    test_util::revoke_tagged_ends_sessions_created_before_it_under_concurrent_creates(
+        store_under("c6:").await.unwrap(),
+    )
+    .await;
 }
 
 /// `examples/redis.rs` as its doc says: two instances on one Redis, a

@@ -1110,3 +1110,43 @@ async fn shared_and_boxed() {
     assert!(!debug.contains("memory"), "no connection settings: {debug}");
     let _ = Tunnel::new("app.example.com", "ws", "proj").unwrap();
 }
+
+/// The adapter cannot revoke by tag, but a session's tags travel in its
+/// record all the same (the value's `tags`, only when there are some), come
+/// back on load in order, and survive a touch, which rewrites the record.
+#[tokio::test]
+async fn tags_travel_in_the_record() {
+    let pool = pool().await;
+    let sqlite = SqliteStore::new(pool.clone());
+    let store = TowerSessionsStore::new(sqlite.clone());
+    let now = SystemTime::now();
+    let tagged = Session::new(User::new("ada"), now, now + Duration::from_secs(3600))
+        .with_idle_expires_at(now + Duration::from_secs(60))
+        .with_tag("sid:1")
+        .with_tag("sub:ada");
+    let id = store.create(tagged).await.unwrap();
+    let stored = &record(&sqlite, id.expose()).await.unwrap().data["rstream_well_known.session"];
+    assert_eq!(stored["tags"], serde_json::json!(["sid:1", "sub:ada"]));
+
+    store
+        .touch(&id, now + Duration::from_secs(600))
+        .await
+        .unwrap();
+    let loaded = store.load(&id).await.unwrap().expect("live");
+    assert_eq!(loaded.tags().collect::<Vec<_>>(), ["sid:1", "sub:ada"]);
+    assert!(loaded.idle_expires_at() > Some(now + Duration::from_secs(60)));
+    let stored = &record(&sqlite, id.expose()).await.unwrap().data["rstream_well_known.session"];
+    assert_eq!(stored["tags"], serde_json::json!(["sid:1", "sub:ada"]));
+
+    let plain = store
+        .create(Session::new(
+            User::new("bob"),
+            now,
+            now + Duration::from_secs(3600),
+        ))
+        .await
+        .unwrap();
+    let stored = &record(&sqlite, plain.expose()).await.unwrap().data["rstream_well_known.session"];
+    assert!(stored.get("tags").is_none(), "{stored}");
+    assert_eq!(store.load(&plain).await.unwrap().unwrap().tags().len(), 0);
+}

@@ -52,7 +52,10 @@ pub(crate) use session::after;
 ///   never loads again, and revoking an unknown id succeeds;
 /// - keep every deadline to at least the millisecond, and accept any
 ///   [`Session`] (its times are already clamped into a range every store can
-///   encode).
+///   encode, its [tags](Session::with_tag) bounded in number and length);
+/// - give the session back from [`load`](SessionStore::load) as it was
+///   created: its user, its times and its tags, in order (a store that
+///   implements [`RevokeAll`] also finds sessions by tag).
 ///
 /// Errors mean "the store could not answer". The layer never turns them into
 /// a 500 and never lets them authenticate anyone; it logs their `Display`

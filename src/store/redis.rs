@@ -70,28 +70,38 @@ use super::{ListSessions, RevokeAll, Session, SessionId, SessionStore};
 ///
 /// # Keys
 ///
-/// For a session with id `id` of a user with id `user`:
+/// For a session with id `id` of a user with id `user`, carrying the
+/// [session tags](Session::with_tag) `label₁ … labelₙ`:
 ///
 /// ```text
 /// <prefix>{<tag>}:s:<digest>   a hash: v = the session (see below),
-///                              x = its absolute deadline, i = its idle deadline
+///                              x = its absolute deadline, i = its idle deadline,
+///                              t = " <ldigest₁> … <ldigestₙ> " (only when n > 0)
 /// <prefix>{<tag>}:u            a sorted set: the user's sessions (<digest>s),
 ///                              scored by deadline
-/// tag    = base64url(SHA-256("rstream-well-known user\0" ‖ user)[..12])
-/// digest = base64url(SHA-256(id))
+/// <prefix>{<ldigest>}:t        a sorted set per session tag: the <tag>s of the
+///                              users with sessions carrying it, each scored by
+///                              the latest absolute deadline among them
+/// tag     = base64url(SHA-256("rstream-well-known user\0" ‖ user)[..12])
+/// digest  = base64url(SHA-256(id))
+/// ldigest = base64url(SHA-256("rstream-well-known tag\0" ‖ label))
 /// ```
 ///
-/// Keys never contain a session id or a user id: someone who can list keys,
-/// or read Redis's slow log, learns no cookie. The prefix defaults to
+/// Keys never contain a session id, a user id or a session tag: someone who
+/// can list keys, or read Redis's slow log, learns no cookie. A session
+/// tag's digest is all of SHA-256 (43 characters), since nothing checks the
+/// tag's text behind it: two tags never share an index nor match each
+/// other's sessions. The prefix defaults to
 /// [`RedisStore::DEFAULT_KEY_PREFIX`]; give each application (or each
 /// environment sharing a Redis) its own.
 ///
 /// Every key has a Redis-side expiry (`PEXPIREAT`): a session's key expires
-/// at its deadline, and the user's index when the last of its sessions does.
-/// Nothing needs a sweeper. Redis must not evict these keys before their
-/// time, which would sign users out early and could hide sessions from
-/// revoke-all: run it with `maxmemory-policy noeviction` (or size it so it
-/// never evicts).
+/// at its deadline, the user's index when the last of its sessions does,
+/// and a session tag's index at the latest absolute deadline of the
+/// sessions that carried it. Nothing needs a sweeper. Redis must not evict
+/// these keys before their time, which would sign users out early and could
+/// hide sessions from revoke-all and revoke-tagged: run it with
+/// `maxmemory-policy noeviction` (or size it so it never evicts).
 ///
 /// # Session ids
 ///
@@ -128,6 +138,33 @@ use super::{ListSessions, RevokeAll, Session, SessionId, SessionStore};
 /// with its last member. An index member whose session is gone is harmless
 /// (revoke-all deletes a key that is not there).
 ///
+/// # Session tags and Redis Cluster
+///
+/// A tag can be carried by sessions of several users, which live in several
+/// slots, so [`revoke_tagged`](RevokeAll::revoke_tagged) cannot be one
+/// script the way revoke-all is. Instead:
+///
+/// - create first records, for each of the session's tags, the user's
+///   `<tag>` in the tag's index (one script in the tag's slot, which also
+///   drops the users whose time has passed), then creates the session as
+///   above, its field `t` naming the tags' digests. A session whose create
+///   has finished is thus always reachable from each of its tags' indexes;
+/// - revoke-tagged reads the tag's index, then, for each user in it, runs
+///   one script in that user's slot that deletes every session in the
+///   user's index whose `t` names the tag (and its index member).
+///
+/// So, as with revoke-all, every session carrying the tag that exists when
+/// the call starts ends, even under Cluster; each user's sessions end
+/// atomically, and a tag carried by one user's sessions only (a provider
+/// session, a provider's user) takes one script, atomic exactly as
+/// revoke-all is. A call that fails part-way (a timeout) may have ended
+/// some users' sessions and not others': it returns the error, and calling
+/// it again ends the rest. The work grows with the number of users carrying
+/// the tag and with their sessions. The index is not emptied by the call
+/// (a session being created at the same time may be registered in it); it
+/// expires on its own, and a user in it whose sessions are gone costs one
+/// script that deletes nothing.
+///
 /// # Idle timeout
 ///
 /// A session created with an idle deadline stores it in field `i`;
@@ -139,9 +176,9 @@ use super::{ListSessions, RevokeAll, Session, SessionId, SessionStore};
 ///
 /// # The stored value
 ///
-/// Field `v` holds the user and the session's creation time and absolute
-/// deadline in a compact binary encoding whose first byte is a major version
-/// and second a minor version. A crate version reads every value of its
+/// Field `v` holds the user, the session's creation time and absolute
+/// deadline, and its tags, in a compact binary encoding whose first byte is
+/// a major version and second a minor version. A crate version reads every value of its
 /// major version, whatever the minor (it ignores the fields it does not
 /// know), so instances of a newer minor version and of an older one can
 /// share a Redis during a rolling upgrade. A value of an unknown major
@@ -149,23 +186,34 @@ use super::{ListSessions, RevokeAll, Session, SessionId, SessionStore};
 /// fails with an error of kind [`RedisStoreErrorKind::UnsupportedVersion`]
 /// or [`RedisStoreErrorKind::Corrupt`] (logged by the layer, never a panic,
 /// never another user), which the layer treats as "no live session"; logout
-/// still deletes such a session. Version 1.0, all integers LEB128 varints,
+/// still deletes such a session. Version 1.1, all integers LEB128 varints,
 /// strings a varint byte length then UTF-8:
 ///
 /// ```text
-/// major (1 byte, = 1) · minor (1 byte, = 0)
+/// major (1 byte, = 1) · minor (1 byte, = 1)
 /// created_at: seconds since the Unix epoch (zigzag varint), nanoseconds (varint)
 /// expires_at: the same
 /// userId (string)
-/// presence flags (1 byte): 1 name, 2 email, 4 image, 8 attributes
+/// presence flags (1 byte): 1 name, 2 email, 4 image, 8 attributes, 16 tags
 /// name, email, image (strings, each when its flag is set)
 /// attributes (string: a JSON object, when its flag is set)
+/// tags (when its flag is set): a count (varint), then each tag (string)
 /// … fields of later minor versions
 /// ```
 ///
 /// A minor version may only append fields and use flag bits still free; a
 /// reader ignores bytes after the fields it knows and flag bits it does not
 /// know. Anything an older reader would misread takes a new major version.
+///
+/// Version 1.1 added the tags (flag 16 and the field after the
+/// attributes), and the fields `t` and the tag indexes beside it. This
+/// version reads the 1.0 values of earlier crate versions as sessions
+/// without tags. During a rolling upgrade, an instance of an earlier
+/// version reads a 1.1 value as the same session without its tags (it
+/// ignores flag 16 and the bytes after the attributes, and never reads
+/// `t`); its touch, revoke and revoke-all work on such a session as on any
+/// other (the hash goes whole, `t` with it), and it never tags a session
+/// it creates. Only revoke-tagged, which it does not have, reads the tags.
 ///
 /// # Limits
 ///
@@ -178,7 +226,8 @@ use super::{ListSessions, RevokeAll, Session, SessionId, SessionStore};
 /// lags; Redis's clock decides when keys are dropped. A call that finds a
 /// stored value it cannot read fails rather than guess (see above).
 /// Revoke-all and listing run in one script each, whose work grows with the
-/// number of sessions the user has.
+/// number of sessions the user has. A create of a session with tags takes
+/// one more script per tag (at most [`Session::MAX_TAGS`]).
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,

@@ -66,10 +66,13 @@ use crate::identity::User;
 /// - its `data` map holds one entry, under the key
 ///   [`DATA_KEY`](TowerSessionsStore::DATA_KEY) (`"rstream_well_known.session"`),
 ///   whose value is the session as a JSON object:
-///   `{"v":1,"user":{…},"createdAt":…,"expiresAt":…,"idleExpiresAt":…}`, with
-///   `user` as [`User`] serialises (profile and attributes), the times as
-///   milliseconds since the Unix epoch, and `idleExpiresAt` only for a session
-///   with an idle timeout;
+///   `{"v":1,"user":{…},"createdAt":…,"expiresAt":…,"idleExpiresAt":…,"tags":[…]}`,
+///   with `user` as [`User`] serialises (profile and attributes), the times
+///   as milliseconds since the Unix epoch, `idleExpiresAt` only for a
+///   session with an idle timeout, and `tags` (its
+///   [tags](Session::with_tag), in order) only for a session that has some:
+///   a value without it is a session without tags, as values written before
+///   tags existed are;
 /// - its `expiry_date` is the session's [`deadline`](Session::deadline) as
 ///   the value spells it, to the millisecond, so that the store expires the
 ///   record by itself (Redis and moka expire it, SQL stores filter it out
@@ -123,13 +126,15 @@ use crate::identity::User;
 ///
 /// # What it cannot do
 ///
-/// - **No sign-out everywhere, no listing.** The tower-sessions trait has no
-///   way to find the records of one user (only create, save, load and delete
-///   by id), so this store implements neither [`RevokeAll`](crate::RevokeAll)
+/// - **No sign-out everywhere, no revocation by tag, no listing.** The
+///   tower-sessions trait has no way to find the records of one user or of
+///   one [tag](Session::with_tag) (only create, save, load and delete by
+///   id), so this store implements neither [`RevokeAll`](crate::RevokeAll)
 ///   nor [`ListSessions`](crate::ListSessions), and
-///   [`SessionManager::revoke_all`](crate::SessionManager::revoke_all) and
+///   [`SessionManager::revoke_all`](crate::SessionManager::revoke_all),
+///   [`revoke_tagged`](crate::SessionManager::revoke_tagged) and
 ///   [`sessions_of`](crate::SessionManager::sessions_of) do not compile for
-///   it:
+///   it (a session's tags are kept in its record all the same):
 ///
 ///   ```compile_fail
 ///   # use rstream_well_known::{Tunnel, TowerSessionsStore, WellKnownLayer};
@@ -327,6 +332,11 @@ struct Stored {
     expires_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     idle_expires_at: Option<u64>,
+    /// Since the first release with tags; absent when there are none, so a
+    /// value without it loads as before (and an older crate version, which
+    /// ignores fields it does not know, loads a tagged value untagged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<String>,
 }
 
 /// Milliseconds since the Unix epoch (a session's times are within
@@ -365,6 +375,7 @@ fn encode(session: &Session) -> Result<Value, TowerSessionsStoreError> {
         created_at: millis(session.created_at()),
         expires_at: millis(session.expires_at()),
         idle_expires_at: session.idle_expires_at().map(millis),
+        tags: session.tags().map(str::to_owned).collect(),
     };
     serde_json::to_value(&stored)
         .map_err(|_| TowerSessionsStoreError::new(TowerSessionsStoreErrorKind::Encode))
@@ -387,10 +398,13 @@ fn decode(value: &Value) -> Result<Session, TowerSessionsStoreError> {
     // The decoding error is dropped: its text can quote the stored profile.
     let stored = Stored::deserialize(value)
         .map_err(|_| TowerSessionsStoreError::new(TowerSessionsStoreErrorKind::Corrupt))?;
-    let session = Session::new(
-        stored.user,
-        from_millis(stored.created_at),
-        from_millis(stored.expires_at),
+    let session = stored.tags.into_iter().fold(
+        Session::new(
+            stored.user,
+            from_millis(stored.created_at),
+            from_millis(stored.expires_at),
+        ),
+        Session::with_tag,
     );
     Ok(match stored.idle_expires_at {
         Some(idle) => session.with_idle_expires_at(from_millis(idle)),
@@ -808,6 +822,17 @@ mod tests {
         let value = encode(&plain).unwrap();
         assert!(value.get("idleExpiresAt").is_none());
         assert_eq!(decode(&value).unwrap().idle_expires_at(), None);
+
+        // Tags travel in order, in a field only a tagged session has.
+        assert!(value.get("tags").is_none());
+        let tagged = plain.clone().with_tag("sid:1").with_tag("sub:ada");
+        let value = encode(&tagged).unwrap();
+        assert_eq!(value["tags"], serde_json::json!(["sid:1", "sub:ada"]));
+        assert_eq!(
+            decode(&value).unwrap().tags().collect::<Vec<_>>(),
+            ["sid:1", "sub:ada"]
+        );
+        let value = encode(&plain).unwrap();
 
         // Fields a later version adds are ignored.
         let mut newer = value.clone();
