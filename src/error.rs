@@ -94,3 +94,18 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// An error's text and its sources', joined with `: `, for errors that keep
+/// a transport's cause as text (a fetch of a discovery document or a key
+/// set).
+#[cfg(any(feature = "oidc", feature = "jwks"))]
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

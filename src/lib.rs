@@ -509,8 +509,12 @@
 //! **Sign out everywhere.** [`SessionManager::revoke_all`] ends every session
 //! of a user; it exists only when the store implements [`RevokeAll`]
 //! ([`MemoryStore`] does), so a store that cannot do it fails to compile
-//! rather than at run time. [`SessionManager::sessions_of`] lists a user's
-//! live sessions where the store implements [`ListSessions`].
+//! rather than at run time. The same stores end every session carrying a
+//! tag ([`SessionManager::revoke_tagged`], [`Session::with_tag`]): the
+//! OpenID Connect sign-in tags its sessions with the provider session and
+//! user they came from, for the provider's back-channel logout.
+//! [`SessionManager::sessions_of`] lists a user's live sessions where the
+//! store implements [`ListSessions`].
 //!
 //! **Stores chosen at run time.** `Arc<S>` is a store when `S` is;
 //! [`BoxSessionStore`] and [`BoxRevokeAllStore`] make any store one type

@@ -1140,9 +1140,30 @@ async fn an_unreachable_provider_is_a_502_not_a_500() {
         .header("host", APP)
         .body(Full::default())
         .unwrap();
+    let response = service.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    // A browser navigation gets a page that says so, with a way to retry.
+    let request = Request::get("/_rstream/oidc/start?return_to=%2Fapp")
+        .header("host", APP)
+        .header("accept", "text/html")
+        .body(Full::default())
+        .unwrap();
     let response = service.oneshot(request).await.unwrap();
     assert_eq!(response.status(), 502);
     assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    let page = response.into_body().collect().await.unwrap().to_bytes();
+    let page = String::from_utf8_lossy(&page);
+    assert!(page.contains("could not be reached"), "{page}");
+    assert!(page.contains("provider_unavailable"), "{page}");
+    assert!(
+        page.contains(r#"href="/_rstream/oidc/start?return_to=%2Fapp""#),
+        "{page}"
+    );
 }
 
 #[test]

@@ -67,18 +67,6 @@ impl fmt::Display for DiscoveryError {
 
 impl std::error::Error for DiscoveryError {}
 
-/// An error's text and its sources', joined.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 impl<St: SessionStore> OidcLayer<St> {
     /// The provider: discovered on first use; a failed discovery is the
     /// answer until the key refresh interval has passed, and concurrent
@@ -119,7 +107,7 @@ impl<St: SessionStore> OidcLayer<St> {
             .http
             .send(request)
             .await
-            .map_err(|error| DiscoveryError::new(url, chain(&error)))?;
+            .map_err(|error| DiscoveryError::new(url, crate::error::chain(&error)))?;
         if !response.status().is_success() {
             return Err(DiscoveryError::new(
                 url,
@@ -203,7 +191,8 @@ impl<St: SessionStore> OidcLayer<St> {
 
     async fn fetch_keys(&self, url: &str) -> Result<JwkSet, DiscoveryError> {
         let body = self.get_json(url).await?;
-        JwkSet::from_public_json(&body).map_err(|error| DiscoveryError::new(url, chain(&error)))
+        JwkSet::from_public_json(&body)
+            .map_err(|error| DiscoveryError::new(url, crate::error::chain(&error)))
     }
 
     /// Checks the ID token with the provider's keys (see

@@ -304,7 +304,7 @@ impl Shared {
                 .client
                 .request(request)
                 .await
-                .map_err(|error| JwksError::Transport(chain(&error)))?;
+                .map_err(|error| JwksError::Transport(crate::error::chain(&error)))?;
             if response.status() != StatusCode::OK {
                 return Err(JwksError::Status(response.status().as_u16()));
             }
@@ -315,7 +315,7 @@ impl Shared {
                     if error.is::<http_body_util::LengthLimitError>() {
                         JwksError::TooLarge
                     } else {
-                        JwksError::Transport(chain(&*error))
+                        JwksError::Transport(crate::error::chain(&*error))
                     }
                 })?
                 .to_bytes();
@@ -325,18 +325,6 @@ impl Shared {
             .await
             .map_err(|_| JwksError::Timeout)?
     }
-}
-
-/// An error's text and its sources', joined.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Fetches the set at once, then whenever the refresher says a fetch is due
