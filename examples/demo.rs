@@ -198,13 +198,28 @@ fn is_b64token(token: &str) -> bool {
 /// What the demo prints first: the address and the token, one line each,
 /// then how to try it.
 pub fn banner(port: u16, token: &str) -> String {
-    format!(
-        "listening on http://127.0.0.1:{port}\n\
-         demo token: {token}\n\
-         \n\
-         Open http://127.0.0.1:{port}/ (or http://localhost:{port}/) in a browser, or:\n  \
-         curl -s http://127.0.0.1:{port}/.well-known/rstream/session -H 'Authorization: Bearer {token}'\n"
-    )
+    banner_for(port, token, None)
+}
+
+/// The banner of [`banner`], for a demo reached at `public_url`
+/// (`DEMO_PUBLIC_URL`) when set: its first two lines stay, and the
+/// addresses to open are the public ones (the demo's own address is not a
+/// tunnel then).
+pub fn banner_for(port: u16, token: &str, public_url: Option<&str>) -> String {
+    let open = match public_url {
+        Some(url) => {
+            let url = url.strip_suffix('/').unwrap_or(url);
+            format!(
+                "Open {url}/ in a browser (through your load balancer), or:\n  \
+                 curl -s {url}/.well-known/rstream/session -H 'Authorization: Bearer {token}'\n"
+            )
+        }
+        None => format!(
+            "Open http://127.0.0.1:{port}/ (or http://localhost:{port}/) in a browser, or:\n  \
+             curl -s http://127.0.0.1:{port}/.well-known/rstream/session -H 'Authorization: Bearer {token}'\n"
+        ),
+    };
+    format!("listening on http://127.0.0.1:{port}\ndemo token: {token}\n\n{open}")
 }
 
 /// The origins a request to the demo can come from.
@@ -749,7 +764,7 @@ async fn main() -> Result<(), BoxError> {
     tunnel_origins(port, public_url.as_deref())?;
     {
         let mut stdout = std::io::stdout().lock();
-        stdout.write_all(banner(port, &token).as_bytes())?;
+        stdout.write_all(banner_for(port, &token, public_url.as_deref()).as_bytes())?;
         // The store's line ends the banner (scripts read up to it).
         stdout.write_all(tokens.describe().as_bytes())?;
         if let Some(oidc) = &oidc {

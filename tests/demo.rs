@@ -423,6 +423,14 @@ fn the_banner_starts_with_the_address_and_token_lines() {
     assert_eq!(lines.next(), Some("listening on http://127.0.0.1:41234"));
     assert_eq!(lines.next(), Some("demo token: abc.123"));
     assert!(banner.contains("Authorization: Bearer abc.123"));
+    // Behind a load balancer: the first lines stay, the addresses to open
+    // are the public ones (the demo's own is no tunnel then).
+    let public = demo::banner_for(41234, "abc.123", Some("http://127.0.0.1:8080/"));
+    let mut lines = public.lines();
+    assert_eq!(lines.next(), Some("listening on http://127.0.0.1:41234"));
+    assert_eq!(lines.next(), Some("demo token: abc.123"));
+    assert!(public.contains("curl -s http://127.0.0.1:8080/.well-known/rstream/session"));
+    assert!(!public.contains("41234/"), "{public}");
 }
 
 #[test]

@@ -1777,3 +1777,25 @@ async fn every_flow_cookie_stays_within_browsers_limits() {
     assert_eq!(cookies.matches("rstream_oidc_").count(), 8);
     assert!(cookies.len() < 8 * 2048, "{} bytes", cookies.len());
 }
+
+#[tokio::test]
+async fn a_planted_cookie_with_a_strange_name_does_not_stop_a_start() {
+    let Some(rig) = rig("oidc: strange cookie names") else {
+        return;
+    };
+    // A sibling host of an http tunnel can plant cookies whose names look
+    // like a flow cookie's but that no `Set-Cookie` could name.
+    let planted = "rstream_oidc_a\"b=x; rstream_oidc_{}=y; rstream_oidc_=z";
+    let started = rig.get("/_rstream/oidc/start", Some(planted)).await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    // They are not the layer's: it neither opens nor removes them.
+    assert_eq!(started.removed_cookies(), Vec::<String>::new());
+    let (authorize, cookies) = (
+        started.location().to_owned(),
+        started.cookies_after(Some(planted)),
+    );
+    let mut browser = Browser::new(&rig.provider.issuer);
+    let back = browser.sign_in(&authorize, "alice", "login").await;
+    let answer = rig.callback(&back, Some(&cookies)).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+}

@@ -938,7 +938,16 @@ impl<St: SessionStore> OidcLayer<St> {
         let mut stale = Vec::new();
         let mut live = Vec::new();
         let flows = crate::credentials::cookie_pairs(&parts.headers)
-            .filter(|(name, _)| name.starts_with(prefix.as_bytes()))
+            // Only names this layer gives (16 base64url characters): another
+            // name is not a flow cookie, and could not be removed by name.
+            .filter(|(name, _)| {
+                name.strip_prefix(prefix.as_bytes()).is_some_and(|tag| {
+                    tag.len() == 16
+                        && tag
+                            .iter()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+                })
+            })
             .take(MAX_FLOW_COOKIES_READ);
         for (name, value) in flows {
             let name = String::from_utf8_lossy(name).into_owned();
