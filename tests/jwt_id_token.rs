@@ -198,3 +198,131 @@ fn each_refusal_names_its_reason() {
     .collect();
     assert_eq!(reasons.len(), 11);
 }
+
+/// `oidc::LogoutTokenVerifier`: a back-channel logout token passes with
+/// `sid`, `sub` or both, and each rule refuses with its own reason.
+#[test]
+fn logout_tokens_pass_each_rule_or_name_the_one_they_break() {
+    use rstream_well_known::oidc::{
+        BACKCHANNEL_LOGOUT_EVENT, LogoutTokenRefusal, LogoutTokenVerifier,
+    };
+    let signer = Signer::es512(1);
+    let keys = keys(&signer);
+    let base = || {
+        json!({
+            "iss": ISSUER, "aud": CLIENT, "iat": T, "jti": "j-1", "sid": "s-1", "sub": "ada",
+            "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
+        })
+    };
+    let with = |change: &dyn Fn(&mut Value, &mut Value)| {
+        let (mut header, mut claims) = (
+            json!({ "alg": "ES512", "kid": "k", "typ": "logout+jwt" }),
+            base(),
+        );
+        change(&mut header, &mut claims);
+        signer.token_with_header(&header, &claims)
+    };
+    let verifier = LogoutTokenVerifier::new(ISSUER, CLIENT);
+    let check = |token: &str| verifier.verify(token, &keys, at(T));
+    let token = check(&with(&|_, _| {})).unwrap();
+    assert_eq!(
+        (token.sid(), token.sub(), token.jti()),
+        (Some("s-1"), Some("ada"), "j-1")
+    );
+    // 5 minutes of age and the leeway: remembered that long against replay.
+    assert_eq!(token.replayable_until(), at(T + 300 + 60));
+    let only_sub = check(&with(&|_, c| {
+        c.as_object_mut().unwrap().remove("sid");
+    }))
+    .unwrap();
+    assert_eq!((only_sub.sid(), only_sub.sub()), (None, Some("ada")));
+    assert!(
+        check(&with(&|h, c| {
+            h.as_object_mut().unwrap().remove("typ");
+            c["aud"] = json!(["other", CLIENT]);
+        }))
+        .is_ok(),
+        "no typ, and an audience list naming the client"
+    );
+    let b64 = |v: &Value| jwt_mint::b64(v.to_string().as_bytes());
+    let none = format!("{}.{}.", b64(&json!({ "alg": "none" })), b64(&base()));
+    assert_eq!(check(&none), Err(LogoutTokenRefusal::UnsupportedAlgorithm));
+    let cases: [(&str, Change<'_>, LogoutTokenRefusal); 12] = [
+        (
+            "an ID token's typ",
+            &|h, _| h["typ"] = json!("JWT"),
+            LogoutTokenRefusal::WrongTokenType,
+        ),
+        (
+            "unknown kid",
+            &|h, _| h["kid"] = json!("other"),
+            LogoutTokenRefusal::UnknownSigningKey,
+        ),
+        (
+            "another issuer",
+            &|_, c| c["iss"] = json!("https://evil.example"),
+            LogoutTokenRefusal::Issuer,
+        ),
+        (
+            "another audience",
+            &|_, c| c["aud"] = json!("other"),
+            LogoutTokenRefusal::Audience,
+        ),
+        (
+            "no iat",
+            &|_, c| {
+                c.as_object_mut().unwrap().remove("iat");
+            },
+            LogoutTokenRefusal::IssuedAt,
+        ),
+        (
+            "iat in the future",
+            &|_, c| c["iat"] = json!(T + 61),
+            LogoutTokenRefusal::IssuedAt,
+        ),
+        (
+            "iat too old",
+            &|_, c| c["iat"] = json!(T - 361),
+            LogoutTokenRefusal::IssuedAt,
+        ),
+        (
+            "expired",
+            &|_, c| c["exp"] = json!(T - 61),
+            LogoutTokenRefusal::Expired,
+        ),
+        (
+            "no jti",
+            &|_, c| {
+                c.as_object_mut().unwrap().remove("jti");
+            },
+            LogoutTokenRefusal::MissingJti,
+        ),
+        (
+            "no logout event",
+            &|_, c| c["events"] = json!({ "other": {} }),
+            LogoutTokenRefusal::MissingEvent,
+        ),
+        (
+            "neither sid nor sub",
+            &|_, c| {
+                let c = c.as_object_mut().unwrap();
+                c.remove("sid");
+                c.remove("sub");
+            },
+            LogoutTokenRefusal::MissingSubject,
+        ),
+        (
+            "a nonce",
+            &|_, c| c["nonce"] = json!("n"),
+            LogoutTokenRefusal::Nonce,
+        ),
+    ];
+    for (case, change, refusal) in cases {
+        assert_eq!(check(&with(change)), Err(refusal), "{case}");
+    }
+    // A changed signature.
+    let mut token = with(&|_, _| {});
+    let last = token.pop().unwrap();
+    token.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(check(&token), Err(LogoutTokenRefusal::InvalidSignature));
+}
