@@ -130,7 +130,7 @@ pub fn demo_token(from_env: Option<String>) -> Result<String, BoxError> {
     match from_env.filter(|token| !token.is_empty()) {
         Some(token) if is_b64token(&token) => Ok(token),
         Some(_) => {
-            Err("DEMO_TOKEN must be letters, digits and - . _ ~ + / (then = padding)".into())
+            Err("DEMO_TOKEN must be letters, digits and - . _ ~ + / (then = padding), so that it can travel in an Authorization: Bearer header".into())
         }
         None => Ok(SessionId::generate()?.expose().to_owned()),
     }
@@ -257,7 +257,9 @@ fn redis_store(url: &str) -> Result<(BoxRevokeAllStore, String), BoxError> {
     let store = rstream_well_known::RedisStore::builder(url)
         .key_prefix("demo:session:")
         .timeout(std::time::Duration::from_secs(1))
-        .build()?;
+        // The message never repeats the URL: it may hold a password.
+        .build()
+        .map_err(|e| format!("REDIS_URL: {e}"))?;
     Ok((
         BoxRevokeAllStore::new(store),
         "session store: redis (REDIS_URL)".to_owned(),
@@ -518,7 +520,11 @@ fn with_oidc(
     }
     // The store ends sessions by provider session: the back-channel logout
     // endpoint is on (`/_rstream/oidc/backchannel-logout`).
-    Ok(router.layer(config.build_with_backchannel_logout(sessions, HyperClient::new()?)?))
+    let client = HyperClient::new().map_err(|e| format!("the OpenID Connect HTTPS client: {e}"))?;
+    let sign_in = config
+        .build_with_backchannel_logout(sessions, client)
+        .map_err(|e| format!("DEMO_OIDC_ISSUER: {e}"))?;
+    Ok(router.layer(sign_in))
 }
 
 #[cfg(not(feature = "oidc-hyper"))]
@@ -736,13 +742,30 @@ pub async fn run_with_oidc(
     .await
 }
 
+/// The environment variable `name`, `None` when it is not set.
+///
+/// # Errors
+///
+/// When it is set to bytes that are not UTF-8: the message names the
+/// variable, never its value (it may be a secret).
+fn env_var(name: &str) -> Result<Option<String>, BoxError> {
+    match std::env::var(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!(
+            "{name} is set but is not valid UTF-8: give it a UTF-8 value, or unset it"
+        )
+        .into()),
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let addr = std::env::var("DEMO_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_owned());
-    let token = demo_token(std::env::var("DEMO_TOKEN").ok())?;
+    let addr = env_var("DEMO_ADDR")?.unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+    let token = demo_token(env_var("DEMO_TOKEN")?)?;
     let tokens = DemoTokens {
         token: token.clone(),
-        jwt_secret: jwt_secret(std::env::var("DEMO_JWT_SECRET").ok()),
+        jwt_secret: jwt_secret(env_var("DEMO_JWT_SECRET")?),
     };
     // A bad secret stops the demo before it listens.
     tokens.verifier()?;
@@ -750,16 +773,14 @@ async fn main() -> Result<(), BoxError> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let port = listener.local_addr()?.port();
-    let (store, active_store) = session_store(std::env::var("REDIS_URL").ok())?;
+    let (store, active_store) = session_store(env_var("REDIS_URL")?)?;
     let oidc = demo_oidc(
-        std::env::var("DEMO_OIDC_ISSUER").ok(),
-        std::env::var("DEMO_OIDC_CLIENT_ID").ok(),
-        std::env::var("DEMO_OIDC_CLIENT_SECRET").ok(),
-        std::env::var("DEMO_OIDC_FLOW_KEY").ok(),
+        env_var("DEMO_OIDC_ISSUER")?,
+        env_var("DEMO_OIDC_CLIENT_ID")?,
+        env_var("DEMO_OIDC_CLIENT_SECRET")?,
+        env_var("DEMO_OIDC_FLOW_KEY")?,
     )?;
-    let public_url = std::env::var("DEMO_PUBLIC_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
+    let public_url = env_var("DEMO_PUBLIC_URL")?.filter(|u| !u.is_empty());
     // A bad public URL stops the demo before it prints its banner.
     tunnel_origins(port, public_url.as_deref())?;
     {

@@ -183,6 +183,11 @@ impl SessionCookie {
         self.max_age
     }
 
+    /// Whether the cookie is `Secure`.
+    pub(crate) fn is_secure(&self) -> bool {
+        self.secure
+    }
+
     /// Checks the configuration.
     ///
     /// # Errors

@@ -81,7 +81,7 @@ impl WellKnownLayer {
             error: None,
             tokens: None,
             store: None,
-            cookie: SessionCookie::default(),
+            cookie: None,
             idle_timeout: None,
             timeout: None,
             policies: Vec::new(),
@@ -182,21 +182,17 @@ pub struct WellKnownBuilder<V = StaticTokenVerifier, St = MemoryStore> {
     error: Option<ConfigError>,
     tokens: Option<V>,
     store: Option<St>,
-    cookie: SessionCookie,
+    /// Set with `session_cookie`; `None`: derived from the tunnels' schemes.
+    cookie: Option<SessionCookie>,
     idle_timeout: Option<Duration>,
     timeout: Option<BackendTimeout>,
     policies: Vec<String>,
     forwarding: ForwardingOptions,
 }
 
-/// What the builder was told about forwarded requests, and about
-/// development.
+/// What the builder was told about forwarded requests.
 #[derive(Debug)]
 struct ForwardingOptions {
-    /// Development tunnels were added.
-    development: bool,
-    /// The session cookie was set explicitly.
-    cookie_set: bool,
     identity: Option<Paths>,
     required: Option<Paths>,
     sign_in_url: Option<String>,
@@ -213,8 +209,6 @@ struct ForwardingOptions {
 impl Default for ForwardingOptions {
     fn default() -> Self {
         Self {
-            development: false,
-            cookie_set: false,
             identity: None,
             required: None,
             sign_in_url: None,
@@ -260,8 +254,11 @@ impl ForwardingOptions {
                     && parameter
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-                if safe_return_url(&url).is_none() || !valid_parameter {
-                    return Err(ConfigError::InvalidSignInUrl);
+                if safe_return_url(&url).is_none() {
+                    return Err(ConfigError::InvalidSignInUrl(url));
+                }
+                if !valid_parameter {
+                    return Err(ConfigError::InvalidReturnParameter(return_parameter));
                 }
                 let path = url.split(['?', '#']).next().unwrap_or_default();
                 if self
@@ -269,7 +266,7 @@ impl ForwardingOptions {
                     .as_ref()
                     .is_some_and(|paths| paths.applies_to(path))
                 {
-                    return Err(ConfigError::SignInRequiresAuthentication);
+                    return Err(ConfigError::SignInRequiresAuthentication(path.to_owned()));
                 }
                 Some(SignIn {
                     url: url.into_boxed_str(),
@@ -357,9 +354,33 @@ impl<V, St> WellKnownBuilder<V, St> {
 
     /// Sets the session cookie configuration, used both to issue the cookie
     /// at sign-in and to clear it at logout.
+    ///
+    /// Unless set, the cookie is [`SessionCookie::default`] with its
+    /// `Secure` attribute (and so its name's `__Host-` prefix) following the
+    /// configured tunnels' schemes, since browsers drop a `Secure` cookie
+    /// set over plain HTTP on a host that is not loopback, and sign-in
+    /// would then fail without a word:
+    ///
+    /// | configured tunnels | derived cookie |
+    /// | --- | --- |
+    /// | all `https` (or none: a resolver only) | `Secure`, `__Host-rstream_session` |
+    /// | all plain `http`, loopback or not | not `Secure`, `rstream_session` |
+    /// | `http` and `https` mixed | refused: [`ConfigError::MixedTunnelSchemes`] |
+    ///
+    /// Plain-HTTP loopback tunnels get no `Secure` either: Chromium and
+    /// Firefox keep `Secure` and `__Host-` cookies on `http://localhost` and
+    /// `http://127.0.0.1`, but not every browser does (Safari drops them).
+    /// A mix is refused rather than guessed: either choice breaks one side.
+    ///
+    /// A cookie set here is used as set, with one refusal: a `Secure`
+    /// cookie beside a plain-`http` tunnel whose host is not loopback
+    /// ([`ConfigError::SecureCookieOnPlainHttp`]), a cookie no browser would
+    /// keep there. A `Secure` cookie beside `http://localhost` is allowed.
+    /// Tunnels a [resolver](Self::tunnel_resolver) returns are not known at
+    /// build: a resolver that returns plain-`http` tunnels goes with a
+    /// cookie set here.
     pub fn session_cookie(mut self, cookie: SessionCookie) -> Self {
-        self.cookie = cookie;
-        self.forwarding.cookie_set = true;
+        self.cookie = Some(cookie);
         self
     }
 
@@ -368,8 +389,8 @@ impl<V, St> WellKnownBuilder<V, St> {
     /// each with a plain `http://` origin, reported with workspace and
     /// project id `development`. Unless a session cookie is set with
     /// [`session_cookie`](Self::session_cookie), the cookie is then not
-    /// `Secure` (browsers drop `Secure` cookies on plain HTTP), so its name
-    /// is `rstream_session`.
+    /// `Secure`, as for every plain-HTTP tunnel, so its name is
+    /// `rstream_session`.
     ///
     /// For local development only: serve production over HTTPS with
     /// [`tunnel`](Self::tunnel). `build` refuses development tunnels beside
@@ -394,7 +415,6 @@ impl<V, St> WellKnownBuilder<V, St> {
                 }
             }
         }
-        self.forwarding.development = true;
         self
     }
 
@@ -570,7 +590,7 @@ impl<V, St> WellKnownBuilder<V, St> {
             Some(origin) => self.forwarding.websocket_origins.push(origin),
             None => {
                 self.error
-                    .get_or_insert(ConfigError::InvalidWebSocketOrigin);
+                    .get_or_insert(ConfigError::InvalidWebSocketOrigin(origin.to_owned()));
             }
         }
         self
@@ -608,9 +628,21 @@ impl<V, St> WellKnownBuilder<V, St> {
     ///
     /// The first [`ConfigError`] found: no tunnel and no resolver, a duplicate
     /// tunnel, an invalid session cookie (checked only when session auth is
-    /// enabled), an idle or backend timeout of zero, an invalid or repeated
-    /// policy name, an invalid path prefix, an invalid sign-in URL or one
-    /// that requires authentication itself, an invalid WebSocket origin.
+    /// enabled), a session cookie that the tunnels' schemes cannot carry
+    /// (see [`session_cookie`](Self::session_cookie)), an idle or backend
+    /// timeout of zero, an invalid or repeated policy name, an invalid path
+    /// prefix, an invalid sign-in URL or one that requires authentication
+    /// itself, an invalid WebSocket origin.
+    ///
+    /// A configuration that could never work is refused too:
+    /// [identity](Self::identity) or
+    /// [enforcement](Self::require_authentication) with neither a token
+    /// verifier nor a session store ([`ConfigError::NoAuthentication`]: no
+    /// request could be authenticated), and a sign-in page without a
+    /// session store ([`ConfigError::SignInWithoutStore`]) or without any
+    /// path requiring authentication
+    /// ([`ConfigError::SignInWithoutEnforcement`]): no browser would ever be
+    /// sent there.
     pub fn build(self) -> Result<WellKnownLayer<V, St>, ConfigError>
     where
         St: SessionStore,
@@ -636,10 +668,17 @@ impl<V, St> WellKnownBuilder<V, St> {
             let reserved = [AuthMethod::Token, AuthMethod::Session]
                 .iter()
                 .any(|m| m.as_str() == name);
-            if !valid || reserved || policies.contains(&name) {
-                return Err(ConfigError::InvalidPolicy);
-            }
-            policies.push(name);
+            let reason = if !valid {
+                "policy names are non-empty tokens of letters, digits, '-', '_' or '.'"
+            } else if reserved {
+                "the mechanism names are listed by the layer itself, exactly when the mechanism is enabled"
+            } else if policies.contains(&name) {
+                "it is listed already; list each name once"
+            } else {
+                policies.push(name);
+                continue;
+            };
+            return Err(ConfigError::InvalidPolicy { name, reason });
         }
         if self.idle_timeout == Some(Duration::ZERO) {
             return Err(ConfigError::InvalidIdleTimeout);
@@ -647,21 +686,33 @@ impl<V, St> WellKnownBuilder<V, St> {
         if self.timeout.as_ref().is_some_and(|t| t.duration.is_zero()) {
             return Err(ConfigError::InvalidBackendTimeout);
         }
-        let development = self.forwarding.development && !self.forwarding.cookie_set;
+        #[cfg(feature = "oidc")]
+        let sign_in = self.forwarding.sign_in_url.is_some() || self.forwarding.oidc_start.is_some();
+        #[cfg(not(feature = "oidc"))]
+        let sign_in = self.forwarding.sign_in_url.is_some();
+        let required = self.forwarding.required.is_some();
+        let identity = self.forwarding.identity.is_some();
         let forwarding = self.forwarding.build()?;
-        let mut cookie = self.cookie;
-        if development {
-            if self.tunnels.any_https() {
-                return Err(ConfigError::DevelopmentTunnelMixed);
+        if self.tokens.is_none() && self.store.is_none() {
+            if required {
+                return Err(ConfigError::NoAuthentication("require_authentication"));
             }
-            cookie = cookie.secure(false);
+            if identity {
+                return Err(ConfigError::NoAuthentication("identity"));
+            }
+        }
+        if sign_in && self.store.is_none() {
+            return Err(ConfigError::SignInWithoutStore);
+        }
+        if sign_in && !required {
+            return Err(ConfigError::SignInWithoutEnforcement);
         }
         let tunnels = Arc::new(self.tunnels);
         let sessions = match self.store {
             Some(store) => Some(
                 SessionManager::new(
                     store,
-                    CookieHeaders::new(cookie)?,
+                    CookieHeaders::new(cookie_for_tunnels(self.cookie, &tunnels)?)?,
                     self.idle_timeout,
                     self.timeout.clone(),
                 )
@@ -681,5 +732,32 @@ impl<V, St> WellKnownBuilder<V, St> {
                 timeout: self.timeout,
             }),
         })
+    }
+}
+
+/// The session cookie for these tunnels: the one set, unless it is `Secure`
+/// beside a plain-`http` tunnel that is not loopback; else the default, with
+/// `Secure` following the tunnels' schemes (see
+/// [`WellKnownBuilder::session_cookie`]).
+fn cookie_for_tunnels(
+    set: Option<SessionCookie>,
+    tunnels: &Tunnels,
+) -> Result<SessionCookie, ConfigError> {
+    let (plain, public_plain) = tunnels.first_plain_http();
+    match set {
+        Some(cookie) => match public_plain {
+            Some(tunnel) if cookie.is_secure() => {
+                Err(ConfigError::SecureCookieOnPlainHttp(tunnel.origin()))
+            }
+            _ => Ok(cookie),
+        },
+        None => match (plain, tunnels.first_https()) {
+            (None, _) => Ok(SessionCookie::default()),
+            (Some(_), None) => Ok(SessionCookie::default().secure(false)),
+            (Some(http), Some(https)) => Err(ConfigError::MixedTunnelSchemes {
+                http: http.origin(),
+                https: https.origin(),
+            }),
+        },
     }
 }

@@ -58,7 +58,6 @@ impl Origin {
     }
 
     /// The host, lower-cased.
-    #[cfg(test)]
     pub(crate) fn host(&self) -> &str {
         &self.host
     }

@@ -14,18 +14,39 @@ use crate::origin::{NAME_BYTES, Origin, default_port, parse_authority, split_aut
 /// identifiers reported in the session endpoint's `tunnel` object, and the
 /// origin that logout requests must come from.
 ///
-/// The origin defaults to `https://{host}`; local development over plain
-/// HTTP sets it with [`Tunnel::with_origin`]. The origin is configuration
-/// only: the layer never derives it from `X-Forwarded-*`, `Forwarded` or any
-/// other header a client controls.
+/// Behind rstream's edge, [`Tunnel::new`] takes the tunnel's host and the
+/// workspace and project ids the edge reports. Off the edge, where there are
+/// no such ids, [`Tunnel::from_origin`] takes the one URL the application is
+/// served on; [`with_ids`](Tunnel::with_ids) adds ids if the application
+/// has some of its own.
+///
+/// The origin defaults to `https://{host}` with [`Tunnel::new`]. The origin
+/// is configuration only: the layer never derives it from `X-Forwarded-*`,
+/// `Forwarded` or any other header a client controls. Its scheme also
+/// chooses the session cookie's `Secure` attribute when the cookie is not
+/// set explicitly (see [`WellKnownBuilder::session_cookie`](crate::WellKnownBuilder::session_cookie)).
+///
+/// # Without ids
+///
+/// The session endpoint's `tunnel` object always has its three members, as
+/// the edge's does: a tunnel without ids reports `"workspaceId": null` and
+/// `"projectId": null`, the way the `user` object reports a missing name
+/// (present as `null`, not omitted), so that a page reading them never
+/// meets `undefined`.
 ///
 /// ```
 /// use rstream_well_known::Tunnel;
 ///
 /// let tunnel = Tunnel::new("api-f587ee53.t.aws-eu-west-3-1.c.rstream.io", "workspace-id", "project-id")?;
 /// assert_eq!(tunnel.origin(), "https://api-f587ee53.t.aws-eu-west-3-1.c.rstream.io");
+/// assert_eq!(tunnel.project_id(), Some("project-id"));
 ///
-/// let local = Tunnel::new("127.0.0.1:3000", "ws", "proj")?.with_origin("http://127.0.0.1:3000")?;
+/// let app = Tunnel::from_origin("https://app.example.com")?;
+/// assert_eq!(app.host(), "app.example.com");
+/// assert_eq!(app.workspace_id(), None);
+///
+/// let local = Tunnel::from_origin("http://127.0.0.1:3000")?;
+/// assert_eq!(local.host(), "127.0.0.1:3000");
 /// assert_eq!(local.origin(), "http://127.0.0.1:3000");
 /// # Ok::<(), rstream_well_known::ConfigError>(())
 /// ```
@@ -42,8 +63,8 @@ struct TunnelInner {
     name: String,
     /// The port given with the host, if any.
     port: Option<u16>,
-    workspace_id: String,
-    project_id: String,
+    workspace_id: Option<String>,
+    project_id: Option<String>,
     origin: Origin,
     /// The session endpoint's `tunnel` object, rendered once.
     json: Box<str>,
@@ -64,24 +85,78 @@ impl Tunnel {
         workspace_id: impl Into<String>,
         project_id: impl Into<String>,
     ) -> Result<Self, ConfigError> {
+        Self::on_host(host)?.with_ids(workspace_id, project_id)
+    }
+
+    /// A tunnel served on `origin` (`http://host[:port]` or
+    /// `https://host[:port]`, nothing after it), for an application that is
+    /// not behind rstream's edge: its host is the origin's host, with the
+    /// port when it is not the scheme's default, and it has no workspace
+    /// or project id (the session endpoint reports them as `null`; see
+    /// [Without ids](Tunnel#without-ids)).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidTunnelOrigin`] when `origin` is not such an
+    /// origin (a path after it, userinfo, another scheme, a trailing dot).
+    pub fn from_origin(origin: &str) -> Result<Self, ConfigError> {
+        let invalid = || ConfigError::InvalidTunnelOrigin(origin.to_owned());
+        let parsed = Origin::parse(origin)
+            .filter(|o| matches!(o.scheme(), "http" | "https"))
+            .ok_or_else(invalid)?;
+        let serialised = parsed.to_string();
+        let host = serialised
+            .split_once("://")
+            .map(|(_, host)| host)
+            .ok_or_else(invalid)?;
+        let tunnel = Self::on_host(host).map_err(|_| invalid())?;
+        tunnel.with_origin(&serialised)
+    }
+
+    /// A tunnel on `host` without ids, its origin `https://{host}`.
+    fn on_host(host: &str) -> Result<Self, ConfigError> {
+        let invalid = || ConfigError::InvalidTunnelHost(host.to_owned());
         let (name, port) = parse_authority(host)
             .filter(|(name, _)| !name.ends_with('.'))
-            .ok_or(ConfigError::InvalidTunnelHost)?;
+            .ok_or_else(invalid)?;
         let host = host.to_ascii_lowercase();
-        let origin =
-            Origin::parse(&format!("https://{host}")).ok_or(ConfigError::InvalidTunnelHost)?;
-        let (workspace_id, project_id) = (workspace_id.into(), project_id.into());
-        let json = tunnel_json(&host, &workspace_id, &project_id);
+        let origin = Origin::parse(&format!("https://{host}")).ok_or_else(invalid)?;
+        let json = tunnel_json(&host, None, None);
         Ok(Self {
             inner: Arc::new(TunnelInner {
                 host,
                 name,
                 port,
-                workspace_id,
-                project_id,
+                workspace_id: None,
+                project_id: None,
                 origin,
                 json,
             }),
+        })
+    }
+
+    /// Sets the workspace and project ids the session endpoint reports
+    /// (`tunnel.workspaceId`, `tunnel.projectId`).
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` lets [`Tunnel::new`] and
+    /// [`Tunnel::from_origin`] chain into it with `?` alike.
+    pub fn with_ids(
+        self,
+        workspace_id: impl Into<String>,
+        project_id: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.workspace_id = Some(workspace_id.into());
+        inner.project_id = Some(project_id.into());
+        inner.json = tunnel_json(
+            &inner.host,
+            inner.workspace_id.as_deref(),
+            inner.project_id.as_deref(),
+        );
+        Ok(Self {
+            inner: Arc::new(inner),
         })
     }
 
@@ -94,7 +169,7 @@ impl Tunnel {
     pub fn with_origin(self, origin: &str) -> Result<Self, ConfigError> {
         let origin = Origin::parse(origin)
             .filter(|o| matches!(o.scheme(), "http" | "https"))
-            .ok_or(ConfigError::InvalidTunnelOrigin)?;
+            .ok_or_else(|| ConfigError::InvalidTunnelOrigin(origin.to_owned()))?;
         let mut inner = Arc::unwrap_or_clone(self.inner);
         inner.origin = origin;
         Ok(Self {
@@ -107,14 +182,16 @@ impl Tunnel {
         &self.inner.host
     }
 
-    /// The workspace id (`tunnel.workspaceId`).
-    pub fn workspace_id(&self) -> &str {
-        &self.inner.workspace_id
+    /// The workspace id (`tunnel.workspaceId`), `None` for a tunnel made
+    /// without ids.
+    pub fn workspace_id(&self) -> Option<&str> {
+        self.inner.workspace_id.as_deref()
     }
 
-    /// The project id (`tunnel.projectId`).
-    pub fn project_id(&self) -> &str {
-        &self.inner.project_id
+    /// The project id (`tunnel.projectId`), `None` for a tunnel made
+    /// without ids.
+    pub fn project_id(&self) -> Option<&str> {
+        self.inner.project_id.as_deref()
     }
 
     /// The tunnel origin, serialised (`scheme://host[:port]`, default port
@@ -123,19 +200,42 @@ impl Tunnel {
         self.inner.origin.to_string()
     }
 
-    /// The session endpoint's `tunnel` object.
     /// Whether `self` and `other` are the same tunnel value (clones of one
     /// [`Tunnel::new`]).
     pub(crate) fn same(&self, other: &Tunnel) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
+    /// The session endpoint's `tunnel` object.
     pub(crate) fn json(&self) -> &str {
         &self.inner.json
     }
 
     pub(crate) fn origin_ref(&self) -> &Origin {
         &self.inner.origin
+    }
+
+    /// Whether the tunnel is served over plain `http`.
+    fn is_plain_http(&self) -> bool {
+        self.inner.origin.scheme() == "http"
+    }
+
+    /// Whether the origin's host is a loopback name, which browsers treat
+    /// as a secure context even over plain HTTP (Chromium then keeps
+    /// `Secure` and `__Host-` cookies): `localhost` and names under it,
+    /// `127.0.0.0/8`, `[::1]`.
+    fn is_loopback(&self) -> bool {
+        let host = self.inner.origin.host();
+        if host == "localhost" || host.ends_with(".localhost") {
+            return true;
+        }
+        let literal = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        literal
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
     }
 
     /// The port requests reach this tunnel on.
@@ -152,14 +252,14 @@ impl Tunnel {
     }
 }
 
-/// `{"host":…,"workspaceId":…,"projectId":…}`.
-fn tunnel_json(host: &str, workspace_id: &str, project_id: &str) -> Box<str> {
+/// `{"host":…,"workspaceId":…,"projectId":…}`, the ids `null` when absent.
+fn tunnel_json(host: &str, workspace_id: Option<&str>, project_id: Option<&str>) -> Box<str> {
     #[derive(serde::Serialize)]
     #[serde(rename_all = "camelCase")]
     struct TunnelJson<'a> {
         host: &'a str,
-        workspace_id: &'a str,
-        project_id: &'a str,
+        workspace_id: Option<&'a str>,
+        project_id: Option<&'a str>,
     }
     let json = TunnelJson {
         host,
@@ -255,7 +355,7 @@ impl Tunnels {
             .iter()
             .any(|t| t.effective_port() == tunnel.effective_port())
         {
-            return Err(ConfigError::DuplicateTunnel);
+            return Err(ConfigError::DuplicateTunnel(tunnel.inner.host.clone()));
         }
         same_host.push(tunnel.clone());
         self.list.push(tunnel);
@@ -266,11 +366,21 @@ impl Tunnels {
         self.resolver = Some(resolver);
     }
 
-    /// Whether a configured tunnel is served over `https`.
-    pub(crate) fn any_https(&self) -> bool {
-        self.list
-            .iter()
-            .any(|tunnel| tunnel.inner.origin.scheme() == "https")
+    /// The first configured tunnel served over `https`.
+    pub(crate) fn first_https(&self) -> Option<&Tunnel> {
+        self.list.iter().find(|tunnel| !tunnel.is_plain_http())
+    }
+
+    /// The first configured tunnel served over plain `http`, and the first
+    /// of those whose host is not loopback.
+    pub(crate) fn first_plain_http(&self) -> (Option<&Tunnel>, Option<&Tunnel>) {
+        let mut plain = self.list.iter().filter(|tunnel| tunnel.is_plain_http());
+        let first = plain.next();
+        let public = first
+            .into_iter()
+            .chain(plain)
+            .find(|tunnel| !tunnel.is_loopback());
+        (first, public)
     }
 
     pub(crate) fn is_empty(&self) -> bool {

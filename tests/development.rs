@@ -80,7 +80,13 @@ fn development_tunnels_never_weaken_a_production_cookie() {
         .tunnel(tunnel())
         .with_session_store(MemoryStore::new())
         .build();
-    assert_eq!(mixed.unwrap_err(), ConfigError::DevelopmentTunnelMixed);
+    assert_eq!(
+        mixed.unwrap_err(),
+        ConfigError::MixedTunnelSchemes {
+            http: "http://localhost:3000".to_owned(),
+            https: ORIGIN.to_owned(),
+        }
+    );
     // Set explicitly, the cookie is the application's choice.
     let explicit = WellKnownLayer::builder()
         .development_tunnel(3000)
@@ -102,7 +108,7 @@ fn development_tunnels_never_weaken_a_production_cookie() {
             .development_tunnel(3000)
             .build()
             .unwrap_err(),
-        ConfigError::DuplicateTunnel
+        ConfigError::DuplicateTunnel("localhost:3000".to_owned())
     );
 }
 
@@ -233,5 +239,195 @@ async fn the_readme_axum_example_answers_on_localhost() {
         assert_eq!(json["auth"]["method"], "token-auth");
         assert_eq!(json["user"]["userId"], "ci-bot");
         assert_eq!(json["tunnel"]["host"], host);
+    }
+}
+
+/// The `Set-Cookie` a sign-in issues, and the one logout answers with, on a
+/// layer with `tunnels` and the cookie `cookie` (derived when `None`).
+async fn cookies_of(
+    tunnels: &[Tunnel],
+    cookie: Option<SessionCookie>,
+) -> Result<(String, String), ConfigError> {
+    let mut builder = WellKnownLayer::builder();
+    for tunnel in tunnels {
+        builder = builder.tunnel(tunnel.clone());
+    }
+    if let Some(cookie) = cookie {
+        builder = builder.session_cookie(cookie);
+    }
+    let layer = builder.with_session_store(MemoryStore::new()).build()?;
+    let issued = layer
+        .session_manager()
+        .unwrap()
+        .sign_in(ada())
+        .await
+        .unwrap()
+        .into_set_cookie();
+    let issued = issued.to_str().unwrap().to_owned();
+    let pair = issued.split(';').next().unwrap().to_owned();
+    let first = &tunnels[0];
+    let request = Request::post(LOGOUT)
+        .header("host", first.host())
+        .header("origin", first.origin())
+        .header("cookie", pair)
+        .body(empty())
+        .unwrap();
+    let answer = send(&layer, &Recorder::default(), request).await;
+    assert_eq!(answer.status, 204);
+    let removed = answer.header("set-cookie").unwrap().to_owned();
+    Ok((issued, removed))
+}
+
+fn is_secure(set_cookie: &str) -> bool {
+    set_cookie
+        .split(';')
+        .any(|attribute| attribute.trim().eq_ignore_ascii_case("secure"))
+}
+
+#[tokio::test]
+async fn the_derived_cookie_is_secure_exactly_when_the_tunnels_are_https() {
+    let https = Tunnel::from_origin("https://app.example.com").unwrap();
+    let public_http = Tunnel::from_origin("http://app.internal:8080").unwrap();
+    let loopback_http = Tunnel::from_origin("http://127.0.0.1:3000").unwrap();
+    let localhost_http = Tunnel::from_origin("http://localhost:3000").unwrap();
+
+    // All https: Secure, with the __Host- prefix, on sign-in and logout.
+    let (issued, removed) = cookies_of(&[https.clone()], None).await.unwrap();
+    for cookie in [&issued, &removed] {
+        assert!(cookie.starts_with("__Host-rstream_session="), "{cookie}");
+        assert!(is_secure(cookie), "{cookie}");
+    }
+
+    // Plain http, on a host that is not loopback (browsers drop Secure
+    // there) or on loopback (Safari drops it there too): no Secure, no
+    // prefix.
+    for tunnels in [
+        vec![public_http.clone()],
+        vec![loopback_http.clone()],
+        vec![loopback_http.clone(), localhost_http.clone()],
+    ] {
+        let (issued, removed) = cookies_of(&tunnels, None).await.unwrap();
+        for cookie in [&issued, &removed] {
+            assert!(cookie.starts_with("rstream_session="), "{cookie}");
+            assert!(!is_secure(cookie), "{cookie}");
+        }
+    }
+
+    // Mixed: either choice breaks one side, so the build says so.
+    for plain in [&public_http, &loopback_http] {
+        let error = cookies_of(&[plain.clone(), https.clone()], None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::MixedTunnelSchemes {
+                http: plain.origin(),
+                https: https.origin(),
+            }
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains(&plain.origin()) && text.contains("session_cookie"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_explicit_secure_cookie_on_a_public_plain_http_tunnel_is_refused() {
+    let public_http = Tunnel::from_origin("http://app.internal:8080").unwrap();
+    let loopback_http = Tunnel::from_origin("http://localhost:3000").unwrap();
+    let https = Tunnel::from_origin("https://app.example.com").unwrap();
+
+    let error = cookies_of(&[public_http.clone()], Some(SessionCookie::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        ConfigError::SecureCookieOnPlainHttp("http://app.internal:8080".to_owned())
+    );
+    let text = error.to_string();
+    assert!(text.contains("http://app.internal:8080"), "{text}");
+    assert!(text.contains("browsers drop Secure cookies"), "{text}");
+    // Beside an https tunnel too: the http one would still lose it.
+    assert!(matches!(
+        cookies_of(
+            &[https.clone(), public_http.clone()],
+            Some(SessionCookie::new("__Secure-s"))
+        )
+        .await,
+        Err(ConfigError::SecureCookieOnPlainHttp(_))
+    ));
+
+    // Chromium keeps Secure and __Host- cookies on http://localhost: an
+    // explicit Secure cookie there is the application's choice.
+    let (issued, removed) = cookies_of(&[loopback_http], Some(SessionCookie::default()))
+        .await
+        .unwrap();
+    for cookie in [&issued, &removed] {
+        assert!(cookie.starts_with("__Host-rstream_session="), "{cookie}");
+        assert!(is_secure(cookie), "{cookie}");
+    }
+    // And a cookie without Secure is allowed anywhere.
+    let (issued, _) = cookies_of(
+        &[public_http, https],
+        Some(SessionCookie::default().secure(false)),
+    )
+    .await
+    .unwrap();
+    assert!(
+        issued.starts_with("rstream_session=") && !is_secure(&issued),
+        "{issued}"
+    );
+}
+
+#[tokio::test]
+async fn a_tunnel_from_one_origin_reports_null_ids() {
+    let layer = WellKnownLayer::builder()
+        .tunnel(Tunnel::from_origin("http://app.internal:8080").unwrap())
+        .tunnel(Tunnel::from_origin("HTTPS://Docs.Example.com:443").unwrap())
+        .session_cookie(SessionCookie::default().secure(false))
+        .with_token_verifier(StaticTokenVerifier::new().with_token(TOKEN, ada()))
+        .build()
+        .unwrap();
+    let recorder = Recorder::default();
+    for (host, reported) in [
+        ("app.internal:8080", "app.internal:8080"),
+        ("docs.example.com", "docs.example.com"),
+    ] {
+        let request = Request::get(SESSION)
+            .header("host", host)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(empty())
+            .unwrap();
+        let answer = send(&layer, &recorder, request).await;
+        let json = answer.json();
+        assert_eq!(
+            json["tunnel"],
+            serde_json::json!({"host": reported, "workspaceId": null, "projectId": null}),
+            "{host}"
+        );
+    }
+    // Ids added to an origin's tunnel are reported.
+    let tunnel = Tunnel::from_origin("https://app.example.com")
+        .unwrap()
+        .with_ids("ws", "proj")
+        .unwrap();
+    assert_eq!(
+        (tunnel.workspace_id(), tunnel.project_id()),
+        (Some("ws"), Some("proj"))
+    );
+    assert_eq!(tunnel, Tunnel::new(HOST, "ws", "proj").unwrap());
+    for bad in [
+        "app.example.com",
+        "https://app.example.com/",
+        "https://app.example.com/path",
+        "ftp://app.example.com",
+        "https://u@app.example.com",
+        "https://app.example.com.",
+    ] {
+        let error = Tunnel::from_origin(bad).unwrap_err();
+        assert_eq!(error, ConfigError::InvalidTunnelOrigin(bad.to_owned()));
+        assert!(error.to_string().contains(bad), "{error}");
     }
 }

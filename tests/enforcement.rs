@@ -422,14 +422,19 @@ async fn everything_but_a_navigation_gets_401_never_a_redirect() {
     .await;
     assert_eq!(answer.status, 403);
 
-    // No rstream Auth (tokens only): no redirect, whatever the sign-in URL.
-    let tokens_only = WellKnownLayer::builder()
-        .tunnel(tunnel())
-        .with_token_verifier(StaticTokenVerifier::new().with_token(TOKEN, ada()))
-        .require_authentication(Paths::all().except_prefix("/login"))
-        .sign_in_url("/login")
-        .build()
-        .unwrap();
+    // No rstream Auth (tokens only): no redirect. A sign-in URL there could
+    // never be used, so the build refuses it.
+    let tokens_only = || {
+        WellKnownLayer::builder()
+            .tunnel(tunnel())
+            .with_token_verifier(StaticTokenVerifier::new().with_token(TOKEN, ada()))
+            .require_authentication(Paths::all().except_prefix("/login"))
+    };
+    assert_eq!(
+        tokens_only().sign_in_url("/login").build().unwrap_err(),
+        ConfigError::SignInWithoutStore
+    );
+    let tokens_only = tokens_only().build().unwrap();
     let answer = send(
         &tokens_only,
         &recorder,
@@ -549,7 +554,7 @@ fn misconfigurations_are_refused_at_build() {
                 .require_authentication(Paths::all())
                 .sign_in_url("/login")
         ),
-        ConfigError::SignInRequiresAuthentication
+        ConfigError::SignInRequiresAuthentication("/login".to_owned())
     );
     assert_eq!(
         error(
@@ -557,7 +562,7 @@ fn misconfigurations_are_refused_at_build() {
                 .require_authentication(Paths::prefix("/app"))
                 .sign_in_url("/APP/login?x=1")
         ),
-        ConfigError::SignInRequiresAuthentication
+        ConfigError::SignInRequiresAuthentication("/APP/login".to_owned())
     );
     for url in [
         "login",
@@ -567,18 +572,23 @@ fn misconfigurations_are_refused_at_build() {
         "/a b",
     ] {
         assert_eq!(
-            error(builder().sign_in_url(url)),
-            ConfigError::InvalidSignInUrl,
+            error(
+                builder()
+                    .require_authentication(Paths::prefix("/app"))
+                    .sign_in_url(url)
+            ),
+            ConfigError::InvalidSignInUrl(url.to_owned()),
             "{url}"
         );
     }
     assert_eq!(
         error(
             builder()
+                .require_authentication(Paths::prefix("/app"))
                 .sign_in_url("/login")
                 .sign_in_return_parameter("a&b")
         ),
-        ConfigError::InvalidSignInUrl
+        ConfigError::InvalidReturnParameter("a&b".to_owned())
     );
     assert_eq!(
         error(builder().require_authentication(Paths::all().except_prefix("/a%2Fb"))),
@@ -587,6 +597,58 @@ fn misconfigurations_are_refused_at_build() {
     assert_eq!(
         error(builder().identity(Paths::prefix("no-slash"))),
         ConfigError::InvalidPathPrefix("no-slash".to_owned())
+    );
+    // Configurations that could never work.
+    let bare = || WellKnownLayer::builder().tunnel(tunnel());
+    assert_eq!(
+        bare()
+            .require_authentication(Paths::all())
+            .build()
+            .unwrap_err(),
+        ConfigError::NoAuthentication("require_authentication")
+    );
+    assert_eq!(
+        bare().identity(Paths::all()).build().unwrap_err(),
+        ConfigError::NoAuthentication("identity")
+    );
+    let text = ConfigError::NoAuthentication("identity").to_string();
+    assert!(
+        text.contains("with_token_verifier or with_session_store"),
+        "{text}"
+    );
+    // Either mechanism alone makes them work.
+    assert!(
+        bare()
+            .with_token_verifier(Scoped)
+            .require_authentication(Paths::all())
+            .build()
+            .is_ok()
+    );
+    assert!(
+        bare()
+            .with_session_store(MemoryStore::new())
+            .identity(Paths::all())
+            .build()
+            .is_ok()
+    );
+    // A sign-in page with no store to keep a session in, or that no
+    // refusal ever sends a browser to.
+    assert_eq!(
+        bare()
+            .with_token_verifier(Scoped)
+            .require_authentication(Paths::prefix("/app"))
+            .sign_in_url("/login")
+            .build()
+            .unwrap_err(),
+        ConfigError::SignInWithoutStore
+    );
+    assert_eq!(
+        error(builder().sign_in_url("/login")),
+        ConfigError::SignInWithoutEnforcement
+    );
+    assert_eq!(
+        error(builder().identity(Paths::all()).sign_in_url("/login")),
+        ConfigError::SignInWithoutEnforcement
     );
     let layer = builder()
         .require_authentication(Paths::all().except_prefix("/login"))

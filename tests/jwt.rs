@@ -713,7 +713,7 @@ async fn the_scope_check_refuses_valid_tokens_on_both_endpoints() {
     let verifier = trusting(&signer, None).scope_check(move |claims, cx| {
         record.lock().unwrap().push((
             claims.subject().map(str::to_owned),
-            cx.tunnel().project_id().to_owned(),
+            cx.tunnel().project_id().map(str::to_owned),
             cx.method().clone(),
             cx.path().to_owned(),
             cx.source(),
@@ -732,7 +732,7 @@ async fn the_scope_check_refuses_valid_tokens_on_both_endpoints() {
         seen.lock().unwrap()[0],
         (
             Some("user-ada".to_owned()),
-            "project-id".to_owned(),
+            Some("project-id".to_owned()),
             http::Method::GET,
             SESSION.to_owned(),
             TokenSource::Header

@@ -209,10 +209,12 @@ async fn a_cookie_handshake_from_a_page_of_another_origin_is_refused() {
         ("identity", builder().identity(Paths::prefix("/ws"))),
         (
             "enforcement",
-            builder().require_authentication(Paths::prefix("/ws")),
+            builder()
+                .require_authentication(Paths::prefix("/ws"))
+                .sign_in_url("/login"),
         ),
     ] {
-        let layer = guard.sign_in_url("/login").build().unwrap();
+        let layer = guard.build().unwrap();
         let cookie = sign_in(&layer, ada()).await;
         let (addr, server) = serve(layer).await;
         let as_ada = Ok("hello, user-id via rstream-auth at /ws".to_owned());
@@ -343,7 +345,7 @@ async fn the_application_can_allow_pages_of_other_origins() {
     ] {
         assert_eq!(
             builder().websocket_origin(bad).build().unwrap_err(),
-            ConfigError::InvalidWebSocketOrigin,
+            ConfigError::InvalidWebSocketOrigin(bad.to_owned()),
             "{bad}"
         );
     }

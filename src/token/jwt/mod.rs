@@ -267,7 +267,8 @@ impl JwtVerifier {
     /// // Only tokens for this project, and only with the `session:read` scope.
     /// let verifier = JwtVerifier::new(JwtKey::hs256(b"the engine's shared secret, 32+ bytes")?)
     ///     .scope_check(|claims, cx| {
-    ///         claims.get_str("project") == Some(cx.tunnel().project_id())
+    ///         // A tunnel without a project id (`Tunnel::from_origin`) matches no token.
+    ///         cx.tunnel().project_id().is_some_and(|project| claims.get_str("project") == Some(project))
     ///             && claims.scopes().any(|scope| scope == "session:read")
     ///     });
     /// # Ok::<(), rstream_well_known::jwt::KeyError>(())
