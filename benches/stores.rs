@@ -54,7 +54,6 @@ where
 {
     let signed_in = layer
         .session_manager()
-        .expect("sessions are enabled")
         .sign_in(User::new("user-id").with_name("Ada Lovelace"))
         .await
         .expect("sign-in succeeds");

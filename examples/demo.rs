@@ -481,9 +481,7 @@ pub fn app_for(
     oidc: Option<&DemoOidc>,
 ) -> Result<Router, BoxError> {
     let layer = layer_for(origins, tokens, store)?;
-    let sessions = layer
-        .session_manager()
-        .ok_or("session auth is not enabled")?;
+    let sessions = layer.session_manager();
     let demo = Demo {
         sessions: sessions.clone(),
         oidc: oidc.is_some(),

@@ -27,7 +27,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use rstream_well_known::{
-    Caller, ConfigError, Paths, StaticTokenVerifier, Tunnel, User, WellKnownLayer,
+    Caller, ConfigError, NoStore, Paths, StaticTokenVerifier, Tunnel, User, WellKnownLayer,
 };
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -38,7 +38,9 @@ pub const TOKEN: &str = "dev-token-change-me";
 
 /// The layer for a server listening on `addr`, with bearer tokens only (an
 /// API without browser sessions: logout is then always a no-op `204`).
-pub fn well_known(addr: SocketAddr) -> Result<WellKnownLayer, ConfigError> {
+pub fn well_known(
+    addr: SocketAddr,
+) -> Result<WellKnownLayer<StaticTokenVerifier, NoStore>, ConfigError> {
     let tunnel = Tunnel::new(&addr.to_string(), "workspace-id", "project-id")?
         .with_origin(&format!("http://{addr}"))?;
     WellKnownLayer::builder()
@@ -96,7 +98,10 @@ fn me(caller: Option<&Caller>) -> Response<Full<Bytes>> {
 
 /// Accepts connections on `listener` forever, each served (HTTP/1.1 or h2c)
 /// by the app behind `layer`.
-pub async fn serve(listener: TcpListener, layer: WellKnownLayer) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    layer: WellKnownLayer<StaticTokenVerifier, NoStore>,
+) -> std::io::Result<()> {
     let service = ServiceBuilder::new().layer(layer).service_fn(app);
     loop {
         let (stream, _) = listener.accept().await?;

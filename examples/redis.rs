@@ -71,9 +71,7 @@ pub fn app(redis_url: &str, port: u16) -> Result<Router, BoxError> {
         // Plain HTTP on loopback: keep the default (`Secure`) behind HTTPS.
         .session_cookie(SessionCookie::new("rstream_session").secure(false))
         .build()?;
-    let sessions = layer
-        .session_manager()
-        .ok_or("session auth is not enabled")?;
+    let sessions = layer.session_manager();
     Ok(Router::new()
         .route("/login", post(login))
         .route("/logout-everywhere", post(logout_everywhere))

@@ -192,9 +192,7 @@ async fn start_server() -> Result<Server, BoxError> {
                 .max_age(SESSION_TTL),
         )
         .build()?;
-    let sessions = layer
-        .session_manager()
-        .ok_or("session auth is not enabled")?;
+    let sessions = layer.session_manager();
     let app = Router::new()
         .route("/api/items/{n}", get(item))
         .route("/demo/login", post(login))

@@ -41,7 +41,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use rstream_well_known::{
-    Caller, ConfigError, Paths, StaticTokenVerifier, Tunnel, User, WellKnownLayer,
+    Caller, ConfigError, NoStore, Paths, StaticTokenVerifier, Tunnel, User, WellKnownLayer,
 };
 use tokio::net::TcpListener;
 use tonic::body::Body;
@@ -57,7 +57,9 @@ pub const TOKEN: &str = "dev-token-change-me";
 
 /// The layer for a server listening on `addr`, with bearer tokens only and
 /// the caller resolved for every gRPC call.
-pub fn well_known(addr: SocketAddr) -> Result<WellKnownLayer, ConfigError> {
+pub fn well_known(
+    addr: SocketAddr,
+) -> Result<WellKnownLayer<StaticTokenVerifier, NoStore>, ConfigError> {
     let tunnel = Tunnel::new(&addr.to_string(), "workspace-id", "project-id")?
         .with_origin(&format!("http://{addr}"))?;
     WellKnownLayer::builder()
@@ -144,7 +146,7 @@ impl tower::Service<http::Request<Body>> for GreeterServer {
 /// until the listener fails.
 pub async fn serve(
     listener: TcpListener,
-    layer: WellKnownLayer,
+    layer: WellKnownLayer<StaticTokenVerifier, NoStore>,
 ) -> Result<(), tonic::transport::Error> {
     // Reports the whole server ("") as SERVING; keep the reporter to change that.
     let (_reporter, health) = tonic_health::server::health_reporter();

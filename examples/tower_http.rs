@@ -29,7 +29,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use rstream_well_known::{ConfigError, StaticTokenVerifier, Tunnel, User, WellKnownLayer};
+use rstream_well_known::{ConfigError, NoStore, StaticTokenVerifier, Tunnel, User, WellKnownLayer};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
@@ -50,7 +50,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_LOG_FILTER: &str = "info,tower_http=debug";
 
 /// The layer for a server listening on `addr`, with bearer tokens only.
-pub fn well_known(addr: SocketAddr) -> Result<WellKnownLayer, ConfigError> {
+pub fn well_known(
+    addr: SocketAddr,
+) -> Result<WellKnownLayer<StaticTokenVerifier, NoStore>, ConfigError> {
     let tunnel = Tunnel::new(&addr.to_string(), "workspace-id", "project-id")?
         .with_origin(&format!("http://{addr}"))?;
     WellKnownLayer::builder()
@@ -95,7 +97,7 @@ pub fn request_span<B>(request: &Request<B>) -> Span {
 }
 
 /// The app behind the middleware stack.
-pub fn app(layer: WellKnownLayer) -> Router {
+pub fn app(layer: WellKnownLayer<StaticTokenVerifier, NoStore>) -> Router {
     // Outermost first. Tracing sees every request (and logs its method and
     // path, never its query or headers: see `request_span`); the timeout also bounds the
     // layer's token and session lookups; compression applies to the layer's

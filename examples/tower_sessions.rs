@@ -96,9 +96,7 @@ pub fn app(store: SqliteStore, port: u16) -> Result<Router, BoxError> {
         // bounds every call it and the session manager make.
         .backend_timeout(Duration::from_secs(2), TokioTimer)
         .build()?;
-    let sessions = well_known
-        .session_manager()
-        .ok_or("session auth is not enabled")?;
+    let sessions = well_known.session_manager();
     // The app's own sessions: another cookie name, the same store.
     let app_sessions = SessionManagerLayer::new(store)
         .with_name("app_session")

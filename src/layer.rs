@@ -48,25 +48,126 @@ use crate::tunnel::{Tunnel, TunnelResolver, Tunnels};
 ///     .build()?;
 /// # Ok::<(), rstream_well_known::ConfigError>(())
 /// ```
+///
+/// The second type parameter is the session store, or [`NoStore`] for a
+/// layer built without
+/// [`with_session_store`](WellKnownBuilder::with_session_store): only a
+/// layer with a store has a [`session_manager`](WellKnownLayer::session_manager).
 #[must_use]
-pub struct WellKnownLayer<V = StaticTokenVerifier, St = MemoryStore> {
-    config: Arc<Config<V, St>>,
+pub struct WellKnownLayer<V = StaticTokenVerifier, St: StoreSlot = MemoryStore> {
+    config: Arc<Config<V, St::Store>>,
+    /// The session manager, for a layer with a store.
+    sessions: St::Manager,
 }
 
-impl<V, St> Clone for WellKnownLayer<V, St> {
+/// The store type of a layer built without
+/// [`with_session_store`](WellKnownBuilder::with_session_store): rstream
+/// Auth (the session cookie) is off, and the layer has no
+/// [`SessionManager`]. It is no [`SessionStore`], so
+/// `WellKnownLayer<V, NoStore>` has no
+/// [`session_manager`](WellKnownLayer::session_manager) method.
+///
+/// ```
+/// use rstream_well_known::{NoStore, StaticTokenVerifier, Tunnel, WellKnownLayer};
+///
+/// let layer: WellKnownLayer<StaticTokenVerifier, NoStore> = WellKnownLayer::builder()
+///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
+///     .with_token_verifier(StaticTokenVerifier::new())
+///     .build()?;
+/// # Ok::<(), rstream_well_known::ConfigError>(())
+/// ```
+///
+/// ```compile_fail
+/// use rstream_well_known::{StaticTokenVerifier, Tunnel, WellKnownLayer};
+///
+/// let layer = WellKnownLayer::builder()
+///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
+///     .with_token_verifier(StaticTokenVerifier::new())
+///     .build()?;
+/// let sessions = layer.session_manager(); // no store, no session manager
+/// # Ok::<(), rstream_well_known::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoStore;
+
+/// What the store type parameter of [`WellKnownLayer`] and
+/// [`WellKnownBuilder`] can be: any [`SessionStore`] (rstream Auth on), or
+/// [`NoStore`] (off). Sealed: implemented for those and nothing else.
+pub trait StoreSlot: sealed::Sealed + Sized + Send + Sync + 'static {
+    /// The store the layer's services call: the store itself; for
+    /// [`NoStore`], [`MemoryStore`], which is then never created nor
+    /// called.
+    type Store: SessionStore;
+    /// What the layer keeps for [`WellKnownLayer::session_manager`].
+    #[doc(hidden)]
+    type Manager: Clone + Send + Sync + 'static;
+    /// Whether the slot holds a store (rstream Auth is on).
+    #[doc(hidden)]
+    const ENABLED: bool;
+    /// The layer's manager, made with `make` from the store, if any.
+    #[doc(hidden)]
+    fn into_manager<E>(
+        self,
+        make: impl FnOnce(Self::Store) -> Result<SessionManager<Self::Store>, E>,
+    ) -> Result<Self::Manager, E>;
+    /// The manager the layer's services use, if any.
+    #[doc(hidden)]
+    fn sessions(manager: &Self::Manager) -> Option<SessionManager<Self::Store>>;
+}
+
+impl<St: SessionStore> StoreSlot for St {
+    type Store = St;
+    type Manager = SessionManager<St>;
+    const ENABLED: bool = true;
+    fn into_manager<E>(
+        self,
+        make: impl FnOnce(St) -> Result<SessionManager<St>, E>,
+    ) -> Result<SessionManager<St>, E> {
+        make(self)
+    }
+    fn sessions(manager: &SessionManager<St>) -> Option<SessionManager<St>> {
+        Some(manager.clone())
+    }
+}
+
+impl StoreSlot for NoStore {
+    type Store = MemoryStore;
+    type Manager = NoStore;
+    const ENABLED: bool = false;
+    fn into_manager<E>(
+        self,
+        _: impl FnOnce(MemoryStore) -> Result<SessionManager<MemoryStore>, E>,
+    ) -> Result<NoStore, E> {
+        Ok(NoStore)
+    }
+    fn sessions(_: &NoStore) -> Option<SessionManager<MemoryStore>> {
+        None
+    }
+}
+
+mod sealed {
+    /// Keeps [`StoreSlot`](super::StoreSlot) to the crate's two cases.
+    #[allow(unreachable_pub)]
+    pub trait Sealed {}
+    impl<St: crate::store::SessionStore> Sealed for St {}
+    impl Sealed for super::NoStore {}
+}
+
+impl<V, St: StoreSlot> Clone for WellKnownLayer<V, St> {
     fn clone(&self) -> Self {
         Self {
             config: Arc::clone(&self.config),
+            sessions: self.sessions.clone(),
         }
     }
 }
 
-impl<V, St> fmt::Debug for WellKnownLayer<V, St> {
+impl<V, St: StoreSlot> fmt::Debug for WellKnownLayer<V, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WellKnownLayer")
             .field("tunnels", &self.config.tunnels)
             .field("token_auth", &self.config.tokens.is_some())
-            .field("session_auth", &self.config.sessions.is_some())
+            .field("session_auth", &St::ENABLED)
             .field("policies", &self.config.policies)
             .finish()
     }
@@ -75,12 +176,12 @@ impl<V, St> fmt::Debug for WellKnownLayer<V, St> {
 impl WellKnownLayer {
     /// Starts a configuration: no tunnel, no token auth, no session auth, the
     /// default [`SessionCookie`].
-    pub fn builder() -> WellKnownBuilder {
+    pub fn builder() -> WellKnownBuilder<StaticTokenVerifier, NoStore> {
         WellKnownBuilder {
             tunnels: Tunnels::default(),
             error: None,
             tokens: None,
-            store: None,
+            store: NoStore,
             cookie: None,
             idle_timeout: None,
             timeout: None,
@@ -90,13 +191,18 @@ impl WellKnownLayer {
     }
 }
 
-impl<V, St> WellKnownLayer<V, St> {
-    /// Signs users in with this layer's store and cookie configuration, or
-    /// `None` when session auth is not enabled.
-    pub fn session_manager(&self) -> Option<SessionManager<St>> {
-        self.config.sessions.clone()
+impl<V, St: SessionStore> WellKnownLayer<V, St> {
+    /// Signs users in with this layer's store and cookie configuration.
+    ///
+    /// Only a layer with a session store has one: without
+    /// [`with_session_store`](WellKnownBuilder::with_session_store), the
+    /// layer's store type is [`NoStore`], which has no such method.
+    pub fn session_manager(&self) -> SessionManager<St> {
+        self.sessions.clone()
     }
+}
 
+impl<V, St: StoreSlot> WellKnownLayer<V, St> {
     /// The names listed in the session endpoint's `policies`.
     pub fn policies(&self) -> &[String] {
         &self.config.policies
@@ -136,7 +242,6 @@ impl<V, St> WellKnownLayer<V, St> {
     pub fn resolve<B>(&self, request: &Request<B>) -> impl Future<Output = Caller> + Send + 'static
     where
         V: TokenVerifier,
-        St: SessionStore,
     {
         resolve_head(
             Arc::clone(&self.config),
@@ -152,7 +257,6 @@ impl<V, St> WellKnownLayer<V, St> {
     pub fn resolve_parts(&self, parts: &Parts) -> impl Future<Output = Caller> + Send + 'static
     where
         V: TokenVerifier,
-        St: SessionStore,
     {
         resolve_head(
             Arc::clone(&self.config),
@@ -164,8 +268,8 @@ impl<V, St> WellKnownLayer<V, St> {
     }
 }
 
-impl<S, V, St> Layer<S> for WellKnownLayer<V, St> {
-    type Service = WellKnownService<S, V, St>;
+impl<S, V, St: StoreSlot> Layer<S> for WellKnownLayer<V, St> {
+    type Service = WellKnownService<S, V, St::Store>;
 
     fn layer(&self, inner: S) -> Self::Service {
         WellKnownService::new(inner, Arc::clone(&self.config))
@@ -176,12 +280,16 @@ impl<S, V, St> Layer<S> for WellKnownLayer<V, St> {
 ///
 /// Setters consume and return the builder. Mistakes are reported once, by
 /// [`build`](WellKnownBuilder::build).
+///
+/// Its store type is [`NoStore`] until
+/// [`with_session_store`](Self::with_session_store) sets a store.
 #[must_use]
-pub struct WellKnownBuilder<V = StaticTokenVerifier, St = MemoryStore> {
+pub struct WellKnownBuilder<V = StaticTokenVerifier, St = NoStore> {
     tunnels: Tunnels,
     error: Option<ConfigError>,
     tokens: Option<V>,
-    store: Option<St>,
+    /// The store, or [`NoStore`].
+    store: St,
     /// Set with `session_cookie`; `None`: derived from the tunnels' schemes.
     cookie: Option<SessionCookie>,
     idle_timeout: Option<Duration>,
@@ -287,12 +395,12 @@ impl ForwardingOptions {
     }
 }
 
-impl<V, St> fmt::Debug for WellKnownBuilder<V, St> {
+impl<V, St: StoreSlot> fmt::Debug for WellKnownBuilder<V, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WellKnownBuilder")
             .field("tunnels", &self.tunnels)
             .field("token_auth", &self.tokens.is_some())
-            .field("session_auth", &self.store.is_some())
+            .field("session_auth", &St::ENABLED)
             .field("cookie", &self.cookie)
             .field("idle_timeout", &self.idle_timeout)
             .field(
@@ -338,12 +446,15 @@ impl<V, St> WellKnownBuilder<V, St> {
     }
 
     /// Enables rstream Auth (the browser session cookie) with `store`.
+    ///
+    /// The layer's store type is then `St2`, and the built layer has a
+    /// [`session_manager`](WellKnownLayer::session_manager).
     pub fn with_session_store<St2: SessionStore>(self, store: St2) -> WellKnownBuilder<V, St2> {
         WellKnownBuilder {
             tunnels: self.tunnels,
             error: self.error,
             tokens: self.tokens,
-            store: Some(store),
+            store,
             cookie: self.cookie,
             idle_timeout: self.idle_timeout,
             timeout: self.timeout,
@@ -645,7 +756,7 @@ impl<V, St> WellKnownBuilder<V, St> {
     /// sent there.
     pub fn build(self) -> Result<WellKnownLayer<V, St>, ConfigError>
     where
-        St: SessionStore,
+        St: StoreSlot,
     {
         if let Some(error) = self.error {
             return Err(error);
@@ -657,7 +768,7 @@ impl<V, St> WellKnownBuilder<V, St> {
         if self.tokens.is_some() {
             policies.push(AuthMethod::Token.as_str().to_owned());
         }
-        if self.store.is_some() {
+        if St::ENABLED {
             policies.push(AuthMethod::Session.as_str().to_owned());
         }
         for name in self.policies {
@@ -693,7 +804,7 @@ impl<V, St> WellKnownBuilder<V, St> {
         let required = self.forwarding.required.is_some();
         let identity = self.forwarding.identity.is_some();
         let forwarding = self.forwarding.build()?;
-        if self.tokens.is_none() && self.store.is_none() {
+        if self.tokens.is_none() && !St::ENABLED {
             if required {
                 return Err(ConfigError::NoAuthentication("require_authentication"));
             }
@@ -701,26 +812,24 @@ impl<V, St> WellKnownBuilder<V, St> {
                 return Err(ConfigError::NoAuthentication("identity"));
             }
         }
-        if sign_in && self.store.is_none() {
+        if sign_in && !St::ENABLED {
             return Err(ConfigError::SignInWithoutStore);
         }
         if sign_in && !required {
             return Err(ConfigError::SignInWithoutEnforcement);
         }
         let tunnels = Arc::new(self.tunnels);
-        let sessions = match self.store {
-            Some(store) => Some(
-                SessionManager::new(
-                    store,
-                    CookieHeaders::new(cookie_for_tunnels(self.cookie, &tunnels)?)?,
-                    self.idle_timeout,
-                    self.timeout.clone(),
-                )
-                .with_tunnels(Arc::clone(&tunnels)),
-            ),
-            None => None,
-        };
+        // The cookie is checked only when there is a store to issue it.
+        let manager = self.store.into_manager(|store| {
+            let cookie = CookieHeaders::new(cookie_for_tunnels(self.cookie, &tunnels)?)?;
+            Ok::<_, ConfigError>(
+                SessionManager::new(store, cookie, self.idle_timeout, self.timeout.clone())
+                    .with_tunnels(Arc::clone(&tunnels)),
+            )
+        })?;
+        let sessions = St::sessions(&manager);
         Ok(WellKnownLayer {
+            sessions: manager,
             config: Arc::new(Config {
                 tunnels,
                 tokens: self.tokens,

@@ -621,7 +621,7 @@ pub use crate::cookie::{SameSite, SessionCookie};
 pub use crate::error::ConfigError;
 pub use crate::future::ResponseFuture;
 pub use crate::identity::{AuthMethod, Identity, User};
-pub use crate::layer::{WellKnownBuilder, WellKnownLayer};
+pub use crate::layer::{NoStore, StoreSlot, WellKnownBuilder, WellKnownLayer};
 pub use crate::manager::{
     CrossOriginRequest, MAX_PROFILE_BYTES, SessionManager, SignInError, SignedIn, StoreCallError,
 };

@@ -47,7 +47,7 @@ pub const MAX_PROFILE_BYTES: usize = 16 * 1024;
 ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
 ///     .with_session_store(MemoryStore::new())
 ///     .build()?;
-/// let sessions = layer.session_manager().expect("sessions are enabled");
+/// let sessions = layer.session_manager();
 /// let signed_in = sessions.sign_in(User::new("ada")).await?;
 /// let set_cookie = signed_in.set_cookie().to_str()?;
 /// assert!(set_cookie.starts_with("__Host-rstream_session="));
@@ -371,7 +371,7 @@ impl<St: SessionStore> SessionManager<St> {
     ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
     ///     .with_session_store(MemoryStore::new())
     ///     .build()?;
-    /// let sessions = layer.session_manager().expect("sessions are enabled");
+    /// let sessions = layer.session_manager();
     /// let laptop = sessions.sign_in_tagged(User::new("ada"), ["sid:1".to_owned()]).await?;
     /// let phone = sessions.sign_in_tagged(User::new("ada"), ["sid:2".to_owned()]).await?;
     /// sessions.revoke_tagged("sid:1").await?;
@@ -557,7 +557,7 @@ impl<St> SessionManager<St> {
     ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
     ///     .with_session_store(MemoryStore::new())
     ///     .build()?;
-    /// let sessions = layer.session_manager().expect("session auth is on");
+    /// let sessions = layer.session_manager();
     /// assert_eq!(sessions.safe_return_url("/orders?page=2"), Some("/orders?page=2"));
     /// assert_eq!(sessions.safe_return_url("//evil.example"), None);
     /// assert_eq!(sessions.safe_return_url(r"/\evil.example"), None);
@@ -589,7 +589,7 @@ impl<St> SessionManager<St> {
     ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
     ///     .with_session_store(MemoryStore::new())
     ///     .build()?;
-    /// let sessions = layer.session_manager().expect("session auth is on");
+    /// let sessions = layer.session_manager();
     /// let same_site = Request::post("/login")
     ///     .header("host", "app.example.com")
     ///     .header("origin", "https://app.example.com")
@@ -696,7 +696,7 @@ impl<St: RevokeAll> SessionManager<St> {
     ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
     ///     .with_session_store(MemoryStore::new())
     ///     .build()?;
-    /// let sessions = layer.session_manager().expect("sessions are enabled");
+    /// let sessions = layer.session_manager();
     /// let laptop = sessions.sign_in(User::new("ada")).await?;
     /// let phone = sessions.sign_in(User::new("ada")).await?;
     /// assert_eq!(sessions.sessions_of("ada").await?.len(), 2);

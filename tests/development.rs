@@ -51,7 +51,6 @@ async fn the_loopback_names_are_tunnels_over_plain_http() {
     assert!(cookie.starts_with("rstream_session="), "{cookie}");
     let set_cookie = layer
         .session_manager()
-        .unwrap()
         .sign_in(ada())
         .await
         .unwrap()
@@ -95,12 +94,7 @@ fn development_tunnels_never_weaken_a_production_cookie() {
         .with_session_store(MemoryStore::new())
         .build()
         .unwrap();
-    let cookie = explicit
-        .session_manager()
-        .unwrap()
-        .cookie()
-        .cookie_name()
-        .to_owned();
+    let cookie = explicit.session_manager().cookie().cookie_name().to_owned();
     assert_eq!(cookie, "__Host-rstream_session");
     assert_eq!(
         WellKnownLayer::builder()
@@ -137,7 +131,7 @@ async fn a_well_known_request_for_a_host_that_is_no_tunnel_is_logged() {
 #[test]
 fn sign_in_handlers_refuse_cross_site_requests_like_logout() {
     let layer = development();
-    let sessions = layer.session_manager().unwrap();
+    let sessions = layer.session_manager();
     let check = |headers: &[(&str, &str)]| {
         let mut request = Request::post("/demo/login").header("host", "localhost:3000");
         for (name, value) in headers {
@@ -258,7 +252,6 @@ async fn cookies_of(
     let layer = builder.with_session_store(MemoryStore::new()).build()?;
     let issued = layer
         .session_manager()
-        .unwrap()
         .sign_in(ada())
         .await
         .unwrap()
@@ -292,7 +285,9 @@ async fn the_derived_cookie_is_secure_exactly_when_the_tunnels_are_https() {
     let localhost_http = Tunnel::from_origin("http://localhost:3000").unwrap();
 
     // All https: Secure, with the __Host- prefix, on sign-in and logout.
-    let (issued, removed) = cookies_of(&[https.clone()], None).await.unwrap();
+    let (issued, removed) = cookies_of(std::slice::from_ref(&https), None)
+        .await
+        .unwrap();
     for cookie in [&issued, &removed] {
         assert!(cookie.starts_with("__Host-rstream_session="), "{cookie}");
         assert!(is_secure(cookie), "{cookie}");
@@ -339,9 +334,12 @@ async fn an_explicit_secure_cookie_on_a_public_plain_http_tunnel_is_refused() {
     let loopback_http = Tunnel::from_origin("http://localhost:3000").unwrap();
     let https = Tunnel::from_origin("https://app.example.com").unwrap();
 
-    let error = cookies_of(&[public_http.clone()], Some(SessionCookie::default()))
-        .await
-        .unwrap_err();
+    let error = cookies_of(
+        std::slice::from_ref(&public_http),
+        Some(SessionCookie::default()),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         error,
         ConfigError::SecureCookieOnPlainHttp("http://app.internal:8080".to_owned())

@@ -326,7 +326,7 @@ async fn predicates_see_plain_paths_and_anything_else_is_guarded() {
 #[tokio::test]
 async fn browser_navigations_are_sent_to_sign_in_with_their_return_url() {
     let layer = guarded();
-    let sessions = layer.session_manager().unwrap();
+    let sessions = layer.session_manager();
     let recorder = Recorder::default();
     let navigate = |path: &str| get(path).header("accept", BROWSER_ACCEPT);
 

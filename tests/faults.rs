@@ -529,7 +529,7 @@ async fn logout_with_a_failing_verifier_and_a_live_cookie_signs_the_cookie_out()
 #[tokio::test]
 async fn sign_in_reports_a_failing_store_and_issues_no_cookie() {
     let rig = Rig::new();
-    let manager = rig.layer.session_manager().unwrap();
+    let manager = rig.layer.session_manager();
     rig.store.set(StoreOp::Create, Fault::Error);
     let result = no_panic(async move { manager.sign_in(ada()).await }).await;
     match result {
@@ -547,7 +547,7 @@ async fn sign_in_reports_a_failing_store_and_issues_no_cookie() {
 #[tokio::test]
 async fn sign_in_reports_a_panicking_store_and_issues_no_cookie() {
     let rig = Rig::new();
-    let manager = rig.layer.session_manager().unwrap();
+    let manager = rig.layer.session_manager();
     rig.store.set(StoreOp::Create, Fault::Panic);
     let result = no_panic(async move { manager.sign_in(ada()).await }).await;
     assert!(
@@ -638,7 +638,7 @@ async fn a_backend_that_panics_before_returning_its_future_never_escapes_the_lay
 #[tokio::test]
 async fn sign_in_reports_a_store_that_panics_before_returning_its_future() {
     let rig = Rig::new();
-    let manager = rig.layer.session_manager().unwrap();
+    let manager = rig.layer.session_manager();
     rig.store.set(StoreOp::Create, Fault::PanicEagerly);
     let result = escaped(async move { manager.sign_in(ada()).await })
         .await
@@ -805,7 +805,7 @@ mod backend_timeout {
     #[tokio::test]
     async fn with_a_backend_timeout_sign_in_reports_a_store_that_never_answers() {
         let rig = Rig::with_timeout(TIMEOUT);
-        let manager = rig.layer.session_manager().unwrap();
+        let manager = rig.layer.session_manager();
         rig.store.set(StoreOp::Create, Fault::Never);
         let started = Instant::now();
         let result = no_panic(async move { manager.sign_in(ada()).await }).await;

@@ -12,8 +12,8 @@ use common::*;
 use http::{HeaderMap, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use rstream_well_known::{
-    AuthMethod, Caller, MemoryStore, Paths, SessionStore, TokenContext, TokenVerdict,
-    TokenVerifier, Unauthenticated, User, WellKnownLayer,
+    AuthMethod, Caller, MemoryStore, Paths, TokenContext, TokenVerdict, TokenVerifier,
+    Unauthenticated, User, WellKnownLayer,
 };
 use tower::{Layer, Service, ServiceExt};
 
@@ -103,7 +103,7 @@ async fn through<V, St>(
 ) -> (StatusCode, HeaderMap, Bytes)
 where
     V: TokenVerifier,
-    St: SessionStore,
+    St: rstream_well_known::StoreSlot,
 {
     let response = layer.layer(handler.clone()).oneshot(request).await.unwrap();
     let (parts, body) = response.into_parts();
@@ -118,7 +118,7 @@ where
 async fn caller_of<V, St>(layer: &WellKnownLayer<V, St>, request: Request<Full<Bytes>>) -> Caller
 where
     V: TokenVerifier,
-    St: SessionStore,
+    St: rstream_well_known::StoreSlot,
 {
     let handler = Handler::default();
     let (status, _, body) = through(layer, &handler, request).await;

@@ -50,11 +50,7 @@ fn idle_layer<St: SessionStore>(
 async fn an_empty_user_id_is_refused_at_sign_in_and_nothing_is_stored() {
     let store = MemoryStore::new();
     let layer = layer_with(store.clone());
-    let result = layer
-        .session_manager()
-        .unwrap()
-        .sign_in(User::new(""))
-        .await;
+    let result = layer.session_manager().sign_in(User::new("")).await;
     assert!(
         matches!(result, Err(SignInError::EmptyUserId)),
         "{result:?}"
@@ -67,7 +63,7 @@ async fn an_empty_user_id_is_refused_at_sign_in_and_nothing_is_stored() {
 async fn an_oversized_profile_is_refused_at_sign_in_and_the_limit_is_inclusive() {
     let store = MemoryStore::new();
     let layer = layer_with(store.clone());
-    let manager = layer.session_manager().unwrap();
+    let manager = layer.session_manager();
     // {"userId":"a","name":"…","email":null,"image":null}
     let overhead = r#"{"userId":"a","name":"","email":null,"image":null}"#.len();
     let at_limit = User::new("a").with_name("x".repeat(MAX_PROFILE_BYTES - overhead));
@@ -111,12 +107,7 @@ async fn a_huge_lifetime_saturates_and_a_zero_one_is_refused() {
         .idle_timeout(Duration::MAX)
         .build()
         .unwrap();
-    let signed_in = layer
-        .session_manager()
-        .unwrap()
-        .sign_in(ada())
-        .await
-        .unwrap();
+    let signed_in = layer.session_manager().sign_in(ada()).await.unwrap();
     let set_cookie = signed_in.set_cookie().to_str().unwrap().to_owned();
     assert!(set_cookie.contains("Max-Age="), "{set_cookie}");
     let session = store.load(signed_in.session_id()).await.unwrap().unwrap();
@@ -159,12 +150,7 @@ async fn sign_in_computes_both_deadlines() {
         .build()
         .unwrap();
     let before = SystemTime::now();
-    let signed_in = layer
-        .session_manager()
-        .unwrap()
-        .sign_in(ada())
-        .await
-        .unwrap();
+    let signed_in = layer.session_manager().sign_in(ada()).await.unwrap();
     let after = SystemTime::now();
     let session = store.load(signed_in.session_id()).await.unwrap().unwrap();
     assert!(before <= session.created_at() && session.created_at() <= after);
@@ -173,7 +159,7 @@ async fn sign_in_computes_both_deadlines() {
         session.created_at() + Duration::from_secs(3600)
     );
     assert_eq!(session.idle_expires_at(), Some(session.created_at() + idle));
-    assert_eq!(layer.session_manager().unwrap().idle_timeout(), Some(idle));
+    assert_eq!(layer.session_manager().idle_timeout(), Some(idle));
 }
 
 /// A store that returns every session it holds, expired or not: the layer
@@ -410,7 +396,7 @@ async fn revoke_all_signs_a_user_out_everywhere_and_lists_show_it() {
     let store = MemoryStore::new();
     let layer = layer_with(store.clone());
     let other_instance = layer_with(store.clone());
-    let manager = layer.session_manager().unwrap();
+    let manager = layer.session_manager();
     let laptop = sign_in(&layer, ada()).await;
     let phone = sign_in(&other_instance, ada()).await;
     let grace = sign_in(&layer, User::new("grace")).await;
@@ -431,12 +417,7 @@ async fn revoke_all_signs_a_user_out_everywhere_and_lists_show_it() {
     let boxed = rstream_well_known::BoxRevokeAllStore::new(store.clone());
     let layer = layer_with(boxed.clone());
     let cookie = sign_in(&layer, ada()).await;
-    layer
-        .session_manager()
-        .unwrap()
-        .revoke_all("user-id")
-        .await
-        .unwrap();
+    layer.session_manager().revoke_all("user-id").await.unwrap();
     assert_eq!(who(&layer, &cookie).await, None);
     boxed.revoke_all("nobody").await.unwrap();
 }

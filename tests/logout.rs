@@ -13,7 +13,7 @@ use rstream_well_known::{MemoryStore, SameSite, SessionCookie, WellKnownLayer};
 async fn session_of(
     layer: &WellKnownLayer<
         impl rstream_well_known::TokenVerifier,
-        impl rstream_well_known::SessionStore,
+        impl rstream_well_known::StoreSlot,
     >,
     cookie: &str,
 ) -> Option<String> {
@@ -30,7 +30,7 @@ async fn session_of(
 async fn logout_with(
     layer: &WellKnownLayer<
         impl rstream_well_known::TokenVerifier,
-        impl rstream_well_known::SessionStore,
+        impl rstream_well_known::StoreSlot,
     >,
     cookie: &str,
 ) -> Answer {
@@ -154,12 +154,7 @@ async fn the_removal_cookie_mirrors_a_custom_configuration() {
             .session_cookie(config.clone())
             .build()
             .unwrap();
-        let signed_in = layer
-            .session_manager()
-            .unwrap()
-            .sign_in(ada())
-            .await
-            .unwrap();
+        let signed_in = layer.session_manager().sign_in(ada()).await.unwrap();
         let issued = signed_in.set_cookie().to_str().unwrap().to_owned();
         let pair = issued.split(';').next().unwrap();
         let answer = logout_with(&layer, pair).await;

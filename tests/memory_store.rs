@@ -402,7 +402,7 @@ fn cookie_of(signed_in: &SignedIn) -> String {
 async fn sessions_signed_in_with_a_tag_end_together() {
     let store = MemoryStore::new();
     let layer = common::layer_with(store.clone());
-    let sessions = layer.session_manager().unwrap();
+    let sessions = layer.session_manager();
     let tags = |tags: &[&str]| tags.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>();
     let laptop = sessions
         .sign_in_tagged(User::new("ada"), tags(&["sid:1", "sub:ada"]))
@@ -448,7 +448,7 @@ async fn sessions_signed_in_with_a_tag_end_together() {
 async fn sign_in_refuses_tags_a_session_cannot_carry() {
     let store = MemoryStore::new();
     let layer = common::layer_with(store.clone());
-    let sessions = layer.session_manager().unwrap();
+    let sessions = layer.session_manager();
 
     let nine = (0..=Session::MAX_TAGS).map(|n| format!("tag-{n}"));
     let error = sessions

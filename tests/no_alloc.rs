@@ -112,7 +112,6 @@ fn sessions_with_an_idle_deadline_cost_no_extra_allocation() {
         let layer = builder.build().unwrap();
         let signed_in = layer
             .session_manager()
-            .unwrap()
             .sign_in(User::new("ada"))
             .now_or_never()
             .unwrap()

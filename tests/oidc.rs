@@ -147,7 +147,7 @@ fn rig_with_client(
         config = config.client_secret(secret.clone());
     }
     let oidc = configure(config)
-        .build(well_known.session_manager().unwrap(), http)
+        .build(well_known.session_manager(), http)
         .unwrap();
     Some(Rig {
         provider,
@@ -193,10 +193,7 @@ fn instance(issuer: &str, key: Option<FlowKey>) -> (WellKnown, OidcLayer<MemoryS
         .unwrap();
     let oidc = OidcConfig::new(issuer, CLIENT_ID)
         .flow_keys(key)
-        .build(
-            well_known.session_manager().unwrap(),
-            HyperClient::new().unwrap(),
-        )
+        .build(well_known.session_manager(), HyperClient::new().unwrap())
         .unwrap();
     (well_known, oidc)
 }
@@ -909,7 +906,6 @@ async fn sign_in_revokes_the_presented_session_and_mints_a_fresh_one() {
     let planted = rig
         .well_known
         .session_manager()
-        .unwrap()
         .sign_in(User::new("mallory"))
         .await
         .unwrap();
@@ -1124,10 +1120,7 @@ async fn an_unreachable_provider_is_a_502_not_a_500() {
         .unwrap()
         .port();
     let oidc = OidcConfig::new(format!("http://127.0.0.1:{port}"), CLIENT_ID)
-        .build(
-            layer.session_manager().unwrap(),
-            HyperClient::new().unwrap(),
-        )
+        .build(layer.session_manager(), HyperClient::new().unwrap())
         .unwrap();
     assert!(oidc.discover().await.is_err());
     let service = ServiceBuilder::new()
@@ -1175,7 +1168,6 @@ fn configuration_is_checked() {
             .build()
             .unwrap()
             .session_manager()
-            .unwrap()
     };
     let client = || HyperClient::new().unwrap();
     let refused = |config: OidcConfig| config.build(sessions(), client()).is_err();
@@ -1684,7 +1676,7 @@ async fn a_provider_that_is_down_gets_one_discovery_fetch_per_interval() {
     let oidc = OidcConfig::new("http://127.0.0.1:9", CLIENT_ID)
         .key_refresh_interval(Duration::from_millis(500))
         .build(
-            layer.session_manager().unwrap(),
+            layer.session_manager(),
             Down {
                 calls: Arc::clone(&calls),
             },

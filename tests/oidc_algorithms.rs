@@ -110,10 +110,7 @@ impl Rig {
             .build()
             .unwrap();
         let oidc = OidcConfig::new(provider.issuer.clone(), CLIENT_ID)
-            .build(
-                well_known.session_manager().unwrap(),
-                HyperClient::new().unwrap(),
-            )
+            .build(well_known.session_manager(), HyperClient::new().unwrap())
             .unwrap();
         Some(Self {
             provider,

@@ -892,7 +892,7 @@ proptest! {
             let value = match cookie {
                 Some(random) => random,
                 None => {
-                    let sessions = layer.session_manager().unwrap();
+                    let sessions = layer.session_manager();
                     let signed_in = block_on(sessions.sign_in(User::new("cookie-user"))).unwrap();
                     signed_in.session_id().expose().to_owned()
                 }

@@ -122,6 +122,7 @@ suite_on_redis!(
 
 async fn session_answer<V, St>(layer: &WellKnownLayer<V, St>, cookie: &str) -> common::Answer
 where
+    St: rstream_well_known::StoreSlot,
     WellKnownLayer<V, St>: tower::Layer<Recorder>,
     <WellKnownLayer<V, St> as tower::Layer<Recorder>>::Service: tower::Service<
             http::Request<http_body_util::Full<bytes::Bytes>>,
@@ -204,7 +205,7 @@ async fn two_layers_on_one_redis_share_sessions_and_logouts() {
     let laptop = sign_in(&one, ada()).await;
     let phone = sign_in(&two, ada()).await;
     let grace = sign_in(&one, User::new("grace")).await;
-    let sessions = two.session_manager().unwrap();
+    let sessions = two.session_manager();
     assert_eq!(sessions.sessions_of("user-id").await.unwrap().len(), 2);
     sessions.revoke_all("user-id").await.unwrap();
     for cookie in [&laptop, &phone] {
@@ -542,7 +543,7 @@ async fn a_redis_outage_never_hangs_never_500s_never_logs_secrets_and_heals() {
     };
     let (captured, _guard) = Captured::install();
     let layer = layer_on(&server, "outage:").await;
-    let sessions = layer.session_manager().unwrap();
+    let sessions = layer.session_manager();
     let cookie = sign_in(&layer, ada()).await;
     let secret = cookie_value(&cookie).to_owned();
     assert_eq!(

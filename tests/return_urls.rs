@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use rstream_well_known::{MemoryStore, SessionManager};
 
 fn sessions() -> SessionManager<MemoryStore> {
-    layer().session_manager().unwrap()
+    layer().session_manager()
 }
 
 /// Where `candidate` leads from a page of the tunnel, as a browser reads it.

@@ -582,7 +582,6 @@ async fn an_app_write_in_flight_never_undoes_a_logout() {
         let (app, layer) = app_beside_ours(cued.clone(), idle);
         let signed_in = layer
             .session_manager()
-            .unwrap()
             .sign_in(User::new("ada"))
             .await
             .unwrap();
@@ -812,7 +811,6 @@ async fn a_failing_store_fails_closed_and_never_shows_the_id() {
     assert_eq!(logout.header("set-cookie"), None);
     let error = layer
         .session_manager()
-        .unwrap()
         .sign_in(User::new("grace"))
         .await
         .unwrap_err();

@@ -37,7 +37,7 @@ use crate::identity::User;
 ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
 ///     .with_session_store(TowerSessionsStore::new(MemoryStore::default()))
 ///     .build()?;
-/// let sessions = layer.session_manager().expect("sessions are enabled");
+/// let sessions = layer.session_manager();
 /// let signed_in = sessions.sign_in(User::new("ada")).await?;
 /// assert!(signed_in.set_cookie().to_str()?.starts_with("__Host-rstream_session="));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -144,7 +144,7 @@ use crate::identity::User;
 ///       .with_session_store(TowerSessionsStore::new(tower_sessions::MemoryStore::default()))
 ///       .build()
 ///       .unwrap();
-///   layer.session_manager().unwrap().revoke_all("ada").await;
+///   layer.session_manager().revoke_all("ada").await;
 ///   # }
 ///   ```
 ///

@@ -214,12 +214,7 @@ pub async fn sign_in<V, St: SessionStore>(layer: &WellKnownLayer<V, St>, user: U
 where
     St::Error: fmt::Debug,
 {
-    let signed_in = layer
-        .session_manager()
-        .unwrap()
-        .sign_in(user)
-        .await
-        .unwrap();
+    let signed_in = layer.session_manager().sign_in(user).await.unwrap();
     let set_cookie = signed_in.set_cookie().to_str().unwrap();
     set_cookie.split(';').next().unwrap().to_owned()
 }
