@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use super::{ListSessions, RevokeAll, Session, SessionId, SessionStore};
 
@@ -725,6 +725,7 @@ mod tests {
     //! store holds: counted, not timed. Time is passed in explicitly.
 
     use std::thread;
+    use std::time::Duration;
 
     use futures::executor::block_on;
 
