@@ -87,7 +87,7 @@
 //! hyper-util's `TowerToHyperService` under axum, clones the service for
 //! each request, so a middleware with configuration (the layer's is behind
 //! an `Arc`) also pays for cloning and dropping it. The pass-through goal
-//! (at most +100) is for the call alone, as issue 7 sets it, and is checked
+//! (at most +100) is for the call alone, and is checked
 //! by `cargo bench --bench instructions`; here the figure has no goal.
 //!
 //! # Settings (environment)

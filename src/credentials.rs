@@ -967,8 +967,8 @@ mod tests {
 
     #[test]
     fn a_flood_of_pairs_is_read_no_further_than_the_bound() {
-        // Review finding O2: the old reader of the sign-in's binding cookie
-        // collected every value and de-duplicated them pair by pair.
+        // A reader that collected every value and de-duplicated them pair
+        // by pair would be quadratic in a field like this one.
         let field: String = (0..12_000)
             .map(|i| format!("rstream_oidc=v{i}; "))
             .collect();

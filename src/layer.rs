@@ -535,8 +535,8 @@ impl<V, St> WellKnownBuilder<V, St> {
     ///
     /// Sign-in sets the idle deadline; each session endpoint answer that
     /// authenticates by the cookie moves it to `idle_timeout` from then, at
-    /// most once per quarter of the idle timeout (see "Sessions" in the
-    /// crate docs). Zero is refused by [`build`](WellKnownBuilder::build);
+    /// most once per quarter of the idle timeout (see
+    /// [Sessions](crate::guide::rulings#sessions)). Zero is refused by [`build`](WellKnownBuilder::build);
     /// a timeout longer than the lifetime has no effect.
     pub fn idle_timeout(mut self, idle_timeout: Duration) -> Self {
         self.idle_timeout = Some(idle_timeout);

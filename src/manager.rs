@@ -569,7 +569,7 @@ impl<St> SessionManager<St> {
     }
 
     /// Refuses a request that may come from another site, with the rule
-    /// logout uses (see the crate documentation): fetch metadata first (a
+    /// logout uses ([the ruling](crate::guide::rulings#the-logout-endpoint)): fetch metadata first (a
     /// `Sec-Fetch-Site` other than `same-origin` or `none`), then `Origin`
     /// and `Referer`, which, when present, must both name the origin of the
     /// tunnel the request is for. A sign-in handler calls it before

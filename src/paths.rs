@@ -34,7 +34,8 @@ use crate::path::{Prefix, is_plain};
 /// # How paths are matched
 ///
 /// Servers and routers disagree on how to read a path (`%2F`, `..`, `;`,
-/// `\`, letter case, Unicode look-alikes, …; see the crate documentation).
+/// `\`, letter case, Unicode look-alikes, …; see [the
+/// ruling](crate::guide::rulings#paths)).
 /// `Paths` reads request paths with the very model that keeps every
 /// spelling of `/.well-known/rstream` away from the application, and errs
 /// on the side of applying the option:

@@ -342,32 +342,27 @@ async fn debug_output_shows_no_session_id_or_profile() {
     assert!(!debug.contains("ada@example.com"), "{debug}");
 }
 
-/// No configuration value panics: a sweep interval or a ttl too large for
-/// the clock is accepted, and so is zero. (The interval no longer has an
-/// effect; the deprecated constructor still takes any value.)
+/// No duration panics: a ttl too large for the clock is accepted, and so is
+/// zero.
 #[tokio::test]
-#[allow(deprecated)]
 async fn huge_and_zero_durations_never_panic() {
-    for interval in [Duration::MAX, Duration::ZERO, Duration::from_secs(u64::MAX)] {
-        let store = MemoryStore::with_sweep_interval(interval);
-        assert_eq!(store.sweep_interval(), interval);
-        let forever = store
-            .create(s(User::new("ada"), Duration::MAX))
-            .await
-            .unwrap();
-        let gone = store
-            .create(s(User::new("gone"), Duration::ZERO))
-            .await
-            .unwrap();
-        let live = store.create(s(User::new("grace"), LIVE)).await.unwrap();
-        assert_eq!(user_of(&store, &forever).await, Some(User::new("ada")));
-        assert_eq!(store.load(&gone).await.unwrap(), None);
-        assert_eq!(user_of(&store, &live).await, Some(User::new("grace")));
-        store.purge_expired();
-        assert_eq!(store.len(), 2, "{interval:?}");
-        assert_eq!(store.max_sessions(), MemoryStore::DEFAULT_MAX_SESSIONS);
-        assert!(format!("{store:?}").contains("sessions: 2"));
-    }
+    let store = MemoryStore::new();
+    let forever = store
+        .create(s(User::new("ada"), Duration::MAX))
+        .await
+        .unwrap();
+    let gone = store
+        .create(s(User::new("gone"), Duration::ZERO))
+        .await
+        .unwrap();
+    let live = store.create(s(User::new("grace"), LIVE)).await.unwrap();
+    assert_eq!(user_of(&store, &forever).await, Some(User::new("ada")));
+    assert_eq!(store.load(&gone).await.unwrap(), None);
+    assert_eq!(user_of(&store, &live).await, Some(User::new("grace")));
+    store.purge_expired();
+    assert_eq!(store.len(), 2);
+    assert_eq!(store.max_sessions(), MemoryStore::DEFAULT_MAX_SESSIONS);
+    assert!(format!("{store:?}").contains("sessions: 2"));
 }
 
 /// Whom the layer's session endpoint says a `Cookie` header value signs in,

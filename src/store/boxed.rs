@@ -13,8 +13,10 @@ use super::{RevokeAll, Session, SessionId, SessionStore};
 /// The error of a boxed store: any store's error, boxed.
 ///
 /// A newtype rather than `Box<dyn Error + Send + Sync>` itself, because that
-/// type does not implement [`Error`]. `Display` and
-/// [`source`](Error::source) are the wrapped error's own.
+/// type does not implement [`Error`], which [`SessionStore::Error`] requires.
+/// Build one with [`BoxError::new`] or `From`, take the box back with
+/// [`BoxError::into_inner`]. `Display` and [`source`](Error::source) are the
+/// wrapped error's own.
 pub struct BoxError(Box<dyn Error + Send + Sync>);
 
 impl BoxError {

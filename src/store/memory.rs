@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use super::{ListSessions, RevokeAll, Session, SessionId, SessionStore};
 
@@ -108,8 +108,6 @@ pub struct MemoryStore {
 
 struct Shared {
     state: Mutex<State>,
-    /// Only reported by the deprecated `sweep_interval`.
-    sweep_interval: Duration,
 }
 
 /// A session's place in the deadline index: its deadline, then the order of
@@ -526,26 +524,9 @@ impl MemoryStore {
     /// An empty store holding at most
     /// [`DEFAULT_MAX_SESSIONS`](MemoryStore::DEFAULT_MAX_SESSIONS) sessions.
     pub fn new() -> Self {
-        Self::with_interval(Duration::from_secs(60))
-    }
-
-    /// An empty store; `interval` is ignored.
-    ///
-    /// The store used to sweep its whole map every `interval`; it now drops
-    /// a few expired sessions on every create instead (see [`MemoryStore`]),
-    /// so there is no interval to choose. Any value is accepted, including
-    /// [`Duration::MAX`] and zero, and reported back by
-    /// [`sweep_interval`](MemoryStore::sweep_interval).
-    #[deprecated(note = "cleanup is now incremental on every create; use MemoryStore::new")]
-    pub fn with_sweep_interval(interval: Duration) -> Self {
-        Self::with_interval(interval)
-    }
-
-    fn with_interval(sweep_interval: Duration) -> Self {
         Self {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::new(Self::DEFAULT_MAX_SESSIONS)),
-                sweep_interval,
             }),
         }
     }
@@ -594,14 +575,6 @@ impl MemoryStore {
     /// How many sessions the store holds at most.
     pub fn max_sessions(&self) -> usize {
         self.lock().max_sessions
-    }
-
-    /// The interval given to
-    /// [`with_sweep_interval`](MemoryStore::with_sweep_interval), else one
-    /// minute. It has no effect.
-    #[deprecated(note = "cleanup is now incremental on every create; there is no interval")]
-    pub fn sweep_interval(&self) -> Duration {
-        self.shared.sweep_interval
     }
 
     /// How many sessions the store holds, expired ones not yet dropped
@@ -752,6 +725,7 @@ mod tests {
     //! store holds: counted, not timed. Time is passed in explicitly.
 
     use std::thread;
+    use std::time::Duration;
 
     use futures::executor::block_on;
 

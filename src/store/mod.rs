@@ -1,14 +1,6 @@
 //! Browser sessions: the [`SessionStore`] trait and its capabilities
 //! ([`RevokeAll`], [`ListSessions`]), [`Session`], [`SessionId`], the boxed
 //! form for stores chosen at run time, and the built-in stores.
-//!
-//! **Deviation from the agreed design.** `BoxError` cannot be the alias
-//! `Box<dyn Error + Send + Sync>`: that type does not implement
-//! [`std::error::Error`] (the standard library leaves it out), which
-//! [`SessionStore::Error`] requires. [`BoxError`] is therefore a newtype
-//! around it, built with [`BoxError::new`] or `From`, read with
-//! [`BoxError::into_inner`]; its `Display` and `source` are the wrapped
-//! error's.
 
 use std::future::Future;
 use std::sync::Arc;
