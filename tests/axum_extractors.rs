@@ -3,7 +3,7 @@
 //! resolve.
 #![cfg(feature = "axum")]
 
-mod common;
+use crate::common;
 
 use axum::Router;
 use axum::body::Body;

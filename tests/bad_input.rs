@@ -1,7 +1,7 @@
 //! Hostile and malformed input: every request gets a clear answer, nothing
 //! panics, nothing is cleared by mistake, and no secret is echoed.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::*;

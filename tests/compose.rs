@@ -2,7 +2,7 @@
 //! where tower needs it, works inside `ServiceBuilder` with tower-http
 //! layers, behind axum's `Router::layer`, and with custom backends.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::time::Duration;

@@ -12,7 +12,7 @@
 //!   path is refused (`401`: preflights carry no credentials) and so is one to
 //!   a well-known path (`405`).
 
-mod common;
+use crate::common;
 
 use common::*;
 use http::header::{

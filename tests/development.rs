@@ -2,7 +2,7 @@
 //! cookie that plain HTTP keeps, the warning that tells a well-known
 //! request reached a host that is no tunnel, and the sign-in origin check.
 
-mod common;
+use crate::common;
 
 use common::*;
 use http::Request;

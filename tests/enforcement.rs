@@ -3,7 +3,7 @@
 //! a refused request never reaches the application, however its path is
 //! spelled.
 
-mod common;
+use crate::common;
 
 use common::*;
 use http::header::LOCATION;

@@ -18,7 +18,7 @@ mod tonic_example;
 #[path = "../examples/tower_http.rs"]
 mod tower_http_example;
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! checks the answer the crate documents for the fault ("Failing backends",
 //! "Logout", "Cookies" and "Error answers" in the crate docs).
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

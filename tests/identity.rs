@@ -2,7 +2,7 @@
 //! in a forwarded request's extensions, where, and that it always agrees
 //! with the session endpoint.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

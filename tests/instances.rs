@@ -9,9 +9,9 @@
 //! the tests say SKIPPED loudly and pass, except under `CI=true`.
 #![cfg(all(feature = "redis", feature = "oidc-hyper"))]
 
-mod demo_process;
-mod oidc_provider;
-mod redis_server;
+use crate::demo_process;
+use crate::oidc_provider;
+use crate::redis_server;
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

@@ -3,8 +3,8 @@
 //! good set, the cooldown, time-outs, and the background task's lifetime.
 #![cfg(feature = "jwks")]
 
-mod common;
-mod jwt_mint;
+use crate::common;
+use crate::jwt_mint;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};

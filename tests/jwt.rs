@@ -5,8 +5,8 @@
 //! wrong reason.
 #![cfg(feature = "jwt")]
 
-mod common;
-mod jwt_mint;
+use crate::common;
+use crate::jwt_mint;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -2,7 +2,7 @@
 //! accepted algorithm pass, with `at_hash` hashed per algorithm, and each
 //! refusal names its own reason.
 
-mod jwt_mint;
+use crate::jwt_mint;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

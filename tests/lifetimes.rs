@@ -4,7 +4,7 @@
 //! changes no answer), deadlines checked by the layer itself, and "sign out
 //! everywhere". See "Sessions" in the crate docs.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

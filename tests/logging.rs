@@ -2,7 +2,7 @@
 //! token, a cookie or a session id.
 #![cfg(feature = "tracing")]
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 

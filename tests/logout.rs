@@ -1,7 +1,7 @@
 //! The logout endpoint, from the outside: methods, the cross-origin check,
 //! content types, what is cleared and revoked, and failing stores.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-mod common;
+use crate::common;
 
 use common::{Recorder, SESSION, empty, get, send};
 use rstream_well_known::{

@@ -11,9 +11,9 @@
 //! provider's keys than the one that signed it is refused, so a passing
 //! sign-in means the signature was checked.
 
-mod common;
-mod mock_provider;
-mod oidc_provider;
+use crate::common;
+use crate::mock_provider;
+use crate::oidc_provider;
 
 use bytes::Bytes;
 use common::Recorder;

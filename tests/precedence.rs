@@ -1,7 +1,7 @@
 //! Who is calling: token first (header, then query), then the cookie, with
 //! each mechanism enabled alone or both together.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 

@@ -7,9 +7,9 @@
 //! passes, except under `CI=true`, where that is a failure.
 #![cfg(feature = "redis")]
 
-mod common;
-mod demo_process;
-mod redis_server;
+use crate::common;
+use crate::demo_process;
+use crate::redis_server;
 
 #[allow(dead_code)]
 #[path = "../examples/redis.rs"]

@@ -3,7 +3,7 @@
 //! that whatever it accepts leads, by the WHATWG URL parser browsers use,
 //! to the same origin.
 
-mod common;
+use crate::common;
 
 use common::*;
 use proptest::prelude::*;

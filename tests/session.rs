@@ -1,7 +1,7 @@
 //! The session endpoint, from the outside: exact documents, headers, methods,
 //! HEAD, hosts and tunnels.
 
-mod common;
+use crate::common;
 
 use common::*;
 use rstream_well_known::{MemoryStore, StaticTokenVerifier, Tunnel, User, WellKnownLayer};

@@ -9,7 +9,7 @@
 #[path = "../examples/tower_sessions.rs"]
 mod tower_sessions_example;
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::fmt;

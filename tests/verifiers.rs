@@ -2,7 +2,7 @@
 //! `TokenVerifierChain` behind the layer, and the chain's rules for refusals
 //! and failures.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! handshake. A handshake authenticated by the session cookie must come
 //! from a page of the tunnel's origin (or one the application allows).
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

@@ -1,7 +1,7 @@
 //! What actually goes over the wire from a hyper 1 server: HEAD keeps GET's
 //! Content-Length and sends no body; 204 sends neither a body nor a length.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

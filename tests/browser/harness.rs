@@ -22,7 +22,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::demo;
+use super::demo;
 
 /// Headless, no sandbox (CI runs as root), and off the network: a headless
 /// browser has no business calling home in a test, and on a closed network

@@ -39,8 +39,7 @@
 mod demo;
 mod harness;
 #[cfg(feature = "oidc-hyper")]
-#[path = "../oidc_provider/mod.rs"]
-mod oidc_provider;
+use crate::oidc_provider;
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;

@@ -21,7 +21,8 @@ use std::time::Duration;
 pub const ID_TOKEN_KID: &str = "id_token_kid";
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mock_provider")
+    // The tests are targets of the workspace member `dev/`.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/mock_provider")
 }
 
 fn in_ci() -> bool {

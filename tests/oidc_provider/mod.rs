@@ -25,7 +25,8 @@ use hyper_util::rt::TokioExecutor;
 pub const CLIENT_ID: &str = "rstream-test";
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc_provider")
+    // The tests are targets of the workspace member `dev/`.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/oidc_provider")
 }
 
 fn in_ci() -> bool {
