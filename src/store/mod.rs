@@ -33,7 +33,7 @@ pub use boxed::{BoxError, BoxRevokeAllStore, BoxSessionStore};
 pub use id::SessionId;
 pub(crate) use id::{MAX_SESSION_ID_LEN, octet_run};
 pub use memory::{MemoryStore, MemoryStoreError};
-pub use session::Session;
+pub use session::{Session, SessionDecodeError};
 pub(crate) use session::after;
 
 /// Where browser sessions live: created at sign-in, loaded on every
