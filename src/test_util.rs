@@ -64,9 +64,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
 use crate::identity::User;
-use crate::store::{
-    ListSessions, RevokeAll, Session, SessionDecodeError, SessionId, SessionStore,
-};
+use crate::store::{ListSessions, RevokeAll, Session, SessionDecodeError, SessionId, SessionStore};
 
 /// Generates one `#[tokio::test]` per check of the store contract, each on a
 /// store made by evaluating the expression (in an async context).

@@ -391,8 +391,8 @@ async fn stored_values_of_other_versions_load_or_are_refused_cleanly() {
         .with_session_store(store.clone())
         .build()
         .unwrap();
-    let created = session(User::new("someone").with_name("S"), Duration::from_secs(60))
-        .with_tag("sid:1");
+    let created =
+        session(User::new("someone").with_name("S"), Duration::from_secs(60)).with_tag("sid:1");
     let id = store.create(created.clone()).await.unwrap();
     let keys = server.keys("enc:*:s:*");
     assert_eq!(keys.len(), 1);
@@ -421,7 +421,11 @@ async fn stored_values_of_other_versions_load_or_are_refused_cleanly() {
         r#"{{"v":1,"user":{{"userId":"ada","name":"Ada"}},"createdAt":{now_ms},"expiresAt":{in_an_hour},"tags":["sid:1",""],"device":"phone"}}"#
     )
     .as_bytes());
-    let loaded = store.load(&id).await.unwrap().expect("a value with extra fields loads");
+    let loaded = store
+        .load(&id)
+        .await
+        .unwrap()
+        .expect("a value with extra fields loads");
     assert_eq!(loaded.user(), &User::new("ada").with_name("Ada"));
     assert_eq!(loaded.tags().collect::<Vec<_>>(), ["sid:1", ""]);
     let answer = session_answer(&layer, &cookie).await;
@@ -778,16 +782,31 @@ async fn a_refused_redis_url_says_why_and_never_shows_the_password() {
         ("", "the Redis URL is empty"),
         ("127.0.0.1:6379", "has no scheme: write redis://host:port"),
         ("localhost", "has no scheme"),
-        ("http://hunter2@127.0.0.1:6379", "scheme is not redis://, rediss:// or redis+unix://"),
-        ("redis://:hunter2@127.0.0.1:63x9", "port is not a number from 0 to 65535"),
+        (
+            "http://hunter2@127.0.0.1:6379",
+            "scheme is not redis://, rediss:// or redis+unix://",
+        ),
+        (
+            "redis://:hunter2@127.0.0.1:63x9",
+            "port is not a number from 0 to 65535",
+        ),
         ("redis://127.0.0.1:99999", "port is not a number"),
-        ("redis://:hun/ter2@127.0.0.1:6379", "must be percent-encoded"),
+        (
+            "redis://:hun/ter2@127.0.0.1:6379",
+            "must be percent-encoded",
+        ),
         ("redis://user:hunter2@/0", "no host after its credentials"),
         ("redis:///0", "has no host"),
         ("redis://127.0.0.1:6379/zero", "not a database number"),
         ("redis://0.0.0.0:6379", "wildcard address"),
-        ("redis://:hunter2@127.0.0.1/?protocol=resp9", "neither resp2 nor resp3"),
-        ("redis+unix://host/tmp/redis.sock", "absolute path and no host"),
+        (
+            "redis://:hunter2@127.0.0.1/?protocol=resp9",
+            "neither resp2 nor resp3",
+        ),
+        (
+            "redis+unix://host/tmp/redis.sock",
+            "absolute path and no host",
+        ),
     ] {
         let error = RedisStore::builder(url).build().unwrap_err();
         let shown = error.to_string();
@@ -796,7 +815,10 @@ async fn a_refused_redis_url_says_why_and_never_shows_the_password() {
             "{url}: {shown}"
         );
         assert!(shown.contains(why), "{url}: {shown}");
-        assert!(!shown.contains("hunter2") && !shown.contains("hun/ter2"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hun/ter2"),
+            "{shown}"
+        );
         let chain = std::error::Error::source(&error).map(ToString::to_string);
         assert!(
             !chain.unwrap_or_default().contains("hunter2"),

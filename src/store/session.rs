@@ -634,7 +634,8 @@ mod tests {
             assert!(!error.to_string().contains("secret"), "{error}");
         }
         // Times past the range are clamped, not refused.
-        let far = br#"{"v":1,"user":{"userId":"a"},"createdAt":0,"expiresAt":18446744073709551615}"#;
+        let far =
+            br#"{"v":1,"user":{"userId":"a"},"createdAt":0,"expiresAt":18446744073709551615}"#;
         assert_eq!(Session::decode(far).unwrap().expires_at(), latest());
     }
 
