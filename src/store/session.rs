@@ -279,8 +279,8 @@ impl Session {
 /// ```
 ///
 /// - `v`: the form's version, [`STORED_VERSION`](Session::STORED_VERSION);
-/// - `user`: the [`User`] as it serialises (`userId`, the profile fields
-///   it has, `attributes` when there are some);
+/// - `user`: the [`User`] as it serialises (`userId`; `name`, `email` and
+///   `image`, `null` when unknown; `attributes` when there are some);
 /// - `createdAt`, `expiresAt`, `idleExpiresAt`: milliseconds since the Unix
 ///   epoch (times read back are the stored ones rounded down to the
 ///   millisecond, which every store keeps at least); `idleExpiresAt` only
@@ -320,7 +320,7 @@ impl Session {
     /// let bytes = session.encode();
     /// assert_eq!(
     ///     std::str::from_utf8(&bytes)?,
-    ///     r#"{"v":1,"user":{"userId":"ada"},"createdAt":1700000000000,"expiresAt":1700003600000,"tags":["sid:1"]}"#
+    ///     r#"{"v":1,"user":{"userId":"ada","name":null,"email":null,"image":null},"createdAt":1700000000000,"expiresAt":1700003600000,"tags":["sid:1"]}"#
     /// );
     /// assert_eq!(Session::decode(&bytes)?, session);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
