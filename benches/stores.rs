@@ -8,7 +8,13 @@
 //!   bench starts on a free loopback port (one `HMGET` round trip per
 //!   request).
 //!
-//! Both are driven the same way: each call runs to completion on a
+//! - `stored_form/bare`, `stored_form/oidc`: `Session::encode` then
+//!   `Session::decode` of a typical session (a user with a name; a user
+//!   with a full profile, an idle deadline and the two tags the OpenID
+//!   Connect sign-in adds), the form the Redis store keeps in each session
+//!   and decodes on each load: its share of the `redis` figure above.
+//!
+//! Both stores are driven the same way: each call runs to completion on a
 //! current-thread Tokio runtime (`block_on`), so the runtime's overhead is in
 //! both figures and their ratio is the store's. Before timing, each case is
 //! run once and its answer checked (authenticated through `rstream-auth`),
@@ -26,8 +32,11 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::StatusCode;
 use http::header::COOKIE;
 use http_body_util::BodyExt;
+use std::time::SystemTime;
+
 use rstream_well_known::{
-    MemoryStore, RedisStore, SessionStore, StaticTokenVerifier, Tunnel, User, WellKnownLayer,
+    MemoryStore, RedisStore, Session, SessionStore, StaticTokenVerifier, Tunnel, User,
+    WellKnownLayer,
 };
 use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -124,5 +133,38 @@ fn session_store(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, session_store);
+fn stored_form(c: &mut Criterion) {
+    let now = SystemTime::now();
+    let hour = Duration::from_secs(3600);
+    let bare = Session::new(
+        User::new("user-id").with_name("Ada Lovelace"),
+        now,
+        now + 8 * hour,
+    );
+    let oidc = Session::new(
+        User::new("248289761001")
+            .with_name("Ada Lovelace")
+            .with_email("ada@example.com")
+            .with_image("https://example.com/ada.png"),
+        now,
+        now + 8 * hour,
+    )
+    .with_idle_expires_at(now + hour / 2)
+    .with_tag("sid:https://idp.example.com/\u{0}0e3c6f1a-0f2b-4b7e-9d1c-7f3b2a1e5c9d")
+    .with_tag("sub:https://idp.example.com/\u{0}248289761001");
+
+    let mut group = c.benchmark_group("stored_form");
+    for (name, session) in [("bare", bare), ("oidc", oidc)] {
+        // Checked before timing: the form gives the session back.
+        let back = Session::decode(&session.encode()).expect("decodes");
+        assert_eq!(back.user(), session.user(), "{name}");
+        assert!(back.tags().eq(session.tags()), "{name}");
+        group.bench_function(name, |b| {
+            b.iter(|| Session::decode(&black_box(&session).encode()).expect("decodes"));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, session_store, stored_form);
 criterion_main!(benches);

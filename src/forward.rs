@@ -14,6 +14,7 @@ use http::{HeaderMap, Method, Request, StatusCode, Uri};
 use crate::caller::{Caller, Unauthenticated};
 use crate::config::{Config, Forwarding, SignIn, Strip};
 use crate::credentials::MAX_LOOKUPS;
+use crate::encoding::hex_digit_upper;
 use crate::endpoint::{Reply, error, for_method, read_head};
 use crate::future::PendingGate;
 use crate::identity::AuthMethod;
@@ -426,14 +427,13 @@ fn return_url(uri: &Uri) -> Option<String> {
 
 /// Percent-encodes `text` into `out`, all but RFC 3986 `unreserved` and `/`.
 fn percent_encode(text: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in text.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xF)]));
+            out.push(char::from(hex_digit_upper(b >> 4)));
+            out.push(char::from(hex_digit_upper(b)));
         }
     }
 }

@@ -560,6 +560,15 @@ impl<V, St> WellKnownBuilder<V, St> {
     /// fails with a `TimedOut` error. Zero is refused by
     /// [`build`](WellKnownBuilder::build).
     ///
+    /// A store may bound its own calls too: the Redis store's
+    /// `RedisStoreBuilder::timeout` (feature `redis`, default 2 seconds)
+    /// bounds each command it sends to Redis, and each reconnection, which
+    /// this bound cannot reach. Both stay: the store's bounds Redis
+    /// wherever the store is used, this one bounds a request's backend
+    /// calls together, the token verifier's included. Set this one longer
+    /// than the store's (the store then fails first, with its own error in
+    /// the log) or shorter to cap the whole request.
+    ///
     /// ```
     /// # #[cfg(feature = "tokio")] {
     /// use std::time::Duration;

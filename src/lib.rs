@@ -173,6 +173,7 @@ mod caller;
 mod config;
 mod cookie;
 mod credentials;
+mod encoding;
 mod endpoint;
 mod error;
 mod forward;
@@ -216,7 +217,7 @@ pub use crate::paths::Paths;
 pub use crate::service::WellKnownService;
 pub use crate::store::{
     BoxError, BoxRevokeAllStore, BoxSessionStore, ListSessions, MemoryStore, MemoryStoreError,
-    RevokeAll, Session, SessionId, SessionStore,
+    RevokeAll, Session, SessionDecodeError, SessionId, SessionStore,
 };
 #[cfg(feature = "redis")]
 pub use crate::store::{RedisStore, RedisStoreBuilder, RedisStoreError, RedisStoreErrorKind};

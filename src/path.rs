@@ -77,7 +77,8 @@
 
 mod lookalikes;
 
-use crate::syntax::{HIGH_BITS, ONES, hex_value, word_at};
+use crate::encoding::{hex_digit, hex_value};
+use crate::syntax::{HIGH_BITS, ONES, word_at};
 
 /// The well-known namespace the layer owns.
 pub(crate) const NAMESPACE: &str = "/.well-known/rstream";
@@ -489,17 +490,17 @@ impl<T: Track, const H: usize, const ALL: bool> Walker<T, H, ALL> {
 
     /// The open escapes can no longer complete: they are text.
     fn close_escapes(&mut self) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         for index in 0..std::mem::take(&mut self.open) {
             self.utf8(b'%', false);
             match self.escapes[index] {
                 Escape::Percent => {}
-                Escape::Hex(digit) => self.utf8(DIGITS[usize::from(digit)], false),
+                Escape::Hex(digit) => self.utf8(hex_digit(digit), false),
                 Escape::Wide { digits, value } => {
                     self.utf8(b'u', false);
                     for shift in (0..digits).rev() {
-                        let digit = value >> (4 * u16::from(shift)) & 0xF;
-                        self.utf8(DIGITS[usize::from(digit)], false);
+                        // `hex_digit` keeps the low four bits.
+                        let digit = (value >> (4 * u16::from(shift))) as u8;
+                        self.utf8(hex_digit(digit), false);
                     }
                 }
             }

@@ -1,5 +1,7 @@
 //! Small pieces of HTTP and URI grammar shared by the parsers.
 
+use crate::encoding::hex_value;
+
 /// `0x01` in every byte of a word: `ONES * c` is `c` in every byte.
 pub(crate) const ONES: u64 = u64::from_le_bytes([0x01; 8]);
 /// The high bit of every byte of a word.
@@ -37,16 +39,6 @@ pub(crate) fn trim_end_ows(mut bytes: &[u8]) -> &[u8] {
 pub(crate) fn percent_escape(bytes: &[u8], at: usize) -> Option<u8> {
     match bytes.get(at..at + 3)? {
         [b'%', hi, lo] => Some(hex_value(*hi)? << 4 | hex_value(*lo)?),
-        _ => None,
-    }
-}
-
-/// The value of one hex digit.
-pub(crate) fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
         _ => None,
     }
 }

@@ -64,7 +64,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
 use crate::identity::User;
-use crate::store::{ListSessions, RevokeAll, Session, SessionId, SessionStore};
+use crate::store::{ListSessions, RevokeAll, Session, SessionDecodeError, SessionId, SessionStore};
 
 /// Generates one `#[tokio::test]` per check of the store contract, each on a
 /// store made by evaluating the expression (in an async context).
@@ -86,6 +86,7 @@ macro_rules! session_store_suite {
             touch_never_revives_a_session,
             a_touch_cut_off_anywhere_never_undoes_a_revoke,
             sessions_expire_when_their_time_comes,
+            the_stored_form_keeps_what_the_store_gives_back,
         );
     };
 }
@@ -110,6 +111,7 @@ macro_rules! bounded_session_store_suite {
             touch_never_revives_a_session,
             a_touch_cut_off_anywhere_never_undoes_a_revoke,
             sessions_expire_when_their_time_comes,
+            the_stored_form_keeps_what_the_store_gives_back,
         );
     };
 }
@@ -246,6 +248,54 @@ fn profiles() -> Vec<User> {
             .with_attribute("tenant", "t-1")
             .with_attribute("nested", serde_json::json!({"a": [1, 2.5, null, true]})),
     ]
+}
+
+/// A session as the store gives it back survives the crate's
+/// [stored form](Session#stored-form) (which a store may keep it in)
+/// whole: its user, its times to the millisecond, its idle deadline and
+/// its tags in order; a value of another version of the form, or one that
+/// is not of the form, is refused, never read as a session.
+pub async fn the_stored_form_keeps_what_the_store_gives_back<S: SessionStore>(store: S)
+where
+    S::Error: Debug,
+{
+    let tagged = session(profiles().swap_remove(0), LIVE)
+        .with_idle_expires_at(now() + LIVE / 2)
+        .with_tag("sid:https://idp.example/\u{0}1")
+        .with_tag("sub:ü \"quoted\"")
+        .with_tag("");
+    let untagged = session(profiles().swap_remove(5), LIVE);
+    for stored in [tagged, untagged] {
+        let id = store.create(stored.clone()).await.expect("create");
+        let loaded = must_load(&store, &id, "stored form").await;
+        let bytes = loaded.encode();
+        let back = Session::decode(&bytes).expect("the stored form decodes");
+        assert_same_session(&back, &stored, "stored form");
+        assert_eq!(
+            back.tags().collect::<Vec<_>>(),
+            stored.tags().collect::<Vec<_>>(),
+            "stored form: tags, in order"
+        );
+        assert_eq!(back.encode(), bytes, "stored form: stable");
+
+        // Another version is refused, whatever it holds.
+        let mut value: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        value["v"] = (Session::STORED_VERSION + 1).into();
+        value["user"] = "a future layout".into();
+        assert_eq!(
+            Session::decode(&serde_json::to_vec(&value).expect("JSON")),
+            Err(SessionDecodeError::UnsupportedVersion(
+                Session::STORED_VERSION + 1
+            ))
+        );
+    }
+    for garbage in [&b""[..], b"{}", b"\x01\x01", b"{\"v\":1}", b"[1]", b"null"] {
+        assert_eq!(
+            Session::decode(garbage),
+            Err(SessionDecodeError::Corrupt),
+            "{garbage:?}"
+        );
+    }
 }
 
 /// Every profile field and attribute comes back as it went in, `None`

@@ -1,7 +1,7 @@
 //! `RedisStore` (feature `redis`) against a real `redis-server`, which each
 //! test starts on a free loopback port (see `tests/redis_server`): the shared
 //! store suite, then two independent layers on one Redis, an outage and the
-//! recovery after it, the stored encoding, zero ttl and key prefixes.
+//! recovery after it, the stored form, zero ttl and key prefixes.
 //!
 //! Without `redis-server` on `PATH` every test here says SKIPPED loudly and
 //! passes, except under `CI=true`, where that is a failure.
@@ -370,43 +370,17 @@ async fn tag_indexes_hold_no_tag_and_expire_with_their_sessions() {
     store.revoke_tagged(secret).await.unwrap();
 }
 
-/// A value of encoding 1.`minor` for `user_id`, with `extra` appended and
-/// `flags` as given (version 1.0's layout, written out by hand).
-fn value_v1(
-    minor: u8,
-    user_id: &str,
-    name: Option<&str>,
-    unknown_flags: u8,
-    extra: &[u8],
-) -> Vec<u8> {
-    fn varint(out: &mut Vec<u8>, mut n: u64) {
-        while n >= 0x80 {
-            out.push((n as u8) | 0x80);
-            n >>= 7;
-        }
-        out.push(n as u8);
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let mut out = vec![1, minor];
-    // created_at: now; expires_at: in an hour (zigzag: times two).
-    for secs in [now, now + 3600] {
-        varint(&mut out, secs * 2);
-        varint(&mut out, 0);
-    }
-    varint(&mut out, user_id.len() as u64);
-    out.extend_from_slice(user_id.as_bytes());
-    out.push(u8::from(name.is_some()) | unknown_flags);
-    if let Some(name) = name {
-        varint(&mut out, name.len() as u64);
-        out.extend_from_slice(name.as_bytes());
-    }
-    out.extend_from_slice(extra);
-    out
+/// The data of a RESP bulk-string reply (`$<len>\r\n<data>\r\n`).
+fn bulk(reply: &[u8]) -> &[u8] {
+    let start = reply.iter().position(|&b| b == b'\n').unwrap() + 1;
+    &reply[start..reply.len() - 2]
 }
 
+/// The session hash's `v` is the crate's public stored form, which any
+/// version of the form reads or refuses cleanly: a later crate version's
+/// extra fields load, another version and anything else (the binary
+/// encoding of earlier builds included) is an error the layer answers "not
+/// authenticated" to, never another user, and logout still deletes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_values_of_other_versions_load_or_are_refused_cleanly() {
     let Some(server) = RedisServer::start("redis_store encoding") else {
@@ -418,57 +392,51 @@ async fn stored_values_of_other_versions_load_or_are_refused_cleanly() {
         .with_session_store(store.clone())
         .build()
         .unwrap();
-    let id = store
-        .create(session(User::new("someone"), Duration::from_secs(60)))
-        .await
-        .unwrap();
+    let created =
+        session(User::new("someone").with_name("S"), Duration::from_secs(60)).with_tag("sid:1");
+    let id = store.create(created.clone()).await.unwrap();
     let keys = server.keys("enc:*:s:*");
     assert_eq!(keys.len(), 1);
     let key = keys[0].as_bytes();
+
+    // What Redis holds is the public form: it decodes to the session.
+    let stored = server.command(&[b"HGET", key, b"v"]);
+    let decoded = Session::decode(bulk(&stored)).expect("the public stored form");
+    assert_eq!(decoded.user(), created.user());
+    assert_eq!(decoded.tags().collect::<Vec<_>>(), ["sid:1"]);
+    assert!(!String::from_utf8_lossy(&stored).contains(id.expose()));
+
     let set = |value: &[u8]| {
         let reply = server.command(&[b"HSET", key, b"v", value]);
         assert_eq!(reply, b":0\r\n");
     };
     let cookie = format!("{COOKIE_NAME}={}", id.expose());
+    let now_ms = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let in_an_hour = now_ms + 3_600_000;
 
-    // A newer minor version with an unknown flag and trailing fields loads.
-    set(&value_v1(
-        9,
-        "ada",
-        Some("Ada"),
-        0x80,
-        b"\x07future\x00\xff",
-    ));
-    assert_eq!(
-        user_of(&store, &id).await,
-        Some(User::new("ada").with_name("Ada"))
-    );
+    // Fields a later crate version adds are ignored.
+    set(format!(
+        r#"{{"v":1,"user":{{"userId":"ada","name":"Ada"}},"createdAt":{now_ms},"expiresAt":{in_an_hour},"tags":["sid:1",""],"device":"phone"}}"#
+    )
+    .as_bytes());
+    let loaded = store
+        .load(&id)
+        .await
+        .unwrap()
+        .expect("a value with extra fields loads");
+    assert_eq!(loaded.user(), &User::new("ada").with_name("Ada"));
+    assert_eq!(loaded.tags().collect::<Vec<_>>(), ["sid:1", ""]);
     let answer = session_answer(&layer, &cookie).await;
     assert_eq!(answer.json()["user"]["name"], "Ada");
 
-    // A value of the previous encoding, 1.0 (crate versions before tags),
-    // loads as the session without tags.
-    set(&value_v1(0, "ada", Some("Ada"), 0, b""));
-    let loaded = store.load(&id).await.unwrap().expect("a 1.0 value loads");
-    assert_eq!(loaded.user(), &User::new("ada").with_name("Ada"));
-    assert_eq!(loaded.tags().len(), 0);
-
-    // 1.1's tags (flag 16, then a count and each tag), and what a later
-    // minor version appends after them.
-    set(&value_v1(
-        9,
-        "ada",
-        None,
-        16,
-        b"\x02\x05sid:1\x00\x07future",
-    ));
-    let loaded = store.load(&id).await.unwrap().expect("a 1.9 value loads");
-    assert_eq!(loaded.tags().collect::<Vec<_>>(), ["sid:1", ""]);
-
-    // A future major version is refused: an error, never another user.
-    let mut future = value_v1(0, "mallory", None, 0, b"");
-    future[0] = 2;
-    set(&future);
+    // Another version of the form is refused: an error, never another user.
+    set(format!(
+        r#"{{"v":2,"user":{{"userId":"mallory"}},"createdAt":{now_ms},"expiresAt":{in_an_hour}}}"#
+    )
+    .as_bytes());
     let error = store.load(&id).await.unwrap_err();
     assert_eq!(error.kind(), RedisStoreErrorKind::UnsupportedVersion(2));
     assert!(error.to_string().contains("version 2"), "{error}");
@@ -476,22 +444,22 @@ async fn stored_values_of_other_versions_load_or_are_refused_cleanly() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.json()["auth"]["authenticated"], false);
 
-    // Garbage is refused the same way, whatever it is.
+    // Garbage is refused the same way, whatever it is: among it, a value
+    // of the binary encoding of earlier (unreleased) builds, for "mallory".
     for garbage in [
         &b""[..],
         b"\x01",
-        b"\x01\x00\xff\xff",
+        b"\x01\x01\x80\xd8\xc6\xd5\x0c\x00\xa0\xf6\xc6\xd5\x0c\x00\x07mallory\x00",
         b"{\"userId\":\"mallory\"}",
+        b"{\"v\":1,\"user\":{\"userId\":\"mallory\"},\"createdAt\":-1,\"expiresAt\":0}",
     ] {
         set(garbage);
         let error = store.load(&id).await.unwrap_err();
         assert!(
-            matches!(
-                error.kind(),
-                RedisStoreErrorKind::Corrupt(_) | RedisStoreErrorKind::UnsupportedVersion(_)
-            ),
+            matches!(error.kind(), RedisStoreErrorKind::Corrupt(_)),
             "{garbage:?}: {error}"
         );
+        assert!(!error.to_string().contains("mallory"), "{error}");
         let answer = session_answer(&layer, &cookie).await;
         assert_eq!(answer.json()["auth"]["authenticated"], false);
     }
@@ -805,4 +773,65 @@ async fn two_demo_processes_with_one_redis_url_share_sessions() {
             .iter()
             .all(|k| k.starts_with("demo:session:"))
     );
+}
+
+/// A Redis URL the store cannot use is refused with what is wrong in it,
+/// never with the URL itself (it may hold a password).
+#[tokio::test]
+async fn a_refused_redis_url_says_why_and_never_shows_the_password() {
+    for (url, why) in [
+        ("", "the Redis URL is empty"),
+        ("127.0.0.1:6379", "has no scheme: write redis://host:port"),
+        ("localhost", "has no scheme"),
+        (
+            "http://hunter2@127.0.0.1:6379",
+            "scheme is not redis://, rediss:// or redis+unix://",
+        ),
+        (
+            "redis://:hunter2@127.0.0.1:63x9",
+            "port is not a number from 0 to 65535",
+        ),
+        ("redis://127.0.0.1:99999", "port is not a number"),
+        (
+            "redis://:hun/ter2@127.0.0.1:6379",
+            "must be percent-encoded",
+        ),
+        ("redis://user:hunter2@/0", "no host after its credentials"),
+        ("redis:///0", "has no host"),
+        ("redis://127.0.0.1:6379/zero", "not a database number"),
+        ("redis://0.0.0.0:6379", "wildcard address"),
+        (
+            "redis://:hunter2@127.0.0.1/?protocol=resp9",
+            "neither resp2 nor resp3",
+        ),
+        (
+            "redis+unix://host/tmp/redis.sock",
+            "absolute path and no host",
+        ),
+    ] {
+        let error = RedisStore::builder(url).build().unwrap_err();
+        let shown = error.to_string();
+        assert!(
+            matches!(error.kind(), RedisStoreErrorKind::Config(_)),
+            "{url}: {shown}"
+        );
+        assert!(shown.contains(why), "{url}: {shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hun/ter2"),
+            "{shown}"
+        );
+        let chain = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(
+            !chain.unwrap_or_default().contains("hunter2"),
+            "{url}: the source shows the password"
+        );
+    }
+    // What the client accepts is not second-guessed.
+    for url in [
+        "redis://127.0.0.1:6379",
+        "redis://:p%2Fss@localhost/2",
+        "redis+unix:///tmp/redis.sock",
+    ] {
+        assert!(RedisStore::builder(url).build().is_ok(), "{url}");
+    }
 }

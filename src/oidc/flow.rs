@@ -82,18 +82,9 @@ impl FlowKey {
         if hex.len() != 64 {
             return Err(FlowKeyError::Length(hex.len()));
         }
-        let digit = |b: u8| match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            b'A'..=b'F' => Some(b - b'A' + 10),
-            _ => None,
-        };
         let mut key = [0u8; 32];
-        for (byte, pair) in key.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-            let (Some(high), Some(low)) = (digit(pair[0]), digit(pair[1])) else {
-                return Err(FlowKeyError::NotHex);
-            };
-            *byte = high << 4 | low;
+        if !crate::encoding::decode_hex(hex.as_bytes(), &mut key) {
+            return Err(FlowKeyError::NotHex);
         }
         Ok(Self { key })
     }

@@ -36,10 +36,7 @@ impl SessionId {
         let mut random = [0u8; 32];
         getrandom::fill(&mut random).map_err(std::io::Error::other)?;
         let mut bytes = [0u8; INLINE];
-        for (pair, byte) in bytes.chunks_exact_mut(2).zip(random) {
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0xf)];
-        }
+        crate::encoding::encode_hex(&random, &mut bytes);
         Ok(Self(Repr::Inline {
             len: INLINE as u8,
             bytes,
@@ -115,8 +112,6 @@ impl std::hash::Hash for SessionId {
         state.write_u8(0xff);
     }
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// RFC 6265 `cookie-octet`s, 1 to [`MAX_SESSION_ID_LEN`] of them.
 fn is_valid_id(value: &[u8]) -> bool {

@@ -25,8 +25,8 @@ pub use boxed::{BoxError, BoxRevokeAllStore, BoxSessionStore};
 pub use id::SessionId;
 pub(crate) use id::{MAX_SESSION_ID_LEN, octet_run};
 pub use memory::{MemoryStore, MemoryStoreError};
-pub use session::Session;
 pub(crate) use session::after;
+pub use session::{Session, SessionDecodeError};
 
 /// Where browser sessions live: created at sign-in, loaded on every
 /// well-known request that carries the session cookie, touched when an idle
@@ -48,6 +48,28 @@ pub(crate) use session::after;
 /// - give the session back from [`load`](SessionStore::load) as it was
 ///   created: its user, its times and its tags, in order (a store that
 ///   implements [`RevokeAll`] also finds sessions by tag).
+///
+/// **Session ids are never stored raw.** An id is the cookie's value: anyone
+/// who reads it can act as the user. A store keeps a session under a key
+/// that does not give the id back (a digest: SHA-256 of the id is as
+/// unique as the id), keeps the id in no value, and never puts it in an
+/// error's text, so that whoever reads the store, its backups, replicas or
+/// logs learns no cookie. The shipped stores:
+///
+/// - the Redis store keys each session by `base64url(SHA-256(id))`, and
+///   its indexes by digests of the user id and of the tags (see its
+///   "Keys");
+/// - [`MemoryStore`] keeps ids only in the process's own memory, which
+///   holds them anyway while it serves a request, and nowhere else;
+/// - the tower-sessions adapter is bound by tower-sessions' trait, which
+///   keys records by a 128-bit id that the store may itself replace on a
+///   collision, so it cannot key by a digest: it keys by the id XOR a fixed
+///   mask, which keeps tower-sessions' own layer from loading the record by
+///   the cookie's value, but does give the id back to whoever reads record
+///   ids. Protect that store as you would the cookies.
+///
+/// A store that keeps whole sessions can keep them in the crate's
+/// [stored form](Session#stored-form), which holds no id.
 ///
 /// Errors mean "the store could not answer". The layer never turns them into
 /// a 500 and never lets them authenticate anyone; it logs their `Display`

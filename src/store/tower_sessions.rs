@@ -7,7 +7,6 @@ use std::error::Error;
 use std::fmt::{self, Write as _};
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use tower_sessions_core_0_14::SessionStore as TowerStore;
@@ -15,9 +14,8 @@ use tower_sessions_core_0_14::session::{Id, Record};
 use tower_sessions_core_0_14::session_store::Error as TowerError;
 
 use super::after;
-use super::session::latest;
-use super::{Session, SessionId, SessionStore};
-use crate::identity::User;
+use super::session::{from_millis, millis};
+use super::{Session, SessionDecodeError, SessionId, SessionStore};
 
 /// A tower-sessions store (any [`tower_sessions_core::SessionStore`] of
 /// tower-sessions-core 0.14: its SQL, Redis and moka stores, its memory store,
@@ -65,14 +63,9 @@ use crate::identity::User;
 ///   layer, given the cookie's value as its cookie, finds nothing;
 /// - its `data` map holds one entry, under the key
 ///   [`DATA_KEY`](TowerSessionsStore::DATA_KEY) (`"rstream_well_known.session"`),
-///   whose value is the session as a JSON object:
-///   `{"v":1,"user":{…},"createdAt":…,"expiresAt":…,"idleExpiresAt":…,"tags":[…]}`,
-///   with `user` as [`User`] serialises (profile and attributes), the times
-///   as milliseconds since the Unix epoch, `idleExpiresAt` only for a
-///   session with an idle timeout, and `tags` (its
-///   [tags](Session::with_tag), in order) only for a session that has some:
-///   a value without it is a session without tags, as values written before
-///   tags existed are;
+///   whose value is the session in the crate's
+///   [stored form](Session#stored-form), as a JSON object
+///   (`{"v":1,"user":{…},"createdAt":…,…}`);
 /// - its `expiry_date` is the session's [`deadline`](Session::deadline) as
 ///   the value spells it, to the millisecond, so that the store expires the
 ///   record by itself (Redis and moka expire it, SQL stores filter it out
@@ -90,13 +83,11 @@ use crate::identity::User;
 /// stores keep the whole record, to the nanosecond). The record's other
 /// entries, if any, are kept as they are by [`touch`](SessionStore::touch).
 ///
-/// **Versioning.** `v` is the major version of the value's layout. A later
-/// crate version may add fields (this one ignores fields it does not know)
-/// without changing it; a change that this version could not read raises it,
-/// and this version then refuses such a value with an error of kind
+/// **Versioning.** As the [stored form](Session#stored-form) says: a value
+/// of another version is an error of kind
 /// [`UnsupportedVersion`](TowerSessionsStoreErrorKind::UnsupportedVersion)
-/// (the session endpoint answers not authenticated, nothing breaks). A
-/// value that does not decode at all is an error of kind
+/// (the session endpoint answers not authenticated, nothing breaks), and a
+/// value that does not decode at all one of kind
 /// [`Corrupt`](TowerSessionsStoreErrorKind::Corrupt).
 ///
 /// # Ids
@@ -302,9 +293,6 @@ impl<S> fmt::Debug for TowerSessionsStore<S> {
     }
 }
 
-/// The version of the value layout this crate writes and reads.
-const VERSION: u64 = 1;
-
 /// XORed with a session's id, the id of its record: the ASCII bytes of
 /// `"rstream-session!"`. Any fixed value other than zero (and other than
 /// [`TOMBSTONE_MASK`]) would do; the record id of a random id is as random.
@@ -322,40 +310,6 @@ const TOMBSTONE_GRACE: Duration = Duration::from_secs(60);
 /// How tower-sessions spells an id: 22 characters of unpadded base64url.
 const ID_LEN: usize = 22;
 
-/// The session as the record's value holds it.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Stored {
-    v: u64,
-    user: User,
-    created_at: u64,
-    expires_at: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    idle_expires_at: Option<u64>,
-    /// Since the first release with tags; absent when there are none, so a
-    /// value without it loads as before (and an older crate version, which
-    /// ignores fields it does not know, loads a tagged value untagged).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    tags: Vec<String>,
-}
-
-/// Milliseconds since the Unix epoch (a session's times are within
-/// 1970..=9999, so this fits).
-fn millis(at: SystemTime) -> u64 {
-    at.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-        })
-}
-
-/// The time `ms` milliseconds after the Unix epoch, at most the latest time
-/// a session keeps.
-fn from_millis(ms: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH
-        .checked_add(Duration::from_millis(ms))
-        .map_or_else(latest, |at| at.min(latest()))
-}
-
 /// `at` as the record's expiry date.
 fn expiry_date(at: SystemTime) -> OffsetDateTime {
     let nanos = at
@@ -368,47 +322,14 @@ fn expiry_date(at: SystemTime) -> OffsetDateTime {
         .unwrap_or_else(|| PrimitiveDateTime::MAX.assume_utc())
 }
 
-fn encode(session: &Session) -> Result<Value, TowerSessionsStoreError> {
-    let stored = Stored {
-        v: VERSION,
-        user: session.user().clone(),
-        created_at: millis(session.created_at()),
-        expires_at: millis(session.expires_at()),
-        idle_expires_at: session.idle_expires_at().map(millis),
-        tags: session.tags().map(str::to_owned).collect(),
-    };
-    serde_json::to_value(&stored)
-        .map_err(|_| TowerSessionsStoreError::new(TowerSessionsStoreErrorKind::Encode))
-}
-
 fn decode(value: &Value) -> Result<Session, TowerSessionsStoreError> {
-    match value.get("v").and_then(Value::as_u64) {
-        Some(VERSION) => {}
-        Some(other) => {
-            return Err(TowerSessionsStoreError::new(
-                TowerSessionsStoreErrorKind::UnsupportedVersion(other),
-            ));
-        }
-        None => {
-            return Err(TowerSessionsStoreError::new(
-                TowerSessionsStoreErrorKind::Corrupt,
-            ));
-        }
-    }
-    // The decoding error is dropped: its text can quote the stored profile.
-    let stored = Stored::deserialize(value)
-        .map_err(|_| TowerSessionsStoreError::new(TowerSessionsStoreErrorKind::Corrupt))?;
-    let session = stored.tags.into_iter().fold(
-        Session::new(
-            stored.user,
-            from_millis(stored.created_at),
-            from_millis(stored.expires_at),
-        ),
-        Session::with_tag,
-    );
-    Ok(match stored.idle_expires_at {
-        Some(idle) => session.with_idle_expires_at(from_millis(idle)),
-        None => session,
+    Session::decode_value(value).map_err(|error| {
+        TowerSessionsStoreError::new(match error {
+            SessionDecodeError::UnsupportedVersion(version) => {
+                TowerSessionsStoreErrorKind::UnsupportedVersion(version)
+            }
+            SessionDecodeError::Corrupt => TowerSessionsStoreErrorKind::Corrupt,
+        })
     })
 }
 
@@ -556,7 +477,7 @@ impl<S: TowerStore> SessionStore for TowerSessionsStore<S> {
         }
         let mut record = Record {
             id: record_of(id),
-            data: HashMap::from([(Self::DATA_KEY.to_owned(), encode(&session)?)]),
+            data: HashMap::from([(Self::DATA_KEY.to_owned(), session.encode_value())]),
             expiry_date: stamp(&session),
         };
         // The store's `create` never overwrites, and may pick another id.
@@ -611,7 +532,7 @@ impl<S: TowerStore> SessionStore for TowerSessionsStore<S> {
         }
         record
             .data
-            .insert(Self::DATA_KEY.to_owned(), encode(&session)?);
+            .insert(Self::DATA_KEY.to_owned(), session.encode_value());
         record.expiry_date = stamp(&session);
         self.store
             .save(&record)
@@ -681,15 +602,13 @@ pub enum TowerSessionsStoreErrorKind {
     /// failed, or it could not encode or decode a record).
     Store,
     /// A record's value under
-    /// [`DATA_KEY`](TowerSessionsStore::DATA_KEY) was written by a crate
-    /// version with a layout this one cannot read (the number is that
-    /// layout's version).
+    /// [`DATA_KEY`](TowerSessionsStore::DATA_KEY) is of a version of the
+    /// [stored form](Session#stored-form) this crate version cannot read
+    /// (the number is that version).
     UnsupportedVersion(u64),
     /// A record's value under [`DATA_KEY`](TowerSessionsStore::DATA_KEY)
-    /// does not follow the layout.
+    /// is not one of the [stored form](Session#stored-form).
     Corrupt,
-    /// The session could not be encoded as JSON.
-    Encode,
     /// The operating system's random source failed: no id could be minted.
     Random,
     /// The store stored the record under an id that does not spell as a
@@ -746,14 +665,10 @@ impl fmt::Display for TowerSessionsStoreError {
                 Some(source) => write!(f, "the tower-sessions store failed: {source}"),
                 None => f.write_str("the tower-sessions store failed"),
             },
-            TowerSessionsStoreErrorKind::UnsupportedVersion(version) => write!(
-                f,
-                "a stored session has layout version {version}, which this crate version cannot read"
-            ),
-            TowerSessionsStoreErrorKind::Corrupt => {
-                f.write_str("a stored session does not follow the layout")
+            TowerSessionsStoreErrorKind::UnsupportedVersion(version) => {
+                SessionDecodeError::UnsupportedVersion(version).fmt(f)
             }
-            TowerSessionsStoreErrorKind::Encode => f.write_str("the session could not be encoded"),
+            TowerSessionsStoreErrorKind::Corrupt => SessionDecodeError::Corrupt.fmt(f),
             TowerSessionsStoreErrorKind::Random => {
                 f.write_str("the operating system's random source failed")
             }
@@ -775,6 +690,8 @@ impl Error for TowerSessionsStoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::User;
+    use crate::store::session::latest;
 
     #[test]
     fn ids_spell_as_tower_sessions_spells_them_and_only_so() {
@@ -809,7 +726,7 @@ mod tests {
             .with_attribute("roles", serde_json::json!(["admin"]));
         let session = Session::new(user, now, now + Duration::from_secs(3600))
             .with_idle_expires_at(now + Duration::from_secs(600));
-        let value = encode(&session).unwrap();
+        let value = session.encode_value();
         assert_eq!(value["v"], 1);
         assert_eq!(value["user"]["userId"], "ada");
         assert_eq!(value["expiresAt"], millis(session.expires_at()));
@@ -819,20 +736,20 @@ mod tests {
 
         // No idle deadline: no field.
         let plain = Session::new(User::new("b"), now, now + Duration::from_secs(1));
-        let value = encode(&plain).unwrap();
+        let value = plain.encode_value();
         assert!(value.get("idleExpiresAt").is_none());
         assert_eq!(decode(&value).unwrap().idle_expires_at(), None);
 
         // Tags travel in order, in a field only a tagged session has.
         assert!(value.get("tags").is_none());
         let tagged = plain.clone().with_tag("sid:1").with_tag("sub:ada");
-        let value = encode(&tagged).unwrap();
+        let value = tagged.encode_value();
         assert_eq!(value["tags"], serde_json::json!(["sid:1", "sub:ada"]));
         assert_eq!(
             decode(&value).unwrap().tags().collect::<Vec<_>>(),
             ["sid:1", "sub:ada"]
         );
-        let value = encode(&plain).unwrap();
+        let value = plain.encode_value();
 
         // Fields a later version adds are ignored.
         let mut newer = value.clone();
@@ -920,7 +837,7 @@ mod tests {
         let now = SystemTime::now();
         let session = Session::new(User::new("ada"), now, now + Duration::from_secs(60))
             .with_idle_expires_at(now + Duration::from_millis(1500));
-        let stored = decode(&encode(&session).unwrap()).unwrap();
+        let stored = decode(&session.encode_value()).unwrap();
         // Written from the session at hand and checked on the decoded one:
         // the same instant.
         assert_eq!(stamp(&session), stamp(&stored));
