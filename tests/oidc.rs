@@ -13,9 +13,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use oidc_provider::{Browser, CLIENT_ID, Options, Provider};
-use rstream_well_known::oidc::{
-    FlowKey, HttpClient, HttpFuture, HyperClient, OidcConfig, OidcLayer, UserRefused,
-};
+use rstream_well_known::http_client::{HttpClient, HttpError, HttpFuture, HyperClient};
+use rstream_well_known::oidc::{FlowKey, OidcConfig, OidcLayer, UserRefused};
 use rstream_well_known::{MemoryStore, Paths, User, WellKnownLayer};
 use tower::{ServiceBuilder, ServiceExt as _};
 
@@ -1665,9 +1664,7 @@ impl HttpClient for Down {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Box::pin(async {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            Err(rstream_well_known::oidc::HttpError::new(
-                "connection refused",
-            ))
+            Err(HttpError::new("connection refused"))
         })
     }
 }

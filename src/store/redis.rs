@@ -52,7 +52,7 @@ use super::{ListSessions, RevokeAll, Session, SessionId, SessionStore};
 /// (its connection finds the slots and follows redirections by itself). With
 /// feature `redis-tls`, `rediss://` URLs connect over TLS (rustls, the
 /// platform's root certificates; when the process has no default rustls
-/// crypto provider, the store installs `ring`'s).
+/// crypto provider, the store installs `aws-lc-rs`'s, rustls' default).
 ///
 /// # Timeouts and outages
 ///
@@ -492,8 +492,10 @@ fn check_tls(addr: &redis::ConnectionAddr) -> Result<(), RedisStoreError> {
     if matches!(addr, redis::ConnectionAddr::TcpTls { .. })
         && rustls::crypto::CryptoProvider::get_default().is_none()
     {
-        // Another thread may have installed one meanwhile: either is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // rustls' own default provider, the one with post-quantum key
+        // exchange. Another thread may have installed one meanwhile: either
+        // is fine.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
     Ok(())
 }
