@@ -56,12 +56,12 @@ impl fmt::Debug for HttpError {
 
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "no answer: {}", self.0)
+        self.0.fmt(f)
     }
 }
 
-/// `Display` shows the cause's own text; `source` is the cause's source, so
-/// that a chain of sources names each cause once.
+/// Transparent: `Display` is the cause's own text, `source` the cause's
+/// source, so that a chain of sources names each cause once.
 impl Error for HttpError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         self.0.source()
@@ -250,9 +250,7 @@ mod hyper_client {
                         .await
                         .map_err(|error| {
                             if error.is::<http_body_util::LengthLimitError>() {
-                                HttpError::new(format!(
-                                    "the answer is larger than {MAX_BODY} bytes"
-                                ))
+                                HttpError::new(format!("the body is larger than {MAX_BODY} bytes"))
                             } else {
                                 HttpError::new(error)
                             }
