@@ -1853,7 +1853,7 @@ async fn discovery_errors_name_the_url_and_the_cause() {
     let discovery = format!("{MEMORY_ISSUER}/.well-known/openid-configuration");
     let jwks = format!("{MEMORY_ISSUER}/jwks");
     let serving = |rewrite: fn(&str, &mut serde_json::Value) -> u16| {
-        Documents(Box::new(move |path| {
+        Documents(Box::new(move |path: &str| {
             let mut body = match path {
                 "/.well-known/openid-configuration" => metadata(),
                 _ => serde_json::json!({ "keys": [] }),
@@ -1877,7 +1877,7 @@ async fn discovery_errors_name_the_url_and_the_cause() {
                 200
             },
             &discovery,
-            "not an OpenID provider metadata document: invalid type: string \"not metadata\", expected struct ProviderMetadata at line 1 column 14",
+            "not an OpenID provider metadata document: invalid type: string \"not metadata\"",
         ),
         (
             |path, json| {
@@ -1887,7 +1887,7 @@ async fn discovery_errors_name_the_url_and_the_cause() {
                 200
             },
             &discovery,
-            "not an OpenID provider metadata document: missing field `jwks_uri` at line 1 column 334",
+            "not an OpenID provider metadata document: missing field `jwks_uri`",
         ),
         (
             |path, json| {
