@@ -398,7 +398,8 @@ mod tests {
         let refresher = Refresher::<Vec<&str>, &'static str>::new(Duration::from_millis(100));
         let fetches = AtomicUsize::new(0);
         let has = |kid: &'static str| move |set: &Vec<&str>| set.contains(&kid);
-        let got = |outcome: Outcome<Vec<&str>, &'static str>| outcome.value.map(|v| v.to_vec());
+        let got =
+            |outcome: Outcome<Vec<&'static str>, &'static str>| outcome.value.map(|v| v.to_vec());
         block_on(refresher.refresh(0, Want::Now, || async { Ok(vec!["k1"]) }));
         let outcome = block_on(refresher.fitting(has("k1"), || counted(&fetches, Ok(vec![]))));
         assert_eq!(
