@@ -1797,8 +1797,14 @@ async fn a_planted_cookie_with_a_strange_name_does_not_stop_a_start() {
     assert_eq!(answer.status, 303, "{}", answer.body);
 }
 
-/// A provider served from memory: each path's status and JSON body.
-struct Documents(Box<dyn Fn(&str) -> (u16, serde_json::Value) + Send + Sync>);
+/// Each path's status and JSON body.
+type Serve = dyn Fn(&str) -> (u16, serde_json::Value) + Send + Sync;
+
+/// Rewrites the JSON answer to a path, and gives its status.
+type Mishap = fn(&str, &mut serde_json::Value) -> u16;
+
+/// A provider served from memory.
+struct Documents(Box<Serve>);
 
 impl HttpClient for Documents {
     fn send(&self, request: Request<Vec<u8>>) -> HttpFuture<'_> {
@@ -1852,7 +1858,7 @@ async fn discovery_error(client: impl HttpClient) -> (String, String) {
 async fn discovery_errors_name_the_url_and_the_cause() {
     let discovery = format!("{MEMORY_ISSUER}/.well-known/openid-configuration");
     let jwks = format!("{MEMORY_ISSUER}/jwks");
-    let serving = |rewrite: fn(&str, &mut serde_json::Value) -> u16| {
+    let serving = |rewrite: Mishap| {
         Documents(Box::new(move |path: &str| {
             let mut body = match path {
                 "/.well-known/openid-configuration" => metadata(),
@@ -1863,7 +1869,7 @@ async fn discovery_errors_name_the_url_and_the_cause() {
         }))
     };
     // Each failure, with the URL it concerns and what went wrong there.
-    let cases: [(fn(&str, &mut serde_json::Value) -> u16, &str, &str); 8] = [
+    let cases: [(Mishap, &str, &str); 8] = [
         (
             |path, _| if path == "/jwks" { 200 } else { 404 },
             &discovery,
