@@ -507,7 +507,8 @@ fn with_oidc(
     sessions: SessionManager<BoxRevokeAllStore>,
     oidc: &DemoOidc,
 ) -> Result<Router, BoxError> {
-    use rstream_well_known::oidc::{FlowKey, HyperClient, OidcConfig};
+    use rstream_well_known::http_client::HyperClient;
+    use rstream_well_known::oidc::{FlowKey, OidcConfig};
     let mut config = OidcConfig::new(oidc.issuer.clone(), oidc.client_id.clone());
     if let Some(secret) = &oidc.client_secret {
         config = config.client_secret(secret.clone());

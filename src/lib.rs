@@ -178,6 +178,9 @@ mod endpoint;
 mod error;
 mod forward;
 mod future;
+#[cfg(any(feature = "oidc", feature = "hyper-client"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "oidc", feature = "hyper-client"))))]
+pub mod http_client;
 mod identity;
 mod layer;
 mod manager;

@@ -18,6 +18,7 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use jwt_mint::*;
+use rstream_well_known::http_client::{HttpClient, HttpFuture, HyperClient};
 use rstream_well_known::jwt::{JwksError, JwksSource, JwtVerifier};
 use rstream_well_known::{MemoryStore, WellKnownLayer};
 use serde_json::Value;
@@ -301,25 +302,48 @@ async fn a_failing_refresh_keeps_the_last_good_set() {
     let layer = layer_for(JwtVerifier::from_jwks(source.clone()));
     let token = es.token(Some("k1"), &ada_claims());
 
+    // Each failure says what failed and why.
     server.answer(StatusCode::INTERNAL_SERVER_ERROR, "oops");
-    assert_eq!(source.refresh().await, Err(JwksError::Status(500)));
+    let error = source.refresh().await.unwrap_err();
+    assert_eq!(error, JwksError::Status(500));
+    assert_eq!(
+        error.to_string(),
+        "the JWKS URL answered 500 Internal Server Error instead of 200 OK"
+    );
     assert_eq!(who(&layer, &token).await, ada());
 
     server.answer(StatusCode::OK, "<html>not a key set</html>");
-    assert!(matches!(source.refresh().await, Err(JwksError::Invalid(_))));
+    let error = source.refresh().await.unwrap_err();
+    assert!(matches!(error, JwksError::Invalid(_)), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("the JWKS URL served no usable JWK set: "),
+        "{error}"
+    );
     assert_eq!(who(&layer, &token).await, ada());
 
     server.answer(
         StatusCode::OK,
         &format!(r#"{{"keys":[],"pad":"{}"}}"#, "x".repeat(5000)),
     );
-    assert_eq!(source.refresh().await, Err(JwksError::TooLarge));
+    let error = source.refresh().await.unwrap_err();
+    assert_eq!(error, JwksError::TooLarge);
+    assert_eq!(
+        error.to_string(),
+        "the JWK set document is larger than the size limit"
+    );
     assert_eq!(who(&layer, &token).await, ada());
 
     server.serve(&[es.jwk(Some("k1"))]);
     server.delay(Duration::from_secs(5));
     let start = Instant::now();
-    assert_eq!(source.refresh().await, Err(JwksError::Timeout));
+    let error = source.refresh().await.unwrap_err();
+    assert_eq!(error, JwksError::Timeout);
+    assert_eq!(
+        error.to_string(),
+        "fetching the JWK set got no answer within the fetch timeout"
+    );
     assert!(
         start.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -455,9 +479,20 @@ async fn https_with_a_private_ca_given_as_a_root() {
     let untrusted = JwksSource::builder(&server.url).build().unwrap();
     let error = untrusted.refresh().await.unwrap_err();
     assert!(matches!(error, JwksError::Transport(_)), "{error}");
-    // With the CA: fetched over TLS and used.
-    let source = JwksSource::builder(&server.url)
+    assert!(
+        error
+            .to_string()
+            .starts_with("fetching the JWK set failed: client error (Connect)")
+            && error.to_string().contains("UnknownIssuer"),
+        "{error}"
+    );
+    // With the CA, on the crate's client: fetched over TLS and used.
+    let client = HyperClient::new()
+        .unwrap()
         .root_certificates_pem(&ca[..])
+        .unwrap();
+    let source = JwksSource::builder(&server.url)
+        .http_client(client)
         .build()
         .unwrap();
     source.refresh().await.unwrap();
@@ -466,15 +501,84 @@ async fn https_with_a_private_ca_given_as_a_root() {
         who(&layer, &signer.token(Some("k1"), &ada_claims())).await,
         ada()
     );
-    // Not a certificate: refused when building.
+    // Not a certificate: refused, saying so.
     for pem in [
         &b"not a certificate"[..],
         include_bytes!("fixtures/tls_localhost_key.pem"),
     ] {
-        let error = JwksSource::builder(&server.url)
+        let error = HyperClient::new()
+            .unwrap()
             .root_certificates_pem(pem)
-            .build()
             .unwrap_err();
-        assert_eq!(error, JwksError::Tls);
+        assert_eq!(
+            error.to_string(),
+            "no PEM certificate among the root certificates"
+        );
     }
+}
+
+#[tokio::test]
+async fn an_unreachable_url_says_why() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let source = JwksSource::builder(format!("http://127.0.0.1:{port}/jwks.json"))
+        .allow_http(true)
+        .build()
+        .unwrap();
+    let error = source.refresh().await.unwrap_err();
+    assert!(matches!(error, JwksError::Transport(_)), "{error:?}");
+    let text = error.to_string();
+    assert!(
+        text.starts_with("fetching the JWK set failed: client error (Connect)")
+            && text.contains("Connection refused"),
+        "{text}"
+    );
+}
+
+/// The app's own client: serves one key set from memory, and counts.
+struct InMemory {
+    jwks: String,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl HttpClient for InMemory {
+    fn send(&self, request: http::Request<Vec<u8>>) -> HttpFuture<'_> {
+        self.requests
+            .lock()
+            .unwrap()
+            .push(request.uri().to_string());
+        let response = Response::new(self.jwks.clone().into_bytes());
+        Box::pin(async move { Ok(response) })
+    }
+}
+
+#[tokio::test]
+async fn the_app_can_bring_its_own_client() {
+    let signer = Signer::es256(1);
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let client = InMemory {
+        jwks: serde_json::json!({ "keys": [signer.jwk(Some("k1"))] }).to_string(),
+        requests: Arc::clone(&requests),
+    };
+    let source = JwksSource::builder("https://idp.example/jwks.json")
+        .http_client(client)
+        .build()
+        .unwrap();
+    source.refresh().await.unwrap();
+    let layer = layer_for(JwtVerifier::from_jwks(source));
+    assert_eq!(
+        who(&layer, &signer.token(Some("k1"), &ada_claims())).await,
+        ada()
+    );
+    let requests = requests.lock().unwrap();
+    assert!(!requests.is_empty());
+    assert!(
+        requests
+            .iter()
+            .all(|url| url == "https://idp.example/jwks.json")
+    );
 }

@@ -13,9 +13,8 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use oidc_provider::{Browser, CLIENT_ID, Options, Provider};
-use rstream_well_known::oidc::{
-    FlowKey, HttpClient, HttpFuture, HyperClient, OidcConfig, OidcLayer, UserRefused,
-};
+use rstream_well_known::http_client::{HttpClient, HttpError, HttpFuture, HyperClient};
+use rstream_well_known::oidc::{FlowKey, OidcConfig, OidcLayer, UserRefused};
 use rstream_well_known::{MemoryStore, Paths, User, WellKnownLayer};
 use tower::{ServiceBuilder, ServiceExt as _};
 
@@ -1657,9 +1656,7 @@ impl HttpClient for Down {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Box::pin(async {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            Err(rstream_well_known::oidc::HttpError::new(
-                "connection refused",
-            ))
+            Err(HttpError::new("connection refused"))
         })
     }
 }
@@ -1790,4 +1787,218 @@ async fn a_planted_cookie_with_a_strange_name_does_not_stop_a_start() {
     let back = browser.sign_in(&authorize, "alice", "login").await;
     let answer = rig.callback(&back, Some(&cookies)).await;
     assert_eq!(answer.status, 303, "{}", answer.body);
+}
+
+/// Each path's status and JSON body.
+type Serve = dyn Fn(&str) -> (u16, serde_json::Value) + Send + Sync;
+
+/// Rewrites the JSON answer to a path, and gives its status.
+type Mishap = fn(&str, &mut serde_json::Value) -> u16;
+
+/// A provider served from memory.
+struct Documents(Box<Serve>);
+
+impl HttpClient for Documents {
+    fn send(&self, request: Request<Vec<u8>>) -> HttpFuture<'_> {
+        let (status, body) = (self.0)(request.uri().path());
+        let response = Response::builder()
+            .status(status)
+            .body(serde_json::to_vec(&body).unwrap())
+            .unwrap();
+        Box::pin(async move { Ok(response) })
+    }
+}
+
+const MEMORY_ISSUER: &str = "http://127.0.0.1:9";
+
+/// The discovery document of the provider at [`MEMORY_ISSUER`].
+fn metadata() -> serde_json::Value {
+    serde_json::json!({
+        "issuer": MEMORY_ISSUER,
+        "authorization_endpoint": format!("{MEMORY_ISSUER}/auth"),
+        "token_endpoint": format!("{MEMORY_ISSUER}/token"),
+        "jwks_uri": format!("{MEMORY_ISSUER}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+    })
+}
+
+/// Why discovery fails against `client`: the error's URL and text.
+async fn discovery_error(client: impl HttpClient) -> (String, String) {
+    let layer = WellKnownLayer::builder()
+        .development_tunnel(18080)
+        .with_session_store(MemoryStore::new())
+        .build()
+        .unwrap();
+    let oidc = OidcConfig::new(MEMORY_ISSUER, CLIENT_ID)
+        .build(layer.session_manager().unwrap(), client)
+        .unwrap();
+    let error = oidc.discover().await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "OpenID provider discovery failed: {}: {}",
+            error.url(),
+            error.cause()
+        )
+    );
+    (error.url().to_owned(), error.cause().to_owned())
+}
+
+#[tokio::test]
+async fn discovery_errors_name_the_url_and_the_cause() {
+    let discovery = format!("{MEMORY_ISSUER}/.well-known/openid-configuration");
+    let jwks = format!("{MEMORY_ISSUER}/jwks");
+    let serving = |rewrite: Mishap| {
+        Documents(Box::new(move |path: &str| {
+            let mut body = match path {
+                "/.well-known/openid-configuration" => metadata(),
+                _ => serde_json::json!({ "keys": [] }),
+            };
+            let status = rewrite(path, &mut body);
+            (status, body)
+        }))
+    };
+    // Each failure, with the URL it concerns and what went wrong there.
+    let cases: [(Mishap, &str, &str); 8] = [
+        (
+            |path, _| if path == "/jwks" { 200 } else { 404 },
+            &discovery,
+            "answered 404 Not Found instead of 200 OK",
+        ),
+        (
+            |path, json| {
+                if path != "/jwks" {
+                    *json = "not metadata".into();
+                }
+                200
+            },
+            &discovery,
+            "not an OpenID provider metadata document: invalid type: string \"not metadata\"",
+        ),
+        (
+            |path, json| {
+                if path != "/jwks" {
+                    json.as_object_mut().unwrap().remove("jwks_uri");
+                }
+                200
+            },
+            &discovery,
+            "not an OpenID provider metadata document: missing field `jwks_uri`",
+        ),
+        (
+            |path, json| {
+                if path != "/jwks" {
+                    json["issuer"] = "https://attacker.example".into();
+                }
+                200
+            },
+            &discovery,
+            "the document names the issuer \"https://attacker.example\", not \"http://127.0.0.1:9\"",
+        ),
+        (
+            |path, json| {
+                if path != "/jwks" {
+                    json["token_endpoint"] = "http://attacker.example/token".into();
+                }
+                200
+            },
+            &discovery,
+            "token_endpoint \"http://attacker.example/token\" is not an https URL",
+        ),
+        (
+            |path, json| {
+                if path != "/jwks" {
+                    json.as_object_mut().unwrap().remove("token_endpoint");
+                }
+                200
+            },
+            &discovery,
+            "the document names no token_endpoint",
+        ),
+        (
+            |path, _| if path == "/jwks" { 503 } else { 200 },
+            &jwks,
+            "answered 503 Service Unavailable instead of 200 OK",
+        ),
+        (
+            |path, json| {
+                if path == "/jwks" {
+                    *json = serde_json::json!({ "keys": "none" });
+                }
+                200
+            },
+            &jwks,
+            "not a usable JWK set: ",
+        ),
+    ];
+    for (rewrite, url, cause) in cases {
+        let (got_url, got_cause) = discovery_error(serving(rewrite)).await;
+        assert_eq!(got_url, *url, "{cause}");
+        assert!(
+            got_cause.starts_with(cause),
+            "{got_cause:?} is not {cause:?}"
+        );
+    }
+
+    // No answer: the client's error, with its causes.
+    let (url, cause) = discovery_error(Down {
+        calls: Default::default(),
+    })
+    .await;
+    assert_eq!(
+        (url.as_str(), cause.as_str()),
+        (discovery.as_str(), "connection refused")
+    );
+}
+
+#[tokio::test]
+async fn discovery_against_an_unreachable_or_silent_provider_says_why() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let layer = WellKnownLayer::builder()
+        .development_tunnel(18080)
+        .with_session_store(MemoryStore::new())
+        .build()
+        .unwrap();
+    let discover = |issuer: String, client: HyperClient| {
+        let oidc = OidcConfig::new(issuer, CLIENT_ID)
+            .build(layer.session_manager().unwrap(), client)
+            .unwrap();
+        async move { oidc.discover().await.unwrap_err() }
+    };
+    let error = discover(
+        format!("http://127.0.0.1:{port}"),
+        HyperClient::new().unwrap(),
+    )
+    .await;
+    assert_eq!(
+        error.url(),
+        format!("http://127.0.0.1:{port}/.well-known/openid-configuration")
+    );
+    assert!(
+        error.cause().starts_with("client error (Connect)")
+            && error.cause().contains("Connection refused"),
+        "{error}"
+    );
+    // A provider that accepts the connection and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let client = HyperClient::new()
+        .unwrap()
+        .timeout(Duration::from_millis(200));
+    let error = discover(format!("http://127.0.0.1:{port}"), client).await;
+    assert_eq!(error.cause(), "no answer within 200ms");
+    held.abort();
 }

@@ -21,8 +21,9 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use mock_provider::{ID_TOKEN_KID, MockProvider};
 use oidc_provider::Browser;
+use rstream_well_known::http_client::HyperClient;
 use rstream_well_known::jwt::Algorithm;
-use rstream_well_known::oidc::{HyperClient, OidcConfig, OidcLayer};
+use rstream_well_known::oidc::{OidcConfig, OidcLayer};
 use rstream_well_known::{MemoryStore, StaticTokenVerifier, WellKnownLayer};
 use tower::{ServiceBuilder, ServiceExt as _};
 

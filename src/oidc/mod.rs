@@ -152,7 +152,6 @@
 
 mod backchannel;
 mod flow;
-mod http;
 mod id_token;
 mod provider;
 
@@ -189,14 +188,12 @@ pub use self::backchannel::{
 use self::backchannel::{SeenTokens, sid_tag, sub_tag};
 pub use self::flow::{FlowKey, FlowKeyError};
 use self::flow::{FlowKeys, MAX_RETURN_TO_LEN, Pending};
-#[cfg(feature = "oidc-hyper")]
-pub use self::http::HyperClient;
-pub use self::http::{HttpClient, HttpError, HttpFuture};
 pub use self::id_token::{IdTokenRefusal, IdTokenVerifier};
 pub use self::provider::DiscoveryError;
 use self::provider::Provider;
 use crate::ResponseBody;
 use crate::future::ResponseFuture;
+use crate::http_client::{HttpClient, HttpError, HttpFuture};
 use crate::identity::User;
 use crate::jwt::JwkSet;
 use crate::manager::SessionManager;

@@ -1,21 +1,21 @@
 //! The provider as discovery found it, and its key set: fetched through the
-//! app's [`HttpClient`](super::HttpClient) on the crate's one
+//! app's [`HttpClient`](crate::http_client::HttpClient) on the crate's one
 //! fetch-and-refresh mechanism ([`Refresher`](crate::refresh::Refresher):
-//! one fetch in flight, a cached result, a cooldown after each fetch).
+//! one fetch in flight, a cached result, a cooldown after each fetch, a
+//! refetch for an unknown key id at most once per cooldown), with the one
+//! key set fetch [`JwksSource`](crate::jwt::JwksSource) uses too.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ::http::Request;
-use ::http::header::ACCEPT;
 use openidconnect::core::{CoreClient, CoreProviderMetadata};
 use openidconnect::{ClientId, ClientSecret};
 
 use super::id_token::{IdTokenRefusal, IdTokenVerifier};
 use super::{Client, OidcLayer, allowed_url, url};
 use crate::jwt::{Claims, JwkSet};
-use crate::refresh::Want;
+use crate::refresh::{KEY_SET_MAX_SIZE, Want, fetch_jwk_set};
 use crate::store::SessionStore;
 
 /// What discovery found.
@@ -72,13 +72,10 @@ impl<St: SessionStore> OidcLayer<St> {
     /// answer until the key refresh interval has passed, and concurrent
     /// callers share one discovery.
     pub(super) async fn provider(&self) -> Result<Arc<Provider>, DiscoveryError> {
-        let providers = &self.inner.provider;
-        let seen = providers.generation();
-        if let Some(provider) = providers.current() {
-            return Ok(provider);
-        }
-        let outcome = providers
-            .refresh(seen, Want::AfterCooldown, || self.discover_now())
+        let outcome = self
+            .inner
+            .provider
+            .fitting(|_| true, || self.discover_now())
             .await;
         match (outcome.value, outcome.error) {
             (Some(provider), _) => Ok(provider),
@@ -97,26 +94,6 @@ impl<St: SessionStore> OidcLayer<St> {
         )
     }
 
-    async fn get_json(&self, url: &str) -> Result<Vec<u8>, DiscoveryError> {
-        let request = Request::get(url)
-            .header(ACCEPT, "application/json")
-            .body(Vec::new())
-            .map_err(|_| DiscoveryError::new(url, "not a valid request URL"))?;
-        let response = self
-            .inner
-            .http
-            .send(request)
-            .await
-            .map_err(|error| DiscoveryError::new(url, crate::error::chain(&error)))?;
-        if !response.status().is_success() {
-            return Err(DiscoveryError::new(
-                url,
-                format!("answered {}", response.status().as_u16()),
-            ));
-        }
-        Ok(response.into_body())
-    }
-
     async fn discover_now(&self) -> Result<Provider, DiscoveryError> {
         #[derive(serde::Deserialize)]
         struct Extra {
@@ -126,39 +103,57 @@ impl<St: SessionStore> OidcLayer<St> {
         }
         let issuer = &self.inner.issuer;
         let url = self.discovery_url();
-        let fail = |cause: &str| DiscoveryError::new(&url, cause);
-        let body = self.get_json(&url).await?;
-        let metadata: CoreProviderMetadata = serde_json::from_slice(&body)
-            .map_err(|_| fail("not an OpenID provider metadata document"))?;
-        let extra: Extra = serde_json::from_slice(&body)
-            .map_err(|_| fail("not an OpenID provider metadata document"))?;
+        let fail = |cause: String| DiscoveryError::new(&url, cause);
+        let body = crate::http_client::get(&*self.inner.http, &url, "application/json")
+            .await
+            .map_err(|error| fail(error.to_string()))?;
+        let not_metadata = |error: serde_json::Error| {
+            fail(format!("not an OpenID provider metadata document: {error}"))
+        };
+        let metadata: CoreProviderMetadata = serde_json::from_slice(&body).map_err(not_metadata)?;
+        let extra: Extra = serde_json::from_slice(&body).map_err(not_metadata)?;
         if metadata.issuer() != issuer {
-            return Err(fail("the document names another issuer"));
+            return Err(fail(format!(
+                "the document names the issuer {:?}, not {:?}",
+                metadata.issuer().as_str(),
+                issuer.as_str()
+            )));
         }
         let base = issuer.url();
         let mut urls = vec![
-            metadata.authorization_endpoint().url(),
-            metadata.jwks_uri().url(),
+            (
+                "authorization_endpoint",
+                metadata.authorization_endpoint().url(),
+            ),
+            ("jwks_uri", metadata.jwks_uri().url()),
         ];
-        urls.extend(metadata.token_endpoint().map(|u| u.url()));
-        urls.extend(metadata.userinfo_endpoint().map(|u| u.url()));
-        if metadata.token_endpoint().is_none() {
-            return Err(fail("no token endpoint"));
+        match metadata.token_endpoint() {
+            Some(token) => urls.push(("token_endpoint", token.url())),
+            None => return Err(fail("the document names no token_endpoint".to_owned())),
+        }
+        urls.extend(
+            metadata
+                .userinfo_endpoint()
+                .map(|u| ("userinfo_endpoint", u.url())),
+        );
+        let not_https = |name: &str, url: &str| fail(format!("{name} {url:?} is not an https URL"));
+        if let Some((name, url)) = urls.iter().find(|(_, u)| !allowed_url(u, base)) {
+            return Err(not_https(name, url.as_str()));
         }
         let end_session = match extra.end_session_endpoint {
             Some(end) => {
-                let parsed =
-                    url::Url::parse(&end).map_err(|_| fail("end_session_endpoint is no URL"))?;
+                let parsed = url::Url::parse(&end).map_err(|error| {
+                    fail(format!(
+                        "end_session_endpoint {end:?} is not a URL: {error}"
+                    ))
+                })?;
                 if !allowed_url(&parsed, base) {
-                    return Err(fail("an endpoint is not https"));
+                    return Err(not_https("end_session_endpoint", &end));
                 }
                 Some(end)
             }
             None => None,
         };
-        if !urls.iter().all(|u| allowed_url(u, base)) {
-            return Err(fail("an endpoint is not https"));
-        }
         // The key set now, whatever its cooldown: discovery fails when it
         // cannot be had.
         let jwks_uri = metadata.jwks_uri().url().as_str().to_owned();
@@ -190,9 +185,9 @@ impl<St: SessionStore> OidcLayer<St> {
     }
 
     async fn fetch_keys(&self, url: &str) -> Result<JwkSet, DiscoveryError> {
-        let body = self.get_json(url).await?;
-        JwkSet::from_public_json(&body)
-            .map_err(|error| DiscoveryError::new(url, crate::error::chain(&error)))
+        fetch_jwk_set(&*self.inner.http, url, KEY_SET_MAX_SIZE)
+            .await
+            .map_err(|error| DiscoveryError::new(url, error.to_string()))
     }
 
     /// Checks the ID token with the provider's keys (see
@@ -215,30 +210,35 @@ impl<St: SessionStore> OidcLayer<St> {
 
     /// Runs `check` (an ID token's or a logout token's) with the provider's
     /// key set; when it answers `unknown` (no key for the token), fetches
-    /// the set again, at most once per key refresh interval and one fetch
-    /// shared by concurrent callers, and runs it once more.
+    /// the set again on the rule every key set follows
+    /// ([`Refresher::fitting`](crate::refresh::Refresher::fitting): at most
+    /// once per key refresh interval, one fetch shared by concurrent
+    /// callers), and runs it once more.
     pub(super) async fn with_keys<T, R: PartialEq>(
         &self,
         provider: &Provider,
         unknown: R,
         check: impl Fn(&JwkSet) -> Result<T, R>,
     ) -> Result<T, R> {
-        let keys = &self.inner.keys;
-        let seen = keys.generation();
-        let current = keys.current().unwrap_or_default();
-        match check(&current) {
-            Err(refusal) if refusal == unknown => {
-                let jwks_uri = provider.metadata.jwks_uri().url().as_str();
-                let Some(fresh) = keys
-                    .refresh(seen, Want::AfterCooldown, || self.fetch_keys(jwks_uri))
-                    .await
-                    .value
-                else {
-                    return Err(refusal);
-                };
-                check(&fresh)
-            }
-            outcome => outcome,
+        let jwks_uri = provider.metadata.jwks_uri().url().as_str();
+        let mut checked = None;
+        let outcome = self
+            .inner
+            .keys
+            .fitting(
+                |set| {
+                    let result = check(set);
+                    let fits = !matches!(&result, Err(refusal) if *refusal == unknown);
+                    checked = fits.then_some(result);
+                    fits
+                },
+                || self.fetch_keys(jwks_uri),
+            )
+            .await;
+        match (checked, outcome.value) {
+            (Some(result), _) => result,
+            (None, Some(fresh)) => check(&fresh),
+            (None, None) => Err(unknown),
         }
     }
 }

@@ -50,7 +50,7 @@ use crate::encoding::{base64url, is_base64url};
 /// (its connection finds the slots and follows redirections by itself). With
 /// feature `redis-tls`, `rediss://` URLs connect over TLS (rustls, the
 /// platform's root certificates; when the process has no default rustls
-/// crypto provider, the store installs `ring`'s).
+/// crypto provider, the store installs `aws-lc-rs`'s, rustls' default).
 ///
 /// # Timeouts and outages
 ///
@@ -580,8 +580,10 @@ fn check_tls(addr: &redis::ConnectionAddr) -> Result<(), RedisStoreError> {
     if matches!(addr, redis::ConnectionAddr::TcpTls { .. })
         && rustls::crypto::CryptoProvider::get_default().is_none()
     {
-        // Another thread may have installed one meanwhile: either is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // rustls' own default provider, the one with post-quantum key
+        // exchange. Another thread may have installed one meanwhile: either
+        // is fine.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
     Ok(())
 }

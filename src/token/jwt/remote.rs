@@ -5,17 +5,12 @@ use std::fmt;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt as _, Empty, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use http::{StatusCode, Uri};
 
 use super::{JwkSet, JwtError, KeyError};
 use crate::backend;
-use crate::refresh::{Outcome, Refresher, Want};
+use crate::http_client::{GetError, HttpClient, HyperClient};
+use crate::refresh::{KEY_SET_MAX_SIZE, KeySetError, Outcome, Refresher, Want, fetch_jwk_set};
 
 /// Keys fetched from a JWKS URL (an identity provider's
 /// `…/.well-known/jwks.json`), for [`JwtVerifier::from_jwks`](super::JwtVerifier::from_jwks).
@@ -52,11 +47,12 @@ use crate::refresh::{Outcome, Refresher, Want};
 ///   with a failing verifier. Await [`refresh`](Self::refresh) at start-up
 ///   to fail fast instead.
 ///
-/// HTTPS only (rustls with its `ring` provider, the Mozilla root
-/// certificates from `webpki-roots` plus any given with
-/// [`root_certificates_pem`](JwksBuilder::root_certificates_pem), HTTP/1.1),
-/// unless [`allow_http`](JwksBuilder::allow_http) is set for a URL on a
-/// trusted network. No proxy is used. Cloning is cheap and shares the cache.
+/// HTTPS only, unless [`allow_http`](JwksBuilder::allow_http) is set for a
+/// URL on a trusted network. Fetched through the crate's one
+/// [`HttpClient`]: a [`HyperClient`] unless another is given with
+/// [`http_client`](JwksBuilder::http_client) (for a private CA, give
+/// `HyperClient::new()?.root_certificates_pem(pem)?`). Cloning is cheap and
+/// shares the cache.
 ///
 /// ```no_run
 /// use rstream_well_known::jwt::{JwksSource, JwtVerifier};
@@ -82,13 +78,23 @@ impl fmt::Debug for JwksSource {
 }
 
 /// Configures a [`JwksSource`]; see [`JwksSource::builder`].
-#[derive(Debug)]
 #[must_use]
 pub struct JwksBuilder {
     url: String,
     options: Options,
     allow_http: bool,
-    extra_roots: Vec<Vec<u8>>,
+    client: Option<Arc<dyn HttpClient>>,
+}
+
+impl fmt::Debug for JwksBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwksBuilder")
+            .field("url", &self.url)
+            .field("options", &self.options)
+            .field("allow_http", &self.allow_http)
+            .field("http_client", &self.client.as_ref().map(|_| ".."))
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -136,11 +142,12 @@ impl JwksBuilder {
         self
     }
 
-    /// Also trusts the CA certificates in `pem` (one or more
-    /// `-----BEGIN CERTIFICATE-----` blocks), besides the Mozilla roots: for
-    /// a provider whose certificate a private CA issued.
-    pub fn root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
-        self.extra_roots.push(pem.into());
+    /// The client the set is fetched with (default: [`HyperClient::new`]).
+    /// It must not follow redirects; the fetch timeout and the size limit
+    /// apply to its answers too (a client's own limits may be lower:
+    /// `HyperClient` reads at most 1 MiB).
+    pub fn http_client(mut self, client: impl HttpClient) -> Self {
+        self.client = Some(Arc::new(client));
         self
     }
 
@@ -151,53 +158,25 @@ impl JwksBuilder {
     ///
     /// [`JwksError::InvalidUrl`] for a URL that is not absolute `https://`
     /// (or `http://` when allowed), [`JwksError::NoRuntime`] outside a tokio
-    /// runtime, [`JwksError::Tls`] when rustls cannot be set up or a root
-    /// certificate given is not a PEM certificate.
+    /// runtime, [`JwksError::Tls`] when no client was given and
+    /// [`HyperClient::new`] fails.
     pub fn build(self) -> Result<JwksSource, JwksError> {
         let url: Uri = self.url.parse().map_err(|_| JwksError::InvalidUrl)?;
-        let https = match url.scheme_str() {
-            Some("https") => true,
-            Some("http") if self.allow_http => false,
+        match url.scheme_str() {
+            Some("https") => {}
+            Some("http") if self.allow_http => {}
             _ => return Err(JwksError::InvalidUrl),
-        };
+        }
         if url.host().is_none_or(str::is_empty) {
             return Err(JwksError::InvalidUrl);
         }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| JwksError::NoRuntime)?;
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for pem in &self.extra_roots {
-            use rustls::pki_types::CertificateDer;
-            use rustls::pki_types::pem::PemObject as _;
-            let mut added = 0;
-            for certificate in CertificateDer::pem_slice_iter(pem) {
-                let certificate = certificate.map_err(|_| JwksError::Tls)?;
-                roots.add(certificate).map_err(|_| JwksError::Tls)?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(JwksError::Tls);
-            }
-        }
-        // The provider is named, not taken from the process default, so that
-        // another crate's choice of provider changes nothing here.
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|_| JwksError::Tls)?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
-        let connector = if https {
-            connector.https_only()
-        } else {
-            connector.https_or_http()
+        let client = match self.client {
+            Some(client) => client,
+            None => Arc::new(HyperClient::new().map_err(|_| JwksError::Tls)?),
         };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .build(connector.enable_http1().build());
         let shared = Arc::new(Shared {
-            url,
+            url: url.to_string(),
             client,
             keys: Refresher::new(self.options.cooldown),
             options: self.options,
@@ -218,10 +197,10 @@ impl JwksSource {
                 refresh_interval: Duration::from_secs(600),
                 cooldown: Duration::from_secs(30),
                 fetch_timeout: Duration::from_secs(5),
-                max_size: 512 * 1024,
+                max_size: KEY_SET_MAX_SIZE,
             },
             allow_http: false,
-            extra_roots: Vec::new(),
+            client: None,
         }
     }
 
@@ -248,13 +227,12 @@ impl JwksSource {
     /// when there is none yet or it has no key named `kid`, unless the
     /// cooldown holds it back.
     pub(super) async fn keys_for(&self, kid: Option<&str>) -> Result<Arc<JwkSet>, JwtError> {
-        let keys = &self.shared.keys;
-        let seen = keys.generation();
-        if let Some(set) = keys.current().filter(|set| set.covers(kid)) {
-            return Ok(set);
-        }
         // A failure is logged by the fetch; the set in use stays.
-        let outcome = self.shared.refresh(seen, Want::AfterCooldown).await;
+        let shared = &self.shared;
+        let outcome = shared
+            .keys
+            .fitting(|set| set.covers(kid), || shared.fetch_logged())
+            .await;
         outcome.value.ok_or(JwtError::KeysUnavailable(
             outcome.error.unwrap_or(JwksError::NotFetched),
         ))
@@ -263,8 +241,9 @@ impl JwksSource {
 
 /// What every clone of a source shares.
 struct Shared {
-    url: Uri,
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    /// The URL, checked.
+    url: String,
+    client: Arc<dyn HttpClient>,
     options: Options,
     /// The set, on the crate's one fetch-and-refresh mechanism.
     keys: Refresher<JwkSet, JwksError>,
@@ -281,49 +260,23 @@ impl Drop for Shared {
 
 impl Shared {
     /// Fetches the set through the refresher (`seen`: its generation when
-    /// the caller looked at the set), logging a failure.
+    /// the caller looked at the set).
     async fn refresh(&self, seen: u64, want: Want) -> Outcome<JwkSet, JwksError> {
-        self.keys
-            .refresh(seen, want, || async {
-                let fetched = self.fetch().await;
-                if let Err(error) = &fetched {
-                    backend::failure("JWKS source", error);
-                }
-                fetched
-            })
-            .await
+        self.keys.refresh(seen, want, || self.fetch_logged()).await
     }
 
-    async fn fetch(&self) -> Result<JwkSet, JwksError> {
-        let request = Request::get(self.url.clone())
-            .header(header::ACCEPT, "application/jwk-set+json, application/json")
-            .body(Empty::new())
-            .map_err(|_| JwksError::InvalidUrl)?;
-        let fetch = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|error| JwksError::Transport(crate::error::chain(&error)))?;
-            if response.status() != StatusCode::OK {
-                return Err(JwksError::Status(response.status().as_u16()));
-            }
-            let body = Limited::new(response.into_body(), self.options.max_size)
-                .collect()
-                .await
-                .map_err(|error| {
-                    if error.is::<http_body_util::LengthLimitError>() {
-                        JwksError::TooLarge
-                    } else {
-                        JwksError::Transport(crate::error::chain(&*error))
-                    }
-                })?
-                .to_bytes();
-            JwkSet::from_public_json(&body).map_err(JwksError::Invalid)
+    /// Fetches the set with the crate's one key set fetch, within the fetch
+    /// timeout, logging a failure.
+    async fn fetch_logged(&self) -> Result<JwkSet, JwksError> {
+        let fetch = fetch_jwk_set(&*self.client, &self.url, self.options.max_size);
+        let fetched = match tokio::time::timeout(self.options.fetch_timeout, fetch).await {
+            Ok(fetched) => fetched.map_err(JwksError::from),
+            Err(_) => Err(JwksError::Timeout),
         };
-        tokio::time::timeout(self.options.fetch_timeout, fetch)
-            .await
-            .map_err(|_| JwksError::Timeout)?
+        if let Err(error) = &fetched {
+            backend::failure("JWKS source", error);
+        }
+        fetched
     }
 }
 
@@ -358,14 +311,15 @@ pub enum JwksError {
     InvalidUrl,
     /// [`JwksBuilder::build`] was called outside a tokio runtime.
     NoRuntime,
-    /// rustls could not be set up with its `ring` provider, or a root
-    /// certificate given is not a PEM certificate.
+    /// No client was given and [`HyperClient::new`] failed (rustls could
+    /// not be set up).
     Tls,
     /// No fetch has succeeded yet.
     NotFetched,
     /// The fetch took longer than the fetch timeout.
     Timeout,
-    /// The connection or the transfer failed; the text says how.
+    /// The client got no answer (connection, TLS, the client's own time-out
+    /// or size limit); the text says why.
     Transport(String),
     /// The server answered with this status instead of `200`.
     Status(u16),
@@ -378,15 +332,40 @@ pub enum JwksError {
 impl fmt::Display for JwksError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JwksError::InvalidUrl => f.write_str("the JWKS URL is not an absolute https URL"),
-            JwksError::NoRuntime => f.write_str("a JWKS source needs a tokio runtime"),
-            JwksError::Tls => f.write_str("TLS could not be set up"),
+            JwksError::InvalidUrl => {
+                f.write_str("the JWKS URL is not an absolute https URL (http needs allow_http)")
+            }
+            JwksError::NoRuntime => {
+                f.write_str("a JWKS source is built within a tokio runtime, and there is none")
+            }
+            JwksError::Tls => f.write_str("the HTTP client's TLS could not be set up"),
             JwksError::NotFetched => f.write_str("the JWK set has not been fetched yet"),
-            JwksError::Timeout => f.write_str("fetching the JWK set timed out"),
+            JwksError::Timeout => {
+                f.write_str("fetching the JWK set got no answer within the fetch timeout")
+            }
             JwksError::Transport(why) => write!(f, "fetching the JWK set failed: {why}"),
-            JwksError::Status(status) => write!(f, "the JWKS URL answered {status}"),
-            JwksError::TooLarge => f.write_str("the JWK set document is too large"),
-            JwksError::Invalid(error) => write!(f, "the JWKS URL served no valid JWK set: {error}"),
+            JwksError::Status(status) => match StatusCode::from_u16(*status) {
+                Ok(status) => write!(f, "the JWKS URL answered {status} instead of 200 OK"),
+                Err(_) => write!(f, "the JWKS URL answered {status} instead of 200 OK"),
+            },
+            JwksError::TooLarge => {
+                f.write_str("the JWK set document is larger than the size limit")
+            }
+            JwksError::Invalid(error) => {
+                write!(f, "the JWKS URL served no usable JWK set: {error}")
+            }
+        }
+    }
+}
+
+impl From<KeySetError> for JwksError {
+    fn from(error: KeySetError) -> Self {
+        match error {
+            KeySetError::Get(GetError::Url) => JwksError::InvalidUrl,
+            KeySetError::Get(GetError::Transport(why)) => JwksError::Transport(why),
+            KeySetError::Get(GetError::Status(status)) => JwksError::Status(status.as_u16()),
+            KeySetError::TooLarge(_) => JwksError::TooLarge,
+            KeySetError::Invalid(error) => JwksError::Invalid(error),
         }
     }
 }
