@@ -1832,7 +1832,7 @@ async fn discovery_error(client: impl HttpClient) -> (String, String) {
         .build()
         .unwrap();
     let oidc = OidcConfig::new(MEMORY_ISSUER, CLIENT_ID)
-        .build(layer.session_manager().unwrap(), client)
+        .build(layer.session_manager(), client)
         .unwrap();
     let error = oidc.discover().await.unwrap_err();
     assert_eq!(
@@ -1968,7 +1968,7 @@ async fn discovery_against_an_unreachable_or_silent_provider_says_why() {
         .unwrap();
     let discover = |issuer: String, client: HyperClient| {
         let oidc = OidcConfig::new(issuer, CLIENT_ID)
-            .build(layer.session_manager().unwrap(), client)
+            .build(layer.session_manager(), client)
             .unwrap();
         async move { oidc.discover().await.unwrap_err() }
     };
