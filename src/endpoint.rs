@@ -1,9 +1,7 @@
 //! The two endpoints, and the layer's error answers.
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::{Arc, LazyLock};
-use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -14,13 +12,13 @@ use http::header::{
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 
-use crate::backend::{self, Deadline};
+use crate::backend::{self, Deadline, Reached};
 use crate::config::Config;
 use crate::credentials::{CookieValues, Fields, MAX_LOOKUPS, MAX_REVOCATIONS};
 use crate::future::PendingGate;
 use crate::identity::{AuthMethod, Identity};
 use crate::origin::same_origin;
-use crate::resolver::{AtOnce, Awaiting, Found, Head, Resolution, resolve, verify_token};
+use crate::resolver::{Awaiting, Found, Head, Resolution, resolve, resolve_at_once, verify_token};
 use crate::store::SessionStore;
 use crate::syntax::trim_ows;
 use crate::token::{TokenVerdict, TokenVerifier};
@@ -120,7 +118,10 @@ where
             }
             // Answered from the request as it is, when the backends allow;
             // the method and URI are only taken out of it to be awaited.
-            if let Some(reply) = session_at_once(config, &tunnel, &request, &found) {
+            if let Some(resolved) =
+                resolve_at_once(config, &tunnel, method, request.uri(), &found)
+            {
+                let reply = session_reply(config, &tunnel, method, resolved.identity());
                 return Outcome::Answer(Answer::Ready(reply));
             }
             let found = found.into_owned();
@@ -293,31 +294,6 @@ fn session_reply<V, St>(
     for_method(method, reply)
 }
 
-/// The session endpoint's answer when every backend it needs answers at once
-/// ([`AtOnce`]): the one resolution, run to completion in a single poll, so
-/// nothing is boxed. `None` when some backend must be awaited.
-#[inline(always)]
-fn session_at_once<V, St, B>(
-    config: &Config<V, St>,
-    tunnel: &Tunnel,
-    request: &Request<B>,
-    found: &Found<'_, MAX_LOOKUPS>,
-) -> Option<Reply>
-where
-    V: TokenVerifier,
-    St: SessionStore,
-{
-    let (method, uri) = (request.method(), request.uri());
-    let resolution = pin!(resolve::<AtOnce, _, _, MAX_LOOKUPS>(
-        config, tunnel, method, uri, found
-    ));
-    // Every future `AtOnce` awaits is ready: one poll finishes the block.
-    let Poll::Ready(resolved) = resolution.poll(&mut Context::from_waker(Waker::noop())) else {
-        return None;
-    };
-    Some(session_reply(config, tunnel, method, resolved?.identity()))
-}
-
 /// The session endpoint's answer when authentication cannot be resolved.
 fn unauthenticated() -> Reply {
     json(StatusCode::OK, Bytes::from_static(UNAUTHENTICATED))
@@ -388,7 +364,7 @@ where
         &found,
         &mut deadline,
     ) {
-        if let Some(Some(TokenVerdict::Accepted(_))) = verdict.await {
+        if let Reached::Got(TokenVerdict::Accepted(_)) = verdict.await {
             return no_content(None);
         }
     }
