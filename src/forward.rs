@@ -251,11 +251,11 @@ where
         return;
     };
     let Strip {
-        token_parameter,
         authorization,
         session_cookie,
+        ..
     } = forwarding.strip;
-    if token_parameter {
+    if forwarding.strip.token_parameter(forwarding.resolving()) {
         strip_token_parameter(request.uri_mut());
     }
     if authorization {
