@@ -337,7 +337,10 @@ mod tests {
 
     #[test]
     fn answers_at_once_errors_and_panics() {
-        assert!(matches!(now("t", || Some(Ok::<_, String>(7))), Reached::Got(7)));
+        assert!(matches!(
+            now("t", || Some(Ok::<_, String>(7))),
+            Reached::Got(7)
+        ));
         assert!(matches!(
             now("t", || None::<Result<u8, String>>),
             Reached::NotNow

@@ -118,8 +118,7 @@ where
             }
             // Answered from the request as it is, when the backends allow;
             // the method and URI are only taken out of it to be awaited.
-            if let Some(resolved) =
-                resolve_at_once(config, &tunnel, method, request.uri(), &found)
+            if let Some(resolved) = resolve_at_once(config, &tunnel, method, request.uri(), &found)
             {
                 let reply = session_reply(config, &tunnel, method, resolved.identity());
                 return Outcome::Answer(Answer::Ready(reply));
