@@ -172,24 +172,36 @@ impl<T, E: fmt::Display, F: Future<Output = Result<T, E>>> Future for Call<'_, '
     }
 }
 
-/// A backend's answer when it has one at once (`answer` returns `Some`):
-/// `None` when it must be awaited instead. Like [`call`], a failure or a
-/// panic becomes `Some(None)`, logged. No deadline applies: an answer at
-/// once does not wait.
+/// What a backend answered, as the resolution reached it.
+#[derive(Debug)]
+pub(crate) enum Reached<T> {
+    /// It cannot answer this way: it must be awaited instead (only when
+    /// asked for an answer at once).
+    NotNow,
+    /// It failed: an error, a panic or the deadline, logged already.
+    Failed,
+    /// Its answer.
+    Got(T),
+}
+
+/// A backend's answer when it has one at once (`answer` returns `Some`),
+/// else [`Reached::NotNow`]. Like [`call`], a failure or a panic is
+/// [`Reached::Failed`], logged. No deadline applies: an answer at once does
+/// not wait.
 pub(crate) fn now<T, E: fmt::Display>(
     component: &'static str,
     answer: impl FnOnce() -> Option<Result<T, E>>,
-) -> Option<Option<T>> {
+) -> Reached<T> {
     match catch_unwind(AssertUnwindSafe(answer)) {
-        Ok(None) => None,
-        Ok(Some(Ok(value))) => Some(Some(value)),
+        Ok(None) => Reached::NotNow,
+        Ok(Some(Ok(value))) => Reached::Got(value),
         Ok(Some(Err(error))) => {
             failure(component, &error);
-            Some(None)
+            Reached::Failed
         }
         Err(_) => {
             failure(component, &Failure::Panicked);
-            Some(None)
+            Reached::Failed
         }
     }
 }
@@ -325,12 +337,21 @@ mod tests {
 
     #[test]
     fn answers_at_once_errors_and_panics() {
-        assert_eq!(now("t", || Some(Ok::<_, String>(7))), Some(Some(7)));
-        assert_eq!(now("t", || None::<Result<u8, String>>), None);
-        assert_eq!(now("t", || Some(Err::<u8, _>("down"))), Some(None));
+        assert!(matches!(
+            now("t", || Some(Ok::<_, String>(7))),
+            Reached::Got(7)
+        ));
+        assert!(matches!(
+            now("t", || None::<Result<u8, String>>),
+            Reached::NotNow
+        ));
+        assert!(matches!(
+            now("t", || Some(Err::<u8, _>("down"))),
+            Reached::Failed
+        ));
         #[allow(unreachable_code)]
         let panicking = || -> Option<Result<u8, String>> { panic!("inside a backend") };
-        assert_eq!(now("t", panicking), Some(None));
+        assert!(matches!(now("t", panicking), Reached::Failed));
     }
 
     #[test]

@@ -46,6 +46,13 @@ pub(crate) struct Forwarding {
     pub(crate) strip: Strip,
 }
 
+impl Forwarding {
+    /// Whether the caller is resolved anywhere (identity or enforcement).
+    pub(crate) fn resolving(&self) -> bool {
+        self.identity.is_some() || self.required.is_some()
+    }
+}
+
 impl fmt::Debug for Forwarding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Forwarding")
@@ -66,10 +73,28 @@ pub(crate) struct SignIn {
     pub(crate) parameter: Box<str>,
 }
 
-/// Which edge credentials are removed before forwarding.
+/// Which edge credentials are removed before forwarding: what the
+/// builder's `strip_*` setters say, kept as they said it.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Strip {
-    pub(crate) token_parameter: bool,
+    /// The `rstream.token` query parameter; `None` (not set): stripped
+    /// when the layer resolves callers (identity or enforcement on).
+    pub(crate) token_parameter: Option<bool>,
+    /// `Authorization` fields with the `Bearer` scheme.
     pub(crate) authorization: bool,
+    /// The session cookie's pairs in `Cookie` fields.
     pub(crate) session_cookie: bool,
+}
+
+impl Strip {
+    /// Whether the token parameter is stripped, on a layer that resolves
+    /// callers (`resolving`) or not.
+    pub(crate) fn token_parameter(&self, resolving: bool) -> bool {
+        self.token_parameter.unwrap_or(resolving)
+    }
+
+    /// Whether anything at all is stripped.
+    pub(crate) fn any(&self, resolving: bool) -> bool {
+        self.token_parameter(resolving) || self.authorization || self.session_cookie
+    }
 }

@@ -10,6 +10,7 @@ use crate::store::SessionId;
 
 /// The `SameSite` attribute of the session cookie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum SameSite {
     /// Sent only on same-site requests.
     Strict,

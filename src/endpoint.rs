@@ -1,9 +1,7 @@
 //! The two endpoints, and the layer's error answers.
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::{Arc, LazyLock};
-use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -14,13 +12,13 @@ use http::header::{
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 
-use crate::backend::{self, Deadline};
+use crate::backend::{self, Deadline, Reached};
 use crate::config::Config;
 use crate::credentials::{CookieValues, Fields, MAX_LOOKUPS, MAX_REVOCATIONS};
 use crate::future::PendingGate;
 use crate::identity::{AuthMethod, Identity};
 use crate::origin::same_origin;
-use crate::resolver::{AtOnce, Awaiting, Found, Head, Resolution, resolve, verify_token};
+use crate::resolver::{Awaiting, Found, Head, Resolution, resolve, resolve_at_once, verify_token};
 use crate::store::SessionStore;
 use crate::syntax::trim_ows;
 use crate::token::{TokenVerdict, TokenVerifier};
@@ -120,7 +118,9 @@ where
             }
             // Answered from the request as it is, when the backends allow;
             // the method and URI are only taken out of it to be awaited.
-            if let Some(reply) = session_at_once(config, &tunnel, &request, &found) {
+            if let Some(resolved) = resolve_at_once(config, &tunnel, method, request.uri(), &found)
+            {
+                let reply = session_reply(config, &tunnel, method, resolved.identity());
                 return Outcome::Answer(Answer::Ready(reply));
             }
             let found = found.into_owned();
@@ -293,31 +293,6 @@ fn session_reply<V, St>(
     for_method(method, reply)
 }
 
-/// The session endpoint's answer when every backend it needs answers at once
-/// ([`AtOnce`]): the one resolution, run to completion in a single poll, so
-/// nothing is boxed. `None` when some backend must be awaited.
-#[inline(always)]
-fn session_at_once<V, St, B>(
-    config: &Config<V, St>,
-    tunnel: &Tunnel,
-    request: &Request<B>,
-    found: &Found<'_, MAX_LOOKUPS>,
-) -> Option<Reply>
-where
-    V: TokenVerifier,
-    St: SessionStore,
-{
-    let (method, uri) = (request.method(), request.uri());
-    let resolution = pin!(resolve::<AtOnce, _, _, MAX_LOOKUPS>(
-        config, tunnel, method, uri, found
-    ));
-    // Every future `AtOnce` awaits is ready: one poll finishes the block.
-    let Poll::Ready(resolved) = resolution.poll(&mut Context::from_waker(Waker::noop())) else {
-        return None;
-    };
-    Some(session_reply(config, tunnel, method, resolved?.identity()))
-}
-
 /// The session endpoint's answer when authentication cannot be resolved.
 fn unauthenticated() -> Reply {
     json(StatusCode::OK, Bytes::from_static(UNAUTHENTICATED))
@@ -388,7 +363,7 @@ where
         &found,
         &mut deadline,
     ) {
-        if let Some(Some(TokenVerdict::Accepted(_))) = verdict.await {
+        if let Reached::Got(TokenVerdict::Accepted(_)) = verdict.await {
             return no_content(None);
         }
     }
@@ -494,7 +469,7 @@ fn json_headers_for(len: usize) -> HeaderMap {
     let mut headers = JSON_HEADERS.clone();
     // The template's first entry, cheaper to reach than by a lookup.
     if let Some((_, length)) = headers.iter_mut().find(|(name, _)| *name == CONTENT_LENGTH) {
-        *length = content_length(len);
+        *length = HeaderValue::from(len);
     }
     headers
 }
@@ -512,29 +487,6 @@ fn reply_with(status: StatusCode, body: Bytes, mut headers: HeaderMap) -> Reply 
         std::mem::forget(headers);
     }
     response
-}
-
-/// A `Content-Length` value. Lengths of up to 4 KiB (every session document
-/// of a reasonable profile) are slices of one string made once, so the value
-/// neither allocates nor counts references.
-fn content_length(len: usize) -> HeaderValue {
-    /// "0123…4096" and where each number starts.
-    static DIGITS: LazyLock<(String, Vec<u16>)> = LazyLock::new(|| {
-        let mut text = String::new();
-        let mut starts = Vec::with_capacity(LENGTHS + 1);
-        for n in 0..=LENGTHS {
-            starts.push(text.len() as u16);
-            text.push_str(&n.to_string());
-        }
-        (text, starts)
-    });
-    const LENGTHS: usize = 4096;
-    if len >= LENGTHS {
-        return HeaderValue::from(len);
-    }
-    let (text, starts) = &*DIGITS;
-    let digits = &text[usize::from(starts[len])..usize::from(starts[len + 1])];
-    HeaderValue::from_static(digits)
 }
 
 /// An error answer: `{"error":"<reason>"}`, with a stable reason.
@@ -557,16 +509,4 @@ fn no_content(set_cookie: Option<HeaderValue>) -> Reply {
         response.headers_mut().insert(SET_COOKIE, cookie);
     }
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_lengths_are_the_decimal_length() {
-        for len in (0..5000).chain([usize::MAX]) {
-            assert_eq!(content_length(len), HeaderValue::from(len), "{len}");
-        }
-    }
 }

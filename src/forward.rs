@@ -4,9 +4,7 @@
 //! credentials before the request reaches the application.
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use http::header::{ACCEPT, CONNECTION, HeaderValue, LOCATION, UPGRADE, WWW_AUTHENTICATE};
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
@@ -19,7 +17,7 @@ use crate::endpoint::{Reply, error, for_method, read_head};
 use crate::future::PendingGate;
 use crate::identity::AuthMethod;
 use crate::origin::allowed_origin;
-use crate::resolver::{AtOnce, Awaiting, Found, Head, Resolution, resolve};
+use crate::resolver::{Awaiting, Found, Head, Resolution, resolve, resolve_at_once};
 use crate::return_url::{MAX_RETURN_URL, safe_return_url};
 use crate::store::SessionStore;
 use crate::strip::{
@@ -114,7 +112,9 @@ where
         drop(found);
         return settle(config, request, Some(tunnel), why, required);
     }
-    if let Some(resolution) = at_once(config, &tunnel, &request, &found) {
+    if let Some(resolution) =
+        resolve_at_once(config, &tunnel, request.method(), request.uri(), &found)
+    {
         drop(found);
         return decide(config, request, Some(tunnel), resolution, required);
     }
@@ -128,33 +128,6 @@ where
         required,
         service,
     )))
-}
-
-/// The resolution when every backend it needs answers at once
-/// ([`AtOnce`]), run to completion in a single poll: nothing is boxed.
-/// `None` when some backend must be awaited.
-fn at_once<V, St, B>(
-    config: &Config<V, St>,
-    tunnel: &Tunnel,
-    request: &Request<B>,
-    found: &Found<'_, MAX_LOOKUPS>,
-) -> Option<Resolution>
-where
-    V: TokenVerifier,
-    St: SessionStore,
-{
-    let resolution = pin!(resolve::<AtOnce, _, _, MAX_LOOKUPS>(
-        config,
-        tunnel,
-        request.method(),
-        request.uri(),
-        found
-    ));
-    // Every future `AtOnce` awaits is ready: one poll finishes the block.
-    match resolution.poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(resolved) => resolved,
-        Poll::Pending => None,
-    }
 }
 
 /// A request nobody is authenticated for, decided without a backend.
@@ -279,11 +252,11 @@ where
         return;
     };
     let Strip {
-        token_parameter,
         authorization,
         session_cookie,
+        ..
     } = forwarding.strip;
-    if token_parameter {
+    if forwarding.strip.token_parameter(forwarding.resolving()) {
         strip_token_parameter(request.uri_mut());
     }
     if authorization {

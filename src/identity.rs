@@ -344,6 +344,7 @@ impl<'de> Deserialize<'de> for User {
 /// How a request was authenticated. The names are the spec's, and the same
 /// names appear in the session endpoint's `policies`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AuthMethod {
     /// A bearer token (`Authorization: Bearer …` or the `rstream.token` query
     /// parameter), accepted by the [`TokenVerifier`](crate::TokenVerifier).

@@ -309,9 +309,7 @@ struct ForwardingOptions {
     oidc_start: Option<String>,
     return_parameter: String,
     websocket_origins: Vec<Origin>,
-    strip_token_parameter: Option<bool>,
-    strip_authorization: bool,
-    strip_session_cookie: bool,
+    strip: Strip,
 }
 
 impl Default for ForwardingOptions {
@@ -324,9 +322,7 @@ impl Default for ForwardingOptions {
             oidc_start: None,
             return_parameter: "return_to".to_owned(),
             websocket_origins: Vec::new(),
-            strip_token_parameter: None,
-            strip_authorization: false,
-            strip_session_cookie: false,
+            strip: Strip::default(),
         }
     }
 }
@@ -340,11 +336,6 @@ impl ForwardingOptions {
             }
         }
         let resolving = self.identity.is_some() || self.required.is_some();
-        let strip = Strip {
-            token_parameter: self.strip_token_parameter.unwrap_or(resolving),
-            authorization: self.strip_authorization,
-            session_cookie: self.strip_session_cookie,
-        };
         // An explicit sign-in URL wins over the OpenID Connect start
         // endpoint, which reads `return_to`.
         #[cfg(feature = "oidc")]
@@ -382,7 +373,7 @@ impl ForwardingOptions {
                 })
             }
         };
-        if !resolving && !strip.token_parameter && !strip.authorization && !strip.session_cookie {
+        if !resolving && !self.strip.any(resolving) {
             return Ok(None);
         }
         Ok(Some(Forwarding {
@@ -390,7 +381,7 @@ impl ForwardingOptions {
             required: self.required,
             sign_in,
             websocket_origins: self.websocket_origins.into_boxed_slice(),
-            strip,
+            strip: self.strip,
         }))
     }
 }
@@ -723,14 +714,14 @@ impl<V, St> WellKnownBuilder<V, St> {
     /// is on, off otherwise: a token in a URL must not reach the
     /// application's handlers and logs.
     pub fn strip_token_parameter(mut self, strip: bool) -> Self {
-        self.forwarding.strip_token_parameter = Some(strip);
+        self.forwarding.strip.token_parameter = Some(strip);
         self
     }
 
     /// Whether `Authorization` fields with the `Bearer` scheme are removed
     /// from every forwarded request (other schemes stay). Off by default.
     pub fn strip_authorization(mut self, strip: bool) -> Self {
-        self.forwarding.strip_authorization = strip;
+        self.forwarding.strip.authorization = strip;
         self
     }
 
@@ -738,7 +729,7 @@ impl<V, St> WellKnownBuilder<V, St> {
     /// `Cookie` fields; every other cookie stays, byte for byte. Off by
     /// default.
     pub fn strip_session_cookie(mut self, strip: bool) -> Self {
-        self.forwarding.strip_session_cookie = strip;
+        self.forwarding.strip.session_cookie = strip;
         self
     }
 

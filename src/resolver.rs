@@ -2,14 +2,14 @@
 //! session cookie.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
 
 use http::{Method, Uri};
 use pin_project_lite::pin_project;
 
-use crate::backend::{self, Deadline};
+use crate::backend::{self, Deadline, Reached};
 use crate::caller::Unauthenticated;
 use crate::config::Config;
 use crate::credentials::{CookieValues, PresentedToken};
@@ -86,8 +86,7 @@ impl Resolution {
 /// resolution, [`resolve`]; a backend that cannot answer at once stops an
 /// [`AtOnce`] run, which the caller then makes again, awaiting.
 ///
-/// Every method gives `None` when the backend cannot answer this way, and
-/// `Some(None)` when it failed (an error, a panic, the deadline).
+/// Every method's future gives the backend's [`Reached`] answer.
 pub(crate) trait Reach {
     /// The verifier's verdict on `token`.
     fn verify<'d, 'a: 'd, V: TokenVerifier>(
@@ -95,14 +94,14 @@ pub(crate) trait Reach {
         token: &'a str,
         cx: TokenContext<'a>,
         deadline: &'d mut Deadline<'a>,
-    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'd;
+    ) -> impl Future<Output = Reached<TokenVerdict>> + Send + 'd;
 
     /// The store's session for `id`.
     fn load<'d, 'a: 'd, St: SessionStore>(
         store: &'a St,
         id: &'d SessionId,
         deadline: &'d mut Deadline<'a>,
-    ) -> impl Future<Output = Option<Option<Option<Session>>>> + Send + 'd;
+    ) -> impl Future<Output = Reached<Option<Session>>> + Send + 'd;
 
     /// The store's touch of `id`'s idle deadline.
     fn touch<'d, 'a: 'd, St: SessionStore>(
@@ -110,7 +109,7 @@ pub(crate) trait Reach {
         id: &'d SessionId,
         at: SystemTime,
         deadline: &'d mut Deadline<'a>,
-    ) -> impl Future<Output = Option<Option<()>>> + Send + 'd;
+    ) -> impl Future<Output = Reached<()>> + Send + 'd;
 }
 
 /// Awaits the backends' futures, bounded by the request's deadline, panics
@@ -128,7 +127,7 @@ impl Reach for Awaiting {
         token: &'a str,
         cx: TokenContext<'a>,
         deadline: &'d mut Deadline<'a>,
-    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'd {
+    ) -> impl Future<Output = Reached<TokenVerdict>> + Send + 'd {
         Answered {
             call: backend::call("token verifier", deadline, move || {
                 verifier.verify(token, cx)
@@ -140,7 +139,7 @@ impl Reach for Awaiting {
         store: &'a St,
         id: &'d SessionId,
         deadline: &'d mut Deadline<'a>,
-    ) -> impl Future<Output = Option<Option<Option<Session>>>> + Send + 'd {
+    ) -> impl Future<Output = Reached<Option<Session>>> + Send + 'd {
         Answered {
             call: backend::call("session store (load)", deadline, move || store.load(id)),
         }
@@ -151,7 +150,7 @@ impl Reach for Awaiting {
         id: &'d SessionId,
         at: SystemTime,
         deadline: &'d mut Deadline<'a>,
-    ) -> impl Future<Output = Option<Option<()>>> + Send + 'd {
+    ) -> impl Future<Output = Reached<()>> + Send + 'd {
         Answered {
             call: backend::call("session store (touch)", deadline, move || {
                 store.touch(id, at)
@@ -166,7 +165,7 @@ impl Reach for AtOnce {
         token: &'a str,
         cx: TokenContext<'a>,
         _: &'d mut Deadline<'a>,
-    ) -> impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'd {
+    ) -> impl Future<Output = Reached<TokenVerdict>> + Send + 'd {
         std::future::ready(backend::now("token verifier", || {
             verifier.verify_now(token, cx)
         }))
@@ -176,7 +175,7 @@ impl Reach for AtOnce {
         store: &'a St,
         id: &'d SessionId,
         _: &'d mut Deadline<'a>,
-    ) -> impl Future<Output = Option<Option<Option<Session>>>> + Send + 'd {
+    ) -> impl Future<Output = Reached<Option<Session>>> + Send + 'd {
         std::future::ready(backend::now("session store (load)", || store.load_now(id)))
     }
 
@@ -185,13 +184,14 @@ impl Reach for AtOnce {
         _: &'d SessionId,
         _: SystemTime,
         _: &'d mut Deadline<'a>,
-    ) -> impl Future<Output = Option<Option<()>>> + Send + 'd {
-        std::future::ready(None)
+    ) -> impl Future<Output = Reached<()>> + Send + 'd {
+        std::future::ready(Reached::NotNow)
     }
 }
 
 pin_project! {
-    /// An awaited backend call, which always answers.
+    /// An awaited backend call, which always answers: never
+    /// [`Reached::NotNow`].
     struct Answered<'d, 'a, F> {
         #[pin]
         call: backend::Call<'d, 'a, F>,
@@ -203,10 +203,13 @@ where
     E: std::fmt::Display,
     F: Future<Output = Result<T, E>>,
 {
-    type Output = Option<Option<T>>;
+    type Output = Reached<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().call.poll(cx).map(Some)
+        self.project().call.poll(cx).map(|answer| match answer {
+            Some(value) => Reached::Got(value),
+            None => Reached::Failed,
+        })
     }
 }
 
@@ -261,16 +264,17 @@ where
         if let Some(verdict) =
             verify_token::<R, _, _, N>(config, tunnel, method, uri, found, &mut deadline)
         {
-            why = match verdict.await? {
-                Some(TokenVerdict::Accepted(user)) => {
+            why = match verdict.await {
+                Reached::NotNow => return None,
+                Reached::Got(TokenVerdict::Accepted(user)) => {
                     return Some(Resolution::Authenticated(Identity::new(
                         user,
                         AuthMethod::Token,
                     )));
                 }
-                Some(TokenVerdict::Refused) => Unauthenticated::InvalidToken,
-                Some(TokenVerdict::OutOfScope) => Unauthenticated::InsufficientScope,
-                None => Unauthenticated::Unavailable,
+                Reached::Got(TokenVerdict::Refused) => Unauthenticated::InvalidToken,
+                Reached::Got(TokenVerdict::OutOfScope) => Unauthenticated::InsufficientScope,
+                Reached::Failed => Unauthenticated::Unavailable,
             };
         }
         let Some(sessions) = config.sessions.as_ref() else {
@@ -282,12 +286,14 @@ where
         // the crate's own store took to find it live).
         let mut now = None;
         for (index, id) in found.cookies.ids().enumerate() {
-            // A store failure settles nothing: not authenticated.
-            let Some(loaded) = R::load(sessions.store(), &id, &mut deadline).await? else {
-                return Some(Resolution::Unauthenticated(Unauthenticated::Unavailable));
-            };
-            let Some(session) = loaded else {
-                continue;
+            let session = match R::load(sessions.store(), &id, &mut deadline).await {
+                Reached::NotNow => return None,
+                // A store failure settles nothing: not authenticated.
+                Reached::Failed => {
+                    return Some(Resolution::Unauthenticated(Unauthenticated::Unavailable));
+                }
+                Reached::Got(None) => continue,
+                Reached::Got(Some(session)) => session,
             };
             // Past its deadline, a session authenticates nobody, whatever
             // the store says. The crate's own store says at which reading
@@ -307,7 +313,11 @@ where
         // Sliding expiry: a throttled touch, whose failure changes nothing.
         if let Some(at) = now.and_then(|now| sessions.touch_due(&session, now)) {
             if let Some(id) = found.cookies.ids().nth(index) {
-                let _ = R::touch(sessions.store(), &id, at, &mut deadline).await?;
+                // Its failure is logged; `NotNow`: only an awaiting
+                // resolution touches.
+                if let Reached::NotNow = R::touch(sessions.store(), &id, at, &mut deadline).await {
+                    return None;
+                }
             }
         }
         Some(Resolution::Authenticated(Identity::new(
@@ -318,9 +328,7 @@ where
 }
 
 /// The verifier's verdict on the request's bearer token, to await: `None`
-/// when token auth is disabled or no well-formed token was presented. The
-/// verdict is `Some(None)` when the verifier failed, and `None` when it
-/// could not answer the way `R` reaches it.
+/// when token auth is disabled or no well-formed token was presented.
 pub(crate) fn verify_token<'d, 'a: 'd, R, V, St, const N: usize>(
     config: &'a Config<V, St>,
     tunnel: &'a Tunnel,
@@ -328,7 +336,7 @@ pub(crate) fn verify_token<'d, 'a: 'd, R, V, St, const N: usize>(
     uri: &'a Uri,
     found: &'a Found<'_, N>,
     deadline: &'d mut Deadline<'a>,
-) -> Option<impl Future<Output = Option<Option<TokenVerdict>>> + Send + 'd>
+) -> Option<impl Future<Output = Reached<TokenVerdict>> + Send + 'd>
 where
     R: Reach,
     V: TokenVerifier,
@@ -345,4 +353,29 @@ where
         source,
     };
     Some(R::verify(verifier, token, cx, deadline))
+}
+
+/// [`resolve`], run at once ([`AtOnce`]) to completion in a single poll,
+/// so that nothing is boxed: `None` when some backend must be awaited (the
+/// caller then resolves again, [`Awaiting`]). The session endpoint and
+/// forwarded requests both start here.
+pub(crate) fn resolve_at_once<V, St, const N: usize>(
+    config: &Config<V, St>,
+    tunnel: &Tunnel,
+    method: &Method,
+    uri: &Uri,
+    found: &Found<'_, N>,
+) -> Option<Resolution>
+where
+    V: TokenVerifier,
+    St: SessionStore,
+{
+    let resolution = pin!(resolve::<AtOnce, _, _, N>(
+        config, tunnel, method, uri, found
+    ));
+    // Every future `AtOnce` awaits is ready: one poll finishes the block.
+    match resolution.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(resolved) => resolved,
+        Poll::Pending => None,
+    }
 }

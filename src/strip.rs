@@ -20,23 +20,10 @@ pub(crate) fn without_token_parameter(query: &str) -> Option<String> {
     Some(kept.join("&"))
 }
 
-/// Whether a query may carry the token parameter: it names `rstream.token`
-/// literally, or has an escape or `+` that may spell it. A query without
-/// either is left alone without splitting it.
-fn may_carry_token(query: &str) -> bool {
-    memchr::memmem::find(query.as_bytes(), b"rstream").is_some() || query.contains(['%', '+'])
-}
-
 /// Removes the `rstream.token` parameter from `uri`'s query, keeping every
 /// other byte of the query; a query left empty goes with its `?`.
 pub(crate) fn strip_token_parameter(uri: &mut Uri) {
-    let Some(query) = uri.query() else {
-        return;
-    };
-    if !may_carry_token(query) {
-        return;
-    }
-    let Some(kept) = without_token_parameter(query) else {
+    let Some(kept) = uri.query().and_then(without_token_parameter) else {
         return;
     };
     let path = uri.path();

@@ -20,6 +20,7 @@ pub use static_tokens::StaticTokenVerifier;
 
 /// Where a request's token came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TokenSource {
     /// `Authorization: Bearer <token>`.
     Header,
@@ -106,6 +107,7 @@ impl<'a> TokenContext<'a> {
 /// token in a link; the answers above are for requests the cookie does not
 /// authenticate either.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TokenVerdict {
     /// The token is valid for this request and belongs to this user.
     Accepted(User),
