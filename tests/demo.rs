@@ -1,7 +1,8 @@
 //! The demo (`cargo run --example demo`), driven over loopback HTTP/1.1 the
 //! way a browser and a command-line client would use it.
 
-#[allow(dead_code)]
+// The example itself, under its own name inside this test module.
+#[allow(dead_code, clippy::module_inception)]
 #[path = "../examples/demo.rs"]
 mod demo;
 

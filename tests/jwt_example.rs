@@ -1,7 +1,8 @@
 //! `examples/jwt.rs`, exercised in-process as users run it.
 #![cfg(feature = "jwt")]
 
-#[allow(dead_code)]
+// The example itself, under its own name inside this test module.
+#[allow(dead_code, clippy::module_inception)]
 #[path = "../examples/jwt.rs"]
 mod jwt_example;
 
