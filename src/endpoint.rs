@@ -18,7 +18,7 @@ use crate::credentials::{CookieValues, Fields, MAX_LOOKUPS, MAX_REVOCATIONS};
 use crate::future::PendingGate;
 use crate::identity::{AuthMethod, Identity};
 use crate::origin::same_origin;
-use crate::resolver::{Awaiting, Found, Head, Resolution, resolve, resolve_at_once, verify_token};
+use crate::caller_resolution::{Awaiting, Found, Head, Resolution, resolve, resolve_at_once, verify_token};
 use crate::store::SessionStore;
 use crate::syntax::trim_ows;
 use crate::token::{TokenVerdict, TokenVerifier};

@@ -17,7 +17,7 @@ use crate::endpoint::{Reply, error, for_method, read_head};
 use crate::future::PendingGate;
 use crate::identity::AuthMethod;
 use crate::origin::allowed_origin;
-use crate::resolver::{Awaiting, Found, Head, Resolution, resolve, resolve_at_once};
+use crate::caller_resolution::{Awaiting, Found, Head, Resolution, resolve, resolve_at_once};
 use crate::return_url::{MAX_RETURN_URL, safe_return_url};
 use crate::store::SessionStore;
 use crate::strip::{

@@ -14,7 +14,7 @@ use crate::backend::BackendTimeout;
 use crate::caller::Caller;
 use crate::config::Config;
 use crate::config::{Forwarding, SignIn, Strip};
-use crate::cookie::SessionCookie;
+use crate::session_cookie::SessionCookie;
 use crate::error::ConfigError;
 use crate::forward::resolve_head;
 use crate::identity::AuthMethod;

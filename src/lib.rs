@@ -171,7 +171,7 @@ mod backend;
 mod body;
 mod caller;
 mod config;
-mod cookie;
+mod session_cookie;
 mod credentials;
 mod encoding;
 mod endpoint;
@@ -188,13 +188,13 @@ mod manager;
 #[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
 pub mod oidc;
 mod origin;
-mod path;
+mod namespace;
 mod paths;
 // The one fetch-and-refresh mechanism: the sign-in's discovery and key set,
 // and JwksSource's key set.
 #[cfg(any(feature = "oidc", feature = "jwks"))]
 mod refresh;
-mod resolver;
+mod caller_resolution;
 mod return_url;
 mod service;
 mod store;
@@ -208,7 +208,7 @@ mod tunnel;
 
 pub use crate::body::ResponseBody;
 pub use crate::caller::{Caller, Unauthenticated};
-pub use crate::cookie::{SameSite, SessionCookie};
+pub use crate::session_cookie::{SameSite, SessionCookie};
 pub use crate::error::ConfigError;
 pub use crate::future::ResponseFuture;
 pub use crate::identity::{AuthMethod, Identity, User};

@@ -11,7 +11,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 
 use crate::backend::{BackendTimeout, Deadline, Failure, guarded};
-use crate::cookie::SessionCookie;
+use crate::session_cookie::SessionCookie;
 use crate::credentials::CookieFinder;
 use crate::error::ConfigError;
 use crate::identity::User;

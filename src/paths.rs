@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::ConfigError;
-use crate::path::{Prefix, is_plain};
+use crate::namespace::{Prefix, is_plain};
 
 /// The request paths an option applies to: every path with exemptions, or
 /// only paths under given prefixes, by prefix or by predicate.

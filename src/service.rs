@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::endpoint::{self, Answer, Outcome};
 use crate::forward::{Gate, Plan, gate, note_not_a_tunnel, plan, strip};
 use crate::future::ResponseFuture;
-use crate::path::{Route, route};
+use crate::namespace::{Route, route};
 use crate::store::MemoryStore;
 use crate::store::SessionStore;
 use crate::token::{StaticTokenVerifier, TokenVerifier};

@@ -123,12 +123,12 @@ mod tests {
         let (runs, text) = build();
         if (runs.as_slice(), text.as_slice()) != (&RUNS[..], TEXT) {
             if std::env::var_os("RSTREAM_REGENERATE_LOOKALIKES").is_some() {
-                let file = concat!(env!("CARGO_MANIFEST_DIR"), "/src/path/lookalike_table.rs");
+                let file = concat!(env!("CARGO_MANIFEST_DIR"), "/src/namespace/lookalike_table.rs");
                 std::fs::write(file, source(&runs, &text)).unwrap();
                 panic!("{file} regenerated: run the tests again");
             }
             panic!(
-                "src/path/lookalike_table.rs is out of date: \
+                "src/namespace/lookalike_table.rs is out of date: \
                  RSTREAM_REGENERATE_LOOKALIKES=1 cargo test --lib lookalike"
             );
         }
