@@ -18,6 +18,7 @@ use crate::endpoint::{Reply, error, for_method, read_head};
 use crate::future::PendingGate;
 use crate::identity::AuthMethod;
 use crate::origin::allowed_origin;
+use crate::reply;
 use crate::resolver::{AtOnce, Awaiting, Found, Head, Resolution, resolve};
 use crate::return_url::{MAX_RETURN_URL, safe_return_url};
 use crate::store::SessionStore;
@@ -401,7 +402,7 @@ fn redirect(sign_in: &SignIn, uri: &Uri) -> Reply {
         location.push('=');
         percent_encode(&back, &mut location);
     }
-    let mut reply = error(StatusCode::SEE_OTHER, "sign_in_required");
+    let mut reply = error(StatusCode::SEE_OTHER, reply::SIGN_IN_REQUIRED);
     if let Ok(location) = HeaderValue::try_from(location) {
         reply.headers_mut().insert(LOCATION, location);
     }

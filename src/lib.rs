@@ -603,6 +603,7 @@ mod paths;
 // and JwksSource's key set.
 #[cfg(any(feature = "oidc", feature = "jwks"))]
 mod refresh;
+pub mod reply;
 mod resolver;
 mod return_url;
 mod service;

@@ -1799,3 +1799,112 @@ async fn a_planted_cookie_with_a_strange_name_does_not_stop_a_start() {
     let answer = rig.callback(&back, Some(&cookies)).await;
     assert_eq!(answer.status, 303, "{}", answer.body);
 }
+
+/// A memory store whose revocations all fail, counting how many were tried.
+#[derive(Default)]
+struct RevocationsFail {
+    inner: MemoryStore,
+    tried: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl rstream_well_known::SessionStore for RevocationsFail {
+    type Error = std::io::Error;
+
+    async fn create(
+        &self,
+        session: rstream_well_known::Session,
+    ) -> Result<rstream_well_known::SessionId, std::io::Error> {
+        self.inner
+            .create(session)
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    async fn load(
+        &self,
+        id: &rstream_well_known::SessionId,
+    ) -> Result<Option<rstream_well_known::Session>, std::io::Error> {
+        self.inner.load(id).await.map_err(std::io::Error::other)
+    }
+
+    async fn touch(
+        &self,
+        id: &rstream_well_known::SessionId,
+        at: std::time::SystemTime,
+    ) -> Result<(), std::io::Error> {
+        self.inner
+            .touch(id, at)
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    async fn revoke(&self, _id: &rstream_well_known::SessionId) -> Result<(), std::io::Error> {
+        self.tried.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(std::io::Error::other("down"))
+    }
+}
+
+/// Logout and sign-out revoke the browser's sessions through one routine:
+/// every presented session is tried even after a failure, and the same
+/// failure is the same answer, `503 session_store_unavailable`, without the
+/// cookie's removal (the old cookie could work again once the store
+/// recovers). No provider is needed: sign-out fails before reaching it.
+#[tokio::test]
+async fn a_failing_store_gets_one_answer_from_logout_and_sign_out_after_every_session_was_tried() {
+    use rstream_well_known::SessionStore as _;
+    let store = RevocationsFail::default();
+    let tried = std::sync::Arc::clone(&store.tried);
+    let well_known = WellKnownLayer::builder()
+        .development_tunnel(18080)
+        .with_session_store(store)
+        .build()
+        .unwrap();
+    let sessions = well_known.session_manager().unwrap();
+    let mut pairs = Vec::new();
+    for _ in 0..2 {
+        let signed_in = sessions.sign_in(User::new("ada")).await.unwrap();
+        let header = signed_in.set_cookie().to_str().unwrap().to_owned();
+        pairs.push(header.split(';').next().unwrap().to_owned());
+    }
+    let cookie = pairs.join("; ");
+    let oidc = OidcConfig::new("http://127.0.0.1:9", CLIENT_ID)
+        .build(sessions.clone(), HyperClient::new().unwrap())
+        .unwrap();
+    let app = tower::service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"app"))))
+    });
+    let service = ServiceBuilder::new()
+        .layer(oidc)
+        .layer(well_known)
+        .service(app);
+    for path in ["/.well-known/rstream/logout", "/_rstream/oidc/sign-out"] {
+        tried.store(0, std::sync::atomic::Ordering::SeqCst);
+        let request = Request::post(path)
+            .header("host", APP)
+            .header("origin", ORIGIN)
+            .header("cookie", &cookie)
+            .body(Full::default())
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        assert_eq!(parts.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert_eq!(
+            &body[..],
+            br#"{"error":"session_store_unavailable"}"#,
+            "{path}"
+        );
+        assert!(parts.headers.get("set-cookie").is_none(), "{path}");
+        assert_eq!(
+            tried.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "{path}: every presented session is tried"
+        );
+    }
+    // Nothing was revoked: both sessions still load.
+    for pair in &pairs {
+        let id = pair.split('=').nth(1).unwrap();
+        let id = rstream_well_known::SessionId::new(id).unwrap();
+        assert!(sessions.store().load(&id).await.unwrap().is_some());
+    }
+}

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::backchannel::{LogoutTokenRefusal, LogoutTokenVerifier, sid_tag, sub_tag};
 use super::response::no_store;
 use super::{Failure, OidcLayer, fail, url};
-use crate::store::SessionStore;
+use crate::{SessionStore, reply};
 
 impl<St: SessionStore> OidcLayer<St> {
     /// Back-channel logout: the provider's logout token, checked, ends the
@@ -57,7 +57,7 @@ impl<St: SessionStore> OidcLayer<St> {
         if (backchannel.revoke)(tag).await.is_err() {
             // The provider may send it again.
             backchannel.seen.forget(&token);
-            return Err(refused("store_unavailable"));
+            return Err(refused(reply::SESSION_STORE_UNAVAILABLE));
         }
         no_store(Response::builder().status(StatusCode::OK))
             .body(None)

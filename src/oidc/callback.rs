@@ -22,7 +22,7 @@ use super::response::{flow_cookie, redirect_response};
 use super::{
     Failure, HttpClient, HttpError, HttpFuture, ID_TOKEN_ATTRIBUTE, OidcClaims, OidcLayer, fail,
 };
-use crate::store::SessionStore;
+use crate::{SessionStore, reply};
 
 /// The user's client as `openidconnect` calls it.
 struct Adapter<'a>(&'a dyn HttpClient);
@@ -208,16 +208,17 @@ impl<St: SessionStore> OidcLayer<St> {
         // values than can be revoked are refused, as logout refuses them:
         // minting a session beside one that stays live is no sign-in.
         let sessions = &self.inner.sessions;
-        let presented = sessions.presented_sessions(&parts.headers);
-        if matches!(presented, crate::credentials::CookieValues::TooMany) {
-            return Err(fail(StatusCode::BAD_REQUEST, "too_many_session_cookies"));
-        }
-        for id in presented.ids() {
-            sessions
-                .store_call(|| sessions.store().revoke(&id))
-                .await
-                .map_err(|_| fail(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"))?;
-        }
+        let presented = sessions.presented_sessions(&parts.headers).ok_or(fail(
+            StatusCode::BAD_REQUEST,
+            reply::TOO_MANY_SESSION_COOKIES,
+        ))?;
+        // Every one is tried; any failure refuses the sign-in.
+        sessions.revoke_sessions(&presented).await.map_err(|_| {
+            fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                reply::SESSION_STORE_UNAVAILABLE,
+            )
+        })?;
         // The tags back-channel logout finds the session by: the provider's
         // user and, when the ID token names one, the provider session.
         let issuer = self.inner.issuer.as_str();
@@ -232,7 +233,10 @@ impl<St: SessionStore> OidcLayer<St> {
                 crate::SignInError::ProfileTooLarge { .. } | crate::SignInError::EmptyUserId => {
                     fail(StatusCode::BAD_GATEWAY, "unusable_profile")
                 }
-                _ => fail(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+                _ => fail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    reply::SESSION_STORE_UNAVAILABLE,
+                ),
             })?;
         let mut response = redirect_response(&flow.return_to)?;
         response

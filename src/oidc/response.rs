@@ -146,13 +146,12 @@ pub(super) fn error_page(failure: &Failure, head: bool, retry: &str) -> Response
 }
 
 pub(super) fn error_response(failure: &Failure, head: bool) -> Response<Option<Bytes>> {
-    let body = serde_json::json!({ "error": failure.reason }).to_string();
-    let mut response = Response::new((!head).then(|| Bytes::from(body)));
-    *response.status_mut() = failure.status;
-    let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    let response = crate::reply::error(failure.status, &failure.reason);
+    if head {
+        crate::reply::for_method(&::http::Method::HEAD, response)
+    } else {
+        response
+    }
 }
 
 #[cfg(test)]

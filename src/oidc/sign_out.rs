@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::response::redirect_response;
 use super::{Failure, ID_TOKEN_ATTRIBUTE, OidcLayer, fail, url};
-use crate::store::SessionStore;
+use crate::{SessionStore, reply};
 
 impl<St: SessionStore> OidcLayer<St> {
     pub(super) async fn sign_out(&self, parts: &Parts) -> Result<Response<Option<Bytes>>, Failure> {
@@ -20,28 +20,31 @@ impl<St: SessionStore> OidcLayer<St> {
         let tunnel = sessions
             .tunnel_of(parts)
             .map_err(|e| fail(e.status(), e.reason()))?;
-        let presented = sessions.presented_sessions(&parts.headers);
-        if matches!(presented, crate::credentials::CookieValues::TooMany) {
-            // As logout: revoking only some values could leave the real one
-            // working.
-            return Err(fail(StatusCode::BAD_REQUEST, "too_many_session_cookies"));
-        }
+        // As logout: revoking only some values could leave the real one
+        // working.
+        let presented = sessions.presented_sessions(&parts.headers).ok_or(fail(
+            StatusCode::BAD_REQUEST,
+            reply::TOO_MANY_SESSION_COOKIES,
+        ))?;
         let mut hint = None;
-        for id in presented.ids() {
-            if let Ok(Some(session)) = sessions.store_call(|| sessions.store().load(&id)).await {
-                if hint.is_none() {
-                    hint = session
-                        .user()
-                        .attribute(ID_TOKEN_ATTRIBUTE)
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                }
+        for id in &presented {
+            if hint.is_some() {
+                break;
             }
-            sessions
-                .store_call(|| sessions.store().revoke(&id))
-                .await
-                .map_err(|_| fail(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"))?;
+            if let Ok(Some(session)) = sessions.load_session(id).await {
+                hint = session
+                    .user()
+                    .attribute(ID_TOKEN_ATTRIBUTE)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+            }
         }
+        sessions.revoke_sessions(&presented).await.map_err(|_| {
+            fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                reply::SESSION_STORE_UNAVAILABLE,
+            )
+        })?;
         let after = format!("{}{}", tunnel.origin(), self.inner.config.post_logout_path);
         let end_session = match self.provider().await {
             Ok(provider) => provider.end_session.clone(),
