@@ -147,7 +147,7 @@
 //! - `200` with `Cache-Control: no-store` on success. Every failure is
 //!   `400` `{"error":"<reason>"}` (the specification's answer), the reasons
 //!   of [`LogoutTokenRefusal::reason`], `missing_logout_token`,
-//!   `provider_unavailable` or `store_unavailable` (the provider may send
+//!   `provider_unavailable` or `session_store_unavailable` (the provider may send
 //!   it again: its `jti` is not kept then). Other methods get `405`.
 
 mod backchannel;
