@@ -156,6 +156,8 @@ pub(super) fn error_response(failure: &Failure, head: bool) -> Response<Option<B
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
 
     #[test]
