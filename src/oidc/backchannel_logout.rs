@@ -8,10 +8,10 @@ use bytes::Bytes;
 
 use super::backchannel::{LogoutTokenRefusal, LogoutTokenVerifier, sid_tag, sub_tag};
 use super::response::no_store;
-use super::{Failure, OidcLayer, fail, url};
+use super::{Endpoints, Failure, fail, url};
 use crate::{SessionStore, reply};
 
-impl<St: SessionStore> OidcLayer<St> {
+impl<St: SessionStore> Endpoints<St> {
     /// Back-channel logout: the provider's logout token, checked, ends the
     /// sessions of its provider session (`sid`), else of its user (`sub`),
     /// through the store. Every failure is `400` (the specification's

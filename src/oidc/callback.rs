@@ -20,7 +20,7 @@ use super::flow::Pending;
 use super::layer::query_param;
 use super::response::{flow_cookie, redirect_response};
 use super::{
-    Failure, HttpClient, HttpError, HttpFuture, ID_TOKEN_ATTRIBUTE, OidcClaims, OidcLayer, fail,
+    Endpoints, Failure, HttpClient, HttpError, HttpFuture, ID_TOKEN_ATTRIBUTE, OidcClaims, fail,
 };
 use crate::{SessionStore, reply};
 
@@ -35,7 +35,7 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for Adapter<'_> {
         self.0.send(request)
     }
 }
-impl<St: SessionStore> OidcLayer<St> {
+impl<St: SessionStore> Endpoints<St> {
     /// The callback: the pending sign-in is consumed (its cookie removed)
     /// whatever the outcome.
     pub(super) async fn callback(&self, parts: &Parts) -> Result<Response<Option<Bytes>>, Failure> {

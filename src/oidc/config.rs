@@ -11,10 +11,8 @@ use super::backchannel::SeenTokens;
 use super::flow::{FlowKey, FlowKeys};
 use super::layer::{Backchannel, Inner, RevokeTagged};
 use super::{HttpClient, OidcClaims, OidcConfigError, OidcLayer, UserRefused, url};
-use crate::identity::User;
-use crate::manager::SessionManager;
 use crate::refresh::Refresher;
-use crate::store::{RevokeAll, SessionStore};
+use crate::{RevokeAll, SessionManager, SessionStore, User, WellKnownBuilder};
 
 /// The most pending sign-ins a browser may hold
 /// ([`OidcConfig::max_pending_per_browser`]): each is a cookie, and
@@ -29,8 +27,8 @@ pub(super) const MAX_FLOW_COOKIES_READ: usize = 2 * MAX_PENDING_PER_BROWSER;
 pub(super) type MapUser = dyn Fn(&OidcClaims, User) -> Result<User, UserRefused> + Send + Sync;
 
 /// The sign-in's configuration: the provider, the client, the endpoints'
-/// prefix and the limits. Turn it into an [`OidcLayer`] with
-/// [`build`](Self::build).
+/// prefix and the limits. Turn it, with the app's
+/// [`WellKnownBuilder`], into one [`OidcLayer`] with [`layer`](Self::layer).
 #[derive(Clone)]
 pub struct OidcConfig {
     pub(super) issuer: String,
@@ -137,7 +135,7 @@ impl OidcConfig {
     /// at least [`flow_ttl`](Self::flow_ttl) (10 minutes); then drop it.
     /// Sign-ins in flight keep working throughout.
     ///
-    /// Without keys, [`build`](Self::build) generates one at random: fine
+    /// Without keys, [`layer`](Self::layer) generates one at random: fine
     /// for one instance, but another instance cannot finish a sign-in this
     /// one started, and a restart ends the sign-ins in flight (their
     /// callbacks are refused with `flow_cookie_unknown_key`).
@@ -216,8 +214,9 @@ impl OidcConfig {
         self
     }
 
-    /// The start endpoint's path, for
-    /// [`WellKnownBuilder::sign_in_url`](crate::WellKnownBuilder::sign_in_url).
+    /// The start endpoint's path (`{prefix}/start`), where
+    /// [`layer`](Self::layer) sends refused browser navigations, and where
+    /// a sign-in link points (`?return_to=/path`).
     pub fn start_path(&self) -> String {
         format!("{}/start", self.prefix)
     }
@@ -236,15 +235,16 @@ impl OidcConfig {
     /// The back-channel logout endpoint's path: register
     /// `{tunnel origin}{path}` as the client's `backchannel_logout_uri` at
     /// the provider (with `backchannel_logout_session_required`), for a
-    /// layer built with
-    /// [`build_with_backchannel_logout`](Self::build_with_backchannel_logout).
+    /// layer made with
+    /// [`layer_with_backchannel_logout`](Self::layer_with_backchannel_logout).
     pub fn backchannel_logout_path(&self) -> String {
         format!("{}/backchannel-logout", self.prefix)
     }
 
-    /// The layer of [`build`](Self::build), with the back-channel logout
-    /// endpoint too: `POST {prefix}/backchannel-logout`, where the provider
-    /// ends sessions (OpenID Connect Back-Channel Logout 1.0; see the module
+    /// Sign-in with the back-channel logout endpoint too: the layer of
+    /// [`layer`](Self::layer), that also answers
+    /// `POST {prefix}/backchannel-logout`, where the provider ends sessions
+    /// (OpenID Connect Back-Channel Logout 1.0; see the module
     /// documentation). Only for stores that can find sessions by the
     /// provider session they came from ([`RevokeAll`]): the endpoint ends
     /// them through the store, so on every instance that shares it. A store
@@ -252,57 +252,85 @@ impl OidcConfig {
     ///
     /// # Errors
     ///
-    /// As [`build`](Self::build).
-    pub fn build_with_backchannel_logout<St: RevokeAll>(
+    /// As [`layer`](Self::layer).
+    pub fn layer_with_backchannel_logout<V, St: RevokeAll>(
         self,
-        sessions: SessionManager<St>,
+        well_known: WellKnownBuilder<V, St>,
         http: impl HttpClient,
-    ) -> Result<OidcLayer<St>, OidcConfigError> {
-        let manager = sessions.clone();
-        let revoke: Box<RevokeTagged> = Box::new(move |tag: String| {
-            let manager = manager.clone();
-            Box::pin(async move { manager.revoke_tagged(&tag).await.map_err(drop) })
-        });
-        self.build_with(
-            sessions,
-            http,
+    ) -> Result<OidcLayer<V, St>, OidcConfigError> {
+        self.layer_with(well_known, http, |sessions| {
+            let manager = sessions.clone();
+            let revoke: Box<RevokeTagged> = Box::new(move |tag: String| {
+                let manager = manager.clone();
+                Box::pin(async move { manager.revoke_tagged(&tag).await.map_err(drop) })
+            });
             Some(Backchannel {
                 revoke,
                 seen: SeenTokens::new(),
-            }),
-        )
+            })
+        })
     }
 
-    /// The layer, signing users in through `sessions` (from
-    /// [`WellKnownLayer::session_manager`](crate::WellKnownLayer::session_manager))
-    /// and calling the provider through `http`. Discovery happens on the
-    /// first sign-in (call [`OidcLayer::discover`] to do it now).
+    /// The app's [`WellKnownLayer`](crate::WellKnownLayer), built from
+    /// `well_known`, with this sign-in in front of it, as one layer: the
+    /// sign-in endpoints are answered before the well-known layer sees the
+    /// request (so that they stay reachable where authentication is
+    /// required), and refused browser navigations are sent to the start
+    /// endpoint, with the return path in `return_to` (unless
+    /// [`WellKnownBuilder::sign_in_url`] names another sign-in page). The
+    /// provider is called through `http`. Discovery happens on the first
+    /// sign-in (call [`OidcLayer::discover`] to do it now).
+    ///
+    /// Handlers get the layer's [`SessionManager`](crate::SessionManager)
+    /// from [`OidcLayer::session_manager`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "oidc-hyper")] {
+    /// use rstream_well_known::oidc::{HyperClient, OidcConfig};
+    /// use rstream_well_known::{MemoryStore, Paths, WellKnownLayer};
+    ///
+    /// let layer = OidcConfig::new("https://login.example.com", "app").layer(
+    ///     WellKnownLayer::builder()
+    ///         .development_tunnel(3000)
+    ///         .with_session_store(MemoryStore::new())
+    ///         .require_authentication(Paths::prefix("/account")),
+    ///     HyperClient::new()?,
+    /// )?;
+    /// let sessions = layer.session_manager();
+    /// # let _ = sessions;
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`OidcConfigError`] for an issuer that is not an `https` URL (or a
-    /// loopback `http` one), an empty client id, a bad prefix or
-    /// post-logout path, a zero TTL, or a per-browser limit of 0 or over 16.
-    pub fn build<St: SessionStore>(
+    /// [`OidcConfigError::Setting`] for an issuer that is not an `https`
+    /// URL (or a loopback `http` one), an empty client id, a bad prefix or
+    /// post-logout path, a zero TTL, or a per-browser limit of 0 or over
+    /// 16; [`OidcConfigError::WellKnown`] when `well_known` does not build;
+    /// [`OidcConfigError::NoSessionStore`] when it has no session store
+    /// (sign-in ends in a session).
+    pub fn layer<V, St: SessionStore>(
         self,
-        sessions: SessionManager<St>,
+        well_known: WellKnownBuilder<V, St>,
         http: impl HttpClient,
-    ) -> Result<OidcLayer<St>, OidcConfigError> {
-        self.build_with(sessions, http, None)
+    ) -> Result<OidcLayer<V, St>, OidcConfigError> {
+        self.layer_with(well_known, http, |_| None)
     }
 
-    fn build_with<St: SessionStore>(
+    fn layer_with<V, St: SessionStore>(
         self,
-        sessions: SessionManager<St>,
+        well_known: WellKnownBuilder<V, St>,
         http: impl HttpClient,
-        backchannel: Option<Backchannel>,
-    ) -> Result<OidcLayer<St>, OidcConfigError> {
-        let issuer = IssuerUrl::new(self.issuer.clone()).map_err(|_| OidcConfigError("issuer"))?;
+        backchannel: impl FnOnce(&SessionManager<St>) -> Option<Backchannel>,
+    ) -> Result<OidcLayer<V, St>, OidcConfigError> {
+        let issuer =
+            IssuerUrl::new(self.issuer.clone()).map_err(|_| OidcConfigError::Setting("issuer"))?;
         if !allowed_url(issuer.url(), issuer.url()) {
-            return Err(OidcConfigError("issuer"));
+            return Err(OidcConfigError::Setting("issuer"));
         }
         if self.client_id.is_empty() {
-            return Err(OidcConfigError("client_id"));
+            return Err(OidcConfigError::Setting("client_id"));
         }
         let prefix_ok = self.prefix.starts_with('/')
             && !self.prefix.ends_with('/')
@@ -312,33 +340,39 @@ impl OidcConfig {
                 .bytes()
                 .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#' && b != b'%');
         if !prefix_ok {
-            return Err(OidcConfigError("path_prefix"));
-        }
-        if crate::return_url::safe_return_url(&self.post_logout_path).is_none() {
-            return Err(OidcConfigError("post_logout_path"));
+            return Err(OidcConfigError::Setting("path_prefix"));
         }
         if self.flow_ttl.is_zero()
             || !(1..=MAX_PENDING_PER_BROWSER).contains(&self.max_pending_per_browser)
         {
-            return Err(OidcConfigError("limits"));
+            return Err(OidcConfigError::Setting("limits"));
+        }
+        let well_known = well_known
+            .default_sign_in_url(self.start_path())
+            .build()
+            .map_err(OidcConfigError::WellKnown)?;
+        let sessions = well_known
+            .session_manager()
+            .ok_or(OidcConfigError::NoSessionStore)?;
+        if sessions.safe_return_url(&self.post_logout_path).is_none() {
+            return Err(OidcConfigError::Setting("post_logout_path"));
         }
         let flow_keys = if self.flow_keys.is_empty() {
             FlowKeys::new(&[FlowKey::generate()])
         } else {
             FlowKeys::new(&self.flow_keys)
         };
-        Ok(OidcLayer {
-            inner: Arc::new(Inner {
-                issuer,
-                sessions,
-                http: Arc::new(http),
-                flow_keys,
-                provider: Refresher::new(self.key_refresh_interval),
-                keys: Refresher::new(self.key_refresh_interval),
-                backchannel,
-                config: self,
-            }),
-        })
+        let inner = Inner {
+            issuer,
+            sessions: sessions.clone(),
+            http: Arc::new(http),
+            flow_keys,
+            provider: Refresher::new(self.key_refresh_interval),
+            keys: Refresher::new(self.key_refresh_interval),
+            backchannel: backchannel(&sessions),
+            config: self,
+        };
+        Ok(OidcLayer::new(well_known, sessions, inner))
     }
 }
 

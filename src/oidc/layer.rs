@@ -1,5 +1,5 @@
-//! [`OidcLayer`] and [`OidcService`]: the routing of the sign-in
-//! endpoints, and the answer of each.
+//! [`OidcLayer`] and [`OidcService`]: the sign-in endpoints in front of
+//! the well-known layer, their routing, and the answer of each.
 
 use std::fmt;
 use std::future::Future;
@@ -21,12 +21,12 @@ use super::flow::FlowKeys;
 use super::provider::Provider;
 use super::response::{error_page, error_response};
 use super::{DiscoveryError, Failure, HttpClient, OidcConfig, fail, url};
-use crate::ResponseBody;
-use crate::future::ResponseFuture;
 use crate::jwt::JwkSet;
-use crate::manager::SessionManager;
 use crate::refresh::Refresher;
-use crate::store::SessionStore;
+use crate::{
+    MemoryStore, ResponseBody, ResponseFuture, SessionManager, SessionStore, StaticTokenVerifier,
+    TokenVerifier, WellKnownLayer, WellKnownService,
+};
 
 /// The client as built from discovery.
 pub(super) type Client = CoreClient<
@@ -65,13 +65,12 @@ pub(super) struct Backchannel {
     pub(super) seen: SeenTokens,
 }
 
-/// The sign-in endpoints as a tower layer: see the [module
-/// documentation](self).
-pub struct OidcLayer<St> {
+/// The sign-in endpoints, with what they share.
+pub(super) struct Endpoints<St> {
     pub(super) inner: Arc<Inner<St>>,
 }
 
-impl<St> Clone for OidcLayer<St> {
+impl<St> Clone for Endpoints<St> {
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
@@ -79,45 +78,121 @@ impl<St> Clone for OidcLayer<St> {
     }
 }
 
-impl<St> fmt::Debug for OidcLayer<St> {
+/// OpenID Connect sign-in and the well-known endpoints as one tower layer,
+/// made by [`OidcConfig::layer`] (or
+/// [`layer_with_backchannel_logout`](OidcConfig::layer_with_backchannel_logout))
+/// from the [`WellKnownBuilder`](crate::WellKnownBuilder) of the app: see
+/// the [module documentation](self).
+///
+/// The sign-in endpoints are answered in front of the
+/// [`WellKnownLayer`], so that they stay reachable where authentication is
+/// required, and every other request goes through the well-known layer; its
+/// refused browser navigations are sent to the sign-in's start endpoint
+/// (unless [`WellKnownBuilder::sign_in_url`](crate::WellKnownBuilder::sign_in_url)
+/// names another page). The two cannot be stacked in another order. The
+/// responses are the well-known layer's: one [`ResponseBody`], one
+/// [`ResponseFuture`].
+///
+/// Handlers sign users in and out with its [`session_manager`](Self::session_manager).
+#[must_use]
+pub struct OidcLayer<V = StaticTokenVerifier, St = MemoryStore> {
+    well_known: WellKnownLayer<V, St>,
+    sessions: SessionManager<St>,
+    endpoints: Endpoints<St>,
+}
+
+impl<V, St> Clone for OidcLayer<V, St> {
+    fn clone(&self) -> Self {
+        Self {
+            well_known: self.well_known.clone(),
+            sessions: self.sessions.clone(),
+            endpoints: self.endpoints.clone(),
+        }
+    }
+}
+
+impl<V, St> fmt::Debug for OidcLayer<V, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OidcLayer")
-            .field("config", &self.inner.config)
+            .field("config", &self.endpoints.inner.config)
+            .field("well_known", &self.well_known)
             .finish_non_exhaustive()
     }
 }
 
-impl<S, St> Layer<S> for OidcLayer<St> {
-    type Service = OidcService<S, St>;
+impl<V, St> OidcLayer<V, St> {
+    pub(super) fn new(
+        well_known: WellKnownLayer<V, St>,
+        sessions: SessionManager<St>,
+        inner: Inner<St>,
+    ) -> Self {
+        Self {
+            well_known,
+            sessions,
+            endpoints: Endpoints {
+                inner: Arc::new(inner),
+            },
+        }
+    }
+
+    /// Signs users in and out with the layer's store and cookie, for the
+    /// app's own handlers (the sign-in endpoints use the same).
+    pub fn session_manager(&self) -> SessionManager<St> {
+        self.sessions.clone()
+    }
+
+    /// The well-known layer inside: to [resolve](WellKnownLayer::resolve)
+    /// callers where the layer is not in front of a handler.
+    pub fn well_known(&self) -> &WellKnownLayer<V, St> {
+        &self.well_known
+    }
+}
+
+impl<V, St: SessionStore> OidcLayer<V, St> {
+    /// Fetches the provider's discovery document and keys now, instead of
+    /// on the first sign-in: to fail fast at startup.
+    ///
+    /// # Errors
+    ///
+    /// [`DiscoveryError`] when the provider cannot be reached or its
+    /// documents are not acceptable.
+    pub async fn discover(&self) -> Result<(), DiscoveryError> {
+        self.endpoints.provider().await.map(drop)
+    }
+}
+
+impl<S, V, St> Layer<S> for OidcLayer<V, St> {
+    type Service = OidcService<S, V, St>;
 
     fn layer(&self, inner: S) -> Self::Service {
         OidcService {
-            inner,
-            oidc: self.clone(),
+            well_known: self.well_known.layer(inner),
+            endpoints: self.endpoints.clone(),
         }
     }
 }
 
-/// The service [`OidcLayer`] wraps around the app.
-pub struct OidcService<S, St> {
-    inner: S,
-    oidc: OidcLayer<St>,
+/// The service [`OidcLayer`] wraps around the app: the sign-in endpoints,
+/// then the [`WellKnownService`].
+pub struct OidcService<S, V = StaticTokenVerifier, St = MemoryStore> {
+    well_known: WellKnownService<S, V, St>,
+    endpoints: Endpoints<St>,
 }
 
-impl<S: Clone, St> Clone for OidcService<S, St> {
+impl<S: Clone, V, St> Clone for OidcService<S, V, St> {
     fn clone(&self) -> Self {
         Self {
-            inner: self.inner.clone(),
-            oidc: self.oidc.clone(),
+            well_known: self.well_known.clone(),
+            endpoints: self.endpoints.clone(),
         }
     }
 }
 
-impl<S: fmt::Debug, St> fmt::Debug for OidcService<S, St> {
+impl<S: fmt::Debug, V, St> fmt::Debug for OidcService<S, V, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OidcService")
-            .field("inner", &self.inner)
-            .field("oidc", &self.oidc)
+            .field("well_known", &self.well_known)
+            .field("config", &self.endpoints.inner.config)
             .finish()
     }
 }
@@ -130,30 +205,30 @@ enum Endpoint {
     BackchannelLogout,
 }
 
-impl<S, St, ReqBody, ResBody> Service<Request<ReqBody>> for OidcService<S, St>
+impl<S, V, St, ReqBody, ResBody> Service<Request<ReqBody>> for OidcService<S, V, St>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: 'static,
-    St: SessionStore,
     ReqBody: http_body::Body + Send + 'static,
     ReqBody::Data: Send,
+    V: TokenVerifier,
+    St: SessionStore,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.well_known.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let Some(endpoint) = self.oidc.route(request.uri().path()) else {
-            return ResponseFuture::forward(self.inner.call(request));
+        let Some(endpoint) = self.endpoints.route(request.uri().path()) else {
+            return self.well_known.call(request);
         };
         let (parts, body) = request.into_parts();
-        let oidc = self.oidc.clone();
-        // A gate that never lets the request through: the endpoint's answer.
-        ResponseFuture::gate(Box::pin(async move {
+        let endpoints = self.endpoints.clone();
+        ResponseFuture::answer(async move {
             // Only the back-channel logout reads a body (a small form).
             let form = match endpoint {
                 Endpoint::BackchannelLogout if parts.method == Method::POST => {
@@ -161,12 +236,12 @@ where
                 }
                 _ => None,
             };
-            Err(oidc.answer(endpoint, parts, form).await)
-        }))
+            endpoints.answer(endpoint, parts, form).await
+        })
     }
 }
 
-impl<St: SessionStore> OidcLayer<St> {
+impl<St: SessionStore> Endpoints<St> {
     fn route(&self, path: &str) -> Option<Endpoint> {
         let rest = path.strip_prefix(self.inner.config.prefix.as_str())?;
         match rest {
@@ -178,17 +253,6 @@ impl<St: SessionStore> OidcLayer<St> {
             }
             _ => None,
         }
-    }
-
-    /// Fetches the provider's discovery document and keys now, instead of
-    /// on the first sign-in: to fail fast at startup.
-    ///
-    /// # Errors
-    ///
-    /// [`DiscoveryError`] when the provider cannot be reached or its
-    /// documents are not acceptable.
-    pub async fn discover(&self) -> Result<(), DiscoveryError> {
-        self.provider().await.map(drop)
     }
 
     /// The answer of `endpoint`; `form` is the body the back-channel logout

@@ -2,9 +2,14 @@
 //! (feature `oidc`): what rstream Auth does at the edge, for apps that have
 //! no edge in front of them.
 //!
-//! [`OidcLayer`] answers three endpoints under a path prefix
+//! [`OidcConfig::layer`] turns the app's
+//! [`WellKnownBuilder`](crate::WellKnownBuilder) into one [`OidcLayer`]: the
+//! [`WellKnownLayer`](crate::WellKnownLayer) with the sign-in in front of
+//! it. The sign-in answers its endpoints under a path prefix
 //! (`/_rstream/oidc` by default, outside `/.well-known/rstream/`, which is
-//! the engine's) and forwards everything else:
+//! the engine's) before the well-known layer sees them, so they stay
+//! reachable where authentication is required, and passes every other
+//! request to the well-known layer:
 //!
 //! - `GET {prefix}/start?return_to=/path`: starts a sign-in and sends the
 //!   browser to the provider;
@@ -14,16 +19,18 @@
 //! - `POST {prefix}/sign-out`: revokes the browser's sessions, clears the
 //!   cookie and sends the browser to the provider's end-session endpoint
 //!   when it has one. A `GET` never signs anyone out (`405`);
-//! - `POST {prefix}/backchannel-logout`, when built with
-//!   [`OidcConfig::build_with_backchannel_logout`]: the provider ends
+//! - `POST {prefix}/backchannel-logout`, when made with
+//!   [`OidcConfig::layer_with_backchannel_logout`]: the provider ends
 //!   sessions (OpenID Connect Back-Channel Logout 1.0, below).
 //!
-//! Put it outside the [`WellKnownLayer`](crate::WellKnownLayer) (so that its
-//! endpoints stay reachable when enforcement is on), and give the same
-//! configuration to
-//! [`WellKnownBuilder::oidc_sign_in`](crate::WellKnownBuilder::oidc_sign_in):
-//! with enforcement on, refused browser navigations then go to the start
-//! endpoint by default, and come back to the page they asked for.
+//! With enforcement on
+//! ([`WellKnownBuilder::require_authentication`](crate::WellKnownBuilder::require_authentication)),
+//! refused browser navigations go to the start endpoint, and come back to
+//! the page they asked for, unless
+//! [`WellKnownBuilder::sign_in_url`](crate::WellKnownBuilder::sign_in_url)
+//! names another sign-in page (one that links to the start endpoint, say).
+//! The app's handlers sign users in and out with
+//! [`OidcLayer::session_manager`].
 //!
 //! # Security rulings
 //!
@@ -122,8 +129,8 @@
 //! there, the provider POSTs a logout token to the client's
 //! `backchannel_logout_uri`. Register `{tunnel origin}{prefix}/backchannel-logout`
 //! ([`OidcConfig::backchannel_logout_path`]) there, with
-//! `backchannel_logout_session_required`, and build the layer with
-//! [`OidcConfig::build_with_backchannel_logout`], which takes only stores
+//! `backchannel_logout_session_required`, and make the layer with
+//! [`OidcConfig::layer_with_backchannel_logout`], which takes only stores
 //! that can find sessions that way ([`RevokeAll`]: the memory and Redis
 //! stores; a store that cannot does not compile there).
 //!
@@ -170,6 +177,8 @@ use std::fmt;
 use ::http::{HeaderValue, StatusCode};
 use openidconnect::url;
 
+use crate::ConfigError;
+
 pub use self::backchannel::{
     BACKCHANNEL_LOGOUT_EVENT, LogoutToken, LogoutTokenRefusal, LogoutTokenVerifier,
 };
@@ -181,7 +190,7 @@ pub use self::flow::{FlowKey, FlowKeyError};
 pub use self::http::HyperClient;
 pub use self::http::{HttpClient, HttpError, HttpFuture};
 pub use self::id_token::{IdTokenRefusal, IdTokenVerifier};
-use self::layer::Client;
+use self::layer::{Client, Endpoints};
 pub use self::layer::{OidcLayer, OidcService};
 pub use self::provider::DiscoveryError;
 
@@ -189,17 +198,40 @@ pub use self::provider::DiscoveryError;
 /// sign-in, sent as `id_token_hint` at sign-out.
 pub const ID_TOKEN_ATTRIBUTE: &str = "oidcIdToken";
 
-/// Why [`OidcConfig::build`] refused: the setting named.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OidcConfigError(&'static str);
+/// Why [`OidcConfig::layer`] refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OidcConfigError {
+    /// An OpenID Connect setting is invalid; the setting is named.
+    Setting(&'static str),
+    /// The well-known layer's configuration was refused.
+    WellKnown(ConfigError),
+    /// The well-known layer has no session store: a sign-in ends in a
+    /// session ([`WellKnownBuilder::with_session_store`](crate::WellKnownBuilder::with_session_store)).
+    NoSessionStore,
+}
 
 impl fmt::Display for OidcConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid OpenID Connect setting: {}", self.0)
+        match self {
+            Self::Setting(setting) => write!(f, "invalid OpenID Connect setting: {setting}"),
+            Self::WellKnown(_) => f.write_str("the well-known layer's configuration was refused"),
+            Self::NoSessionStore => f.write_str(
+                "OpenID Connect sign-in needs a session store: call \
+                 WellKnownBuilder::with_session_store",
+            ),
+        }
     }
 }
 
-impl std::error::Error for OidcConfigError {}
+impl std::error::Error for OidcConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::WellKnown(error) => Some(error),
+            _ => None,
+        }
+    }
+}
 
 /// An app's refusal of a signed-in user ([`OidcConfig::map_user`]).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use openidconnect::core::{CoreClient, CoreProviderMetadata};
 use openidconnect::{ClientId, ClientSecret};
 
 use super::id_token::{IdTokenRefusal, IdTokenVerifier};
-use super::{Client, OidcLayer, allowed_url, url};
+use super::{Client, Endpoints, allowed_url, url};
 use crate::jwt::{Claims, JwkSet};
 use crate::refresh::Want;
 use crate::store::SessionStore;
@@ -67,7 +67,7 @@ impl fmt::Display for DiscoveryError {
 
 impl std::error::Error for DiscoveryError {}
 
-impl<St: SessionStore> OidcLayer<St> {
+impl<St: SessionStore> Endpoints<St> {
     /// The provider: discovered on first use; a failed discovery is the
     /// answer until the key refresh interval has passed, and concurrent
     /// callers share one discovery.

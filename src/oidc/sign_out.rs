@@ -8,10 +8,10 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::response::redirect_response;
-use super::{Failure, ID_TOKEN_ATTRIBUTE, OidcLayer, fail, url};
+use super::{Endpoints, Failure, ID_TOKEN_ATTRIBUTE, fail, url};
 use crate::{SessionStore, reply};
 
-impl<St: SessionStore> OidcLayer<St> {
+impl<St: SessionStore> Endpoints<St> {
     pub(super) async fn sign_out(&self, parts: &Parts) -> Result<Response<Option<Bytes>>, Failure> {
         let sessions = &self.inner.sessions;
         sessions

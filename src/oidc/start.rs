@@ -16,10 +16,10 @@ use super::config::MAX_FLOW_COOKIES_READ;
 use super::flow::{self, MAX_RETURN_TO_LEN, Pending};
 use super::layer::query_param;
 use super::response::{flow_cookie, redirect_response};
-use super::{Failure, OidcLayer, fail};
+use super::{Endpoints, Failure, fail};
 use crate::store::SessionStore;
 
-impl<St: SessionStore> OidcLayer<St> {
+impl<St: SessionStore> Endpoints<St> {
     /// The name of the browser binding's cookie on a tunnel of `origin`;
     /// the cookies of pending sign-ins are named after it.
     pub(super) fn binding_cookie_name(origin: &str) -> &'static str {
