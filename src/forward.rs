@@ -340,9 +340,28 @@ pub(crate) fn unauthenticated_reply(why: Unauthenticated) -> Reply {
 }
 
 /// Whether a request is a browser navigation: `GET` or `HEAD`, not an
-/// upgrade ([`is_upgrade`]), accepting `text/html` by name with a non-zero
-/// quality.
-pub(crate) fn is_navigation(method: &Method, headers: &HeaderMap) -> bool {
+/// upgrade (an `Upgrade` field, `upgrade` in `Connection`, or `CONNECT`),
+/// accepting `text/html` by name with a non-zero quality (`*/*` alone is
+/// not enough: scripts send it).
+///
+/// The rule by which enforcement sends a refused request to the sign-in
+/// page instead of answering `401`, and by which the OpenID Connect
+/// sign-in shows a failure as a page instead of JSON; public for sign-in
+/// layers built on this crate.
+///
+/// ```
+/// use http::{HeaderMap, Method};
+/// use rstream_well_known::is_navigation;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("accept", "text/html,application/xhtml+xml,*/*;q=0.8".parse()?);
+/// assert!(is_navigation(&Method::GET, &headers));
+/// assert!(!is_navigation(&Method::POST, &headers));
+/// headers.insert("accept", "*/*".parse()?);
+/// assert!(!is_navigation(&Method::GET, &headers));
+/// # Ok::<(), http::header::InvalidHeaderValue>(())
+/// ```
+pub fn is_navigation(method: &Method, headers: &HeaderMap) -> bool {
     matches!(*method, Method::GET | Method::HEAD)
         && !is_upgrade(method, headers)
         && headers

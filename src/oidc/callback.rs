@@ -22,7 +22,7 @@ use super::response::{flow_cookie, redirect_response};
 use super::{
     Endpoints, Failure, HttpClient, HttpError, HttpFuture, ID_TOKEN_ATTRIBUTE, OidcClaims, fail,
 };
-use crate::{SessionStore, reply};
+use crate::{CookiePairs, SessionStore, reply};
 
 /// The user's client as `openidconnect` calls it.
 struct Adapter<'a>(&'a dyn HttpClient);
@@ -71,7 +71,10 @@ impl<St: SessionStore> Endpoints<St> {
         origin: &str,
     ) -> Result<Pending, Failure> {
         let unknown = || fail(StatusCode::BAD_REQUEST, "unknown_state");
-        let value = match crate::credentials::cookie_values(&parts.headers, name, 1).as_deref() {
+        let value = match CookiePairs::new(&parts.headers)
+            .distinct_values(name, 1)
+            .as_deref()
+        {
             Some([]) => return Err(unknown()),
             Some([one]) => *one,
             // Two values under one name: one was planted.
@@ -90,12 +93,14 @@ impl<St: SessionStore> Endpoints<St> {
         }
         // The browser binding, before anything else is looked at.
         let binding_name = Self::binding_cookie_name(&flow.origin);
-        let bound =
-            match crate::credentials::cookie_values(&parts.headers, binding_name, 1).as_deref() {
-                Some([one]) => bool::from(one.ct_eq(flow.binding.as_bytes())),
-                Some([]) => return Err(fail(StatusCode::FORBIDDEN, "missing_browser_binding")),
-                _ => false,
-            };
+        let bound = match CookiePairs::new(&parts.headers)
+            .distinct_values(binding_name, 1)
+            .as_deref()
+        {
+            Some([one]) => bool::from(one.ct_eq(flow.binding.as_bytes())),
+            Some([]) => return Err(fail(StatusCode::FORBIDDEN, "missing_browser_binding")),
+            _ => false,
+        };
         if !bound {
             return Err(fail(StatusCode::FORBIDDEN, "browser_mismatch"));
         }

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::identity::User;
+use crate::User;
 
 /// The provider's claims about the user: the verified ID token's and, when
 /// fetched, userinfo's.

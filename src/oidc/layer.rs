@@ -25,7 +25,7 @@ use crate::jwt::JwkSet;
 use crate::refresh::Refresher;
 use crate::{
     MemoryStore, ResponseBody, ResponseFuture, SessionManager, SessionStore, StaticTokenVerifier,
-    TokenVerifier, WellKnownLayer, WellKnownService,
+    TokenVerifier, WellKnownLayer, WellKnownService, is_navigation,
 };
 
 /// The client as built from discovery.
@@ -279,7 +279,7 @@ impl<St: SessionStore> Endpoints<St> {
                 #[cfg(feature = "tracing")]
                 tracing::warn!(reason = %failure.reason, status = failure.status.as_u16(), "rstream-well-known: OpenID Connect sign-in refused");
                 let page = matches!(endpoint, Endpoint::Start | Endpoint::Callback)
-                    && crate::forward::is_navigation(&parts.method, &parts.headers);
+                    && is_navigation(&parts.method, &parts.headers);
                 let mut response = if page {
                     // Start again where the failed attempt would have led:
                     // a start keeps its query, a callback starts afresh.

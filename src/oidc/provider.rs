@@ -14,9 +14,9 @@ use openidconnect::{ClientId, ClientSecret};
 
 use super::id_token::{IdTokenRefusal, IdTokenVerifier};
 use super::{Client, Endpoints, allowed_url, url};
+use crate::SessionStore;
 use crate::jwt::{Claims, JwkSet};
 use crate::refresh::Want;
-use crate::store::SessionStore;
 
 /// What discovery found.
 pub(super) struct Provider {

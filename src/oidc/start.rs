@@ -17,7 +17,7 @@ use super::flow::{self, MAX_RETURN_TO_LEN, Pending};
 use super::layer::query_param;
 use super::response::{flow_cookie, redirect_response};
 use super::{Endpoints, Failure, fail};
-use crate::store::SessionStore;
+use crate::{CookiePairs, SessionStore};
 
 impl<St: SessionStore> Endpoints<St> {
     /// The name of the browser binding's cookie on a tunnel of `origin`;
@@ -55,7 +55,7 @@ impl<St: SessionStore> Endpoints<St> {
         let prefix = format!("{}_", Self::binding_cookie_name(origin));
         let mut stale = Vec::new();
         let mut live = Vec::new();
-        let flows = crate::credentials::cookie_pairs(&parts.headers)
+        let flows = CookiePairs::new(&parts.headers)
             // Only names this layer gives (16 base64url characters): another
             // name is not a flow cookie, and could not be removed by name.
             .filter(|(name, _)| {
@@ -101,11 +101,13 @@ impl<St: SessionStore> Endpoints<St> {
             fail(StatusCode::BAD_GATEWAY, "provider_unavailable")
         })?;
         let binding_name = Self::binding_cookie_name(&origin);
-        let binding =
-            match crate::credentials::cookie_values(&parts.headers, binding_name, 1).as_deref() {
-                Some([one]) if one.len() == 43 => String::from_utf8_lossy(one).into_owned(),
-                _ => random_token(),
-            };
+        let binding = match CookiePairs::new(&parts.headers)
+            .distinct_values(binding_name, 1)
+            .as_deref()
+        {
+            Some([one]) if one.len() == 43 => String::from_utf8_lossy(one).into_owned(),
+            _ => random_token(),
+        };
         let state = random_token();
         let nonce = random_token();
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
