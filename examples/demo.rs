@@ -89,7 +89,8 @@ use axum::routing::{get, post};
 use rstream_well_known::jwt::{JwtKey, JwtVerifier};
 use rstream_well_known::{
     AuthMethod, BoxRevokeAllStore, Caller, MemoryStore, Paths, SessionCookie, SessionId,
-    SessionManager, StaticTokenVerifier, TokenVerifierChain, Tunnel, User, WellKnownLayer,
+    SessionManager, StaticTokenVerifier, TokenVerifierChain, Tunnel, User, WellKnownBuilder,
+    WellKnownLayer,
 };
 use tokio::net::TcpListener;
 
@@ -335,6 +336,15 @@ fn layer_for(
     tokens: &DemoTokens,
     store: BoxRevokeAllStore,
 ) -> Result<WellKnownLayer<TokenVerifierChain, BoxRevokeAllStore>, BoxError> {
+    Ok(builder_for(origins, tokens, store)?.build()?)
+}
+
+/// The configuration of [`layer_for`]'s layer.
+fn builder_for(
+    origins: &[String],
+    tokens: &DemoTokens,
+    store: BoxRevokeAllStore,
+) -> Result<WellKnownBuilder<TokenVerifierChain, BoxRevokeAllStore>, BoxError> {
     let mut builder = WellKnownLayer::builder();
     for origin in origins {
         let host = origin
@@ -342,7 +352,7 @@ fn layer_for(
             .trim_start_matches("https://");
         builder = builder.tunnel(Tunnel::new(host, WORKSPACE_ID, PROJECT_ID)?.with_origin(origin)?);
     }
-    let layer = builder
+    Ok(builder
         .with_token_verifier(tokens.verifier()?)
         .with_session_store(store)
         // The demo runs on plain HTTP, where browsers drop `Secure` cookies.
@@ -354,9 +364,7 @@ fn layer_for(
         // `/demo/private/` and everything under it, as rstream's edge guards
         // a tunnel; browsers go to the page to sign in.
         .require_authentication(Paths::prefix("/demo/private"))
-        .sign_in_url("/")
-        .build()?;
-    Ok(layer)
+        .sign_in_url("/"))
 }
 
 #[derive(Clone)]
@@ -480,31 +488,31 @@ pub fn app_for(
     store: BoxRevokeAllStore,
     oidc: Option<&DemoOidc>,
 ) -> Result<Router, BoxError> {
-    let layer = layer_for(origins, tokens, store)?;
-    let sessions = layer.session_manager();
-    let demo = Demo {
-        sessions: sessions.clone(),
-        oidc: oidc.is_some(),
+    let builder = builder_for(origins, tokens, store)?;
+    let Some(oidc) = oidc else {
+        let layer = builder.build()?;
+        let sessions = layer.session_manager();
+        return Ok(routes(sessions, false).layer(layer));
     };
-    let router = Router::new()
+    with_oidc(builder, oidc)
+}
+
+/// The demo's routes, signing in with `sessions`.
+fn routes(sessions: SessionManager<BoxRevokeAllStore>, oidc: bool) -> Router {
+    Router::new()
         .route("/", get(page))
         .route("/demo/login", post(login))
         .route("/demo/whoami", get(whoami))
         .route("/demo/private/hello", get(private_hello))
-        .with_state(demo)
-        .layer(layer);
-    match oidc {
-        None => Ok(router),
-        Some(oidc) => with_oidc(router, sessions, oidc),
-    }
+        .with_state(Demo { sessions, oidc })
 }
 
-/// `router` behind the OpenID Connect sign-in layer: outside the
-/// well-known layer, so that its endpoints stay reachable.
+/// The demo's routes behind the layer of `builder` with OpenID Connect
+/// sign-in in front of it: one layer, whose sign-in endpoints stay
+/// reachable where authentication is required.
 #[cfg(feature = "oidc-hyper")]
 fn with_oidc(
-    router: Router,
-    sessions: SessionManager<BoxRevokeAllStore>,
+    builder: WellKnownBuilder<TokenVerifierChain, BoxRevokeAllStore>,
     oidc: &DemoOidc,
 ) -> Result<Router, BoxError> {
     use rstream_well_known::http_client::HyperClient;
@@ -520,16 +528,15 @@ fn with_oidc(
     // The store ends sessions by provider session: the back-channel logout
     // endpoint is on (`/_rstream/oidc/backchannel-logout`).
     let client = HyperClient::new().map_err(|e| format!("the OpenID Connect HTTPS client: {e}"))?;
-    let sign_in = config
-        .build_with_backchannel_logout(sessions, client)
+    let layer = config
+        .layer_with_backchannel_logout(builder, client)
         .map_err(|e| format!("DEMO_OIDC_ISSUER: {e}"))?;
-    Ok(router.layer(sign_in))
+    Ok(routes(layer.session_manager(), true).layer(layer))
 }
 
 #[cfg(not(feature = "oidc-hyper"))]
 fn with_oidc(
-    _router: Router,
-    _sessions: SessionManager<BoxRevokeAllStore>,
+    _builder: WellKnownBuilder<TokenVerifierChain, BoxRevokeAllStore>,
     _oidc: &DemoOidc,
 ) -> Result<Router, BoxError> {
     Err(

@@ -6,6 +6,7 @@ use std::fmt;
 use http::StatusCode;
 
 use crate::identity::{AuthMethod, Identity, User};
+use crate::reply;
 use crate::tunnel::Tunnel;
 
 /// Who is calling a request that the layer forwarded: put in the request's
@@ -201,13 +202,13 @@ impl Unauthenticated {
     /// The stable reason in the answer's body (`{"error":"<reason>"}`).
     pub fn reason(self) -> &'static str {
         match self {
-            Unauthenticated::NoCredentials => "unauthenticated",
-            Unauthenticated::InvalidToken => "invalid_token",
-            Unauthenticated::InsufficientScope => "insufficient_scope",
-            Unauthenticated::Unavailable => "authentication_unavailable",
-            Unauthenticated::UnknownHost => "unknown_host",
-            Unauthenticated::InvalidHost => "invalid_host",
-            Unauthenticated::AmbiguousHost => "ambiguous_host",
+            Unauthenticated::NoCredentials => reply::UNAUTHENTICATED,
+            Unauthenticated::InvalidToken => reply::INVALID_TOKEN,
+            Unauthenticated::InsufficientScope => reply::INSUFFICIENT_SCOPE,
+            Unauthenticated::Unavailable => reply::AUTHENTICATION_UNAVAILABLE,
+            Unauthenticated::UnknownHost => reply::UNKNOWN_HOST,
+            Unauthenticated::InvalidHost => reply::INVALID_HOST,
+            Unauthenticated::AmbiguousHost => reply::AMBIGUOUS_HOST,
         }
     }
 
@@ -226,7 +227,7 @@ impl Unauthenticated {
 
     /// The unauthenticated value for a host the layer could not match.
     pub(crate) fn for_host_reason(reason: &'static str) -> Self {
-        if reason == "ambiguous_host" {
+        if reason == reply::AMBIGUOUS_HOST {
             Unauthenticated::AmbiguousHost
         } else {
             Unauthenticated::InvalidHost

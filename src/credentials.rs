@@ -414,67 +414,78 @@ impl<'h, const N: usize> Collect<'h, N> {
 }
 
 /// At most this many `;`-separated pairs of a request's `Cookie` fields are
-/// read by [`cookie_pairs`]: a header of more pairs is read no further.
-// Read by the sign-in only, for now.
-#[cfg_attr(not(feature = "oidc"), allow(dead_code))]
+/// read by [`CookiePairs`]: a header of more pairs is read no further.
 pub(crate) const MAX_COOKIE_PAIRS: usize = 256;
 
-/// The longest cookie value [`cookie_pairs`] yields: browsers keep at most
+/// The longest cookie value [`CookiePairs`] yields: browsers keep at most
 /// 4,096 bytes per cookie, name included.
-// Read by the sign-in only, for now.
-#[cfg_attr(not(feature = "oidc"), allow(dead_code))]
 pub(crate) const MAX_COOKIE_VALUE_LEN: usize = 4096;
 
-/// The `name=value` pairs of a request's `Cookie` fields, in the order sent,
-/// read by the rules the session cookie is read by: pairs separated by `;`,
-/// optional whitespace around names and values trimmed, a quoted value
-/// unquoted. A pair without `=`, with an empty name, or whose value is
-/// longer than [`MAX_COOKIE_VALUE_LEN`] or holds a byte outside RFC 6265
-/// `cookie-octet` is skipped; reading stops after [`MAX_COOKIE_PAIRS`] pairs.
-/// One pass, no allocation: every cookie the crate reads besides the session
-/// cookie (whose reading is [`CookieFinder`]'s, in the same pass as the
-/// token's) is read through this.
-// Read by the sign-in only, for now.
-#[cfg_attr(not(feature = "oidc"), allow(dead_code))]
-pub(crate) fn cookie_pairs(headers: &HeaderMap) -> CookiePairs<'_> {
-    CookiePairs {
-        fields: headers.get_all(COOKIE).into_iter(),
-        field: &[],
-        at: 0,
-        left: MAX_COOKIE_PAIRS,
-    }
-}
-
-/// The distinct values of cookie `name` in `headers`, at most `max` of them
-/// (`None` when there are more), in the order sent.
-// Read by the sign-in only, for now.
-#[cfg_attr(not(feature = "oidc"), allow(dead_code))]
-pub(crate) fn cookie_values<'h>(
-    headers: &'h HeaderMap,
-    name: &str,
-    max: usize,
-) -> Option<Vec<&'h [u8]>> {
-    let mut values: Vec<&[u8]> = Vec::new();
-    for (_, value) in cookie_pairs(headers).filter(|(n, _)| *n == name.as_bytes()) {
-        if values.contains(&value) {
-            continue;
-        }
-        if values.len() == max {
-            return None;
-        }
-        values.push(value);
-    }
-    Some(values)
-}
-
-/// The iterator of [`cookie_pairs`].
-// Read by the sign-in only, for now.
-#[cfg_attr(not(feature = "oidc"), allow(dead_code))]
-pub(crate) struct CookiePairs<'h> {
+/// The `name=value` pairs of a request's `Cookie` fields, in the order
+/// sent, read by the rules the session cookie is read by, with fixed
+/// bounds: the crate's one reader of cookies (besides the session cookie,
+/// read in the same pass as the token), public for sign-in layers built on
+/// this crate.
+///
+/// Pairs are separated by `;`; optional whitespace around names and values
+/// is trimmed and a quoted value unquoted. A pair without `=`, with an
+/// empty name, or whose value is longer than 4,096 bytes (what browsers
+/// keep per cookie) or holds a byte outside RFC 6265 `cookie-octet` is
+/// skipped. Reading stops after 256 pairs, so that a request cannot make a
+/// reader do more work than that. One pass, no allocation. Names and values
+/// are bytes, compared as sent (names are case-sensitive).
+///
+/// ```
+/// use http::HeaderMap;
+/// use rstream_well_known::CookiePairs;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.append("cookie", "a=1; flow=\"x\"; bad; a=2; a=1".parse()?);
+/// let pairs: Vec<_> = CookiePairs::new(&headers).collect();
+/// assert_eq!(pairs[1], (&b"flow"[..], &b"x"[..]));
+/// assert_eq!(
+///     CookiePairs::new(&headers).distinct_values("a", 2),
+///     Some(vec![&b"1"[..], &b"2"[..]]),
+/// );
+/// assert_eq!(CookiePairs::new(&headers).distinct_values("a", 1), None);
+/// # Ok::<(), http::header::InvalidHeaderValue>(())
+/// ```
+#[derive(Debug)]
+pub struct CookiePairs<'h> {
     fields: http::header::ValueIter<'h, HeaderValue>,
     field: &'h [u8],
     at: usize,
     left: usize,
+}
+
+impl<'h> CookiePairs<'h> {
+    /// The pairs of the `Cookie` fields of `headers`.
+    pub fn new(headers: &'h HeaderMap) -> Self {
+        Self {
+            fields: headers.get_all(COOKIE).into_iter(),
+            field: &[],
+            at: 0,
+            left: MAX_COOKIE_PAIRS,
+        }
+    }
+
+    /// The distinct values of cookie `name` among the pairs, in the order
+    /// sent, or `None` when there are more than `max`: a reader that
+    /// expects one value refuses a request that carries several (a sibling
+    /// host may plant cookies of the same name).
+    pub fn distinct_values(self, name: &str, max: usize) -> Option<Vec<&'h [u8]>> {
+        let mut values: Vec<&[u8]> = Vec::new();
+        for (_, value) in self.filter(|(n, _)| *n == name.as_bytes()) {
+            if values.contains(&value) {
+                continue;
+            }
+            if values.len() == max {
+                return None;
+            }
+            values.push(value);
+        }
+        Some(values)
+    }
 }
 
 impl<'h> Iterator for CookiePairs<'h> {
@@ -921,7 +932,7 @@ mod tests {
             "a=1; b = \"two\" ;c=3",
             " d=4;;noequals; =nameless; e=bad,value; f=",
         ]);
-        let pairs: Vec<(&[u8], &[u8])> = cookie_pairs(&map).collect();
+        let pairs: Vec<(&[u8], &[u8])> = CookiePairs::new(&map).collect();
         assert_eq!(
             pairs,
             [
@@ -941,13 +952,13 @@ mod tests {
             .map(|i| format!("k{i}=v; "))
             .collect();
         let map = cookie_header(&[&many, "late=1"]);
-        assert_eq!(cookie_pairs(&map).count(), MAX_COOKIE_PAIRS);
-        assert!(cookie_pairs(&map).all(|(name, _)| name != b"late"));
+        assert_eq!(CookiePairs::new(&map).count(), MAX_COOKIE_PAIRS);
+        assert!(CookiePairs::new(&map).all(|(name, _)| name != b"late"));
         // A value longer than a browser keeps is skipped, not cut.
         let long = format!("big={}; small=1", "x".repeat(MAX_COOKIE_VALUE_LEN + 1));
         let map = cookie_header(&[&long]);
         assert_eq!(
-            cookie_pairs(&map).collect::<Vec<_>>(),
+            CookiePairs::new(&map).collect::<Vec<_>>(),
             [(&b"small"[..], &b"1"[..])]
         );
     }
@@ -956,13 +967,16 @@ mod tests {
     fn distinct_values_of_one_name_are_counted_once_and_capped() {
         let map = cookie_header(&["n=a; n=b; n=a", "other=a; n=c"]);
         assert_eq!(
-            cookie_values(&map, "n", 3),
+            CookiePairs::new(&map).distinct_values("n", 3),
             Some(vec![&b"a"[..], b"b", b"c"])
         );
-        assert_eq!(cookie_values(&map, "n", 2), None);
-        assert_eq!(cookie_values(&map, "absent", 2), Some(vec![]));
+        assert_eq!(CookiePairs::new(&map).distinct_values("n", 2), None);
+        assert_eq!(
+            CookiePairs::new(&map).distinct_values("absent", 2),
+            Some(vec![])
+        );
         // Names are compared exactly.
-        assert_eq!(cookie_values(&map, "N", 2), Some(vec![]));
+        assert_eq!(CookiePairs::new(&map).distinct_values("N", 2), Some(vec![]));
     }
 
     #[test]
@@ -973,8 +987,11 @@ mod tests {
             .map(|i| format!("rstream_oidc=v{i}; "))
             .collect();
         let map = cookie_header(&[&field]);
-        assert_eq!(cookie_values(&map, "rstream_oidc", 8), None);
-        assert_eq!(cookie_pairs(&map).count(), MAX_COOKIE_PAIRS);
+        assert_eq!(
+            CookiePairs::new(&map).distinct_values("rstream_oidc", 8),
+            None
+        );
+        assert_eq!(CookiePairs::new(&map).count(), MAX_COOKIE_PAIRS);
     }
 
     proptest::proptest! {
@@ -1026,7 +1043,7 @@ mod tests {
             // The general reader finds the same values, by the same rules.
             let mut general: Vec<Vec<u8>> = Vec::new();
             let mut too_many = false;
-            for (_, value) in cookie_pairs(&map).filter(|(name, _)| *name == b"sid") {
+            for (_, value) in CookiePairs::new(&map).filter(|(name, _)| *name == b"sid") {
                 if (1..=MAX_SESSION_ID_LEN).contains(&value.len()) && !general.iter().any(|v| v == value) {
                     too_many |= general.len() == 4;
                     general.push(value.to_vec());

@@ -6,8 +6,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{
-    ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, SET_COOKIE,
-    X_CONTENT_TYPE_OPTIONS,
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, X_CONTENT_TYPE_OPTIONS,
 };
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
@@ -19,6 +18,8 @@ use crate::future::PendingGate;
 use crate::identity::{AuthMethod, Identity};
 use crate::origin::same_origin;
 use crate::caller_resolution::{Awaiting, Found, Head, Resolution, resolve, resolve_at_once, verify_token};
+use crate::reply::{self, method_not_allowed, no_content};
+pub(crate) use crate::reply::{error, for_method};
 use crate::store::SessionStore;
 use crate::syntax::trim_ows;
 use crate::token::{TokenVerdict, TokenVerifier};
@@ -102,7 +103,7 @@ where
             tunnel_or_return!(matched, found, request);
             Answer::Ready(for_method(
                 request.method(),
-                error(StatusCode::NOT_FOUND, "not_found"),
+                error(StatusCode::NOT_FOUND, reply::NOT_FOUND),
             ))
         }
         Endpoint::Session => {
@@ -219,17 +220,6 @@ where
         cookies: fields.cookies,
     };
     (config.tunnels.for_request(&host), found)
-}
-
-/// `reply` as the answer to a request with `method`: a `HEAD` answer keeps
-/// every header, `Content-Length` included (it describes the body a `GET`
-/// would get), and has no body.
-#[inline]
-pub(crate) fn for_method(method: &Method, mut reply: Reply) -> Reply {
-    if method == Method::HEAD {
-        *reply.body_mut() = None;
-    }
-    reply
 }
 
 /// The `400` answer to a well-known request whose host is missing, repeated,
@@ -372,7 +362,7 @@ where
     };
     if matches!(found.cookies, CookieValues::TooMany) {
         // Revoking only some values could leave the real one working.
-        return error(StatusCode::BAD_REQUEST, "too_many_session_cookies");
+        return error(StatusCode::BAD_REQUEST, reply::TOO_MANY_SESSION_COOKIES);
     }
     // The request is authenticated through rstream Auth when any value names
     // a live session: the real cookie beside planted ones (cookie tossing)
@@ -399,20 +389,20 @@ where
         // Unauthenticated (only values of no live session).
         return no_content(None);
     }
-    let mut all_revoked = true;
-    for id in found.cookies.ids() {
-        all_revoked &= backend::call("session store (revoke)", &mut deadline, || {
-            sessions.store().revoke(&id)
-        })
-        .await
-        .is_some();
-    }
-    if all_revoked {
+    // Every value, even after a failure (one routine with sign-in and
+    // sign-out: `SessionManager::revoke_sessions`).
+    let revoked = sessions
+        .revoke_ids(found.cookies.ids(), &mut deadline)
+        .await;
+    if revoked.is_ok() {
         no_content(Some(sessions.removal_cookie()))
     } else {
         // The old cookie could still work once the store recovers: do not
         // tell the browser it is signed out.
-        error(StatusCode::SERVICE_UNAVAILABLE, "session_store_unavailable")
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            reply::SESSION_STORE_UNAVAILABLE,
+        )
     }
 }
 
@@ -426,9 +416,12 @@ fn check_body<B: Body>(headers: &HeaderMap, body: &B) -> Result<(), (StatusCode,
     if is_json(headers) || body.is_end_stream() || body.size_hint().upper() == Some(0) {
         Ok(())
     } else if body.size_hint().lower() > 0 {
-        Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"))
+        Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            reply::UNSUPPORTED_MEDIA_TYPE,
+        ))
     } else {
-        Err((StatusCode::LENGTH_REQUIRED, "length_required"))
+        Err((StatusCode::LENGTH_REQUIRED, reply::LENGTH_REQUIRED))
     }
 }
 
@@ -445,15 +438,6 @@ fn is_json(headers: &HeaderMap) -> bool {
         .next()
         .unwrap_or_default();
     trim_ows(media_type).eq_ignore_ascii_case(b"application/json")
-}
-
-pub(crate) fn base(status: StatusCode) -> Response<Option<Bytes>> {
-    let mut response = Response::new(None);
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 fn json(status: StatusCode, body: Bytes) -> Reply {
@@ -485,28 +469,6 @@ fn reply_with(status: StatusCode, body: Bytes, mut headers: HeaderMap) -> Reply 
     // look at its empty parts. A map with capacity is dropped as usual.
     if headers.capacity() == 0 {
         std::mem::forget(headers);
-    }
-    response
-}
-
-/// An error answer: `{"error":"<reason>"}`, with a stable reason.
-pub(crate) fn error(status: StatusCode, reason: &'static str) -> Reply {
-    let body = format!(r#"{{"error":"{reason}"}}"#);
-    json(status, Bytes::from(body))
-}
-
-fn method_not_allowed(allow: &'static str) -> Reply {
-    let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
-    response
-        .headers_mut()
-        .insert(ALLOW, HeaderValue::from_static(allow));
-    response
-}
-
-fn no_content(set_cookie: Option<HeaderValue>) -> Reply {
-    let mut response = base(StatusCode::NO_CONTENT);
-    if let Some(cookie) = set_cookie {
-        response.headers_mut().insert(SET_COOKIE, cookie);
     }
     response
 }

@@ -52,7 +52,7 @@ pub enum ConfigError {
     SignInRequiresAuthentication(String),
     /// A sign-in page is set
     /// ([`sign_in_url`](crate::WellKnownBuilder::sign_in_url) or
-    /// `oidc_sign_in`) but no session store: browsers are sent to sign in
+    /// `OidcConfig::layer`) but no session store: browsers are sent to sign in
     /// only when rstream Auth is on, and a sign-in needs a store to keep the
     /// session in.
     SignInWithoutStore,

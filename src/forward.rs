@@ -18,6 +18,7 @@ use crate::future::PendingGate;
 use crate::identity::AuthMethod;
 use crate::origin::allowed_origin;
 use crate::caller_resolution::{Awaiting, Found, Head, Resolution, resolve, resolve_at_once};
+use crate::reply;
 use crate::return_url::{MAX_RETURN_URL, safe_return_url};
 use crate::store::SessionStore;
 use crate::strip::{
@@ -313,9 +314,28 @@ pub(crate) fn unauthenticated_reply(why: Unauthenticated) -> Reply {
 }
 
 /// Whether a request is a browser navigation: `GET` or `HEAD`, not an
-/// upgrade ([`is_upgrade`]), accepting `text/html` by name with a non-zero
-/// quality.
-pub(crate) fn is_navigation(method: &Method, headers: &HeaderMap) -> bool {
+/// upgrade (an `Upgrade` field, `upgrade` in `Connection`, or `CONNECT`),
+/// accepting `text/html` by name with a non-zero quality (`*/*` alone is
+/// not enough: scripts send it).
+///
+/// The rule by which enforcement sends a refused request to the sign-in
+/// page instead of answering `401`, and by which the OpenID Connect
+/// sign-in shows a failure as a page instead of JSON; public for sign-in
+/// layers built on this crate.
+///
+/// ```
+/// use http::{HeaderMap, Method};
+/// use rstream_well_known::is_navigation;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("accept", "text/html,application/xhtml+xml,*/*;q=0.8".parse()?);
+/// assert!(is_navigation(&Method::GET, &headers));
+/// assert!(!is_navigation(&Method::POST, &headers));
+/// headers.insert("accept", "*/*".parse()?);
+/// assert!(!is_navigation(&Method::GET, &headers));
+/// # Ok::<(), http::header::InvalidHeaderValue>(())
+/// ```
+pub fn is_navigation(method: &Method, headers: &HeaderMap) -> bool {
     matches!(*method, Method::GET | Method::HEAD)
         && !is_upgrade(method, headers)
         && headers
@@ -375,7 +395,7 @@ fn redirect(sign_in: &SignIn, uri: &Uri) -> Reply {
         location.push('=');
         percent_encode(&back, &mut location);
     }
-    let mut reply = error(StatusCode::SEE_OTHER, "sign_in_required");
+    let mut reply = error(StatusCode::SEE_OTHER, reply::SIGN_IN_REQUIRED);
     if let Ok(location) = HeaderValue::try_from(location) {
         reply.headers_mut().insert(LOCATION, location);
     }

@@ -103,6 +103,48 @@ impl<F> ResponseFuture<F> {
         }
     }
 
+    /// A layer's own answer to a request it does not forward, once `answer`
+    /// has made it: for layers that wrap the [`WellKnownService`] and
+    /// answer some requests themselves (the OpenID Connect sign-in does),
+    /// with the same future and [`ResponseBody`] as the requests they pass
+    /// on to it.
+    ///
+    /// The body is sent as given. A response whose body is `None` answers
+    /// a `HEAD`: it sends no body and keeps its `Content-Length`, the
+    /// length of the `GET` it stands for
+    /// ([`reply::for_method`](crate::reply::for_method) makes it). The
+    /// future is boxed, once per answer; forwarded requests pay nothing for
+    /// it.
+    ///
+    /// [`WellKnownService`]: crate::WellKnownService
+    ///
+    /// ```
+    /// use http::{Method, Response, StatusCode};
+    /// use http_body_util::{BodyExt, Full};
+    /// use bytes::Bytes;
+    /// use rstream_well_known::{ResponseFuture, reply};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// type Inner = std::future::Ready<Result<Response<Full<Bytes>>, std::convert::Infallible>>;
+    /// let future = ResponseFuture::<Inner>::answer(async {
+    ///     reply::for_method(&Method::GET, reply::method_not_allowed("POST"))
+    /// });
+    /// let response = future.await?;
+    /// assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    /// let body = response.into_body().collect().await?.to_bytes();
+    /// assert_eq!(body, r#"{"error":"method_not_allowed"}"#);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn answer<A>(answer: A) -> Self
+    where
+        A: Future<Output = Response<Option<Bytes>>> + Send + 'static,
+        F: 'static,
+    {
+        Self::gate(Box::pin(async move { Err(answer.await) }))
+    }
+
     pub(crate) fn gate(gate: PendingGate<F>) -> Self {
         Self {
             state: State::Own {

@@ -304,9 +304,8 @@ struct ForwardingOptions {
     identity: Option<Paths>,
     required: Option<Paths>,
     sign_in_url: Option<String>,
-    /// The OpenID Connect start endpoint, used when no sign-in URL is set.
-    #[cfg(feature = "oidc")]
-    oidc_start: Option<String>,
+    /// A sign-in layer's page, used when no sign-in URL is set.
+    default_sign_in_url: Option<String>,
     return_parameter: String,
     websocket_origins: Vec<Origin>,
     strip: Strip,
@@ -318,8 +317,7 @@ impl Default for ForwardingOptions {
             identity: None,
             required: None,
             sign_in_url: None,
-            #[cfg(feature = "oidc")]
-            oidc_start: None,
+            default_sign_in_url: None,
             return_parameter: "return_to".to_owned(),
             websocket_origins: Vec::new(),
             strip: Strip::default(),
@@ -336,15 +334,12 @@ impl ForwardingOptions {
             }
         }
         let resolving = self.identity.is_some() || self.required.is_some();
-        // An explicit sign-in URL wins over the OpenID Connect start
-        // endpoint, which reads `return_to`.
-        #[cfg(feature = "oidc")]
-        let (sign_in_url, return_parameter) = match (self.sign_in_url, self.oidc_start) {
-            (None, Some(start)) => (Some(start), "return_to".to_owned()),
+        // The app's sign-in URL wins over a sign-in layer's page, which
+        // reads `return_to`.
+        let (sign_in_url, return_parameter) = match (self.sign_in_url, self.default_sign_in_url) {
+            (None, Some(page)) => (Some(page), "return_to".to_owned()),
             (url, _) => (url, self.return_parameter),
         };
-        #[cfg(not(feature = "oidc"))]
-        let (sign_in_url, return_parameter) = (self.sign_in_url, self.return_parameter);
         let sign_in = match sign_in_url {
             None => None,
             Some(url) => {
@@ -643,18 +638,15 @@ impl<V, St> WellKnownBuilder<V, St> {
         self
     }
 
-    /// Sends refused browser navigations to the OpenID Connect sign-in of
-    /// `config` (its [start endpoint](crate::oidc::OidcConfig::start_path),
-    /// with the return path in `return_to`), unless
-    /// [`sign_in_url`](Self::sign_in_url) names another sign-in page, in
-    /// whichever order the two are called. Put the
-    /// [`OidcLayer`](crate::oidc::OidcLayer) built from the same
-    /// configuration outside this layer, so that its endpoints stay
-    /// reachable.
-    #[cfg(feature = "oidc")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
-    pub fn oidc_sign_in(mut self, config: &crate::oidc::OidcConfig) -> Self {
-        self.forwarding.oidc_start = Some(config.start_path());
+    /// The sign-in page of a sign-in layer built on this one, used when
+    /// [`sign_in_url`](Self::sign_in_url) names none (in whichever order
+    /// the two are called), with the return URL always in `return_to`
+    /// ([`sign_in_return_parameter`](Self::sign_in_return_parameter) is the
+    /// parameter of the page of `sign_in_url`). The same rules apply to
+    /// it. [`OidcConfig::layer`](crate::oidc::OidcConfig::layer) sets its
+    /// start endpoint here; an app sets its own page with `sign_in_url`.
+    pub fn default_sign_in_url(mut self, url: impl Into<String>) -> Self {
+        self.forwarding.default_sign_in_url = Some(url.into());
         self
     }
 
@@ -797,9 +789,9 @@ impl<V, St> WellKnownBuilder<V, St> {
         if self.timeout.as_ref().is_some_and(|t| t.duration.is_zero()) {
             return Err(ConfigError::InvalidBackendTimeout);
         }
-        #[cfg(feature = "oidc")]
-        let sign_in = self.forwarding.sign_in_url.is_some() || self.forwarding.oidc_start.is_some();
-        #[cfg(not(feature = "oidc"))]
+        // Only a sign-in page the app names must have guarded paths to send
+        // browsers from: a sign-in layer's default page serves its own
+        // endpoints whether or not any path requires authentication.
         let sign_in = self.forwarding.sign_in_url.is_some();
         let required = self.forwarding.required.is_some();
         let identity = self.forwarding.identity.is_some();

@@ -195,6 +195,7 @@ mod paths;
 #[cfg(any(feature = "oidc", feature = "jwks"))]
 mod refresh;
 mod caller_resolution;
+pub mod reply;
 mod return_url;
 mod service;
 mod store;
@@ -208,8 +209,10 @@ mod tunnel;
 
 pub use crate::body::ResponseBody;
 pub use crate::caller::{Caller, Unauthenticated};
+pub use crate::credentials::CookiePairs;
 pub use crate::session_cookie::{SameSite, SessionCookie};
 pub use crate::error::ConfigError;
+pub use crate::forward::is_navigation;
 pub use crate::future::ResponseFuture;
 pub use crate::identity::{AuthMethod, Identity, User};
 pub use crate::layer::{NoStore, StoreSlot, WellKnownBuilder, WellKnownLayer};

@@ -10,9 +10,9 @@ use http::header::HOST;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 
-use crate::backend::{BackendTimeout, Deadline, Failure, guarded};
+use crate::backend::{self, BackendTimeout, Deadline, Failure, guarded};
+use crate::credentials::{CookieFinder, CookieValues, Fields, MAX_REVOCATIONS};
 use crate::session_cookie::SessionCookie;
-use crate::credentials::CookieFinder;
 use crate::error::ConfigError;
 use crate::identity::User;
 use crate::origin::same_origin;
@@ -619,41 +619,6 @@ impl<St> SessionManager<St> {
         self.check_origin_of(&parts.uri, parts.version, &parts.headers)
     }
 
-    /// The tunnel a request's host names, found as the layer finds it.
-    #[cfg(feature = "oidc")]
-    pub(crate) fn tunnel_of(&self, parts: &Parts) -> Result<crate::Tunnel, CrossOriginRequest> {
-        let mut hosts = parts.headers.get_all(HOST).iter();
-        let field = hosts.next();
-        let host = RequestHost {
-            uri: &parts.uri,
-            version: parts.version,
-            field,
-            repeated: hosts.next().is_some(),
-        };
-        match self.shared.tunnels.for_request(&host) {
-            HostMatch::Tunnel(tunnel) => Ok(tunnel.into_owned()),
-            HostMatch::None => Err(CrossOriginRequest {
-                reason: "unknown_host",
-            }),
-            HostMatch::Invalid(reason) => Err(CrossOriginRequest { reason }),
-        }
-    }
-
-    /// The session cookie's values in `headers`, as the endpoints read them.
-    #[cfg(feature = "oidc")]
-    pub(crate) fn presented_sessions<'h>(
-        &self,
-        headers: &'h HeaderMap,
-    ) -> crate::credentials::CookieValues<'h, { crate::credentials::MAX_REVOCATIONS }> {
-        crate::credentials::Fields::<{ crate::credentials::MAX_REVOCATIONS }>::read(
-            headers,
-            None,
-            false,
-            Some(&self.shared.cookie.finder),
-        )
-        .cookies
-    }
-
     fn check_origin_of(
         &self,
         uri: &http::Uri,
@@ -745,5 +710,138 @@ impl<St: ListSessions> SessionManager<St> {
         user_id: &str,
     ) -> Result<Vec<Session>, StoreCallError<St::Error>> {
         self.store_call(|| self.store.list(user_id)).await
+    }
+}
+
+/// The sign-in kit: what a sign-in endpoint needs to offer the protections
+/// the layer's own endpoints offer, on the public API (the crate's OpenID
+/// Connect sign-in is built on it alone). With
+/// [`check_origin`](Self::check_origin), [`safe_return_url`](Self::safe_return_url),
+/// [`sign_in`](Self::sign_in) and [`sign_in_tagged`](Self::sign_in_tagged).
+impl<St: SessionStore> SessionManager<St> {
+    /// The tunnel a request is for, found from its host as the layer finds
+    /// it: build URLs the browser comes back to (a redirect URI, a
+    /// post-logout URL) from its [`origin`](crate::Tunnel::origin), never
+    /// from `Host` or forwarding headers.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use rstream_well_known::{MemoryStore, Tunnel, WellKnownLayer};
+    ///
+    /// let layer = WellKnownLayer::builder()
+    ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
+    ///     .with_session_store(MemoryStore::new())
+    ///     .build()?;
+    /// let sessions = layer.session_manager().expect("session auth is on");
+    /// let (parts, ()) = Request::get("/login").header("host", "app.example.com").body(())?.into_parts();
+    /// assert_eq!(sessions.tunnel_of(&parts)?.origin(), "https://app.example.com");
+    /// let (parts, ()) = Request::get("/login").header("host", "evil.example").body(())?.into_parts();
+    /// assert_eq!(sessions.tunnel_of(&parts).unwrap_err().reason(), "unknown_host");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`CrossOriginRequest`] for a host that is no tunnel of the layer
+    /// (`unknown_host`, `403`), or a missing, repeated or ambiguous one
+    /// (`400`).
+    pub fn tunnel_of(&self, parts: &Parts) -> Result<crate::Tunnel, CrossOriginRequest> {
+        let mut hosts = parts.headers.get_all(HOST).iter();
+        let field = hosts.next();
+        let host = RequestHost {
+            uri: &parts.uri,
+            version: parts.version,
+            field,
+            repeated: hosts.next().is_some(),
+        };
+        match self.shared.tunnels.for_request(&host) {
+            HostMatch::Tunnel(tunnel) => Ok(tunnel.into_owned()),
+            HostMatch::None => Err(CrossOriginRequest {
+                reason: "unknown_host",
+            }),
+            HostMatch::Invalid(reason) => Err(CrossOriginRequest { reason }),
+        }
+    }
+
+    /// The ids of the sessions a request presents: every distinct
+    /// well-formed value of the session cookie, the real one beside any a
+    /// sibling site planted (cookie tossing), as logout reads them. `None`
+    /// when it presents more than the layer revokes (16): revoking only some
+    /// could leave the real one working, so refuse the request then
+    /// (`400 too_many_session_cookies`, as logout does).
+    pub fn presented_sessions(&self, headers: &HeaderMap) -> Option<Vec<SessionId>> {
+        let cookies =
+            Fields::<MAX_REVOCATIONS>::read(headers, None, false, Some(&self.shared.cookie.finder))
+                .cookies;
+        match cookies {
+            CookieValues::TooMany => None,
+            cookies => Some(cookies.ids().collect()),
+        }
+    }
+
+    /// Revokes every session of `ids` (from
+    /// [`presented_sessions`](Self::presented_sessions)): what a sign-in
+    /// does before minting a fresh session (no session fixation), and what
+    /// a sign-out does. Logout revokes through this same routine.
+    ///
+    /// Every id is tried, even after a failure, within one backend timeout
+    /// for them all; the call fails when any revocation failed. A browser
+    /// must then not be told it is signed out, nor be signed in (the old
+    /// session could still work once the store recovers): answer `503
+    /// session_store_unavailable`.
+    ///
+    /// # Errors
+    ///
+    /// The first [`StoreCallError`] met, once every id was tried; each
+    /// failure is logged (feature `tracing`), without the id.
+    pub async fn revoke_sessions(
+        &self,
+        ids: &[SessionId],
+    ) -> Result<(), StoreCallError<St::Error>> {
+        let mut deadline = Deadline::new(self.shared.timeout.as_ref());
+        self.revoke_ids(ids.iter().cloned(), &mut deadline).await
+    }
+
+    /// The session of `id` as the store has it (`None` when it has none),
+    /// through the same guards as every call the layer makes: a panic is
+    /// caught, and the backend timeout applies. Liveness is not checked:
+    /// see [`Session::is_live_at`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreCallError`] when the store fails, panics or does not answer
+    /// within the backend timeout.
+    pub async fn load_session(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<Session>, StoreCallError<St::Error>> {
+        self.store_call(|| self.store.load(id)).await
+    }
+
+    /// [`revoke_sessions`](Self::revoke_sessions) within `deadline`.
+    pub(crate) async fn revoke_ids(
+        &self,
+        ids: impl IntoIterator<Item = SessionId>,
+        deadline: &mut Deadline<'_>,
+    ) -> Result<(), StoreCallError<St::Error>> {
+        let mut first_failure = None;
+        for id in ids {
+            let failure = match guarded(deadline, || self.store.revoke(&id)).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => {
+                    backend::failure("session store (revoke)", &e);
+                    StoreCallError::Store(e)
+                }
+                Err(why) => {
+                    backend::failure("session store (revoke)", &why);
+                    match why {
+                        Failure::Panicked => StoreCallError::Panicked,
+                        Failure::TimedOut => StoreCallError::TimedOut,
+                    }
+                }
+            };
+            first_failure.get_or_insert(failure);
+        }
+        first_failure.map_or(Ok(()), Err)
     }
 }

@@ -14,7 +14,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use oidc_provider::{Browser, CLIENT_ID, Options, Provider};
 use rstream_well_known::http_client::{HttpClient, HttpError, HttpFuture, HyperClient};
-use rstream_well_known::oidc::{FlowKey, OidcConfig, OidcLayer, UserRefused};
+use rstream_well_known::oidc::{FlowKey, OidcConfig, OidcConfigError, OidcLayer, UserRefused};
 use rstream_well_known::{MemoryStore, Paths, User, WellKnownLayer};
 use tower::{ServiceBuilder, ServiceExt as _};
 
@@ -25,8 +25,7 @@ const SESSION: &str = "/.well-known/rstream/session";
 
 struct Rig {
     provider: Provider,
-    well_known: WellKnown,
-    oidc: OidcLayer<MemoryStore>,
+    oidc: OidcLayer,
 }
 
 struct Answer {
@@ -137,40 +136,26 @@ fn rig_with_client(
     http: impl HttpClient,
 ) -> Option<Rig> {
     let provider = Provider::start(what, options)?;
-    let well_known = well_known(WellKnownLayer::builder().development_tunnel(18080))
-        .with_session_store(MemoryStore::new())
-        .build()
-        .unwrap();
     let mut config = OidcConfig::new(provider.issuer.clone(), CLIENT_ID);
     if let Some(secret) = &provider.options.client_secret {
         config = config.client_secret(secret.clone());
     }
     let oidc = configure(config)
-        .build(well_known.session_manager(), http)
+        .layer(
+            well_known(WellKnownLayer::builder().development_tunnel(18080))
+                .with_session_store(MemoryStore::new()),
+            http,
+        )
         .unwrap();
-    Some(Rig {
-        provider,
-        well_known,
-        oidc,
-    })
+    Some(Rig { provider, oidc })
 }
 
-type WellKnown = WellKnownLayer<rstream_well_known::StaticTokenVerifier, MemoryStore>;
-
-/// Sends `request` through `oidc`, `well_known` and an app that answers
-/// `app`.
-async fn send_via(
-    oidc: &OidcLayer<MemoryStore>,
-    well_known: &WellKnown,
-    request: Request<Full<Bytes>>,
-) -> Answer {
+/// Sends `request` through `oidc` and an app that answers `app`.
+async fn send_via(oidc: &OidcLayer, request: Request<Full<Bytes>>) -> Answer {
     let app = tower::service_fn(|_: Request<Full<Bytes>>| async {
         Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"app"))))
     });
-    let service = ServiceBuilder::new()
-        .layer(oidc.clone())
-        .layer(well_known.clone())
-        .service(app);
+    let service = ServiceBuilder::new().layer(oidc.clone()).service(app);
     let response = service.oneshot(request).await.unwrap();
     let (parts, body) = response.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
@@ -184,17 +169,16 @@ async fn send_via(
 /// Another instance of the app for the provider at `issuer`: its own
 /// layers and store, sealing sign-ins with `key` (a random key of its own
 /// without).
-fn instance(issuer: &str, key: Option<FlowKey>) -> (WellKnown, OidcLayer<MemoryStore>) {
-    let well_known = WellKnownLayer::builder()
-        .development_tunnel(18080)
-        .with_session_store(MemoryStore::new())
-        .build()
-        .unwrap();
-    let oidc = OidcConfig::new(issuer, CLIENT_ID)
+fn instance(issuer: &str, key: Option<FlowKey>) -> OidcLayer {
+    OidcConfig::new(issuer, CLIENT_ID)
         .flow_keys(key)
-        .build(well_known.session_manager(), HyperClient::new().unwrap())
-        .unwrap();
-    (well_known, oidc)
+        .layer(
+            WellKnownLayer::builder()
+                .development_tunnel(18080)
+                .with_session_store(MemoryStore::new()),
+            HyperClient::new().unwrap(),
+        )
+        .unwrap()
 }
 
 /// The provider's redirect back, with the browser's `cookies`.
@@ -214,7 +198,7 @@ impl Rig {
     /// Sends `request` through the sign-in layer, the well-known layer and
     /// an app that answers `app`.
     async fn send(&self, request: Request<Full<Bytes>>) -> Answer {
-        send_via(&self.oidc, &self.well_known, request).await
+        send_via(&self.oidc, request).await
     }
 
     async fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
@@ -544,17 +528,16 @@ async fn a_sign_in_finishes_on_any_instance_with_the_same_flow_key() {
         return;
     };
     // A second instance: its own layers and store, configured the same way.
-    let (well_known, oidc) = instance(&rig.provider.issuer, Some(key.clone()));
+    let oidc = instance(&rig.provider.issuer, Some(key.clone()));
     let mut browser = Browser::new(&rig.provider.issuer);
     let (authorize, cookies) = rig.start("/two", None).await;
     let back = browser.sign_in(&authorize, "alice", "login").await;
-    let answer = send_via(&oidc, &well_known, callback_request(&back, &cookies)).await;
+    let answer = send_via(&oidc, callback_request(&back, &cookies)).await;
     assert_eq!(answer.status, 303, "{}", answer.body);
     assert_eq!(answer.location(), "/two");
     let session = answer.set_cookie("rstream_session").unwrap();
     let me = send_via(
         &oidc,
-        &well_known,
         Request::get(SESSION)
             .header("host", APP)
             .header("cookie", &session)
@@ -567,11 +550,11 @@ async fn a_sign_in_finishes_on_any_instance_with_the_same_flow_key() {
     // An instance with another key cannot open it, and says so.
     let (authorize, cookies) = rig.start("/", None).await;
     let back = browser.sign_in(&authorize, "alice", "login").await;
-    let (well_known, oidc) = instance(
+    let oidc = instance(
         &rig.provider.issuer,
         Some(FlowKey::from_hex(&"17".repeat(32)).unwrap()),
     );
-    let answer = send_via(&oidc, &well_known, callback_request(&back, &cookies)).await;
+    let answer = send_via(&oidc, callback_request(&back, &cookies)).await;
     answer.assert_refused(400, "flow_cookie_unknown_key");
     assert!(answer.set_cookie("rstream_session").is_none());
     // A restarted instance without a configured key is such an instance:
@@ -579,12 +562,7 @@ async fn a_sign_in_finishes_on_any_instance_with_the_same_flow_key() {
     let (authorize, cookies) = rig.start("/", None).await;
     let back = browser.sign_in(&authorize, "alice", "login").await;
     let restarted = instance(&rig.provider.issuer, None);
-    let answer = send_via(
-        &restarted.1,
-        &restarted.0,
-        callback_request(&back, &cookies),
-    )
-    .await;
+    let answer = send_via(&restarted, callback_request(&back, &cookies)).await;
     answer.assert_refused(400, "flow_cookie_unknown_key");
 }
 
@@ -903,7 +881,7 @@ async fn sign_in_revokes_the_presented_session_and_mints_a_fresh_one() {
     };
     let mut browser = Browser::new(&rig.provider.issuer);
     let planted = rig
-        .well_known
+        .oidc
         .session_manager()
         .sign_in(User::new("mallory"))
         .await
@@ -1043,16 +1021,12 @@ async fn sign_out_is_post_only_checks_the_origin_and_reaches_the_end_session_end
 
 #[tokio::test]
 async fn enforcement_sends_browsers_to_the_start_endpoint() {
-    // The same configuration as the sign-in layer's (the default prefix).
-    let config = OidcConfig::new("http://127.0.0.1:1", CLIENT_ID);
+    // The one layer sends refused navigations to its start endpoint.
     let Some(rig) = rig_with(
         "oidc: enforcement",
         options(),
         |c| c,
-        |b| {
-            b.require_authentication(Paths::prefix("/private"))
-                .oidc_sign_in(&config)
-        },
+        |b| b.require_authentication(Paths::prefix("/private")),
     ) else {
         return;
     };
@@ -1107,11 +1081,6 @@ async fn the_endpoints_refuse_other_methods_and_unknown_hosts() {
 
 #[tokio::test]
 async fn an_unreachable_provider_is_a_502_not_a_500() {
-    let layer = WellKnownLayer::builder()
-        .development_tunnel(18080)
-        .with_session_store(MemoryStore::new())
-        .build()
-        .unwrap();
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -1119,15 +1088,19 @@ async fn an_unreachable_provider_is_a_502_not_a_500() {
         .unwrap()
         .port();
     let oidc = OidcConfig::new(format!("http://127.0.0.1:{port}"), CLIENT_ID)
-        .build(layer.session_manager(), HyperClient::new().unwrap())
+        .layer(
+            WellKnownLayer::builder()
+                .development_tunnel(18080)
+                .with_session_store(MemoryStore::new()),
+            HyperClient::new().unwrap(),
+        )
         .unwrap();
     assert!(oidc.discover().await.is_err());
-    let service = ServiceBuilder::new()
-        .layer(oidc)
-        .layer(layer)
-        .service(tower::service_fn(|_: Request<Full<Bytes>>| async {
+    let service = ServiceBuilder::new().layer(oidc).service(tower::service_fn(
+        |_: Request<Full<Bytes>>| async {
             Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
-        }));
+        },
+    ));
     let request = Request::get("/_rstream/oidc/start")
         .header("host", APP)
         .body(Full::default())
@@ -1160,16 +1133,13 @@ async fn an_unreachable_provider_is_a_502_not_a_500() {
 
 #[test]
 fn configuration_is_checked() {
-    let sessions = || {
+    let builder = || {
         WellKnownLayer::builder()
             .development_tunnel(18080)
             .with_session_store(MemoryStore::new())
-            .build()
-            .unwrap()
-            .session_manager()
     };
     let client = || HyperClient::new().unwrap();
-    let refused = |config: OidcConfig| config.build(sessions(), client()).is_err();
+    let refused = |config: OidcConfig| config.layer(builder(), client()).is_err();
     // Plain http only on loopback.
     assert!(refused(OidcConfig::new("http://login.example.com", "app")));
     assert!(refused(OidcConfig::new("not a url", "app")));
@@ -1198,6 +1168,18 @@ fn configuration_is_checked() {
         "app"
     )));
     assert!(!refused(OidcConfig::new("http://127.0.0.1:8080", "app")));
+    // The well-known layer's own refusals. (A builder without a session
+    // store does not compile: its store type, `NoStore`, is no store.)
+    let config = || OidcConfig::new("https://login.example.com", "app");
+    assert_eq!(
+        config()
+            .layer(
+                WellKnownLayer::builder().with_session_store(MemoryStore::new()),
+                client()
+            )
+            .unwrap_err(),
+        OidcConfigError::WellKnown(rstream_well_known::ConfigError::NoTunnels)
+    );
 }
 
 /// Collects what a tracing subscriber writes.
@@ -1351,29 +1333,27 @@ async fn a_full_sign_in_with_an_es512_id_token() {
 
 #[test]
 fn an_explicit_sign_in_url_wins_over_the_openid_connect_start() {
-    let config = OidcConfig::new("https://login.example.com", CLIENT_ID);
-    for builder in [
-        WellKnownLayer::builder()
-            .sign_in_url("/login")
-            .oidc_sign_in(&config),
-        WellKnownLayer::builder()
-            .oidc_sign_in(&config)
-            .sign_in_url("/login"),
-    ] {
-        let layer = builder
-            .development_tunnel(18080)
-            .with_session_store(MemoryStore::new())
-            .require_authentication(Paths::prefix("/private"))
-            .build()
-            .unwrap();
+    type App = tower::util::ServiceFn<
+        fn(
+            Request<Full<Bytes>>,
+        ) -> std::future::Ready<Result<Response<Full<Bytes>>, std::convert::Infallible>>,
+    >;
+    /// Where `layer` sends a refused browser navigation.
+    fn sent_to<L>(layer: L) -> String
+    where
+        L: tower::Layer<App>,
+        L::Service: tower::Service<
+                Request<Full<Bytes>>,
+                Response = Response<rstream_well_known::ResponseBody<Full<Bytes>>>,
+                Error = std::convert::Infallible,
+            >,
+    {
+        let app: App = tower::service_fn(|_| std::future::ready(Ok(Response::default())));
         let request = Request::get("/private/x")
             .header("host", APP)
             .header("accept", "text/html")
             .body(Full::<Bytes>::default())
             .unwrap();
-        let app = tower::service_fn(|_: Request<Full<Bytes>>| async {
-            Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
-        });
         let response = futures::executor::block_on(
             ServiceBuilder::new()
                 .layer(layer)
@@ -1382,10 +1362,40 @@ fn an_explicit_sign_in_url_wins_over_the_openid_connect_start() {
         )
         .unwrap();
         assert_eq!(response.status(), 303);
-        assert_eq!(
-            response.headers()["location"],
-            "/login?return_to=/private/x"
-        );
+        response.headers()["location"].to_str().unwrap().to_owned()
+    }
+    let builder = || {
+        WellKnownLayer::builder()
+            .development_tunnel(18080)
+            .with_session_store(MemoryStore::new())
+            .require_authentication(Paths::prefix("/private"))
+    };
+    let config = || OidcConfig::new("https://login.example.com", CLIENT_ID);
+    let client = || HyperClient::new().unwrap();
+    let login = "/login?return_to=/private/x";
+    // The one layer of the sign-in, with and without a page of the app's.
+    assert_eq!(
+        sent_to(
+            config()
+                .layer(builder().sign_in_url("/login"), client())
+                .unwrap()
+        ),
+        login
+    );
+    assert_eq!(
+        sent_to(config().layer(builder(), client()).unwrap()),
+        "/_rstream/oidc/start?return_to=/private/x"
+    );
+    // A sign-in layer's page, set before or after the app's.
+    for builder in [
+        builder()
+            .sign_in_url("/login")
+            .default_sign_in_url("/start"),
+        builder()
+            .default_sign_in_url("/start")
+            .sign_in_url("/login"),
+    ] {
+        assert_eq!(sent_to(builder.build().unwrap()), login);
     }
 }
 
@@ -1663,17 +1673,14 @@ impl HttpClient for Down {
 
 #[tokio::test]
 async fn a_provider_that_is_down_gets_one_discovery_fetch_per_interval() {
-    let layer = WellKnownLayer::builder()
-        .development_tunnel(18080)
-        .with_session_store(MemoryStore::new())
-        .build()
-        .unwrap();
     use std::sync::Arc;
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let oidc = OidcConfig::new("http://127.0.0.1:9", CLIENT_ID)
         .key_refresh_interval(Duration::from_millis(500))
-        .build(
-            layer.session_manager(),
+        .layer(
+            WellKnownLayer::builder()
+                .development_tunnel(18080)
+                .with_session_store(MemoryStore::new()),
             Down {
                 calls: Arc::clone(&calls),
             },
@@ -1681,7 +1688,6 @@ async fn a_provider_that_is_down_gets_one_discovery_fetch_per_interval() {
         .unwrap();
     let service = ServiceBuilder::new()
         .layer(oidc.clone())
-        .layer(layer)
         .service(tower::service_fn(|_: Request<Full<Bytes>>| async {
             Ok::<_, std::convert::Infallible>(Response::new(Full::<Bytes>::default()))
         }));
@@ -1826,13 +1832,11 @@ fn metadata() -> serde_json::Value {
 
 /// Why discovery fails against `client`: the error's URL and text.
 async fn discovery_error(client: impl HttpClient) -> (String, String) {
-    let layer = WellKnownLayer::builder()
+    let well_known = WellKnownLayer::builder()
         .development_tunnel(18080)
-        .with_session_store(MemoryStore::new())
-        .build()
-        .unwrap();
+        .with_session_store(MemoryStore::new());
     let oidc = OidcConfig::new(MEMORY_ISSUER, CLIENT_ID)
-        .build(layer.session_manager(), client)
+        .layer(well_known, client)
         .unwrap();
     let error = oidc.discover().await.unwrap_err();
     assert_eq!(
@@ -1961,14 +1965,12 @@ async fn discovery_against_an_unreachable_or_silent_provider_says_why() {
         .local_addr()
         .unwrap()
         .port();
-    let layer = WellKnownLayer::builder()
-        .development_tunnel(18080)
-        .with_session_store(MemoryStore::new())
-        .build()
-        .unwrap();
     let discover = |issuer: String, client: HyperClient| {
+        let well_known = WellKnownLayer::builder()
+            .development_tunnel(18080)
+            .with_session_store(MemoryStore::new());
         let oidc = OidcConfig::new(issuer, CLIENT_ID)
-            .build(layer.session_manager(), client)
+            .layer(well_known, client)
             .unwrap();
         async move { oidc.discover().await.unwrap_err() }
     };
@@ -2001,4 +2003,110 @@ async fn discovery_against_an_unreachable_or_silent_provider_says_why() {
     let error = discover(format!("http://127.0.0.1:{port}"), client).await;
     assert_eq!(error.cause(), "no answer within 200ms");
     held.abort();
+}
+
+/// A memory store whose revocations all fail, counting how many were tried.
+#[derive(Default)]
+struct RevocationsFail {
+    inner: MemoryStore,
+    tried: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl rstream_well_known::SessionStore for RevocationsFail {
+    type Error = std::io::Error;
+
+    async fn create(
+        &self,
+        session: rstream_well_known::Session,
+    ) -> Result<rstream_well_known::SessionId, std::io::Error> {
+        self.inner
+            .create(session)
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    async fn load(
+        &self,
+        id: &rstream_well_known::SessionId,
+    ) -> Result<Option<rstream_well_known::Session>, std::io::Error> {
+        self.inner.load(id).await.map_err(std::io::Error::other)
+    }
+
+    async fn touch(
+        &self,
+        id: &rstream_well_known::SessionId,
+        at: std::time::SystemTime,
+    ) -> Result<(), std::io::Error> {
+        self.inner
+            .touch(id, at)
+            .await
+            .map_err(std::io::Error::other)
+    }
+
+    async fn revoke(&self, _id: &rstream_well_known::SessionId) -> Result<(), std::io::Error> {
+        self.tried.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(std::io::Error::other("down"))
+    }
+}
+
+/// Logout and sign-out revoke the browser's sessions through one routine:
+/// every presented session is tried even after a failure, and the same
+/// failure is the same answer, `503 session_store_unavailable`, without the
+/// cookie's removal (the old cookie could work again once the store
+/// recovers). No provider is needed: sign-out fails before reaching it.
+#[tokio::test]
+async fn a_failing_store_gets_one_answer_from_logout_and_sign_out_after_every_session_was_tried() {
+    use rstream_well_known::SessionStore as _;
+    let store = RevocationsFail::default();
+    let tried = std::sync::Arc::clone(&store.tried);
+    let oidc = OidcConfig::new("http://127.0.0.1:9", CLIENT_ID)
+        .layer(
+            WellKnownLayer::builder()
+                .development_tunnel(18080)
+                .with_session_store(store),
+            HyperClient::new().unwrap(),
+        )
+        .unwrap();
+    let sessions = oidc.session_manager();
+    let mut pairs = Vec::new();
+    for _ in 0..2 {
+        let signed_in = sessions.sign_in(User::new("ada")).await.unwrap();
+        let header = signed_in.set_cookie().to_str().unwrap().to_owned();
+        pairs.push(header.split(';').next().unwrap().to_owned());
+    }
+    let cookie = pairs.join("; ");
+    let app = tower::service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(b"app"))))
+    });
+    let service = ServiceBuilder::new().layer(oidc).service(app);
+    for path in ["/.well-known/rstream/logout", "/_rstream/oidc/sign-out"] {
+        tried.store(0, std::sync::atomic::Ordering::SeqCst);
+        let request = Request::post(path)
+            .header("host", APP)
+            .header("origin", ORIGIN)
+            .header("cookie", &cookie)
+            .body(Full::default())
+            .unwrap();
+        let response = service.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        assert_eq!(parts.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert_eq!(
+            &body[..],
+            br#"{"error":"session_store_unavailable"}"#,
+            "{path}"
+        );
+        assert!(parts.headers.get("set-cookie").is_none(), "{path}");
+        assert_eq!(
+            tried.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "{path}: every presented session is tried"
+        );
+    }
+    // Nothing was revoked: both sessions still load.
+    for pair in &pairs {
+        let id = pair.split('=').nth(1).unwrap();
+        let id = rstream_well_known::SessionId::new(id).unwrap();
+        assert!(sessions.store().load(&id).await.unwrap().is_some());
+    }
 }

@@ -4,7 +4,7 @@
 //! independent of the one `tests/oidc.rs` uses: `oauth2-mock-server` on
 //! Node, one process per algorithm (see `tests/mock_provider`).
 //!
-//! Each sign-in goes through the real `OidcLayer` and `WellKnownLayer`
+//! Each sign-in goes through the real `OidcLayer` (with its `WellKnownLayer`)
 //! in-process, carrying the browser's cookies from the start to the
 //! callback, and ends on the session endpoint answering the signed-in
 //! user. With each algorithm an ID token whose `kid` names another of the
@@ -24,7 +24,7 @@ use oidc_provider::Browser;
 use rstream_well_known::http_client::HyperClient;
 use rstream_well_known::jwt::Algorithm;
 use rstream_well_known::oidc::{OidcConfig, OidcLayer};
-use rstream_well_known::{MemoryStore, StaticTokenVerifier, WellKnownLayer};
+use rstream_well_known::{MemoryStore, WellKnownLayer};
 use tower::{ServiceBuilder, ServiceExt as _};
 
 const APP: &str = "localhost:18080";
@@ -38,8 +38,7 @@ const CLIENT_ID: &str = "rstream-test";
 /// layers that signs in against it.
 struct Rig {
     provider: MockProvider,
-    well_known: WellKnownLayer<StaticTokenVerifier, MemoryStore>,
-    oidc: OidcLayer<MemoryStore>,
+    oidc: OidcLayer,
     app: Recorder,
 }
 
@@ -105,24 +104,23 @@ impl Signed {
 impl Rig {
     fn start(alg: &str) -> Option<Self> {
         let provider = MockProvider::start(&format!("oidc_algorithms: sign-in with {alg}"), alg)?;
-        let well_known = WellKnownLayer::builder()
-            .development_tunnel(18080)
-            .with_session_store(MemoryStore::new())
-            .build()
-            .unwrap();
         let oidc = OidcConfig::new(provider.issuer.clone(), CLIENT_ID)
-            .build(well_known.session_manager(), HyperClient::new().unwrap())
+            .layer(
+                WellKnownLayer::builder()
+                    .development_tunnel(18080)
+                    .with_session_store(MemoryStore::new()),
+                HyperClient::new().unwrap(),
+            )
             .unwrap();
         Some(Self {
             provider,
-            well_known,
             oidc,
             app: Recorder::default(),
         })
     }
 
     /// `GET path` from a browser holding `cookie`, through the sign-in
-    /// layer, the well-known layer and the app.
+    /// layer (the well-known layer inside it) and the app.
     async fn get(&self, path: &str, cookie: Option<&str>) -> Answer {
         let mut request = Request::get(path).header("host", APP);
         if let Some(cookie) = cookie {
@@ -130,7 +128,6 @@ impl Rig {
         }
         let service = ServiceBuilder::new()
             .layer(self.oidc.clone())
-            .layer(self.well_known.clone())
             .service(self.app.clone());
         let response = service
             .oneshot(request.body(Full::<Bytes>::default()).unwrap())

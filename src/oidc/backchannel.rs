@@ -32,7 +32,8 @@ pub(crate) async fn read_form<B: Body>(parts: &Parts, body: B) -> Result<Vec<u8>
             .split(|&b| b == b';')
             .next()
             .is_some_and(|media| {
-                crate::syntax::trim_ows(media)
+                media
+                    .trim_ascii()
                     .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
             })
     });

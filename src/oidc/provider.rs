@@ -13,10 +13,10 @@ use openidconnect::core::{CoreClient, CoreProviderMetadata};
 use openidconnect::{ClientId, ClientSecret};
 
 use super::id_token::{IdTokenRefusal, IdTokenVerifier};
-use super::{Client, OidcLayer, allowed_url, url};
+use super::{Client, Endpoints, allowed_url, url};
+use crate::SessionStore;
 use crate::jwt::{Claims, JwkSet};
 use crate::refresh::{KEY_SET_MAX_SIZE, Want, fetch_jwk_set};
-use crate::store::SessionStore;
 
 /// What discovery found.
 pub(super) struct Provider {
@@ -67,7 +67,7 @@ impl fmt::Display for DiscoveryError {
 
 impl std::error::Error for DiscoveryError {}
 
-impl<St: SessionStore> OidcLayer<St> {
+impl<St: SessionStore> Endpoints<St> {
     /// The provider: discovered on first use; a failed discovery is the
     /// answer until the key refresh interval has passed, and concurrent
     /// callers share one discovery.
