@@ -12,12 +12,14 @@ use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 
 use crate::backend::{self, Deadline, Reached};
+use crate::caller_resolution::{
+    Awaiting, Found, Head, Resolution, resolve, resolve_at_once, verify_token,
+};
 use crate::config::Config;
 use crate::credentials::{CookieValues, Fields, MAX_LOOKUPS, MAX_REVOCATIONS};
 use crate::future::PendingGate;
 use crate::identity::{AuthMethod, Identity};
 use crate::origin::same_origin;
-use crate::caller_resolution::{Awaiting, Found, Head, Resolution, resolve, resolve_at_once, verify_token};
 use crate::reply::{self, method_not_allowed, no_content};
 pub(crate) use crate::reply::{error, for_method};
 use crate::store::SessionStore;
@@ -446,6 +448,12 @@ fn json(status: StatusCode, body: Bytes) -> Reply {
 }
 
 /// The header fields of a JSON answer whose body is `len` bytes long.
+///
+/// Cloned from prepared templates rather than built field by field: the
+/// templates, with the map moved in by `reply_with`, are worth ~1,000
+/// instructions per answer (`cargo bench --bench instructions -- session`:
+/// a caller without a credential costs +737 with them, +1,759 with plain
+/// header maps and no `mem::forget`).
 fn json_headers_for(len: usize) -> HeaderMap {
     if len == UNAUTHENTICATED.len() {
         return UNAUTHENTICATED_HEADERS.clone();
@@ -467,6 +475,8 @@ fn reply_with(status: StatusCode, body: Bytes, mut headers: HeaderMap) -> Reply 
     // capacity (`HeaderMap::new` documents that it does not allocate): there
     // is nothing to free, and forgetting it skips a drop that would only
     // look at its empty parts. A map with capacity is dropped as usual.
+    // Worth ~80 instructions per answer (`cargo bench --bench instructions
+    // -- session`: cookie callers +1,953 with it, +2,034 without).
     if headers.capacity() == 0 {
         std::mem::forget(headers);
     }

@@ -10,6 +10,7 @@ use http::header::{ACCEPT, CONNECTION, HeaderValue, LOCATION, UPGRADE, WWW_AUTHE
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
 
 use crate::caller::{Caller, Unauthenticated};
+use crate::caller_resolution::{Awaiting, Found, Head, Resolution, resolve, resolve_at_once};
 use crate::config::{Config, Forwarding, SignIn, Strip};
 use crate::credentials::MAX_LOOKUPS;
 use crate::encoding::hex_digit_upper;
@@ -17,7 +18,6 @@ use crate::endpoint::{Reply, error, for_method, read_head};
 use crate::future::PendingGate;
 use crate::identity::AuthMethod;
 use crate::origin::allowed_origin;
-use crate::caller_resolution::{Awaiting, Found, Head, Resolution, resolve, resolve_at_once};
 use crate::reply;
 use crate::return_url::{MAX_RETURN_URL, safe_return_url};
 use crate::store::SessionStore;

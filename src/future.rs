@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -43,12 +42,7 @@ pin_project! {
 
 /// The layer's part of a [`ResponseFuture`]: the gate that awaits the
 /// backends, then the answer; empty once the answer is sent.
-///
-/// Its drop is kept out of line. A future's drop glue that carried every
-/// state's drop in line would be too large for the compiler to inline where
-/// a server drops the future, and so could not be folded away after a
-/// forward, whose future is known to hold nothing left to drop.
-struct OwnSlot<F>(ManuallyDrop<Option<Own<F>>>);
+struct OwnSlot<F>(Option<Own<F>>);
 
 enum Own<F> {
     /// Whatever awaits the backends, boxed (only requests that present a
@@ -61,28 +55,19 @@ enum Own<F> {
 
 impl<F> OwnSlot<F> {
     fn new(own: Own<F>) -> Self {
-        Self(ManuallyDrop::new(Some(own)))
+        Self(Some(own))
     }
 
     /// The answer, if that is what the slot holds (leaving it empty).
     #[inline]
     fn take_ready(&mut self) -> Option<Response<OwnBody>> {
-        if !matches!(*self.0, Some(Own::Ready(_))) {
+        if !matches!(self.0, Some(Own::Ready(_))) {
             return None;
         }
         match self.0.take() {
             Some(Own::Ready(reply)) => Some(reply),
             _ => None,
         }
-    }
-}
-
-impl<F> Drop for OwnSlot<F> {
-    #[inline(never)]
-    fn drop(&mut self) {
-        // `ManuallyDrop` only keeps the drop out of the glue; the state is
-        // dropped here, every time.
-        drop(self.0.take());
     }
 }
 
@@ -158,7 +143,7 @@ impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Forward { .. } => "Forward",
-            State::Own { own } => match &*own.0 {
+            State::Own { own } => match &own.0 {
                 Some(Own::Pending(_)) => "Pending",
                 Some(Own::Ready(_)) => "Answer",
                 None => "Done",
@@ -233,12 +218,12 @@ fn settle<F>(mut state: Pin<&mut State<F>>, cx: &mut Context<'_>) -> Poll<()> {
     let StateProj::Own { own: OwnSlot(slot) } = state.as_mut().project() else {
         return Poll::Ready(());
     };
-    let Some(Own::Pending(pending)) = &mut **slot else {
+    let Some(Own::Pending(pending)) = slot else {
         panic!("ResponseFuture polled after completion");
     };
     match ready!(pending.as_mut().poll(cx)) {
         Ok(future) => state.set(State::Forward { future }),
-        Err(reply) => **slot = Some(Own::Ready(own_answer(reply))),
+        Err(reply) => *slot = Some(Own::Ready(own_answer(reply))),
     }
     Poll::Ready(())
 }

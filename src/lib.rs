@@ -171,7 +171,6 @@ mod backend;
 mod body;
 mod caller;
 mod config;
-mod session_cookie;
 mod credentials;
 mod encoding;
 mod endpoint;
@@ -184,17 +183,18 @@ pub mod http_client;
 mod identity;
 mod layer;
 mod manager;
+mod namespace;
 #[cfg(feature = "oidc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
 pub mod oidc;
 mod origin;
-mod namespace;
 mod paths;
+mod session_cookie;
 // The one fetch-and-refresh mechanism: the sign-in's discovery and key set,
 // and JwksSource's key set.
+mod caller_resolution;
 #[cfg(any(feature = "oidc", feature = "jwks"))]
 mod refresh;
-mod caller_resolution;
 pub mod reply;
 mod return_url;
 mod service;
@@ -210,7 +210,6 @@ mod tunnel;
 pub use crate::body::ResponseBody;
 pub use crate::caller::{Caller, Unauthenticated};
 pub use crate::credentials::CookiePairs;
-pub use crate::session_cookie::{SameSite, SessionCookie};
 pub use crate::error::ConfigError;
 pub use crate::forward::is_navigation;
 pub use crate::future::ResponseFuture;
@@ -221,6 +220,7 @@ pub use crate::manager::{
 };
 pub use crate::paths::Paths;
 pub use crate::service::WellKnownService;
+pub use crate::session_cookie::{SameSite, SessionCookie};
 pub use crate::store::{
     BoxError, BoxRevokeAllStore, BoxSessionStore, ListSessions, MemoryStore, MemoryStoreError,
     RevokeAll, Session, SessionDecodeError, SessionId, SessionStore,

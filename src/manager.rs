@@ -12,11 +12,11 @@ use http::{HeaderMap, HeaderValue, Request, StatusCode};
 
 use crate::backend::{self, BackendTimeout, Deadline, Failure, guarded};
 use crate::credentials::{CookieFinder, CookieValues, Fields, MAX_REVOCATIONS};
-use crate::session_cookie::SessionCookie;
 use crate::error::ConfigError;
 use crate::identity::User;
 use crate::origin::same_origin;
 use crate::return_url::safe_return_url;
+use crate::session_cookie::SessionCookie;
 use crate::store::{ListSessions, RevokeAll, Session, SessionId, SessionStore, after};
 use crate::tunnel::{HostMatch, RequestHost, Tunnels};
 

@@ -180,7 +180,7 @@ impl SessionCookie {
     }
 
     /// The session lifetime.
-    pub fn lifetime(&self) -> Duration {
+    pub(crate) fn lifetime(&self) -> Duration {
         self.max_age
     }
 
@@ -198,7 +198,7 @@ impl SessionCookie {
     /// does not cover `/.well-known/rstream/`, the domain is not a host name, the max age is under a second, `SameSite=None`
     /// lacks `Secure`, a `__Secure-` name lacks `Secure`, or a `__Host-` name
     /// lacks `Secure`, has a `Domain`, or a path other than `/`.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let bad = ConfigError::InvalidSessionCookie;
         let name = self.cookie_name();
         if name.is_empty() || !name.bytes().all(is_token_byte) {
@@ -292,7 +292,7 @@ impl SessionCookie {
     ///
     /// Returns `None` only for a configuration that [`validate`](Self::validate)
     /// refuses.
-    pub fn removal(&self) -> Option<HeaderValue> {
+    pub(crate) fn removal(&self) -> Option<HeaderValue> {
         self.validate().ok()?;
         let cookie = self
             .build("")

@@ -123,7 +123,10 @@ mod tests {
         let (runs, text) = build();
         if (runs.as_slice(), text.as_slice()) != (&RUNS[..], TEXT) {
             if std::env::var_os("RSTREAM_REGENERATE_LOOKALIKES").is_some() {
-                let file = concat!(env!("CARGO_MANIFEST_DIR"), "/src/namespace/lookalike_table.rs");
+                let file = concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/src/namespace/lookalike_table.rs"
+                );
                 std::fs::write(file, source(&runs, &text)).unwrap();
                 panic!("{file} regenerated: run the tests again");
             }

@@ -140,7 +140,9 @@ struct Entry {
 /// probe whatever its hash. So the hash is the first and last eight bytes of
 /// the id (64 random bits of a generated id) mixed with a per-store random
 /// key, rather than SipHash over all of it, which was about a quarter of a
-/// session lookup.
+/// session lookup: ~290 instructions per cookie request (`cargo bench
+/// --bench instructions -- session`: cookie callers +1,953 with it, +2,242
+/// with the standard hasher).
 #[derive(Clone)]
 struct IdHashing {
     key: u64,

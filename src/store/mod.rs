@@ -131,6 +131,11 @@ pub trait SessionStore: Send + Sync + 'static {
     /// session endpoint without allocating or boxing a future. It must give
     /// the same answer as `load`, and it must not block: a store that would
     /// wait for I/O or a contended lock returns `None`.
+    ///
+    /// What it buys, measured with `cargo bench --bench instructions --
+    /// session` (instructions per request over a service sending the
+    /// precomputed answer): a cookie caller costs about +1,950 when the
+    /// store answers here and +3,300 when the same store is awaited.
     fn load_now(&self, id: &SessionId) -> Option<Result<Option<Session>, Self::Error>> {
         let _ = id;
         None

@@ -83,7 +83,7 @@ impl TokenVerifierChain {
 
     /// Adds an already boxed verifier at the end of the chain, without boxing
     /// it again.
-    pub fn push_boxed(&mut self, verifier: BoxTokenVerifier) {
+    fn push_boxed(&mut self, verifier: BoxTokenVerifier) {
         self.verifiers.push(verifier);
     }
 

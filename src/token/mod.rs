@@ -172,6 +172,13 @@ pub trait TokenVerifier: Send + Sync + 'static {
     /// verifier answers here but the store must then be awaited, the layer
     /// starts over with the futures, so one request may be verified twice:
     /// verification must not count or consume anything.
+    ///
+    /// What it buys, measured with `cargo bench --bench instructions --
+    /// session` (instructions per request over a service sending the
+    /// precomputed answer): a token caller costs about +1,450 when the
+    /// verifier answers here and +2,790 when the same verifier is awaited,
+    /// because the awaited path boxes the request's future and copies the
+    /// token.
     fn verify_now(
         &self,
         token: &str,
