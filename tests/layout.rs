@@ -153,11 +153,12 @@ const PUBLIC_MODULES: &[(&str, &[&str])] = &[
 
 /// Crate-private internals the sign-in shares with the rest of the crate,
 /// and only these: the one fetch-and-refresh mechanism (`refresh`, also
-/// behind `JwksSource`: one fetch in flight, a cached result, a cooldown)
-/// and the error-chain formatter (`error::chain`). They are utilities, not
-/// hooks into the layer: an outside sign-in crate would bring its own, and
-/// making them public would add surface no user needs.
-const SHARED_INTERNALS: &[&str] = &["refresh", "error::chain"];
+/// behind `JwksSource`: one fetch in flight, a cached result, a cooldown, and
+/// its bounded GET, `http_client::get`), the error-chain formatter
+/// (`error::chain`) and the one hex/base64 module (`encoding`). They are
+/// utilities, not hooks into the layer: an outside sign-in crate would bring
+/// its own, and making them public would add surface no user needs.
+const SHARED_INTERNALS: &[&str] = &["refresh", "http_client::get", "error::chain", "encoding"];
 
 /// Every path the text names through `crate::`, `use` groups expanded
 /// (`crate::{a, b::C}` gives `a` and `b::C`).
