@@ -732,7 +732,7 @@ impl<St: SessionStore> SessionManager<St> {
     ///     .tunnel(Tunnel::new("app.example.com", "ws", "proj")?)
     ///     .with_session_store(MemoryStore::new())
     ///     .build()?;
-    /// let sessions = layer.session_manager().expect("session auth is on");
+    /// let sessions = layer.session_manager();
     /// let (parts, ()) = Request::get("/login").header("host", "app.example.com").body(())?.into_parts();
     /// assert_eq!(sessions.tunnel_of(&parts)?.origin(), "https://app.example.com");
     /// let (parts, ()) = Request::get("/login").header("host", "evil.example").body(())?.into_parts();

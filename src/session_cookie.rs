@@ -62,17 +62,26 @@ pub enum SameSite {
 ///
 /// ```
 /// use std::time::Duration;
-/// use rstream_well_known::{SameSite, SessionCookie};
+/// use rstream_well_known::{MemoryStore, SameSite, SessionCookie, Tunnel, WellKnownLayer};
 ///
 /// assert_eq!(SessionCookie::default().cookie_name(), "__Host-rstream_session");
 /// assert_eq!(SessionCookie::default().secure(false).cookie_name(), "rstream_session");
 ///
+/// // Checked when the layer is built: a `__Host-` cookie with a domain, or
+/// // a path that hides it from the well-known endpoints, is refused.
+/// let with = |cookie: SessionCookie| {
+///     WellKnownLayer::builder()
+///         .tunnel(Tunnel::from_origin("https://app.example.com").unwrap())
+///         .with_session_store(MemoryStore::new())
+///         .session_cookie(cookie)
+///         .build()
+/// };
 /// let cookie = SessionCookie::new("__Host-app-session")
 ///     .same_site(SameSite::Strict)
 ///     .max_age(Duration::from_secs(8 * 3600));
-/// assert!(cookie.validate().is_ok());
-/// assert!(cookie.clone().domain("example.com").validate().is_err());
-/// assert!(SessionCookie::default().path("/app").validate().is_err());
+/// assert!(with(cookie.clone()).is_ok());
+/// assert!(with(cookie.domain("example.com")).is_err());
+/// assert!(with(SessionCookie::default().path("/app")).is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionCookie {
@@ -270,8 +279,7 @@ impl SessionCookie {
     /// The `Set-Cookie` value that issues `id`, marked sensitive (its `Debug`
     /// output hides it, and HTTP/2 never compresses it into a shared table).
     ///
-    /// Returns `None` only for a configuration that [`validate`](Self::validate)
-    /// refuses.
+    /// Returns `None` only for a configuration that the layer refuses at build.
     pub fn issue(&self, id: &SessionId) -> Option<HeaderValue> {
         self.validate().ok()?;
         let secs = i64::try_from(self.max_age.as_secs()).unwrap_or(i64::MAX);
@@ -290,8 +298,7 @@ impl SessionCookie {
     /// domain, `Secure`, `HttpOnly` and `SameSite` as issued, an empty value,
     /// `Max-Age=0` and an `Expires` in the past.
     ///
-    /// Returns `None` only for a configuration that [`validate`](Self::validate)
-    /// refuses.
+    /// Returns `None` only for a configuration that the layer refuses at build.
     pub(crate) fn removal(&self) -> Option<HeaderValue> {
         self.validate().ok()?;
         let cookie = self

@@ -286,7 +286,8 @@ impl OidcConfig {
     ///
     /// ```
     /// # #[cfg(feature = "oidc-hyper")] {
-    /// use rstream_well_known::oidc::{HyperClient, OidcConfig};
+    /// use rstream_well_known::http_client::HyperClient;
+    /// use rstream_well_known::oidc::OidcConfig;
     /// use rstream_well_known::{MemoryStore, Paths, WellKnownLayer};
     ///
     /// let layer = OidcConfig::new("https://login.example.com", "app").layer(

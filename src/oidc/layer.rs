@@ -82,7 +82,7 @@ impl<St> Clone for Endpoints<St> {
 /// made by [`OidcConfig::layer`] (or
 /// [`layer_with_backchannel_logout`](OidcConfig::layer_with_backchannel_logout))
 /// from the [`WellKnownBuilder`](crate::WellKnownBuilder) of the app: see
-/// the [module documentation](self).
+/// the [module documentation](crate::oidc).
 ///
 /// The sign-in endpoints are answered in front of the
 /// [`WellKnownLayer`], so that they stay reachable where authentication is

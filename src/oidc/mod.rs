@@ -98,7 +98,7 @@
 //!   `Host` beyond picking a configured tunnel, nor from forwarding headers.
 //!   The callback must arrive on the tunnel its flow started on.
 //! - The return path is checked with
-//!   [`SessionManager::safe_return_url`]; anything else becomes `/`.
+//!   [`SessionManager::safe_return_url`](crate::SessionManager::safe_return_url); anything else becomes `/`.
 //! - A successful sign-in revokes every session the browser presented and
 //!   always mints a fresh one (no session fixation). A callback presenting
 //!   more session cookie values than the layer revokes (16) is refused,
@@ -131,7 +131,7 @@
 //! ([`OidcConfig::backchannel_logout_path`]) there, with
 //! `backchannel_logout_session_required`, and make the layer with
 //! [`OidcConfig::layer_with_backchannel_logout`], which takes only stores
-//! that can find sessions that way ([`RevokeAll`]: the memory and Redis
+//! that can find sessions that way ([`RevokeAll`](crate::RevokeAll): the memory and Redis
 //! stores; a store that cannot does not compile there).
 //!
 //! - Every sign-in tags its session with the provider's user (`iss` and
