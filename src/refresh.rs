@@ -314,22 +314,7 @@ mod tests {
     fn concurrent_callers_share_one_fetch_and_failures_cool_down() {
         let refresher = Refresher::<u32, &'static str>::new(Duration::from_millis(100));
         let fetches = AtomicUsize::new(0);
-        let fetch = || async {
-            fetches.fetch_add(1, Ordering::SeqCst);
-            // Yield once, so that the others find it in flight.
-            let mut yielded = false;
-            std::future::poll_fn(|cx| {
-                if yielded {
-                    Poll::Ready(())
-                } else {
-                    yielded = true;
-                    cx.waker().wake_by_ref();
-                    Poll::Pending
-                }
-            })
-            .await;
-            Err("down")
-        };
+        let fetch = || counted::<u32>(&fetches, Err("down"));
         let calls = (0..50).map(|_| refresher.refresh(0, Want::AfterCooldown, fetch));
         let outcomes = futures::executor::block_on(futures::future::join_all(calls));
         assert_eq!(fetches.load(Ordering::SeqCst), 1);

@@ -76,7 +76,7 @@ fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
         CertificateDer::from_pem_slice(include_bytes!("fixtures/tls_localhost.pem")).unwrap();
     let key =
         PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/tls_localhost_key.pem")).unwrap();
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
     let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
