@@ -95,7 +95,7 @@ fn state() -> &'static State {
             .with_session_store(MemoryStore::new())
             .build()
             .expect("valid configuration");
-        let sessions = layer.session_manager().expect("sessions enabled");
+        let sessions = layer.session_manager();
         let session = sign_in(&sessions);
         State {
             layer,
