@@ -45,8 +45,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 use http_body_util::{BodyExt, Full};
 use libfuzzer_sys::fuzz_target;
 use rstream_well_known::{
-    MemoryStore, SessionId, SessionManager, SessionStore, StaticTokenVerifier, Tunnel, User,
-    WellKnownLayer,
+    MemoryStore, SessionCookie, SessionId, SessionManager, SessionStore, StaticTokenVerifier,
+    Tunnel, User, WellKnownLayer,
 };
 use tower::{Layer, ServiceExt, service_fn};
 
@@ -93,6 +93,10 @@ fn state() -> &'static State {
                     .with_token(VALID_TOKEN, User::new("fuzz-user").with_name("Fuzz User")),
             )
             .with_session_store(MemoryStore::new())
+            // One https and one loopback http tunnel: the cookie is named
+            // explicitly (`__Host-rstream_session`, `Secure`), since a mix
+            // of schemes leaves no cookie to derive.
+            .session_cookie(SessionCookie::default())
             .build()
             .expect("valid configuration");
         let sessions = layer.session_manager();
