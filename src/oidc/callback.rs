@@ -41,11 +41,7 @@ impl<St: SessionStore> Endpoints<St> {
     pub(super) async fn callback(&self, parts: &Parts) -> Result<Response<Option<Bytes>>, Failure> {
         let state = query_param(parts.uri.query(), "state")
             .ok_or(fail(StatusCode::BAD_REQUEST, "missing_state"))?;
-        let tunnel = self
-            .inner
-            .sessions
-            .tunnel_of(parts)
-            .map_err(|e| fail(e.status(), e.reason()))?;
+        let tunnel = self.inner.sessions.tunnel_of(parts)?;
         let origin = tunnel.origin();
         let name = Self::flow_cookie_name(&origin, &state);
         let consumed = flow_cookie(&name, "", origin.starts_with("https:"), None)?;

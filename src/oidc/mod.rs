@@ -267,3 +267,11 @@ fn fail(status: StatusCode, reason: &'static str) -> Failure {
         set_cookie: None,
     }
 }
+
+/// A request from the wrong origin, or for no tunnel, fails with the
+/// kit's own status and reason.
+impl From<crate::CrossOriginRequest> for Failure {
+    fn from(refusal: crate::CrossOriginRequest) -> Self {
+        fail(refusal.status(), refusal.reason())
+    }
+}

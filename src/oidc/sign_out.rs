@@ -14,12 +14,8 @@ use crate::{SessionStore, reply};
 impl<St: SessionStore> Endpoints<St> {
     pub(super) async fn sign_out(&self, parts: &Parts) -> Result<Response<Option<Bytes>>, Failure> {
         let sessions = &self.inner.sessions;
-        sessions
-            .check_origin_parts(parts)
-            .map_err(|e| fail(e.status(), e.reason()))?;
-        let tunnel = sessions
-            .tunnel_of(parts)
-            .map_err(|e| fail(e.status(), e.reason()))?;
+        sessions.check_origin_parts(parts)?;
+        let tunnel = sessions.tunnel_of(parts)?;
         // As logout: revoking only some values could leave the real one
         // working.
         let presented = sessions.presented_sessions(&parts.headers).ok_or(fail(

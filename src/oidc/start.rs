@@ -84,11 +84,7 @@ impl<St: SessionStore> Endpoints<St> {
     }
 
     pub(super) async fn start(&self, parts: &Parts) -> Result<Response<Option<Bytes>>, Failure> {
-        let tunnel = self
-            .inner
-            .sessions
-            .tunnel_of(parts)
-            .map_err(|e| fail(e.status(), e.reason()))?;
+        let tunnel = self.inner.sessions.tunnel_of(parts)?;
         let origin = tunnel.origin();
         let return_to = query_param(parts.uri.query(), "return_to")
             .filter(|r| r.len() <= MAX_RETURN_TO_LEN)
