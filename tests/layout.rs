@@ -125,6 +125,7 @@ fn the_configuration_depends_on_no_part_of_the_request_path() {
 const PUBLIC_ROOT: &[&str] = &[
     "ConfigError",
     "CookiePairs",
+    "CrossOriginRequest",
     "MemoryStore",
     "ResponseBody",
     "ResponseFuture",
